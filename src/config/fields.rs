@@ -1,0 +1,106 @@
+//! A path-aware reader over a JSON object: every error names the field it is about, and a
+//! field the reader does not know is refused (a typo must not silently switch a feature off).
+
+use serde_json::{Map, Value};
+
+use super::ConfigError;
+
+pub fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+pub struct Fields<'a> {
+    path: String,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Fields<'a> {
+    /// Reads `value` as an object whose keys are all in `known` (or start with `_` when
+    /// `allow_underscore`, for Higress's own `_rules_`/`_match_*_` keys handled elsewhere).
+    pub fn new(
+        value: &'a Value,
+        path: &str,
+        known: &[&str],
+        allow_underscore: bool,
+    ) -> Result<Self, ConfigError> {
+        let map = value.as_object().ok_or_else(|| {
+            ConfigError::at(path, format!("must be a mapping, got {}", kind(value)))
+        })?;
+        for key in map.keys() {
+            if known.contains(&key.as_str()) || (allow_underscore && key.starts_with('_')) {
+                continue;
+            }
+            return Err(ConfigError::at(
+                &join(path, key),
+                format!("unknown field; known fields: {}", known.join(", ")),
+            ));
+        }
+        Ok(Self {
+            path: path.to_string(),
+            map,
+        })
+    }
+
+    pub fn path(&self, key: &str) -> String {
+        join(&self.path, key)
+    }
+
+    pub fn value(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|value| !value.is_null())
+    }
+
+    pub fn string(&self, key: &str) -> Result<Option<&'a str>, ConfigError> {
+        match self.value(key) {
+            None => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.as_str())),
+            Some(other) => Err(ConfigError::at(
+                &self.path(key),
+                format!("must be a string, got {}", kind(other)),
+            )),
+        }
+    }
+
+    /// A string that, when present, must not be empty.
+    pub fn non_empty_string(&self, key: &str) -> Result<Option<&'a str>, ConfigError> {
+        match self.string(key)? {
+            Some(text) if text.trim().is_empty() => {
+                Err(ConfigError::at(&self.path(key), "must not be empty".into()))
+            }
+            other => Ok(other),
+        }
+    }
+
+    pub fn required_string(&self, key: &str) -> Result<&'a str, ConfigError> {
+        self.non_empty_string(key)?
+            .ok_or_else(|| ConfigError::at(&self.path(key), "required".into()))
+    }
+
+    /// A whole number within `min..=max`.
+    pub fn integer(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>, ConfigError> {
+        let Some(value) = self.value(key) else {
+            return Ok(None);
+        };
+        match value.as_u64() {
+            Some(number) if (min..=max).contains(&number) => Ok(Some(number)),
+            _ => Err(ConfigError::at(
+                &self.path(key),
+                format!("must be a whole number from {min} to {max}, got {value}"),
+            )),
+        }
+    }
+}
+
+pub fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}

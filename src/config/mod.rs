@@ -1,0 +1,202 @@
+//! The plugin's configuration: parsed once per `on_configure`, validated with errors that name
+//! the field, then shared read-only by every request.
+
+mod balancer;
+mod fields;
+mod source;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+pub use balancer::{BalancerConfig, Protocol, Provider, StoreConfig};
+
+use crate::rules::{RequestIdentity, RuleMatch};
+use fields::Fields;
+
+/// Which module is running: the configuration may ask for what only one of them can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// `ai-load-balancer-envoy.wasm`: proxy-wasm 0.2.1 and WASI only.
+    Envoy,
+    /// `ai-load-balancer.wasm`: adds Higress's Redis host calls.
+    Higress,
+}
+
+impl Build {
+    pub const fn current() -> Self {
+        if cfg!(feature = "higress") {
+            Build::Higress
+        } else {
+            Build::Envoy
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn at(path: &str, reason: String) -> Self {
+        let path = if path.is_empty() {
+            "configuration"
+        } else {
+            path
+        };
+        Self {
+            path: path.to_string(),
+            reason,
+        }
+    }
+
+    pub fn root(reason: String) -> Self {
+        Self::at("", reason)
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// One `_rules_` entry: requests it matches use its configuration.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub matcher: RuleMatch,
+    pub config: BalancerConfig,
+}
+
+/// Which configuration applies to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigRef {
+    Global,
+    Rule(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    pub global: Option<BalancerConfig>,
+    pub rules: Vec<Rule>,
+    /// Every routing/rewrite header name any configuration uses: a client never gets to send
+    /// one of them, whichever configuration applies.
+    pub control_headers: Vec<String>,
+}
+
+const RULES_KEY: &str = "_rules_";
+
+impl PluginConfig {
+    pub fn parse(bytes: &[u8], build: Build) -> Result<Self, ConfigError> {
+        let document = source::parse_document(bytes)?;
+        let top = document.as_object().ok_or_else(|| {
+            ConfigError::root(format!(
+                "must be a mapping, got {}",
+                fields::kind(&document)
+            ))
+        })?;
+        let mut defaults = top.clone();
+        let rules_value = defaults.remove(RULES_KEY);
+        check_defaults_known(&defaults)?;
+        let rules = match &rules_value {
+            None | Some(Value::Null) => Vec::new(),
+            Some(value) => parse_rules(value, &defaults, build)?,
+        };
+        let global = if defaults.contains_key("providers") || rules.is_empty() {
+            Some(BalancerConfig::parse(&Value::Object(defaults), "", build)?)
+        } else {
+            // Without providers the global part only supplies defaults to the rules.
+            None
+        };
+        let mut control_headers: Vec<String> = Vec::new();
+        for config in global.iter().chain(rules.iter().map(|rule| &rule.config)) {
+            for name in [
+                &config.selected_provider_header,
+                &config.rewrite_model_header,
+            ] {
+                if !control_headers.contains(name) {
+                    control_headers.push(name.clone());
+                }
+            }
+        }
+        Ok(Self {
+            global,
+            rules,
+            control_headers,
+        })
+    }
+
+    /// The first rule matching the request, else the global configuration, else none (the
+    /// request passes through untouched).
+    pub fn applicable(&self, request: &RequestIdentity<'_>) -> Option<ConfigRef> {
+        self.rules
+            .iter()
+            .position(|rule| rule.matcher.matches(request))
+            .map(ConfigRef::Rule)
+            .or(self.global.as_ref().map(|_| ConfigRef::Global))
+    }
+
+    pub fn get(&self, which: ConfigRef) -> Option<&BalancerConfig> {
+        match which {
+            ConfigRef::Global => self.global.as_ref(),
+            ConfigRef::Rule(index) => self.rules.get(index).map(|rule| &rule.config),
+        }
+    }
+
+    /// Every distinct configuration, for work done once per configuration (store set-up).
+    pub fn all(&self) -> impl Iterator<Item = &BalancerConfig> {
+        self.global
+            .iter()
+            .chain(self.rules.iter().map(|rule| &rule.config))
+    }
+}
+
+fn check_defaults_known(defaults: &Map<String, Value>) -> Result<(), ConfigError> {
+    Fields::new(
+        &Value::Object(defaults.clone()),
+        "",
+        balancer::FIELDS,
+        false,
+    )
+    .map(|_| ())
+}
+
+fn parse_rules(
+    value: &Value,
+    defaults: &Map<String, Value>,
+    build: Build,
+) -> Result<Vec<Rule>, ConfigError> {
+    let items = value.as_array().ok_or_else(|| {
+        ConfigError::at(
+            RULES_KEY,
+            format!("must be a list, got {}", fields::kind(value)),
+        )
+    })?;
+    let mut rules = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let path = format!("{RULES_KEY}[{index}]");
+        let entries = item.as_object().ok_or_else(|| {
+            ConfigError::at(
+                &path,
+                format!("must be a mapping, got {}", fields::kind(item)),
+            )
+        })?;
+        let matcher = RuleMatch::parse(entries, &path)?;
+        // A rule inherits the global fields it does not set (Higress's override semantics).
+        let mut merged = defaults.clone();
+        for (key, value) in entries {
+            if !RuleMatch::is_match_key(key) {
+                merged.insert(key.clone(), value.clone());
+            }
+        }
+        let config = BalancerConfig::parse(&Value::Object(merged), &path, build)?;
+        rules.push(Rule { matcher, config });
+    }
+    Ok(rules)
+}

@@ -1,0 +1,56 @@
+//! What a request's decision logic needs from the host, and nothing more. The wasm glue
+//! implements it with proxy-wasm calls; tests implement it with a recording fake.
+
+use crate::store::StoreQuery;
+
+/// Counters an operator watches (Envoy stats under `wasmcustom.ai_lb.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stat {
+    /// A request the filter balanced (store read or fallback).
+    Balanced,
+    /// A request no configuration applies to, or without a body.
+    Passthrough,
+    /// Fallback to weights: the store failed, timed out or answered unreadably.
+    FallbackStoreError,
+    /// Fallback to weights: no provider had a usable load.
+    FallbackAllUnknown,
+    /// The body's model was rewritten.
+    Rewritten,
+    /// The body was forwarded untouched (not JSON, no model, too large).
+    RewriteSkipped,
+    /// A request was sent to this provider.
+    Selected(String),
+}
+
+impl Stat {
+    pub fn name(&self) -> String {
+        match self {
+            Stat::Balanced => "ai_lb.requests.balanced".into(),
+            Stat::Passthrough => "ai_lb.requests.passthrough".into(),
+            Stat::FallbackStoreError => "ai_lb.fallback.store_error".into(),
+            Stat::FallbackAllUnknown => "ai_lb.fallback.all_unknown".into(),
+            Stat::Rewritten => "ai_lb.rewrite.done".into(),
+            Stat::RewriteSkipped => "ai_lb.rewrite.skipped".into(),
+            Stat::Selected(provider) => format!("ai_lb.selected.{provider}"),
+        }
+    }
+}
+
+pub trait RequestHost {
+    fn request_header(&self, name: &str) -> Option<String>;
+    fn set_request_header(&mut self, name: &str, value: &str);
+    fn remove_request_header(&mut self, name: &str);
+    /// A host property such as `route_name` or `cluster_name`.
+    fn property(&self, name: &str) -> Option<String>;
+    /// The request body buffered so far (`size` bytes).
+    fn request_body(&self, size: usize) -> Option<Vec<u8>>;
+    /// Replaces the first `size` bytes of the buffered body (all of it) with `body`.
+    fn replace_request_body(&mut self, size: usize, body: &[u8]) -> bool;
+    /// Makes the gateway re-match the route after the routing header changed.
+    fn clear_route_cache(&mut self);
+    /// Resumes a request paused in an earlier callback.
+    fn resume_request(&mut self);
+    /// Sends the store query; the reply arrives later through `RequestFlow::on_store_reply`.
+    fn send_store_query(&mut self, query: &StoreQuery, timeout_ms: u32) -> Result<(), String>;
+    fn count(&mut self, stat: Stat);
+}

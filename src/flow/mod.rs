@@ -1,0 +1,261 @@
+//! One request's journey: strip client-sent control headers, read every provider's load, pick
+//! one, set the routing headers, re-match the route, rewrite the body's model, resume.
+//!
+//! Headers stay paused until the provider is chosen and, when the body's model is rewritten,
+//! until the body is complete, so that `content-length` can still be corrected. The body may
+//! arrive before or after the store's reply.
+
+mod host;
+#[cfg(test)]
+mod tests;
+
+use std::rc::Rc;
+
+use log::debug;
+
+pub use host::{RequestHost, Stat};
+
+use crate::config::{BalancerConfig, ConfigRef, PluginConfig};
+use crate::rewrite::rewrite_model;
+use crate::rng::Rng;
+use crate::rules::RequestIdentity;
+use crate::selection::{choose, Reason};
+use crate::store::{parse_reply, StoreError};
+
+/// What the filter tells the host at the end of a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Continue,
+    Pause,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Nothing to do for this request: every later callback continues.
+    Passthrough,
+    /// Headers paused until the store answers.
+    AwaitingStore,
+    /// Provider chosen; headers held until the body is complete, for the rewrite.
+    HoldingForBody { provider: usize },
+    /// Headers released; the body streams on.
+    Released,
+}
+
+pub struct RequestFlow {
+    plugin: Rc<PluginConfig>,
+    config: Option<ConfigRef>,
+    phase: Phase,
+    body_complete: bool,
+    body_too_large: bool,
+    body_size: usize,
+    has_content_length: bool,
+}
+
+impl RequestFlow {
+    pub fn new(plugin: Rc<PluginConfig>) -> Self {
+        Self {
+            plugin,
+            config: None,
+            phase: Phase::Passthrough,
+            body_complete: false,
+            body_too_large: false,
+            body_size: 0,
+            has_content_length: false,
+        }
+    }
+
+    fn config(&self) -> Option<&BalancerConfig> {
+        self.config.and_then(|which| self.plugin.get(which))
+    }
+
+    pub fn is_awaiting_store(&self) -> bool {
+        self.phase == Phase::AwaitingStore
+    }
+
+    pub fn on_request_headers(
+        &mut self,
+        host: &mut dyn RequestHost,
+        end_of_stream: bool,
+        rng: &mut Rng,
+    ) -> Verdict {
+        let stripped = self.strip_control_headers(host);
+        self.config = self.applicable_config(host);
+        let Some(config) = self.config() else {
+            return self.pass_through(host, stripped, "no configuration applies to this request");
+        };
+        if end_of_stream {
+            return self.pass_through(host, stripped, "request has no body");
+        }
+        let (query, timeout_ms) = (config.query.clone(), config.store.timeout_ms);
+        host.count(Stat::Balanced);
+        self.has_content_length = host.request_header("content-length").is_some();
+        match host.send_store_query(&query, timeout_ms) {
+            Ok(()) => {
+                self.phase = Phase::AwaitingStore;
+                Verdict::Pause
+            }
+            Err(why) => {
+                debug!("ai-load-balancer: store call not sent: {why}");
+                self.select(host, Err(StoreError::Unavailable(why)), rng)
+            }
+        }
+    }
+
+    pub fn on_request_body(
+        &mut self,
+        host: &mut dyn RequestHost,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Verdict {
+        if matches!(self.phase, Phase::Passthrough | Phase::Released) {
+            return Verdict::Continue;
+        }
+        self.body_size = body_size;
+        self.body_complete = end_of_stream;
+        let limit = self.config().map_or(usize::MAX, |c| c.max_body_bytes);
+        if body_size > limit && !self.body_too_large {
+            self.body_too_large = true;
+            debug!("ai-load-balancer: body over max_body_bytes ({limit}), forwarded untouched");
+            host.count(Stat::RewriteSkipped);
+        }
+        match self.phase {
+            Phase::HoldingForBody { provider } => self.release(host, provider),
+            // Until a provider is chosen the body is held (the host buffers it).
+            _ => Verdict::Pause,
+        }
+    }
+
+    /// The store's reply (`Ok(body)`) or its failure; resumes the request when it can go on.
+    pub fn on_store_reply(
+        &mut self,
+        host: &mut dyn RequestHost,
+        reply: Result<Vec<u8>, StoreError>,
+        rng: &mut Rng,
+    ) {
+        if self.phase != Phase::AwaitingStore {
+            return;
+        }
+        let providers = self.config().map_or(0, |c| c.providers.len());
+        let loads = reply.and_then(|body| parse_reply(&body, providers));
+        if self.select(host, loads, rng) == Verdict::Continue {
+            host.resume_request();
+        }
+    }
+
+    fn strip_control_headers(&self, host: &mut dyn RequestHost) -> bool {
+        let mut stripped = false;
+        for name in &self.plugin.control_headers {
+            if host.request_header(name).is_some() {
+                host.remove_request_header(name);
+                stripped = true;
+            }
+        }
+        stripped
+    }
+
+    fn applicable_config(&self, host: &dyn RequestHost) -> Option<ConfigRef> {
+        if self.plugin.rules.is_empty() {
+            return self.plugin.applicable(&RequestIdentity::default());
+        }
+        let route_name = host.property("route_name");
+        let cluster_name = host.property("cluster_name");
+        let authority = host.request_header(":authority");
+        self.plugin.applicable(&RequestIdentity {
+            route_name: route_name.as_deref(),
+            cluster_name: cluster_name.as_deref(),
+            authority: authority.as_deref(),
+        })
+    }
+
+    fn pass_through(&mut self, host: &mut dyn RequestHost, stripped: bool, why: &str) -> Verdict {
+        debug!("ai-load-balancer: not balanced: {why}");
+        self.phase = Phase::Passthrough;
+        host.count(Stat::Passthrough);
+        if stripped {
+            // The route was matched on the client's header; match again without it.
+            host.clear_route_cache();
+        }
+        Verdict::Continue
+    }
+
+    fn select(
+        &mut self,
+        host: &mut dyn RequestHost,
+        loads: Result<Vec<Option<f64>>, StoreError>,
+        rng: &mut Rng,
+    ) -> Verdict {
+        let Some(config) = self.config() else {
+            self.phase = Phase::Released;
+            return Verdict::Continue;
+        };
+        if let Err(err) = &loads {
+            debug!("ai-load-balancer: {err}; choosing by weight");
+        }
+        let choice = choose(loads.as_deref().ok(), &config.weights(), rng);
+        let Some(provider) = config.providers.get(choice.index) else {
+            self.phase = Phase::Released;
+            return Verdict::Continue;
+        };
+        host.set_request_header(&config.selected_provider_header, &provider.name);
+        if let Some(model) = &provider.model {
+            host.set_request_header(&config.rewrite_model_header, model);
+        }
+        host.clear_route_cache();
+        match choice.reason {
+            Reason::LeastLoad => {}
+            Reason::StoreError => host.count(Stat::FallbackStoreError),
+            Reason::AllUnknown => host.count(Stat::FallbackAllUnknown),
+        }
+        host.count(Stat::Selected(provider.name.clone()));
+        self.phase = Phase::HoldingForBody {
+            provider: choice.index,
+        };
+        self.release(host, choice.index)
+    }
+
+    /// Lets the request go once nothing more needs the held headers.
+    fn release(&mut self, host: &mut dyn RequestHost, provider: usize) -> Verdict {
+        let model = self
+            .config()
+            .and_then(|c| c.providers.get(provider))
+            .and_then(|p| p.model.clone());
+        let Some(model) = model else {
+            self.phase = Phase::Released;
+            return Verdict::Continue;
+        };
+        if self.body_too_large {
+            self.phase = Phase::Released;
+            return Verdict::Continue;
+        }
+        if !self.body_complete {
+            return Verdict::Pause;
+        }
+        self.rewrite_body(host, &model);
+        self.phase = Phase::Released;
+        Verdict::Continue
+    }
+
+    fn rewrite_body(&mut self, host: &mut dyn RequestHost, model: &str) {
+        let Some(body) = host.request_body(self.body_size) else {
+            debug!("ai-load-balancer: request body unavailable, forwarded untouched");
+            host.count(Stat::RewriteSkipped);
+            return;
+        };
+        match rewrite_model(&body, model) {
+            Ok(rewritten) => {
+                if !host.replace_request_body(body.len(), &rewritten) {
+                    host.count(Stat::RewriteSkipped);
+                    return;
+                }
+                if self.has_content_length {
+                    host.set_request_header("content-length", &rewritten.len().to_string());
+                }
+                host.count(Stat::Rewritten);
+            }
+            Err(skip) => {
+                debug!("ai-load-balancer: body forwarded untouched: {skip}");
+                host.count(Stat::RewriteSkipped);
+            }
+        }
+    }
+}

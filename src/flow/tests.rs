@@ -1,0 +1,409 @@
+//! The request flow against a recording host: what would reach the upstream, in both orders of
+//! body and store reply.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use super::*;
+use crate::config::{Build, PluginConfig};
+use crate::store::StoreQuery;
+
+#[derive(Default)]
+struct FakeHost {
+    headers: BTreeMap<String, String>,
+    properties: BTreeMap<String, String>,
+    body: Vec<u8>,
+    sent: Vec<StoreQuery>,
+    refuse_send: bool,
+    route_cache_cleared: usize,
+    resumed: usize,
+    stats: Vec<String>,
+}
+
+impl FakeHost {
+    fn request(headers: &[(&str, &str)]) -> Self {
+        Self {
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    fn counted(&self, name: &str) -> usize {
+        self.stats.iter().filter(|stat| *stat == name).count()
+    }
+}
+
+impl RequestHost for FakeHost {
+    fn request_header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).cloned()
+    }
+    fn set_request_header(&mut self, name: &str, value: &str) {
+        self.headers.insert(name.into(), value.into());
+    }
+    fn remove_request_header(&mut self, name: &str) {
+        self.headers.remove(name);
+    }
+    fn property(&self, name: &str) -> Option<String> {
+        self.properties.get(name).cloned()
+    }
+    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
+        self.body.get(..size).map(<[u8]>::to_vec)
+    }
+    fn replace_request_body(&mut self, size: usize, body: &[u8]) -> bool {
+        assert_eq!(size, self.body.len(), "the whole body is replaced");
+        self.body = body.to_vec();
+        true
+    }
+    fn clear_route_cache(&mut self) {
+        self.route_cache_cleared += 1;
+    }
+    fn resume_request(&mut self) {
+        self.resumed += 1;
+    }
+    fn send_store_query(&mut self, query: &StoreQuery, _timeout_ms: u32) -> Result<(), String> {
+        if self.refuse_send {
+            return Err("cluster unknown".into());
+        }
+        self.sent.push(query.clone());
+        Ok(())
+    }
+    fn count(&mut self, stat: Stat) {
+        self.stats.push(stat.name());
+    }
+}
+
+const CONFIG: &str = r#"
+providers:
+- {name: minmax, key: minimax_1, model: MiniMax-M2.1}
+- {name: qianwen, key: qwen_1, model: qwen3-max-preview}
+- {name: raw, key: raw_1}
+redis: {cluster: webdis, protocol: webdis}
+max_body_bytes: 64
+"#;
+
+const BODY: &[u8] = br#"{"model":"auto","messages":[{"role":"user","content":"hi"}]}"#;
+
+fn flow(config: &str) -> RequestFlow {
+    RequestFlow::new(Rc::new(
+        PluginConfig::parse(config.as_bytes(), Build::Envoy).unwrap(),
+    ))
+}
+
+fn post(body: &[u8]) -> FakeHost {
+    let length = body.len().to_string();
+    let mut host = FakeHost::request(&[
+        (":method", "POST"),
+        (":path", "/masgod/v1/chat/completions"),
+        ("content-length", &length),
+    ]);
+    host.body = body.to_vec();
+    host
+}
+
+/// RESP for an MGET reply with these values (None = nil).
+fn mget(values: &[Option<&str>]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", values.len()).into_bytes();
+    for value in values {
+        match value {
+            Some(v) => out.extend(format!("${}\r\n{v}\r\n", v.len()).into_bytes()),
+            None => out.extend(b"$-1\r\n"),
+        }
+    }
+    out
+}
+
+fn expected_body(model: &str) -> Vec<u8> {
+    String::from_utf8(BODY.to_vec())
+        .unwrap()
+        .replacen("\"auto\"", &format!("\"{model}\""), 1)
+        .into_bytes()
+}
+
+#[test]
+fn body_before_reply_rewrites_then_resumes() {
+    let mut flow = flow(CONFIG);
+    let mut host = post(BODY);
+    let rng = &mut Rng::new(1);
+    assert_eq!(
+        flow.on_request_headers(&mut host, false, rng),
+        Verdict::Pause
+    );
+    assert_eq!(host.sent.len(), 1, "one store round trip");
+    assert_eq!(
+        flow.on_request_body(&mut host, BODY.len(), true),
+        Verdict::Pause
+    );
+    assert_eq!(host.resumed, 0);
+    flow.on_store_reply(
+        &mut host,
+        Ok(mget(&[Some("90"), Some("10"), Some("50")])),
+        rng,
+    );
+    assert_eq!(host.header("x-selected-provider"), Some("qianwen"));
+    assert_eq!(
+        host.header("x-rewrite-target-model"),
+        Some("qwen3-max-preview")
+    );
+    assert_eq!(host.body, expected_body("qwen3-max-preview"));
+    assert_eq!(
+        host.header("content-length"),
+        Some(host.body.len().to_string().as_str())
+    );
+    assert_eq!((host.route_cache_cleared, host.resumed), (1, 1));
+    assert_eq!(host.counted("ai_lb.selected.qianwen"), 1);
+    assert_eq!(host.counted("ai_lb.rewrite.done"), 1);
+}
+
+#[test]
+fn reply_before_body_holds_headers_until_the_body_ends() {
+    let mut flow = flow(CONFIG);
+    let mut host = post(BODY);
+    let rng = &mut Rng::new(1);
+    assert_eq!(
+        flow.on_request_headers(&mut host, false, rng),
+        Verdict::Pause
+    );
+    flow.on_store_reply(
+        &mut host,
+        Ok(mget(&[Some("10"), Some("90"), Some("50")])),
+        rng,
+    );
+    assert_eq!(host.header("x-selected-provider"), Some("minmax"));
+    assert_eq!(host.resumed, 0, "content-length must still be writable");
+    host.body = BODY[..10].to_vec();
+    assert_eq!(flow.on_request_body(&mut host, 10, false), Verdict::Pause);
+    host.body = BODY.to_vec();
+    assert_eq!(
+        flow.on_request_body(&mut host, BODY.len(), true),
+        Verdict::Continue
+    );
+    assert_eq!(host.body, expected_body("MiniMax-M2.1"));
+    assert_eq!(
+        host.header("content-length"),
+        Some(host.body.len().to_string().as_str())
+    );
+}
+
+#[test]
+fn client_sent_control_headers_are_replaced() {
+    let mut flow = flow(CONFIG);
+    let mut host = post(BODY);
+    host.set_request_header("x-selected-provider", "minmax");
+    host.set_request_header("x-rewrite-target-model", "evil");
+    let rng = &mut Rng::new(1);
+    flow.on_request_headers(&mut host, false, rng);
+    assert_eq!(
+        host.header("x-selected-provider"),
+        None,
+        "stripped before the store read"
+    );
+    flow.on_request_body(&mut host, BODY.len(), true);
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("90"), Some("10"), None])), rng);
+    assert_eq!(host.header("x-selected-provider"), Some("qianwen"));
+    assert_eq!(
+        host.header("x-rewrite-target-model"),
+        Some("qwen3-max-preview")
+    );
+}
+
+#[test]
+fn provider_without_model_leaves_body_and_releases_at_once() {
+    let mut flow = flow(CONFIG);
+    let mut host = post(BODY);
+    host.set_request_header("x-rewrite-target-model", "evil");
+    let rng = &mut Rng::new(1);
+    flow.on_request_headers(&mut host, false, rng);
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("9"), Some("9"), Some("1")])), rng);
+    assert_eq!(host.header("x-selected-provider"), Some("raw"));
+    assert_eq!(host.header("x-rewrite-target-model"), None);
+    assert_eq!(host.resumed, 1, "nothing to rewrite: the body streams");
+    assert_eq!(
+        flow.on_request_body(&mut host, BODY.len(), true),
+        Verdict::Continue
+    );
+    assert_eq!(host.body, BODY);
+}
+
+#[test]
+fn store_failures_fall_back_to_weights_and_are_counted() {
+    let rng = &mut Rng::new(1);
+    for reply in [
+        Err(StoreError::Unavailable("timeout".into())),
+        Ok(b"-ERR nope\r\n".to_vec()),
+        Ok(b"<html>".to_vec()),
+        Ok(mget(&[Some("1")])),
+    ] {
+        let mut flow = flow(CONFIG);
+        let mut host = post(BODY);
+        flow.on_request_headers(&mut host, false, rng);
+        flow.on_request_body(&mut host, BODY.len(), true);
+        flow.on_store_reply(&mut host, reply, rng);
+        assert!(host.header("x-selected-provider").is_some());
+        assert_eq!(host.counted("ai_lb.fallback.store_error"), 1);
+        assert_eq!(host.resumed, 1);
+    }
+}
+
+#[test]
+fn all_unknown_loads_fall_back_to_weights() {
+    let mut flow = flow(CONFIG);
+    let mut host = post(BODY);
+    let rng = &mut Rng::new(1);
+    flow.on_request_headers(&mut host, false, rng);
+    flow.on_request_body(&mut host, BODY.len(), true);
+    flow.on_store_reply(&mut host, Ok(mget(&[None, Some("NaN"), Some("-3")])), rng);
+    assert_eq!(host.counted("ai_lb.fallback.all_unknown"), 1);
+    let chosen = host.header("x-selected-provider").unwrap().to_string();
+    let model = host.header("x-rewrite-target-model").map(str::to_string);
+    match chosen.as_str() {
+        "minmax" => assert_eq!(model.as_deref(), Some("MiniMax-M2.1")),
+        "qianwen" => assert_eq!(model.as_deref(), Some("qwen3-max-preview")),
+        _ => assert_eq!(model, None),
+    }
+}
+
+#[test]
+fn store_call_refused_at_once_picks_by_weight_without_pausing() {
+    let mut flow = flow(CONFIG);
+    let mut host = post(BODY);
+    host.refuse_send = true;
+    let rng = &mut Rng::new(2);
+    let verdict = flow.on_request_headers(&mut host, false, rng);
+    assert!(host.header("x-selected-provider").is_some());
+    assert_eq!(host.counted("ai_lb.fallback.store_error"), 1);
+    let model = host.header("x-rewrite-target-model").map(str::to_string);
+    // Held for the rewrite when the provider has a model; released at once otherwise.
+    assert_eq!(verdict == Verdict::Pause, model.is_some());
+    assert_eq!(
+        flow.on_request_body(&mut host, BODY.len(), true),
+        Verdict::Continue
+    );
+}
+
+#[test]
+fn bad_bodies_are_forwarded_untouched_and_still_routed() {
+    for body in [
+        &br#"{"model":"auto","#[..],
+        b"not json",
+        br#"{"messages":[]}"#,
+        br#"["model"]"#,
+    ] {
+        let mut flow = flow(CONFIG);
+        let mut host = post(body);
+        let rng = &mut Rng::new(1);
+        flow.on_request_headers(&mut host, false, rng);
+        flow.on_request_body(&mut host, body.len(), true);
+        flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), Some("2"), Some("3")])), rng);
+        assert_eq!(host.header("x-selected-provider"), Some("minmax"));
+        assert_eq!(host.body, body);
+        assert_eq!(
+            host.header("content-length"),
+            Some(body.len().to_string().as_str())
+        );
+        assert_eq!(host.counted("ai_lb.rewrite.skipped"), 1);
+        assert_eq!(host.resumed, 1);
+    }
+}
+
+#[test]
+fn body_over_max_body_bytes_is_forwarded_untouched() {
+    let big = format!(r#"{{"model":"auto","pad":"{}"}}"#, "x".repeat(100));
+    let mut flow = flow(CONFIG);
+    let mut host = post(big.as_bytes());
+    let rng = &mut Rng::new(1);
+    flow.on_request_headers(&mut host, false, rng);
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), Some("2"), Some("3")])), rng);
+    assert_eq!(flow.on_request_body(&mut host, 40, false), Verdict::Pause);
+    // Past the 64-byte limit: released, and the rest streams without a rewrite.
+    assert_eq!(
+        flow.on_request_body(&mut host, 80, false),
+        Verdict::Continue
+    );
+    assert_eq!(
+        flow.on_request_body(&mut host, big.len(), true),
+        Verdict::Continue
+    );
+    assert_eq!(host.body, big.as_bytes());
+    assert_eq!(host.header("x-selected-provider"), Some("minmax"));
+    assert_eq!(host.counted("ai_lb.rewrite.skipped"), 1);
+}
+
+#[test]
+fn requests_without_body_pass_untouched_without_a_store_read() {
+    let mut flow = flow(CONFIG);
+    let mut host = FakeHost::request(&[(":method", "GET"), (":path", "/v1/models")]);
+    let rng = &mut Rng::new(1);
+    assert_eq!(
+        flow.on_request_headers(&mut host, true, rng),
+        Verdict::Continue
+    );
+    assert!(host.sent.is_empty());
+    assert_eq!(host.route_cache_cleared, 0);
+    assert_eq!(host.counted("ai_lb.requests.passthrough"), 1);
+}
+
+#[test]
+fn unbalanced_request_still_loses_client_routing_header() {
+    let mut flow = flow(CONFIG);
+    let mut host = FakeHost::request(&[(":method", "GET"), ("x-selected-provider", "minmax")]);
+    flow.on_request_headers(&mut host, true, &mut Rng::new(1));
+    assert_eq!(host.header("x-selected-provider"), None);
+    assert_eq!(
+        host.route_cache_cleared, 1,
+        "re-match without the client's header"
+    );
+}
+
+const RULES: &str = r#"{
+  "redis": {"cluster": "webdis", "protocol": "webdis"},
+  "_rules_": [{"_match_route_": ["chat"], "providers": [{"name": "a", "key": "ka", "model": "m"}]}]
+}"#;
+
+#[test]
+fn rules_pick_the_configuration_and_unmatched_requests_pass_through() {
+    let rng = &mut Rng::new(1);
+    let mut flow_chat = flow(RULES);
+    let mut chat = post(BODY);
+    chat.properties.insert("route_name".into(), "chat".into());
+    assert_eq!(
+        flow_chat.on_request_headers(&mut chat, false, rng),
+        Verdict::Pause
+    );
+    assert_eq!(chat.sent.len(), 1);
+
+    let mut flow_other = flow(RULES);
+    let mut other = post(BODY);
+    other
+        .properties
+        .insert("route_name".into(), "embeddings".into());
+    assert_eq!(
+        flow_other.on_request_headers(&mut other, false, rng),
+        Verdict::Continue
+    );
+    assert!(other.sent.is_empty());
+    assert_eq!(
+        flow_other.on_request_body(&mut other, BODY.len(), true),
+        Verdict::Continue
+    );
+    assert_eq!(other.body, BODY);
+}
+
+#[test]
+fn late_reply_after_release_changes_nothing() {
+    let mut flow = flow(CONFIG);
+    let mut host = post(BODY);
+    let rng = &mut Rng::new(1);
+    flow.on_request_headers(&mut host, false, rng);
+    flow.on_request_body(&mut host, BODY.len(), true);
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), Some("2"), Some("3")])), rng);
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("9"), Some("1"), Some("3")])), rng);
+    assert_eq!(host.header("x-selected-provider"), Some("minmax"));
+    assert_eq!(host.resumed, 1);
+}

@@ -1,0 +1,134 @@
+//! `RequestHost` on proxy-wasm: each call on the request's own context, host failures logged
+//! with what was attempted and never turned into a failed request.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use log::{debug, warn};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MapType};
+
+use super::root::Shared;
+use crate::flow::{RequestFlow, RequestHost, Stat};
+use crate::store::StoreQuery;
+
+pub struct ProxyHost<'a> {
+    #[cfg_attr(not(feature = "higress"), allow(dead_code))]
+    shared: &'a Rc<Shared>,
+    #[cfg_attr(not(feature = "higress"), allow(dead_code))]
+    context_id: u32,
+    #[cfg_attr(not(feature = "higress"), allow(dead_code))]
+    flow: &'a Rc<RefCell<RequestFlow>>,
+}
+
+impl<'a> ProxyHost<'a> {
+    pub fn new(
+        shared: &'a Rc<Shared>,
+        context_id: u32,
+        flow: &'a Rc<RefCell<RequestFlow>>,
+    ) -> Self {
+        Self {
+            shared,
+            context_id,
+            flow,
+        }
+    }
+}
+
+impl RequestHost for ProxyHost<'_> {
+    fn request_header(&self, name: &str) -> Option<String> {
+        hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
+            .map_err(|status| warn!("ai-load-balancer: reading request header {name}: {status:?}"))
+            .ok()
+            .flatten()
+    }
+
+    fn set_request_header(&mut self, name: &str, value: &str) {
+        if let Err(status) =
+            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+        {
+            warn!("ai-load-balancer: setting request header {name}: {status:?}");
+        }
+    }
+
+    fn remove_request_header(&mut self, name: &str) {
+        if let Err(status) = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name) {
+            warn!("ai-load-balancer: removing request header {name}: {status:?}");
+        }
+    }
+
+    fn property(&self, name: &str) -> Option<String> {
+        let bytes = hostcalls::get_property(vec![name]).ok().flatten()?;
+        String::from_utf8(bytes).ok()
+    }
+
+    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
+        hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size)
+            .map_err(|status| warn!("ai-load-balancer: reading the request body: {status:?}"))
+            .ok()
+            .flatten()
+    }
+
+    fn replace_request_body(&mut self, size: usize, body: &[u8]) -> bool {
+        hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, body)
+            .map_err(|status| warn!("ai-load-balancer: replacing the request body: {status:?}"))
+            .is_ok()
+    }
+
+    fn clear_route_cache(&mut self) {
+        // Upstream Envoy re-matches on this foreign function; Higress re-matches on any header
+        // change by itself and may not know the function, which is fine.
+        if let Err(status) = hostcalls::call_foreign_function("clear_route_cache", Some(&[])) {
+            debug!("ai-load-balancer: clear_route_cache not available: {status:?}");
+        }
+    }
+
+    fn resume_request(&mut self) {
+        if let Err(status) = hostcalls::resume_http_request() {
+            warn!("ai-load-balancer: resuming the request: {status:?}");
+        }
+    }
+
+    fn send_store_query(&mut self, query: &StoreQuery, timeout_ms: u32) -> Result<(), String> {
+        match query {
+            StoreQuery::Webdis {
+                cluster,
+                path,
+                authorization,
+            } => {
+                let mut headers = vec![
+                    (":method", "GET"),
+                    (":path", path.as_str()),
+                    (":authority", "webdis"),
+                ];
+                if let Some(credentials) = authorization {
+                    headers.push(("authorization", credentials.as_str()));
+                }
+                hostcalls::dispatch_http_call(
+                    cluster,
+                    headers,
+                    None,
+                    Vec::new(),
+                    Duration::from_millis(u64::from(timeout_ms)),
+                )
+                .map(|_| ())
+                .map_err(|status| format!("Webdis call to cluster {cluster:?} refused: {status:?}"))
+            }
+            #[cfg(feature = "higress")]
+            StoreQuery::Resp { upstream, command } => {
+                super::redis::call(upstream, command, self.context_id, self.shared, self.flow)
+            }
+            #[cfg(not(feature = "higress"))]
+            StoreQuery::Resp { .. } => {
+                Err("RESP needs the Higress build (ai-load-balancer.wasm)".into())
+            }
+        }
+    }
+
+    fn count(&mut self, stat: Stat) {
+        if let Ok(mut metrics) = self.shared.metrics.try_borrow_mut() {
+            metrics.increment(&stat.name());
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Higress's Redis host calls (its fork of the proxy-wasm host, module `env`). The crates.io
+//! `proxy-wasm` crate knows nothing of them, so the imports, the reply export and the routing of
+//! each reply to its request (by token) live here.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::ptr::null_mut;
+use std::rc::{Rc, Weak};
+
+use log::{debug, warn};
+use proxy_wasm::hostcalls;
+
+use super::root::Shared;
+use crate::config::{PluginConfig, Protocol};
+use crate::flow::RequestFlow;
+use crate::store::{StoreError, StoreQuery};
+
+/// Higress hands the Redis reply over as this buffer type.
+const REDIS_CALL_RESPONSE_BUFFER: u32 = 9;
+const STATUS_OK: u32 = 0;
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_redis_init(
+        upstream_data: *const u8,
+        upstream_size: usize,
+        username_data: *const u8,
+        username_size: usize,
+        password_data: *const u8,
+        password_size: usize,
+        timeout_milliseconds: u32,
+    ) -> u32;
+
+    fn proxy_redis_call(
+        upstream_data: *const u8,
+        upstream_size: usize,
+        query_data: *const u8,
+        query_size: usize,
+        token: *mut u32,
+    ) -> u32;
+}
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    // Also declared by the proxy-wasm crate with its BufferType enum; buffer type 9 is not in
+    // that enum, so it is declared again here with a plain integer (same wasm signature).
+    #[link_name = "proxy_get_buffer_bytes"]
+    fn get_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        max_size: usize,
+        return_buffer_data: *mut *mut u8,
+        return_buffer_size: *mut usize,
+    ) -> u32;
+}
+
+struct Pending {
+    context_id: u32,
+    shared: Weak<Shared>,
+    flow: Weak<RefCell<RequestFlow>>,
+}
+
+#[derive(Clone)]
+struct ClusterSettings {
+    username: String,
+    password: String,
+    timeout_ms: u32,
+}
+
+thread_local! {
+    static PENDING: RefCell<HashMap<u32, Pending>> = RefCell::new(HashMap::new());
+    static CLUSTERS: RefCell<HashMap<String, ClusterSettings>> = RefCell::new(HashMap::new());
+    static READY: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+}
+
+/// Registers every RESP store of the configuration with the host (once per cluster).
+pub fn init_clusters(plugin: &PluginConfig) {
+    for config in plugin.all() {
+        let StoreQuery::Resp { upstream, .. } = &config.query else {
+            continue;
+        };
+        if config.store.protocol != Protocol::Resp {
+            continue;
+        }
+        let settings = ClusterSettings {
+            username: config.store.username.clone().unwrap_or_default(),
+            password: config.store.password.clone().unwrap_or_default(),
+            timeout_ms: config.store.timeout_ms,
+        };
+        CLUSTERS.with(|clusters| clusters.borrow_mut().insert(upstream.clone(), settings));
+        READY.with(|ready| ready.borrow_mut().remove(upstream));
+        init(upstream);
+    }
+}
+
+fn init(upstream: &str) -> bool {
+    let Some(settings) = CLUSTERS.with(|clusters| clusters.borrow().get(upstream).cloned()) else {
+        return false;
+    };
+    let status = unsafe {
+        proxy_redis_init(
+            upstream.as_ptr(),
+            upstream.len(),
+            settings.username.as_ptr(),
+            settings.username.len(),
+            settings.password.as_ptr(),
+            settings.password.len(),
+            settings.timeout_ms,
+        )
+    };
+    if status == STATUS_OK {
+        READY.with(|ready| ready.borrow_mut().insert(upstream.to_string()));
+        true
+    } else {
+        warn!("ai-load-balancer: Redis cluster {upstream:?} not initialised (status {status}); requests fall back to weights until it is");
+        false
+    }
+}
+
+/// Sends the MGET; its reply comes back through `proxy_on_redis_call_response`.
+pub fn call(
+    upstream: &str,
+    command: &[u8],
+    context_id: u32,
+    shared: &Rc<Shared>,
+    flow: &Rc<RefCell<RequestFlow>>,
+) -> Result<(), String> {
+    let ready = READY.with(|ready| ready.borrow().contains(upstream));
+    if !ready && !init(upstream) {
+        return Err(format!("Redis cluster {upstream:?} is not initialised"));
+    }
+    let mut token = 0u32;
+    let status = unsafe {
+        proxy_redis_call(
+            upstream.as_ptr(),
+            upstream.len(),
+            command.as_ptr(),
+            command.len(),
+            &mut token,
+        )
+    };
+    if status != STATUS_OK {
+        return Err(format!(
+            "proxy_redis_call to {upstream:?} failed (status {status})"
+        ));
+    }
+    let pending = Pending {
+        context_id,
+        shared: Rc::downgrade(shared),
+        flow: Rc::downgrade(flow),
+    };
+    PENDING.with(|calls| calls.borrow_mut().insert(token, pending));
+    Ok(())
+}
+
+/// Drops the calls of a finished request: a late reply then finds nothing to resume.
+pub fn forget_context(context_id: u32) {
+    PENDING.with(|calls| {
+        calls
+            .borrow_mut()
+            .retain(|_, call| call.context_id != context_id)
+    });
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_redis_call_response(
+    context_id: u32,
+    token: u32,
+    status: u32,
+    response_size: usize,
+) {
+    let Some(pending) = PENDING.with(|calls| calls.borrow_mut().remove(&token)) else {
+        debug!("ai-load-balancer: Redis reply for unknown token {token} (context {context_id})");
+        return;
+    };
+    let (Some(shared), Some(flow)) = (pending.shared.upgrade(), pending.flow.upgrade()) else {
+        return;
+    };
+    if let Err(status) = hostcalls::set_effective_context(pending.context_id) {
+        warn!(
+            "ai-load-balancer: cannot resume request {}: {status:?}",
+            pending.context_id
+        );
+        return;
+    }
+    let reply = if status == STATUS_OK {
+        read_reply(response_size)
+    } else {
+        Err(StoreError::Unavailable(format!(
+            "Redis call failed or timed out (status {status})"
+        )))
+    };
+    super::filter::run_step(&shared, &flow, pending.context_id, (), |flow, host, rng| {
+        flow.on_store_reply(host, reply, rng)
+    });
+}
+
+fn read_reply(size: usize) -> Result<Vec<u8>, StoreError> {
+    let mut data: *mut u8 = null_mut();
+    let mut length: usize = 0;
+    let status =
+        unsafe { get_buffer_bytes(REDIS_CALL_RESPONSE_BUFFER, 0, size, &mut data, &mut length) };
+    if status != STATUS_OK {
+        return Err(StoreError::Unavailable(format!(
+            "cannot read the Redis reply (status {status})"
+        )));
+    }
+    if data.is_null() {
+        return Ok(Vec::new());
+    }
+    // The host wrote the reply into memory it got from our allocator; we own it now.
+    Ok(unsafe { Vec::from_raw_parts(data, length, length) })
+}

@@ -1,0 +1,16 @@
+//! ai-load-balancer: a proxy-wasm filter that picks the least-loaded LLM provider for each
+//! request, tells the gateway where to route it, and rewrites the body's `model`.
+//!
+//! Everything but `glue` is host-independent and unit-tested natively; only `glue` touches
+//! `proxy_wasm`, and it is compiled for wasm only.
+
+pub mod config;
+pub mod flow;
+pub mod rewrite;
+pub mod rng;
+pub mod rules;
+pub mod selection;
+pub mod store;
+
+#[cfg(target_arch = "wasm32")]
+mod glue;
