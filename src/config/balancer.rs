@@ -50,7 +50,7 @@ pub struct Provider {
 pub enum Protocol {
     /// RESP through Higress's `proxy_redis_call` (Higress build only).
     Resp,
-    /// HTTP `GET /MGET/<keys>.raw` through a Webdis cluster.
+    /// HTTP `GET /MGET/<keys>.json` through a Webdis cluster.
     Webdis,
 }
 

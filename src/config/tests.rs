@@ -71,7 +71,7 @@ fn seed_config_on_the_envoy_build_reads_through_webdis() {
         config.query,
         StoreQuery::Webdis {
             cluster: "outbound|6379||redis-svc".into(),
-            path: "/MGET/ai_metric:minimax_1/ai_metric:qwen_1.raw".into(),
+            path: "/MGET/ai_metric:minimax_1/ai_metric:qwen_1.json".into(),
             authorization: None,
         }
     );

@@ -1,9 +1,15 @@
 //! One request's journey: strip client-sent control headers, read every provider's load, pick
 //! one, set the routing headers, re-match the route, rewrite the body's model, resume.
 //!
-//! Headers stay paused until the provider is chosen and, when the body's model is rewritten,
-//! until the body is complete, so that `content-length` can still be corrected. The body may
-//! arrive before or after the store's reply.
+//! Headers stay paused until the provider is chosen. The body may arrive before or after the
+//! store's reply, and hosts differ: upstream Envoy by default delivers no body to a filter whose
+//! headers are paused, while Higress (and Envoy with `allow_on_headers_stop_iteration`) does.
+//! So when the reply comes:
+//! - the body is complete: rewrite it, correct `content-length`, release everything;
+//! - part of it was seen: the host delivers bodies to paused headers; hold until it ends;
+//! - none of it was seen: drop `content-length` (the rewrite may change the length; the gateway
+//!   re-frames the body), release the headers, and buffer the body to its end for the rewrite.
+//!   Releasing is safe because no body byte has gone past the filter yet.
 
 mod host;
 #[cfg(test)]
@@ -35,8 +41,9 @@ enum Phase {
     Passthrough,
     /// Headers paused until the store answers.
     AwaitingStore,
-    /// Provider chosen; headers held until the body is complete, for the rewrite.
-    HoldingForBody { provider: usize },
+    /// Provider chosen; the body is held to its end for the rewrite (the headers too, when the
+    /// host delivered body before the reply, so that `content-length` can still be corrected).
+    BufferingBody { provider: usize },
     /// Headers released; the body streams on.
     Released,
 }
@@ -45,6 +52,7 @@ pub struct RequestFlow {
     plugin: Rc<PluginConfig>,
     config: Option<ConfigRef>,
     phase: Phase,
+    body_seen: bool,
     body_complete: bool,
     body_too_large: bool,
     body_size: usize,
@@ -57,6 +65,7 @@ impl RequestFlow {
             plugin,
             config: None,
             phase: Phase::Passthrough,
+            body_seen: false,
             body_complete: false,
             body_too_large: false,
             body_size: 0,
@@ -110,6 +119,7 @@ impl RequestFlow {
         if matches!(self.phase, Phase::Passthrough | Phase::Released) {
             return Verdict::Continue;
         }
+        self.body_seen = true;
         self.body_size = body_size;
         self.body_complete = end_of_stream;
         let limit = self.config().map_or(usize::MAX, |c| c.max_body_bytes);
@@ -119,7 +129,7 @@ impl RequestFlow {
             host.count(Stat::RewriteSkipped);
         }
         match self.phase {
-            Phase::HoldingForBody { provider } => self.release(host, provider),
+            Phase::BufferingBody { provider, .. } => self.release(host, provider),
             // Until a provider is chosen the body is held (the host buffers it).
             _ => Verdict::Pause,
         }
@@ -207,31 +217,34 @@ impl RequestFlow {
             Reason::AllUnknown => host.count(Stat::FallbackAllUnknown),
         }
         host.count(Stat::Selected(provider.name.clone()));
-        self.phase = Phase::HoldingForBody {
-            provider: choice.index,
-        };
         self.release(host, choice.index)
     }
 
-    /// Lets the request go once nothing more needs the held headers.
+    /// Lets the request go as soon as nothing more needs holding; see the module comment.
     fn release(&mut self, host: &mut dyn RequestHost, provider: usize) -> Verdict {
         let model = self
             .config()
             .and_then(|c| c.providers.get(provider))
             .and_then(|p| p.model.clone());
-        let Some(model) = model else {
+        let Some(model) = model.filter(|_| !self.body_too_large) else {
             self.phase = Phase::Released;
             return Verdict::Continue;
         };
-        if self.body_too_large {
+        if self.body_complete {
+            self.rewrite_body(host, &model);
             self.phase = Phase::Released;
             return Verdict::Continue;
         }
-        if !self.body_complete {
+        let already_buffering = matches!(self.phase, Phase::BufferingBody { .. });
+        self.phase = Phase::BufferingBody { provider };
+        if already_buffering || self.body_seen {
+            // Pausing a body chunk buffers it; pausing headers here keeps them held.
             return Verdict::Pause;
         }
-        self.rewrite_body(host, &model);
-        self.phase = Phase::Released;
+        if self.has_content_length {
+            host.remove_request_header("content-length");
+            self.has_content_length = false;
+        }
         Verdict::Continue
     }
 

@@ -162,7 +162,8 @@ fn body_before_reply_rewrites_then_resumes() {
 }
 
 #[test]
-fn reply_before_body_holds_headers_until_the_body_ends() {
+fn reply_before_any_body_releases_headers_without_content_length_then_buffers() {
+    // Upstream Envoy delivers no body while headers are paused: waiting would deadlock.
     let mut flow = flow(CONFIG);
     let mut host = post(BODY);
     let rng = &mut Rng::new(1);
@@ -176,9 +177,39 @@ fn reply_before_body_holds_headers_until_the_body_ends() {
         rng,
     );
     assert_eq!(host.header("x-selected-provider"), Some("minmax"));
-    assert_eq!(host.resumed, 0, "content-length must still be writable");
+    assert_eq!(host.resumed, 1, "headers released");
+    assert_eq!(
+        host.header("content-length"),
+        None,
+        "the body will change length"
+    );
     host.body = BODY[..10].to_vec();
     assert_eq!(flow.on_request_body(&mut host, 10, false), Verdict::Pause);
+    host.body = BODY.to_vec();
+    assert_eq!(
+        flow.on_request_body(&mut host, BODY.len(), true),
+        Verdict::Continue
+    );
+    assert_eq!(host.body, expected_body("MiniMax-M2.1"));
+    assert_eq!(host.header("content-length"), None);
+}
+
+#[test]
+fn reply_after_part_of_the_body_holds_headers_until_it_ends() {
+    // Higress (and Envoy with allow_on_headers_stop_iteration) deliver body to paused headers:
+    // releasing now would forward the part already buffered, unrewritten.
+    let mut flow = flow(CONFIG);
+    let mut host = post(BODY);
+    let rng = &mut Rng::new(1);
+    flow.on_request_headers(&mut host, false, rng);
+    host.body = BODY[..10].to_vec();
+    assert_eq!(flow.on_request_body(&mut host, 10, false), Verdict::Pause);
+    flow.on_store_reply(
+        &mut host,
+        Ok(mget(&[Some("10"), Some("90"), Some("50")])),
+        rng,
+    );
+    assert_eq!(host.resumed, 0, "content-length must still be writable");
     host.body = BODY.to_vec();
     assert_eq!(
         flow.on_request_body(&mut host, BODY.len(), true),
@@ -271,20 +302,28 @@ fn all_unknown_loads_fall_back_to_weights() {
 
 #[test]
 fn store_call_refused_at_once_picks_by_weight_without_pausing() {
-    let mut flow = flow(CONFIG);
-    let mut host = post(BODY);
-    host.refuse_send = true;
     let rng = &mut Rng::new(2);
-    let verdict = flow.on_request_headers(&mut host, false, rng);
-    assert!(host.header("x-selected-provider").is_some());
-    assert_eq!(host.counted("ai_lb.fallback.store_error"), 1);
-    let model = host.header("x-rewrite-target-model").map(str::to_string);
-    // Held for the rewrite when the provider has a model; released at once otherwise.
-    assert_eq!(verdict == Verdict::Pause, model.is_some());
-    assert_eq!(
-        flow.on_request_body(&mut host, BODY.len(), true),
-        Verdict::Continue
-    );
+    for _ in 0..20 {
+        let mut flow = flow(CONFIG);
+        let mut host = post(BODY);
+        host.refuse_send = true;
+        assert_eq!(
+            flow.on_request_headers(&mut host, false, rng),
+            Verdict::Continue
+        );
+        assert!(host.sent.is_empty());
+        assert_eq!(host.counted("ai_lb.fallback.store_error"), 1);
+        let provider = host.header("x-selected-provider").map(str::to_string);
+        assert_eq!(
+            flow.on_request_body(&mut host, BODY.len(), true),
+            Verdict::Continue
+        );
+        match provider.as_deref() {
+            Some("minmax") => assert_eq!(host.body, expected_body("MiniMax-M2.1")),
+            Some("qianwen") => assert_eq!(host.body, expected_body("qwen3-max-preview")),
+            other => assert_eq!(other, Some("raw")),
+        }
+    }
 }
 
 #[test]

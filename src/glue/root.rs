@@ -31,6 +31,10 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        // Follow the host's log level so that debug lines cost nothing when they are not shown.
+        if let Ok(level) = hostcalls::get_log_level() {
+            proxy_wasm::set_log_level(level);
+        }
         let bytes = match hostcalls::get_buffer(
             BufferType::PluginConfiguration,
             0,

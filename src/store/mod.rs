@@ -68,7 +68,7 @@ impl fmt::Display for StoreError {
     }
 }
 
-/// Reads a reply body as RESP (Higress, Webdis `.raw`) or Webdis JSON, whichever it is.
+/// Reads a reply body as RESP (Higress) or Webdis JSON, whichever it is.
 pub fn parse_reply(body: &[u8], providers: usize) -> Result<Loads, StoreError> {
     let values = if body.first() == Some(&b'{') {
         parse_json_reply(body)?
@@ -134,7 +134,7 @@ mod tests {
             query,
             StoreQuery::Webdis {
                 cluster: "outbound|6379||redis-svc".into(),
-                path: "/MGET/ai_metric:a/k%2Fx%20y.raw".into(),
+                path: "/MGET/ai_metric:a/k%2Fx%20y.json".into(),
                 authorization: Some("Basic bGI6czNjcmV0".into()),
             }
         );

@@ -1,10 +1,14 @@
-//! Webdis: Redis commands as HTTP paths (`/MGET/k1/k2.raw`), replies as raw RESP or JSON.
+//! Webdis: Redis commands as HTTP paths (`/MGET/k1/k2.json`), replies as JSON.
+//!
+//! JSON, not `.raw`: Debian's Webdis 0.1.9 drops nil elements from a raw MGET reply
+//! (`*2\r\n$2\r\n90\r\n` for one missing key), which would hide which provider's load is
+//! missing; its JSON keeps them (`{"MGET":[null,"90"]}`).
 
 use serde_json::Value;
 
 use super::StoreError;
 
-/// `/[db/]CMD/arg/arg.raw`, each argument percent-encoded so that `/`, `.` and `%` inside keys
+/// `/[db/]CMD/arg/arg.json`, each argument percent-encoded so that `/`, `.` and `%` inside keys
 /// cannot split or end the path.
 pub fn command_path(database: Option<u32>, args: &[&str]) -> String {
     let mut path = String::new();
@@ -15,7 +19,7 @@ pub fn command_path(database: Option<u32>, args: &[&str]) -> String {
         path.push('/');
         percent_encode(arg, &mut path);
     }
-    path.push_str(".raw");
+    path.push_str(".json");
     path
 }
 
@@ -81,10 +85,10 @@ mod tests {
 
     #[test]
     fn path_selects_database_and_escapes_keys() {
-        assert_eq!(command_path(None, &["MGET", "a", "b"]), "/MGET/a/b.raw");
+        assert_eq!(command_path(None, &["MGET", "a", "b"]), "/MGET/a/b.json");
         assert_eq!(
             command_path(Some(3), &["MGET", "ai_metric:x.y", "50%"]),
-            "/3/MGET/ai_metric:x%2Ey/50%25.raw"
+            "/3/MGET/ai_metric:x%2Ey/50%25.json"
         );
     }
 

