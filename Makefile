@@ -25,7 +25,7 @@ build:
 	@ls -l $(DIST)/*.wasm
 
 run: setup build
-	$(PY) scripts/gateway.py
+	$(PY) scripts/gateway.py $(if $(PORT),--port $(PORT))
 
 test: setup build lint unit e2e
 

@@ -67,6 +67,8 @@ pub struct StoreConfig {
 #[derive(Debug, Clone)]
 pub struct BalancerConfig {
     pub providers: Vec<Provider>,
+    /// `providers[].weight`, in order, for the weighted pick.
+    weights: Vec<u32>,
     pub store: StoreConfig,
     /// The store request, built once: every balanced request sends the same bytes.
     pub query: StoreQuery,
@@ -112,6 +114,7 @@ impl BalancerConfig {
         let keys: Vec<&str> = providers.iter().map(|p| p.key.as_str()).collect();
         let query = StoreQuery::mget(&store, &keys);
         Ok(Self {
+            weights: providers.iter().map(|p| p.weight).collect(),
             providers,
             store,
             query,
@@ -121,8 +124,8 @@ impl BalancerConfig {
         })
     }
 
-    pub fn weights(&self) -> Vec<u32> {
-        self.providers.iter().map(|p| p.weight).collect()
+    pub fn weights(&self) -> &[u32] {
+        &self.weights
     }
 }
 

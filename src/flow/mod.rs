@@ -89,16 +89,17 @@ impl RequestFlow {
     ) -> Verdict {
         let stripped = self.strip_control_headers(host);
         self.config = self.applicable_config(host);
-        let Some(config) = self.config() else {
+        // A handle of our own on the configuration, so that `self` stays free to change.
+        let plugin = Rc::clone(&self.plugin);
+        let Some(config) = self.config.and_then(|which| plugin.get(which)) else {
             return self.pass_through(host, stripped, "no configuration applies to this request");
         };
         if end_of_stream {
             return self.pass_through(host, stripped, "request has no body");
         }
-        let (query, timeout_ms) = (config.query.clone(), config.store.timeout_ms);
         host.count(Stat::Balanced);
         self.has_content_length = host.request_header("content-length").is_some();
-        match host.send_store_query(&query, timeout_ms) {
+        match host.send_store_query(&config.query, config.store.timeout_ms) {
             Ok(()) => {
                 self.phase = Phase::AwaitingStore;
                 Verdict::Pause
@@ -201,7 +202,7 @@ impl RequestFlow {
         if let Err(err) = &loads {
             debug!("ai-load-balancer: {err}; choosing by weight");
         }
-        let choice = choose(loads.as_deref().ok(), &config.weights(), rng);
+        let choice = choose(loads.as_deref().ok(), config.weights(), rng);
         let Some(provider) = config.providers.get(choice.index) else {
             self.phase = Phase::Released;
             return Verdict::Continue;

@@ -446,3 +446,26 @@ fn late_reply_after_release_changes_nothing() {
     assert_eq!(host.header("x-selected-provider"), Some("minmax"));
     assert_eq!(host.resumed, 1);
 }
+
+#[test]
+fn body_over_the_limit_before_the_reply_is_held_then_released_untouched() {
+    let big = format!(r#"{{"model":"auto","pad":"{}"}}"#, "x".repeat(100));
+    let mut flow = flow(CONFIG);
+    let mut host = post(big.as_bytes());
+    let rng = &mut Rng::new(1);
+    flow.on_request_headers(&mut host, false, rng);
+    // No provider yet: even past the limit the body is held, so nothing leaves unrouted.
+    assert_eq!(flow.on_request_body(&mut host, 80, false), Verdict::Pause);
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("5"), Some("2"), Some("3")])), rng);
+    assert_eq!(host.header("x-selected-provider"), Some("qianwen"));
+    assert_eq!(host.resumed, 1);
+    assert_eq!(
+        flow.on_request_body(&mut host, big.len(), true),
+        Verdict::Continue
+    );
+    assert_eq!(host.body, big.as_bytes());
+    assert_eq!(
+        host.header("content-length"),
+        Some(big.len().to_string().as_str())
+    );
+}
