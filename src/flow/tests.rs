@@ -119,6 +119,23 @@ fn mget(values: &[Option<&str>]) -> Vec<u8> {
     out
 }
 
+/// A balanced POST whose headers have been seen: the store query is out, headers paused.
+fn awaiting_store(body: &[u8]) -> (RequestFlow, FakeHost, Rng) {
+    let mut flow = flow(CONFIG);
+    let mut host = post(body);
+    let mut rng = Rng::new(1);
+    assert_eq!(
+        flow.on_request_headers(&mut host, false, &mut rng),
+        Verdict::Pause
+    );
+    assert_eq!(host.sent.len(), 1, "one store round trip");
+    (flow, host, rng)
+}
+
+fn oversized_body() -> String {
+    format!(r#"{{"model":"auto","pad":"{}"}}"#, "x".repeat(100))
+}
+
 fn expected_body(model: &str) -> Vec<u8> {
     String::from_utf8(BODY.to_vec())
         .unwrap()
@@ -198,10 +215,8 @@ fn reply_before_any_body_releases_headers_without_content_length_then_buffers() 
 fn reply_after_part_of_the_body_holds_headers_until_it_ends() {
     // Higress (and Envoy with allow_on_headers_stop_iteration) deliver body to paused headers:
     // releasing now would forward the part already buffered, unrewritten.
-    let mut flow = flow(CONFIG);
-    let mut host = post(BODY);
-    let rng = &mut Rng::new(1);
-    flow.on_request_headers(&mut host, false, rng);
+    let (mut flow, mut host, mut rng) = awaiting_store(BODY);
+    let rng = &mut rng;
     host.body = BODY[..10].to_vec();
     assert_eq!(flow.on_request_body(&mut host, 10, false), Verdict::Pause);
     flow.on_store_reply(
@@ -284,10 +299,8 @@ fn store_failures_fall_back_to_weights_and_are_counted() {
 
 #[test]
 fn all_unknown_loads_fall_back_to_weights() {
-    let mut flow = flow(CONFIG);
-    let mut host = post(BODY);
-    let rng = &mut Rng::new(1);
-    flow.on_request_headers(&mut host, false, rng);
+    let (mut flow, mut host, mut rng) = awaiting_store(BODY);
+    let rng = &mut rng;
     flow.on_request_body(&mut host, BODY.len(), true);
     flow.on_store_reply(&mut host, Ok(mget(&[None, Some("NaN"), Some("-3")])), rng);
     assert_eq!(host.counted("ai_lb.fallback.all_unknown"), 1);
@@ -353,11 +366,9 @@ fn bad_bodies_are_forwarded_untouched_and_still_routed() {
 
 #[test]
 fn body_over_max_body_bytes_is_forwarded_untouched() {
-    let big = format!(r#"{{"model":"auto","pad":"{}"}}"#, "x".repeat(100));
-    let mut flow = flow(CONFIG);
-    let mut host = post(big.as_bytes());
-    let rng = &mut Rng::new(1);
-    flow.on_request_headers(&mut host, false, rng);
+    let big = oversized_body();
+    let (mut flow, mut host, mut rng) = awaiting_store(big.as_bytes());
+    let rng = &mut rng;
     flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), Some("2"), Some("3")])), rng);
     assert_eq!(flow.on_request_body(&mut host, 40, false), Verdict::Pause);
     // Past the 64-byte limit: released, and the rest streams without a rewrite.
@@ -436,10 +447,8 @@ fn rules_pick_the_configuration_and_unmatched_requests_pass_through() {
 
 #[test]
 fn late_reply_after_release_changes_nothing() {
-    let mut flow = flow(CONFIG);
-    let mut host = post(BODY);
-    let rng = &mut Rng::new(1);
-    flow.on_request_headers(&mut host, false, rng);
+    let (mut flow, mut host, mut rng) = awaiting_store(BODY);
+    let rng = &mut rng;
     flow.on_request_body(&mut host, BODY.len(), true);
     flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), Some("2"), Some("3")])), rng);
     flow.on_store_reply(&mut host, Ok(mget(&[Some("9"), Some("1"), Some("3")])), rng);
@@ -449,11 +458,9 @@ fn late_reply_after_release_changes_nothing() {
 
 #[test]
 fn body_over_the_limit_before_the_reply_is_held_then_released_untouched() {
-    let big = format!(r#"{{"model":"auto","pad":"{}"}}"#, "x".repeat(100));
-    let mut flow = flow(CONFIG);
-    let mut host = post(big.as_bytes());
-    let rng = &mut Rng::new(1);
-    flow.on_request_headers(&mut host, false, rng);
+    let big = oversized_body();
+    let (mut flow, mut host, mut rng) = awaiting_store(big.as_bytes());
+    let rng = &mut rng;
     // No provider yet: even past the limit the body is held, so nothing leaves unrouted.
     assert_eq!(flow.on_request_body(&mut host, 80, false), Verdict::Pause);
     flow.on_store_reply(&mut host, Ok(mget(&[Some("5"), Some("2"), Some("3")])), rng);
