@@ -77,10 +77,6 @@ impl RequestFlow {
         self.config.and_then(|which| self.plugin.get(which))
     }
 
-    pub fn is_awaiting_store(&self) -> bool {
-        self.phase == Phase::AwaitingStore
-    }
-
     pub fn on_request_headers(
         &mut self,
         host: &mut dyn RequestHost,
@@ -130,7 +126,7 @@ impl RequestFlow {
             host.count(Stat::RewriteSkipped);
         }
         match self.phase {
-            Phase::BufferingBody { provider, .. } => self.release(host, provider),
+            Phase::BufferingBody { provider } => self.release(host, provider),
             // Until a provider is chosen the body is held (the host buffers it).
             _ => Verdict::Pause,
         }
@@ -223,16 +219,18 @@ impl RequestFlow {
 
     /// Lets the request go as soon as nothing more needs holding; see the module comment.
     fn release(&mut self, host: &mut dyn RequestHost, provider: usize) -> Verdict {
+        let plugin = Rc::clone(&self.plugin);
         let model = self
-            .config()
+            .config
+            .and_then(|which| plugin.get(which))
             .and_then(|c| c.providers.get(provider))
-            .and_then(|p| p.model.clone());
+            .and_then(|p| p.model.as_deref());
         let Some(model) = model.filter(|_| !self.body_too_large) else {
             self.phase = Phase::Released;
             return Verdict::Continue;
         };
         if self.body_complete {
-            self.rewrite_body(host, &model);
+            self.rewrite_body(host, model);
             self.phase = Phase::Released;
             return Verdict::Continue;
         }

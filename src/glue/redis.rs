@@ -11,7 +11,7 @@ use log::{debug, warn};
 use proxy_wasm::hostcalls;
 
 use super::root::Shared;
-use crate::config::{PluginConfig, Protocol};
+use crate::config::PluginConfig;
 use crate::flow::RequestFlow;
 use crate::store::{StoreError, StoreQuery};
 
@@ -76,12 +76,10 @@ thread_local! {
 /// Registers every RESP store of the configuration with the host (once per cluster).
 pub fn init_clusters(plugin: &PluginConfig) {
     for config in plugin.all() {
+        // The query is RESP exactly when the store's protocol is.
         let StoreQuery::Resp { upstream, .. } = &config.query else {
             continue;
         };
-        if config.store.protocol != Protocol::Resp {
-            continue;
-        }
         let settings = ClusterSettings {
             username: config.store.username.clone().unwrap_or_default(),
             password: config.store.password.clone().unwrap_or_default(),
