@@ -2,45 +2,32 @@
 //! Reads both built modules (`make build`): the Envoy build must load in upstream Envoy, so it
 //! may import only proxy-wasm 0.2.1 and WASI; the Higress build adds Higress's Redis calls.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+mod host;
 
-use wasmparser::{Parser, Payload, TypeRef};
+use std::collections::BTreeSet;
+
+use host::{filter_module, Build};
 
 struct Module {
     imports: BTreeSet<(String, String)>,
     exports: BTreeSet<String>,
 }
 
-fn module(name: &str) -> Module {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("dist")
-        .join(name);
-    let bytes = std::fs::read(&path)
-        .unwrap_or_else(|err| panic!("{}: {err}; run `make build` first", path.display()));
-    let mut imports = BTreeSet::new();
-    let mut exports = BTreeSet::new();
-    for payload in Parser::new(0).parse_all(&bytes) {
-        match payload.expect("valid wasm") {
-            Payload::ImportSection(section) => {
-                for import in section.into_imports() {
-                    let import = import.expect("valid import");
-                    assert!(matches!(
-                        import.ty,
-                        TypeRef::Func(_) | TypeRef::FuncExact(_)
-                    ));
-                    imports.insert((import.module.to_string(), import.name.to_string()));
-                }
-            }
-            Payload::ExportSection(section) => {
-                for export in section {
-                    exports.insert(export.expect("valid export").name.to_string());
-                }
-            }
-            _ => {}
-        }
+fn module(build: Build) -> Module {
+    let module = filter_module(build);
+    Module {
+        imports: module
+            .imports()
+            .map(|import| {
+                assert!(import.ty().func().is_some(), "{import:?} is not a function");
+                (import.module().to_string(), import.name().to_string())
+            })
+            .collect(),
+        exports: module
+            .exports()
+            .map(|export| export.name().to_string())
+            .collect(),
     }
-    Module { imports, exports }
 }
 
 /// The proxy-wasm 0.2.1 ABI's host functions (module `env`).
@@ -99,7 +86,7 @@ fn foreign_imports(module: &Module) -> Vec<String> {
 
 #[test]
 fn envoy_build_imports_only_proxy_wasm_0_2_1_and_wasi() {
-    let envoy = module("ai-load-balancer-envoy.wasm");
+    let envoy = module(Build::Envoy);
     assert_eq!(foreign_imports(&envoy), Vec::<String>::new());
     assert!(envoy.exports.contains("proxy_abi_version_0_2_1"));
     assert!(envoy.exports.contains("proxy_on_request_headers"));
@@ -108,7 +95,7 @@ fn envoy_build_imports_only_proxy_wasm_0_2_1_and_wasi() {
 
 #[test]
 fn higress_build_adds_exactly_the_redis_calls() {
-    let higress = module("ai-load-balancer.wasm");
+    let higress = module(Build::Higress);
     assert_eq!(
         foreign_imports(&higress),
         ["env.proxy_redis_call", "env.proxy_redis_init"]

@@ -1,0 +1,160 @@
+//! A proxy-wasm host for tests, built on `wasmtime`: it runs the built filter (`dist/*.wasm`) as
+//! Envoy or Higress would, and puts in the test's hands what a real gateway cannot steer: the
+//! order of body and store reply, several VMs sharing one process, the clock and its ticks.
+//! See `tests/README.md` for how to write a test with it.
+//!
+//! ```ignore
+//! let redis = RedisServer::start();
+//! redis.set("ai_metric:minimax_1", "90");
+//! let mut host = Host::new(Build::Higress).cluster("outbound|6379||redis-svc", Some(redis.address));
+//! let vm = host.start_vm(CONFIG).expect("configured");
+//! let vm = host.vm(vm);
+//! let request = vm.request(&[(":method", "POST"), (":path", "/v1/chat/completions")], &[]);
+//! assert_eq!(vm.send_headers(request, false), Action::Pause);
+//! vm.send_body(request, br#"{"model":"auto"}"#, true);
+//! vm.deliver_store_replies();
+//! assert_eq!(vm.stream(request).upstream_header("x-selected-provider"), Some("qianwen"));
+//! ```
+#![allow(
+    dead_code,
+    unused_imports,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unwrap_used
+)]
+
+mod abi;
+mod calls;
+mod memory;
+mod module;
+mod process;
+mod redis;
+mod servers;
+mod stream;
+mod vm;
+mod wasi;
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use wasmtime::Module;
+
+pub use calls::{HttpCall, HttpReply};
+pub use module::{filter as filter_module, from_wat, Build};
+pub use process::{BodyDelivery, Flavor};
+pub use redis::{Outcome, RedisCall, STATUS_NETWORK_ERROR, STATUS_TIMEOUT};
+pub use servers::{RedisServer, Webdis};
+pub use stream::{Action, HeadersState, LocalResponse, Stream, Upstream};
+pub use vm::{LogLine, Refused, Vm};
+
+use process::Process;
+
+/// One gateway process: its VMs (workers) share the clock, shared data, metrics and the
+/// clusters the test declared.
+pub struct Host {
+    process: Rc<RefCell<Process>>,
+    module: Module,
+    vms: Vec<Vm>,
+}
+
+impl Host {
+    /// The filter's `build`, hosted as the gateway it is built for (Envoy, or Higress).
+    pub fn new(build: Build) -> Self {
+        let flavor = match build {
+            Build::Envoy => Flavor::Envoy,
+            Build::Higress => Flavor::Higress,
+        };
+        Self::with_module(module::filter(build), flavor)
+    }
+
+    /// Any module (a WAT test module, say) hosted as `flavor`.
+    pub fn with_module(module: Module, flavor: Flavor) -> Self {
+        Self {
+            process: Rc::new(RefCell::new(Process::new(flavor))),
+            module,
+            vms: Vec::new(),
+        }
+    }
+
+    pub fn body_delivery(self, delivery: BodyDelivery) -> Self {
+        self.process.borrow_mut().body_delivery = delivery;
+        self
+    }
+
+    /// The log level the host reports to the filter (0 trace … 5 critical; Envoy's default is 2).
+    pub fn log_level(self, level: i32) -> Self {
+        self.process.borrow_mut().log_level = level;
+        self
+    }
+
+    /// A cluster the gateway knows, and the real server behind it (`None`: the test answers
+    /// calls to it by hand). Calls to any other cluster are refused, as Envoy refuses them.
+    pub fn cluster(self, name: &str, address: Option<SocketAddr>) -> Self {
+        self.process
+            .borrow_mut()
+            .clusters
+            .insert(name.to_string(), address);
+        self
+    }
+
+    /// Starts one more VM with `config` as its plugin configuration and returns its index;
+    /// `Err` carries the filter's logs when it refuses the configuration.
+    pub fn start_vm(&mut self, config: &str) -> Result<usize, Refused> {
+        let index = self.vms.len();
+        let vm = Vm::start(self.process.clone(), &self.module, index, config.as_bytes())?;
+        self.vms.push(vm);
+        Ok(index)
+    }
+
+    pub fn vm(&mut self, index: usize) -> &mut Vm {
+        &mut self.vms[index]
+    }
+
+    /// Moves the clock on, firing each VM's ticks in time order as they fall due.
+    pub fn advance(&mut self, by: Duration) {
+        let target = self.now() + by;
+        loop {
+            let due = self
+                .vms
+                .iter()
+                .enumerate()
+                .filter_map(|(index, vm)| vm.next_tick().map(|at| (at, index)))
+                .filter(|(at, _)| *at <= target)
+                .min();
+            let Some((at, index)) = due else { break };
+            self.process.borrow_mut().set_elapsed(at);
+            self.vms[index].tick();
+        }
+        self.process.borrow_mut().set_elapsed(target);
+    }
+
+    /// Time since the host started, on its own clock.
+    pub fn now(&self) -> Duration {
+        self.process.borrow().elapsed()
+    }
+
+    /// A counter's or gauge's value, 0 when the filter never defined it.
+    pub fn metric(&self, name: &str) -> u64 {
+        self.process
+            .borrow()
+            .metrics
+            .by_name(name)
+            .map_or(0, |metric| metric.value)
+    }
+
+    /// Every metric the filter defined, with its value.
+    pub fn metrics(&self) -> Vec<(String, u64)> {
+        self.process
+            .borrow()
+            .metrics
+            .all()
+            .map(|metric| (metric.name.clone(), metric.value))
+            .collect()
+    }
+
+    pub fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.process.borrow().shared_data.get(key)
+    }
+}

@@ -1,0 +1,167 @@
+//! One HTTP request as the host sees it: the headers and body the client sent, what the filter
+//! let through to the upstream, and what it asked of the host on the way.
+
+use std::collections::HashMap;
+
+/// What a proxy-wasm callback returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Continue,
+    Pause,
+}
+
+impl Action {
+    pub fn from_abi(value: i32) -> Self {
+        if value == 0 {
+            Action::Continue
+        } else {
+            Action::Pause
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadersState {
+    /// The client's headers have not reached the filter yet.
+    NotSent,
+    /// The filter paused them: nothing has reached the upstream.
+    Held,
+    /// Sent upstream; later changes to the request headers no longer reach the upstream.
+    Released,
+}
+
+/// What reached the upstream (the router, in Envoy terms).
+#[derive(Debug, Default, Clone)]
+pub struct Upstream {
+    /// The request headers as they were when the filter released them.
+    pub headers: Option<Vec<(String, String)>>,
+    pub body: Vec<u8>,
+    /// The whole request (headers, body, end of stream) went through.
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalResponse {
+    pub status: u32,
+    pub details: String,
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub struct Stream {
+    pub id: u32,
+    pub request_headers: Vec<(String, String)>,
+    pub response_headers: Vec<(String, String)>,
+    pub properties: HashMap<String, Vec<u8>>,
+    pub headers_state: HeadersState,
+    /// The client's headers carried end of stream (no body).
+    pub headers_end_of_stream: bool,
+    /// The body the filter sees through `HttpRequestBody`: what it buffered plus the new chunk.
+    pub body_buffer: Vec<u8>,
+    /// The filter paused its last body callback: `body_buffer` is held back.
+    pub body_held: bool,
+    /// The filter has seen the end of the body.
+    pub body_end_seen: bool,
+    /// Body that arrived while the headers stopped everything (Envoy's default).
+    pub queued_body: Vec<u8>,
+    pub queued_end: bool,
+    pub response_body_buffer: Vec<u8>,
+    pub upstream: Upstream,
+    /// What reached the client from the upstream's response.
+    pub downstream_body: Vec<u8>,
+    pub local_response: Option<LocalResponse>,
+    /// Route re-matches the filter caused, by the foreign function or (Higress, and Envoy for
+    /// ABI 0.2.1 modules) by changing request headers.
+    pub route_cache_clears: u32,
+    pub foreign_calls: Vec<String>,
+    /// Every callback and what it returned, in order.
+    pub actions: Vec<(&'static str, Action)>,
+    pub closed: bool,
+    pub done: bool,
+}
+
+impl Stream {
+    pub fn new(id: u32, headers: &[(&str, &str)], properties: &[(&str, &str)]) -> Self {
+        Self {
+            id,
+            request_headers: headers
+                .iter()
+                .map(|(name, value)| (name.to_ascii_lowercase(), value.to_string()))
+                .collect(),
+            response_headers: Vec::new(),
+            properties: properties
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+                .collect(),
+            headers_state: HeadersState::NotSent,
+            headers_end_of_stream: false,
+            body_buffer: Vec::new(),
+            body_held: false,
+            body_end_seen: false,
+            queued_body: Vec::new(),
+            queued_end: false,
+            response_body_buffer: Vec::new(),
+            upstream: Upstream::default(),
+            downstream_body: Vec::new(),
+            local_response: None,
+            route_cache_clears: 0,
+            foreign_calls: Vec::new(),
+            actions: Vec::new(),
+            closed: false,
+            done: false,
+        }
+    }
+
+    /// A header as the upstream received it (`None` before the headers were released).
+    pub fn upstream_header(&self, name: &str) -> Option<&str> {
+        self.upstream
+            .headers
+            .as_ref()?
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn upstream_body(&self) -> &[u8] {
+        &self.upstream.body
+    }
+
+    /// The upstream body as JSON (panics, naming the bytes, when it is not).
+    pub fn upstream_json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.upstream.body).unwrap_or_else(|err| {
+            panic!(
+                "upstream body is not JSON ({err}): {:?}",
+                String::from_utf8_lossy(&self.upstream.body)
+            )
+        })
+    }
+
+    pub fn route_cache_cleared(&self) -> bool {
+        self.route_cache_clears > 0
+    }
+
+    /// The request reached the upstream whole and correctly framed: a `content-length`, when
+    /// present, matches the body forwarded.
+    pub fn assert_forwarded_whole(&self) {
+        assert!(
+            self.upstream.complete,
+            "request {} never reached the upstream whole: headers {:?}, {} body bytes, actions {:?}",
+            self.id,
+            self.headers_state,
+            self.upstream.body.len(),
+            self.actions
+        );
+        if let Some(length) = self.upstream_header("content-length") {
+            assert_eq!(
+                length,
+                self.upstream.body.len().to_string(),
+                "content-length does not match the body forwarded"
+            );
+        }
+    }
+
+    pub(super) fn header_index(headers: &[(String, String)], name: &str) -> Option<usize> {
+        headers.iter().position(|(key, _)| key == name)
+    }
+}

@@ -1,0 +1,549 @@
+//! One VM (one Envoy worker thread): an instance of the filter in its own `wasmtime::Store`, its
+//! root context, its requests, and the calls it has out to stores.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::rc::Rc;
+use std::time::Duration;
+
+use wasmtime::{Instance, Module, Store, WasmParams, WasmResults};
+
+use super::calls::{HttpCall, HttpReply};
+use super::process::{BodyDelivery, Process};
+use super::redis::{RedisCall, RedisConnection};
+use super::stream::{Action, HeadersState, Stream};
+
+pub const ROOT_CONTEXT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// proxy-wasm level: 0 trace, 1 debug, 2 info, 3 warn, 4 error, 5 critical.
+    pub level: i32,
+    pub message: String,
+}
+
+/// Work the filter asked for inside a callback; Envoy defers it until the VM call returns.
+#[derive(Debug)]
+pub enum Deferred {
+    ContinueRequest(u32),
+    ContinueResponse(u32),
+}
+
+/// A reply being delivered: what the filter may read during `proxy_on_http_call_response`.
+pub struct CallResponse {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub trailers: Vec<(String, String)>,
+}
+
+/// Everything one VM's host functions read and write.
+pub struct VmState {
+    pub process: Rc<RefCell<Process>>,
+    pub index: usize,
+    pub plugin_config: Vec<u8>,
+    pub vm_config: Vec<u8>,
+    pub root_properties: HashMap<String, Vec<u8>>,
+    pub effective: u32,
+    pub streams: BTreeMap<u32, Stream>,
+    pub logs: Vec<LogLine>,
+    pub stdio: Vec<u8>,
+    pub tick_period: Option<Duration>,
+    pub next_tick: Option<Duration>,
+    pub http_calls: BTreeMap<u32, HttpCall>,
+    pub call_response: Option<CallResponse>,
+    pub redis: HashMap<String, RedisConnection>,
+    pub redis_calls: BTreeMap<u32, RedisCall>,
+    pub redis_reply: Option<Vec<u8>>,
+    pub deferred: VecDeque<Deferred>,
+    pub random: u64,
+}
+
+impl VmState {
+    pub fn stream_mut(&mut self) -> Option<&mut Stream> {
+        self.streams.get_mut(&self.effective)
+    }
+
+    pub fn stream(&self) -> Option<&Stream> {
+        self.streams.get(&self.effective)
+    }
+}
+
+pub struct Vm {
+    store: Store<VmState>,
+    instance: Instance,
+    next_context: u32,
+}
+
+/// The filter refused its configuration: `on_configure` returned false.
+#[derive(Debug)]
+pub struct Refused {
+    pub logs: Vec<LogLine>,
+}
+
+impl Refused {
+    /// The error the filter logged, which is what an operator sees.
+    pub fn message(&self) -> String {
+        self.logs
+            .iter()
+            .filter(|line| line.level >= 4)
+            .map(|line| line.message.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Vm {
+    pub(super) fn start(
+        process: Rc<RefCell<Process>>,
+        module: &Module,
+        index: usize,
+        plugin_config: &[u8],
+    ) -> Result<Vm, Refused> {
+        let state = VmState {
+            process,
+            index,
+            plugin_config: plugin_config.to_vec(),
+            vm_config: Vec::new(),
+            root_properties: HashMap::from([
+                ("plugin_root_id".to_string(), b"ai-load-balancer".to_vec()),
+                ("plugin_name".to_string(), b"ai-load-balancer".to_vec()),
+                ("plugin_vm_id".to_string(), b"".to_vec()),
+            ]),
+            effective: ROOT_CONTEXT,
+            streams: BTreeMap::new(),
+            logs: Vec::new(),
+            stdio: Vec::new(),
+            tick_period: None,
+            next_tick: None,
+            http_calls: BTreeMap::new(),
+            call_response: None,
+            redis: HashMap::new(),
+            redis_calls: BTreeMap::new(),
+            redis_reply: None,
+            deferred: VecDeque::new(),
+            random: 0x2545_f491_4f6c_dd1d ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        };
+        let mut store = Store::new(module.engine(), state);
+        let linker = super::abi::linker(module, &mut store);
+        let instance = linker
+            .instantiate(&mut store, module)
+            .unwrap_or_else(|err| panic!("instantiating the filter: {err:?}"));
+        let mut vm = Vm {
+            store,
+            instance,
+            next_context: ROOT_CONTEXT + 1,
+        };
+        for start in ["_initialize", "_start"] {
+            if vm.instance.get_func(&mut vm.store, start).is_some() {
+                vm.call::<(), ()>(start, ());
+                break;
+            }
+        }
+        vm.call::<(i32, i32), ()>("proxy_on_context_create", (ROOT_CONTEXT as i32, 0));
+        let vm_config = vm.store.data().vm_config.len() as i32;
+        let started: i32 = vm.call("proxy_on_vm_start", (ROOT_CONTEXT as i32, vm_config));
+        assert_eq!(started, 1, "proxy_on_vm_start failed: {:?}", vm.logs());
+        let plugin_config = plugin_config.len() as i32;
+        let configured: i32 = vm.call("proxy_on_configure", (ROOT_CONTEXT as i32, plugin_config));
+        vm.settle();
+        if configured == 0 {
+            return Err(Refused {
+                logs: vm.store.data().logs.clone(),
+            });
+        }
+        Ok(vm)
+    }
+
+    /// Calls an export of the filter with `context` current; a trap fails the test loudly with
+    /// the filter's last log lines.
+    fn call_in<P: WasmParams, R: WasmResults>(&mut self, context: u32, name: &str, args: P) -> R {
+        self.store.data_mut().effective = context;
+        self.call(name, args)
+    }
+
+    fn call<P: WasmParams, R: WasmResults>(&mut self, name: &str, args: P) -> R {
+        let func = self
+            .instance
+            .get_typed_func::<P, R>(&mut self.store, name)
+            .unwrap_or_else(|err| panic!("the filter has no usable export {name}: {err}"));
+        match func.call(&mut self.store, args) {
+            Ok(result) => result,
+            Err(err) => panic!(
+                "the filter trapped in {name}: {err:?}\nlast log lines: {:#?}",
+                self.store
+                    .data()
+                    .logs
+                    .iter()
+                    .rev()
+                    .take(10)
+                    .collect::<Vec<_>>()
+            ),
+        }
+    }
+
+    fn has_export(&mut self, name: &str) -> bool {
+        self.instance.get_func(&mut self.store, name).is_some()
+    }
+
+    pub fn state(&self) -> &VmState {
+        self.store.data()
+    }
+
+    pub fn logs(&self) -> &[LogLine] {
+        &self.store.data().logs
+    }
+
+    /// Whether the filter logged a line containing `text` at `level` or above.
+    pub fn logged(&self, level: i32, text: &str) -> bool {
+        self.logs()
+            .iter()
+            .any(|line| line.level >= level && line.message.contains(text))
+    }
+
+    // ---- requests -------------------------------------------------------------------------
+
+    /// A new request with its client headers (`:method`, `:path`, … included) and the host
+    /// properties the gateway would give it (`route_name`, `cluster_name`, …).
+    pub fn request(&mut self, headers: &[(&str, &str)], properties: &[(&str, &str)]) -> u32 {
+        let id = self.next_context;
+        self.next_context += 1;
+        self.store
+            .data_mut()
+            .streams
+            .insert(id, Stream::new(id, headers, properties));
+        self.call_in::<(i32, i32), ()>(
+            id,
+            "proxy_on_context_create",
+            (id as i32, ROOT_CONTEXT as i32),
+        );
+        id
+    }
+
+    pub fn stream(&self, id: u32) -> &Stream {
+        self.store
+            .data()
+            .streams
+            .get(&id)
+            .unwrap_or_else(|| panic!("no request {id}"))
+    }
+
+    fn stream_mut(&mut self, id: u32) -> &mut Stream {
+        self.store
+            .data_mut()
+            .streams
+            .get_mut(&id)
+            .unwrap_or_else(|| panic!("no request {id}"))
+    }
+
+    fn record(&mut self, id: u32, callback: &'static str, action: Action) {
+        self.stream_mut(id).actions.push((callback, action));
+    }
+
+    /// The client's request headers reach the filter.
+    pub fn send_headers(&mut self, id: u32, end_of_stream: bool) -> Action {
+        let count = self.stream(id).request_headers.len() as i32;
+        assert_eq!(
+            self.stream(id).headers_state,
+            HeadersState::NotSent,
+            "headers sent twice"
+        );
+        self.stream_mut(id).headers_end_of_stream = end_of_stream;
+        let action = Action::from_abi(self.call_in(
+            id,
+            "proxy_on_request_headers",
+            (id as i32, count, i32::from(end_of_stream)),
+        ));
+        self.record(id, "request_headers", action);
+        match action {
+            Action::Continue => self.release_headers(id),
+            Action::Pause => self.stream_mut(id).headers_state = HeadersState::Held,
+        }
+        self.settle();
+        action
+    }
+
+    /// A chunk of the client's body reaches the host. It reaches the filter now, or, when the
+    /// filter paused the headers and the host stops everything (Envoy's default), once the
+    /// filter resumes: then this returns `None`.
+    pub fn send_body(&mut self, id: u32, chunk: &[u8], end_of_stream: bool) -> Option<Action> {
+        let stream = self.stream_mut(id);
+        assert_ne!(
+            stream.headers_state,
+            HeadersState::NotSent,
+            "body before headers"
+        );
+        if stream.local_response.is_some() || stream.done {
+            return None;
+        }
+        let stopped_all = stream.headers_state == HeadersState::Held
+            && self.store.data().process.borrow().body_delivery == BodyDelivery::AfterHeadersResume;
+        if stopped_all {
+            let stream = self.stream_mut(id);
+            stream.queued_body.extend_from_slice(chunk);
+            stream.queued_end = end_of_stream;
+            return None;
+        }
+        let action = self.deliver_body(id, chunk, end_of_stream);
+        self.settle();
+        Some(action)
+    }
+
+    fn deliver_body(&mut self, id: u32, chunk: &[u8], end_of_stream: bool) -> Action {
+        let stream = self.stream_mut(id);
+        stream.body_buffer.extend_from_slice(chunk);
+        stream.body_end_seen = end_of_stream;
+        let size = stream.body_buffer.len() as i32;
+        let action = Action::from_abi(self.call_in(
+            id,
+            "proxy_on_request_body",
+            (id as i32, size, i32::from(end_of_stream)),
+        ));
+        self.record(id, "request_body", action);
+        match action {
+            // Continue on the body continues held headers too (Envoy's filter manager).
+            Action::Continue => {
+                self.release_headers(id);
+                self.forward_body(id);
+            }
+            Action::Pause => self.stream_mut(id).body_held = true,
+        }
+        action
+    }
+
+    fn release_headers(&mut self, id: u32) {
+        let stream = self.stream_mut(id);
+        if stream.headers_state == HeadersState::Released || stream.local_response.is_some() {
+            return;
+        }
+        stream.headers_state = HeadersState::Released;
+        stream.upstream.headers = Some(stream.request_headers.clone());
+        if stream.headers_end_of_stream {
+            stream.upstream.complete = true;
+        }
+    }
+
+    fn forward_body(&mut self, id: u32) {
+        let stream = self.stream_mut(id);
+        let body = std::mem::take(&mut stream.body_buffer);
+        stream.upstream.body.extend_from_slice(&body);
+        stream.body_held = false;
+        if stream.body_end_seen {
+            stream.upstream.complete = true;
+        }
+    }
+
+    /// `proxy_continue_stream` for the request, run after the VM call that asked for it.
+    fn resume_request(&mut self, id: u32) {
+        let Some(stream) = self.store.data().streams.get(&id) else {
+            return;
+        };
+        if stream.local_response.is_some() || stream.done {
+            return;
+        }
+        let was_held = stream.headers_state == HeadersState::Held;
+        self.release_headers(id);
+        if self.stream(id).body_held {
+            self.forward_body(id);
+        }
+        let stream = self.stream_mut(id);
+        let has_queued = !stream.queued_body.is_empty() || stream.queued_end;
+        if was_held && has_queued {
+            let chunk = std::mem::take(&mut stream.queued_body);
+            let end = std::mem::take(&mut stream.queued_end);
+            self.deliver_body(id, &chunk, end);
+        }
+    }
+
+    /// Runs what the filter deferred (resumes), which may call back into the filter.
+    fn settle(&mut self) {
+        while let Some(deferred) = self.store.data_mut().deferred.pop_front() {
+            match deferred {
+                Deferred::ContinueRequest(id) => self.resume_request(id),
+                Deferred::ContinueResponse(id) => {
+                    let stream = self.stream_mut(id);
+                    let body = std::mem::take(&mut stream.response_body_buffer);
+                    stream.downstream_body.extend_from_slice(&body);
+                }
+            }
+        }
+    }
+
+    /// The upstream's response headers reach the filter.
+    pub fn send_response_headers(
+        &mut self,
+        id: u32,
+        headers: &[(&str, &str)],
+        end_of_stream: bool,
+    ) -> Action {
+        self.stream_mut(id).response_headers = headers
+            .iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_string()))
+            .collect();
+        let action = Action::from_abi(self.call_in(
+            id,
+            "proxy_on_response_headers",
+            (id as i32, headers.len() as i32, i32::from(end_of_stream)),
+        ));
+        self.record(id, "response_headers", action);
+        self.settle();
+        action
+    }
+
+    /// A chunk of the upstream's response body reaches the filter.
+    pub fn send_response_body(&mut self, id: u32, chunk: &[u8], end_of_stream: bool) -> Action {
+        let stream = self.stream_mut(id);
+        stream.response_body_buffer.extend_from_slice(chunk);
+        let size = stream.response_body_buffer.len() as i32;
+        let action = Action::from_abi(self.call_in(
+            id,
+            "proxy_on_response_body",
+            (id as i32, size, i32::from(end_of_stream)),
+        ));
+        self.record(id, "response_body", action);
+        if action == Action::Continue {
+            let stream = self.stream_mut(id);
+            let body = std::mem::take(&mut stream.response_body_buffer);
+            stream.downstream_body.extend_from_slice(&body);
+        }
+        self.settle();
+        action
+    }
+
+    /// The stream ends (completed or reset): `on_done`, `on_log`, `on_delete`.
+    pub fn finish(&mut self, id: u32) {
+        let _: i32 = self.call_in(id, "proxy_on_done", (id as i32,));
+        self.call_in::<(i32,), ()>(id, "proxy_on_log", (id as i32,));
+        self.call_in::<(i32,), ()>(id, "proxy_on_delete", (id as i32,));
+        self.stream_mut(id).done = true;
+        self.settle();
+    }
+
+    // ---- calls out: Webdis (dispatched HTTP) and Redis (Higress) ---------------------------
+
+    pub fn http_calls(&self) -> Vec<&HttpCall> {
+        self.store.data().http_calls.values().collect()
+    }
+
+    /// Delivers a reply to a dispatched call, or a failure (`None`: the stream was reset, and
+    /// Envoy calls back with no headers).
+    pub fn answer_http_call(&mut self, token: u32, reply: Option<HttpReply>) {
+        let call = self
+            .store
+            .data_mut()
+            .http_calls
+            .remove(&token)
+            .unwrap_or_else(|| panic!("no pending HTTP call {token}"));
+        let response = reply.map_or(
+            CallResponse {
+                headers: Vec::new(),
+                body: Vec::new(),
+                trailers: Vec::new(),
+            },
+            HttpReply::into_call_response,
+        );
+        let counts = (
+            response.headers.len() as i32,
+            response.body.len() as i32,
+            response.trailers.len() as i32,
+        );
+        self.store.data_mut().call_response = Some(response);
+        self.call_in::<(i32, i32, i32, i32, i32), ()>(
+            call.context_id,
+            "proxy_on_http_call_response",
+            (
+                call.context_id as i32,
+                token as i32,
+                counts.0,
+                counts.1,
+                counts.2,
+            ),
+        );
+        self.store.data_mut().call_response = None;
+        self.settle();
+    }
+
+    /// Answers every pending dispatched call from the real server behind its cluster, as Envoy
+    /// would: a refused connection becomes Envoy's 503, a timeout its 504. Returns how many.
+    pub fn forward_http_calls(&mut self) -> usize {
+        let tokens: Vec<u32> = self.store.data().http_calls.keys().copied().collect();
+        for &token in &tokens {
+            let call = &self.store.data().http_calls[&token];
+            let address = self
+                .store
+                .data()
+                .process
+                .borrow()
+                .clusters
+                .get(&call.cluster)
+                .copied()
+                .flatten();
+            let reply = match address {
+                Some(address) => super::calls::perform(address, call),
+                None => panic!(
+                    "cluster {:?} has no server; answer the call by hand",
+                    call.cluster
+                ),
+            };
+            self.answer_http_call(token, Some(reply));
+        }
+        tokens.len()
+    }
+
+    pub fn redis_calls(&self) -> Vec<&RedisCall> {
+        self.store.data().redis_calls.values().collect()
+    }
+
+    /// Hands every Redis reply (or failure) the host holds to the filter, in call order.
+    pub fn deliver_redis_replies(&mut self) -> usize {
+        let tokens: Vec<u32> = self.store.data().redis_calls.keys().copied().collect();
+        for &token in &tokens {
+            self.deliver_redis_reply(token);
+        }
+        tokens.len()
+    }
+
+    /// Hands one Redis reply (or its failure) to the filter, as Higress does: to the root
+    /// context's callback, the reply readable as buffer type 9 during the call.
+    pub fn deliver_redis_reply(&mut self, token: u32) {
+        let call = self
+            .store
+            .data_mut()
+            .redis_calls
+            .remove(&token)
+            .unwrap_or_else(|| panic!("no pending Redis call {token}"));
+        let (status, reply) = call.outcome.status_and_reply();
+        let size = reply.len() as i32;
+        self.store.data_mut().redis_reply = Some(reply);
+        self.call_in::<(i32, i32, i32, i32), ()>(
+            ROOT_CONTEXT,
+            "proxy_on_redis_call_response",
+            (ROOT_CONTEXT as i32, token as i32, status as i32, size),
+        );
+        self.store.data_mut().redis_reply = None;
+        self.settle();
+    }
+
+    /// Answers whatever store calls are pending, whichever kind they are.
+    pub fn deliver_store_replies(&mut self) -> usize {
+        let redis = if self.has_export("proxy_on_redis_call_response") {
+            self.deliver_redis_replies()
+        } else {
+            0
+        };
+        redis + self.forward_http_calls()
+    }
+
+    // ---- time -----------------------------------------------------------------------------
+
+    pub(super) fn next_tick(&self) -> Option<Duration> {
+        self.store.data().next_tick
+    }
+
+    pub(super) fn tick(&mut self) {
+        let state = self.store.data_mut();
+        let now = state.process.borrow().elapsed();
+        state.next_tick = state.tick_period.map(|period| now + period);
+        self.call_in::<(i32,), ()>(ROOT_CONTEXT, "proxy_on_tick", (ROOT_CONTEXT as i32,));
+        self.settle();
+    }
+}
