@@ -751,14 +751,20 @@ fn least_loaded_provider_wins() {
         .expect("configured");
     let vm = host.vm(vm);
 
-    let request = vm.request(&[(":method", "POST"), (":path", "/v1/chat/completions")], &[]);
+    let request = vm.request(
+        &[(":method", "POST"), (":path", "/v1/chat/completions")],
+        &[],
+    );
     assert_eq!(vm.send_headers(request, false), Action::Pause);
     vm.send_body(request, br#"{"model":"auto"}"#, true); // the body before the reply
     vm.deliver_store_replies();
 
     let stream = vm.stream(request);
     stream.assert_forwarded_whole();
-    assert_eq!(stream.upstream_header("x-selected-provider"), Some("qianwen"));
+    assert_eq!(
+        stream.upstream_header("x-selected-provider"),
+        Some("qianwen")
+    );
     assert_eq!(stream.upstream_json()["model"], "qwen3-max-preview");
     assert_eq!(host.metric("ai_lb.selected.qianwen"), 1);
 }
