@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod flow;
+pub mod refresh;
 pub mod rewrite;
 pub mod rng;
 pub mod rules;

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::fields::Fields;
 use super::{Build, ConfigError};
+use crate::refresh::{shared_keys, SharedKeys};
 use crate::store::StoreQuery;
 
 pub const FIELDS: &[&str] = &[
@@ -25,6 +26,9 @@ const REDIS_FIELDS: &[&str] = &[
     "timeout_ms",
     "key_prefix",
     "protocol",
+    "refresh",
+    "refresh_interval_ms",
+    "max_age_ms",
 ];
 
 pub const DEFAULT_SELECTED_PROVIDER_HEADER: &str = "x-selected-provider";
@@ -32,6 +36,9 @@ pub const DEFAULT_REWRITE_MODEL_HEADER: &str = "x-rewrite-target-model";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT_MS: u32 = 100;
 pub const DEFAULT_KEY_PREFIX: &str = "ai_metric:";
+pub const DEFAULT_REFRESH_INTERVAL_MS: u32 = 500;
+/// Loads older than this many refresh intervals count as unknown, by default.
+const DEFAULT_MAX_AGE_INTERVALS: u32 = 3;
 const MAX_WEIGHT: u64 = 1_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +61,18 @@ pub enum Protocol {
     Webdis,
 }
 
+/// When the filter reads the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    /// Every balanced request reads the store and waits for its reply (the seed's behaviour, and
+    /// the freshest loads).
+    PerRequest,
+    /// One worker, holding a lease in shared data, reads the store every `interval_ms` and
+    /// publishes the loads for all workers; requests never wait. Loads older than `max_age_ms`
+    /// count as unknown, and weights decide.
+    Background { interval_ms: u32, max_age_ms: u32 },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
     pub cluster: String,
@@ -62,6 +81,7 @@ pub struct StoreConfig {
     pub database: Option<u32>,
     pub timeout_ms: u32,
     pub protocol: Protocol,
+    pub refresh: Refresh,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +92,8 @@ pub struct BalancerConfig {
     pub store: StoreConfig,
     /// The store request, built once: every balanced request sends the same bytes.
     pub query: StoreQuery,
+    /// Where background refresh publishes this store's loads, and its lease.
+    pub shared_keys: SharedKeys,
     pub selected_provider_header: String,
     pub rewrite_model_header: String,
     pub max_body_bytes: usize,
@@ -117,6 +139,7 @@ impl BalancerConfig {
             weights: providers.iter().map(|p| p.weight).collect(),
             providers,
             store,
+            shared_keys: shared_keys(&query),
             query,
             selected_provider_header,
             rewrite_model_header,
@@ -232,7 +255,49 @@ fn parse_store(value: &Value, path: &str, build: Build) -> Result<StoreConfig, C
             .integer("timeout_ms", 1, 60_000)?
             .map_or(DEFAULT_TIMEOUT_MS, |ms| ms as u32),
         protocol,
+        refresh: parse_refresh(&fields)?,
     })
+}
+
+fn parse_refresh(fields: &Fields<'_>) -> Result<Refresh, ConfigError> {
+    let interval = fields.integer("refresh_interval_ms", 10, 60_000)?;
+    let max_age = fields.integer("max_age_ms", 10, 600_000)?;
+    match fields.string("refresh")? {
+        None | Some("per_request") => {
+            // A timing for a mode that is not on would be silently ignored: refuse it.
+            for (key, value) in [("refresh_interval_ms", interval), ("max_age_ms", max_age)] {
+                if value.is_some() {
+                    return Err(ConfigError::at(
+                        &fields.path(key),
+                        "only used with refresh \"background\"".into(),
+                    ));
+                }
+            }
+            Ok(Refresh::PerRequest)
+        }
+        Some("background") => {
+            let interval_ms = interval.map_or(DEFAULT_REFRESH_INTERVAL_MS, |ms| ms as u32);
+            let max_age_ms =
+                max_age.map_or(interval_ms * DEFAULT_MAX_AGE_INTERVALS, |ms| ms as u32);
+            if max_age_ms < interval_ms {
+                return Err(ConfigError::at(
+                    &fields.path("max_age_ms"),
+                    format!(
+                        "{max_age_ms} is shorter than refresh_interval_ms ({interval_ms}): \
+                         every load would count as unknown between refreshes"
+                    ),
+                ));
+            }
+            Ok(Refresh::Background {
+                interval_ms,
+                max_age_ms,
+            })
+        }
+        Some(other) => Err(ConfigError::at(
+            &fields.path("refresh"),
+            format!("unknown mode {other:?}; expected \"per_request\" or \"background\""),
+        )),
+    }
 }
 
 /// A header name the filter writes: an HTTP token, stored lowercase, never one the gateway

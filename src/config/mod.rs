@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-pub use balancer::{BalancerConfig, Protocol, Provider, StoreConfig};
+pub use balancer::{BalancerConfig, Protocol, Provider, Refresh, StoreConfig};
 
 use crate::rules::{RequestIdentity, RuleMatch};
 use fields::Fields;

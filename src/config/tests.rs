@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::balancer::{DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_MS};
+use crate::config::Refresh;
 use crate::store::StoreQuery;
 
 const SEED: &str = r#"providers:
@@ -124,6 +125,7 @@ max_body_bytes: 1048576
             database: Some(4),
             timeout_ms: 250,
             protocol: Protocol::Webdis,
+            refresh: Refresh::PerRequest,
         }
     );
     assert_eq!(config.selected_provider_header, "x-provider");
@@ -183,7 +185,7 @@ fn refusals_name_the_field_and_the_reason() {
         ),
         (
             format!("{provider_list}redis: {{servce_name: r}}\n"),
-            "redis.servce_name: unknown field; known fields: service_name, service_port, cluster, username, password, database, timeout_ms, key_prefix, protocol",
+            "redis.servce_name: unknown field; known fields: service_name, service_port, cluster, username, password, database, timeout_ms, key_prefix, protocol, refresh, refresh_interval_ms, max_age_ms",
         ),
         (
             format!("{provider_list}redis: {{cluster: c, timeout_ms: 0}}\n"),
@@ -326,5 +328,47 @@ fn rule_refusals_name_the_rule() {
     ];
     for (text, expected) in cases {
         assert_eq!(refusal(text), expected, "{text}");
+    }
+}
+
+#[test]
+fn loads_are_read_per_request_unless_background_refresh_is_chosen() {
+    let config = parse(SEED).unwrap().global.unwrap();
+    assert_eq!(config.store.refresh, Refresh::PerRequest);
+    let background = format!("{SEED}  refresh: background\n");
+    let config = parse(&background).unwrap().global.unwrap();
+    assert_eq!(
+        config.store.refresh,
+        Refresh::Background {
+            interval_ms: 500,
+            max_age_ms: 1500
+        }
+    );
+    let tuned =
+        format!("{SEED}  refresh: background\n  refresh_interval_ms: 200\n  max_age_ms: 250\n");
+    let config = parse(&tuned).unwrap().global.unwrap();
+    assert_eq!(
+        config.store.refresh,
+        Refresh::Background {
+            interval_ms: 200,
+            max_age_ms: 250
+        }
+    );
+}
+
+#[test]
+fn refresh_settings_that_cannot_work_are_refused() {
+    let cases = [
+        ("  refresh: sometimes\n", r#"redis.refresh: unknown mode "sometimes"; expected "per_request" or "background""#),
+        ("  refresh_interval_ms: 200\n", r#"redis.refresh_interval_ms: only used with refresh "background""#),
+        ("  refresh: per_request\n  max_age_ms: 900\n", r#"redis.max_age_ms: only used with refresh "background""#),
+        ("  refresh: background\n  refresh_interval_ms: 5\n", "redis.refresh_interval_ms: must be a whole number from 10 to 60000, got 5"),
+        (
+            "  refresh: background\n  refresh_interval_ms: 1000\n  max_age_ms: 500\n",
+            "redis.max_age_ms: 500 is shorter than refresh_interval_ms (1000): every load would count as unknown between refreshes",
+        ),
+    ];
+    for (extra, expected) in cases {
+        assert_eq!(refusal(&format!("{SEED}{extra}")), expected, "{extra}");
     }
 }

@@ -14,12 +14,18 @@ pub enum Stat {
     FallbackStoreError,
     /// Fallback to weights: no provider had a usable load.
     FallbackAllUnknown,
+    /// Fallback to weights: background refresh has published no loads recent enough.
+    FallbackStaleLoads,
     /// The body's model was rewritten.
     Rewritten,
     /// The body was forwarded untouched (not JSON, no model, too large).
     RewriteSkipped,
     /// A request was sent to this provider.
     Selected(String),
+    /// Background refresh published fresh loads.
+    RefreshPublished,
+    /// Background refresh could not read the store (the last loads stay until they age out).
+    RefreshFailed,
 }
 
 impl Stat {
@@ -29,9 +35,12 @@ impl Stat {
             Stat::Passthrough => "ai_lb.requests.passthrough".into(),
             Stat::FallbackStoreError => "ai_lb.fallback.store_error".into(),
             Stat::FallbackAllUnknown => "ai_lb.fallback.all_unknown".into(),
+            Stat::FallbackStaleLoads => "ai_lb.fallback.stale_loads".into(),
             Stat::Rewritten => "ai_lb.rewrite.done".into(),
             Stat::RewriteSkipped => "ai_lb.rewrite.skipped".into(),
             Stat::Selected(provider) => format!("ai_lb.selected.{provider}"),
+            Stat::RefreshPublished => "ai_lb.refresh.published".into(),
+            Stat::RefreshFailed => "ai_lb.refresh.failed".into(),
         }
     }
 }
@@ -53,4 +62,8 @@ pub trait RequestHost {
     /// Sends the store query; the reply arrives later through `RequestFlow::on_store_reply`.
     fn send_store_query(&mut self, query: &StoreQuery, timeout_ms: u32) -> Result<(), String>;
     fn count(&mut self, stat: Stat);
+    /// A value in the host's shared data (shared by every worker of one gateway).
+    fn shared_data(&self, key: &str) -> Option<Vec<u8>>;
+    /// The host's wall clock, in milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
 }

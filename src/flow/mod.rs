@@ -21,7 +21,8 @@ use log::debug;
 
 pub use host::{RequestHost, Stat};
 
-use crate::config::{BalancerConfig, ConfigRef, PluginConfig};
+use crate::config::{BalancerConfig, ConfigRef, PluginConfig, Refresh};
+use crate::refresh::fresh_loads;
 use crate::rewrite::rewrite_model;
 use crate::rng::Rng;
 use crate::rules::RequestIdentity;
@@ -95,6 +96,18 @@ impl RequestFlow {
         }
         host.count(Stat::Balanced);
         self.has_content_length = host.request_header("content-length").is_some();
+        if let Refresh::Background { max_age_ms, .. } = config.store.refresh {
+            // Requests never wait for the store: they use what the background refresh published.
+            let published = host.shared_data(&config.shared_keys.loads);
+            let loads = fresh_loads(
+                published.as_deref(),
+                config.providers.len(),
+                host.now_ms(),
+                u64::from(max_age_ms),
+            )
+            .map_err(|stale| StoreError::Stale(stale.to_string()));
+            return self.select(host, loads, rng);
+        }
         match host.send_store_query(&config.query, config.store.timeout_ms) {
             Ok(()) => {
                 self.phase = Phase::AwaitingStore;
@@ -198,6 +211,7 @@ impl RequestFlow {
         if let Err(err) = &loads {
             debug!("ai-load-balancer: {err}; choosing by weight");
         }
+        let stale = matches!(loads, Err(StoreError::Stale(_)));
         let choice = choose(loads.as_deref().ok(), config.weights(), rng);
         let Some(provider) = config.providers.get(choice.index) else {
             self.phase = Phase::Released;
@@ -210,6 +224,7 @@ impl RequestFlow {
         host.clear_route_cache();
         match choice.reason {
             Reason::LeastLoad => {}
+            Reason::StoreError if stale => host.count(Stat::FallbackStaleLoads),
             Reason::StoreError => host.count(Stat::FallbackStoreError),
             Reason::AllUnknown => host.count(Stat::FallbackAllUnknown),
         }

@@ -18,6 +18,8 @@ struct FakeHost {
     route_cache_cleared: usize,
     resumed: usize,
     stats: Vec<String>,
+    shared: BTreeMap<String, Vec<u8>>,
+    now_ms: u64,
 }
 
 impl FakeHost {
@@ -76,6 +78,12 @@ impl RequestHost for FakeHost {
     }
     fn count(&mut self, stat: Stat) {
         self.stats.push(stat.name());
+    }
+    fn shared_data(&self, key: &str) -> Option<Vec<u8>> {
+        self.shared.get(key).cloned()
+    }
+    fn now_ms(&self) -> u64 {
+        self.now_ms
     }
 }
 
@@ -475,4 +483,68 @@ fn body_over_the_limit_before_the_reply_is_held_then_released_untouched() {
         host.header("content-length"),
         Some(big.len().to_string().as_str())
     );
+}
+
+const BACKGROUND: &str = r#"
+providers:
+- {name: minmax, key: minimax_1, model: MiniMax-M2.1}
+- {name: qianwen, key: qwen_1, model: qwen3-max-preview}
+redis: {cluster: webdis, protocol: webdis, refresh: background, refresh_interval_ms: 100, max_age_ms: 300}
+"#;
+
+/// A POST under background refresh, with `loads` published at `published_at_ms` (if any).
+fn background_post(loads: Option<(u64, Vec<Option<f64>>)>, now_ms: u64) -> (RequestFlow, FakeHost) {
+    let flow = flow(BACKGROUND);
+    let mut host = post(BODY);
+    host.now_ms = now_ms;
+    if let Some((fetched_at_ms, loads)) = loads {
+        let config = flow.plugin.global.as_ref().unwrap();
+        let snapshot = crate::refresh::Snapshot {
+            fetched_at_ms,
+            loads,
+        };
+        host.shared
+            .insert(config.shared_keys.loads.clone(), snapshot.encode());
+    }
+    (flow, host)
+}
+
+#[test]
+fn background_refresh_decides_at_the_headers_without_asking_the_store() {
+    let (mut flow, mut host) = background_post(Some((1_000, vec![Some(90.0), Some(10.0)])), 1_300);
+    let verdict = flow.on_request_headers(&mut host, false, &mut Rng::new(1));
+    assert_eq!(
+        verdict,
+        Verdict::Continue,
+        "headers go at once; the body is buffered"
+    );
+    assert!(host.sent.is_empty(), "no store call on the request path");
+    assert_eq!(host.header("x-selected-provider"), Some("qianwen"));
+    assert_eq!(
+        host.header("content-length"),
+        None,
+        "the rewrite may change the length"
+    );
+    let size = host.body.len();
+    assert_eq!(
+        flow.on_request_body(&mut host, size, true),
+        Verdict::Continue
+    );
+    assert!(host.body.starts_with(br#"{"model":"qwen3-max-preview""#));
+    assert_eq!(host.counted("ai_lb.fallback.stale_loads"), 0);
+}
+
+#[test]
+fn background_loads_too_old_or_never_published_fall_back_to_weights() {
+    for (published, now_ms) in [
+        (Some((1_000, vec![Some(90.0), Some(10.0)])), 1_301),
+        (None, 5),
+    ] {
+        let (mut flow, mut host) = background_post(published, now_ms);
+        flow.on_request_headers(&mut host, false, &mut Rng::new(1));
+        assert!(host.sent.is_empty());
+        assert!(host.header("x-selected-provider").is_some(), "still routed");
+        assert_eq!(host.counted("ai_lb.fallback.stale_loads"), 1);
+        assert_eq!(host.counted("ai_lb.fallback.store_error"), 0);
+    }
 }

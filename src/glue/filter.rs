@@ -100,7 +100,7 @@ impl Context for Filter {
 }
 
 /// The Webdis call's outcome: a 200 body, or why there is none.
-fn webdis_reply(num_headers: usize, body_size: usize) -> Result<Vec<u8>, StoreError> {
+pub fn webdis_reply(num_headers: usize, body_size: usize) -> Result<Vec<u8>, StoreError> {
     if num_headers == 0 {
         return Err(StoreError::Unavailable(
             "Webdis call failed, was refused or timed out".into(),

@@ -92,32 +92,20 @@ impl RequestHost for ProxyHost<'_> {
 
     fn send_store_query(&mut self, query: &StoreQuery, timeout_ms: u32) -> Result<(), String> {
         match query {
-            StoreQuery::Webdis {
-                cluster,
-                path,
-                authorization,
-            } => {
-                let mut headers = vec![
-                    (":method", "GET"),
-                    (":path", path.as_str()),
-                    (":authority", "webdis"),
-                ];
-                if let Some(credentials) = authorization {
-                    headers.push(("authorization", credentials.as_str()));
-                }
-                hostcalls::dispatch_http_call(
-                    cluster,
-                    headers,
-                    None,
-                    Vec::new(),
-                    Duration::from_millis(u64::from(timeout_ms)),
-                )
-                .map(|_| ())
-                .map_err(|status| format!("Webdis call to cluster {cluster:?} refused: {status:?}"))
-            }
+            StoreQuery::Webdis { .. } => dispatch_webdis(query, timeout_ms).map(|_| ()),
             #[cfg(feature = "higress")]
             StoreQuery::Resp { upstream, command } => {
-                super::redis::call(upstream, command, self.context_id, self.shared, self.flow)
+                let (shared, flow) = (Rc::downgrade(self.shared), Rc::downgrade(self.flow));
+                let context_id = self.context_id;
+                let resume = move |reply| {
+                    let (Some(shared), Some(flow)) = (shared.upgrade(), flow.upgrade()) else {
+                        return; // the request ended first
+                    };
+                    super::filter::run_step(&shared, &flow, context_id, (), |flow, host, rng| {
+                        flow.on_store_reply(host, reply, rng)
+                    });
+                };
+                super::redis::call(upstream, command, context_id, Box::new(resume))
             }
             #[cfg(not(feature = "higress"))]
             StoreQuery::Resp { .. } => {
@@ -131,4 +119,43 @@ impl RequestHost for ProxyHost<'_> {
             metrics.increment(&stat.name());
         }
     }
+
+    fn shared_data(&self, key: &str) -> Option<Vec<u8>> {
+        hostcalls::get_shared_data(key)
+            .map_err(|status| warn!("ai-load-balancer: reading shared data {key}: {status:?}"))
+            .ok()?
+            .0
+    }
+
+    fn now_ms(&self) -> u64 {
+        super::now_ms()
+    }
+}
+
+/// Sends a Webdis read as a dispatched call from the current context; returns its token.
+pub fn dispatch_webdis(query: &StoreQuery, timeout_ms: u32) -> Result<u32, String> {
+    let StoreQuery::Webdis {
+        cluster,
+        path,
+        authorization,
+    } = query
+    else {
+        return Err("not a Webdis query".into());
+    };
+    let mut headers = vec![
+        (":method", "GET"),
+        (":path", path.as_str()),
+        (":authority", "webdis"),
+    ];
+    if let Some(credentials) = authorization {
+        headers.push(("authorization", credentials.as_str()));
+    }
+    hostcalls::dispatch_http_call(
+        cluster,
+        headers,
+        None,
+        Vec::new(),
+        Duration::from_millis(u64::from(timeout_ms)),
+    )
+    .map_err(|status| format!("Webdis call to cluster {cluster:?} refused: {status:?}"))
 }

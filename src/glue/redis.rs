@@ -5,14 +5,11 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::ptr::null_mut;
-use std::rc::{Rc, Weak};
 
 use log::{debug, warn};
 use proxy_wasm::hostcalls;
 
-use super::root::Shared;
 use crate::config::PluginConfig;
-use crate::flow::RequestFlow;
 use crate::store::{StoreError, StoreQuery};
 
 /// Higress hands the Redis reply over as this buffer type.
@@ -54,10 +51,12 @@ extern "C" {
     ) -> u32;
 }
 
+/// What to do with a reply (or its failure), once the caller's context is current again.
+pub type OnReply = Box<dyn FnOnce(Result<Vec<u8>, StoreError>)>;
+
 struct Pending {
     context_id: u32,
-    shared: Weak<Shared>,
-    flow: Weak<RefCell<RequestFlow>>,
+    on_reply: OnReply,
 }
 
 #[derive(Clone)]
@@ -115,13 +114,13 @@ fn init(upstream: &str) -> bool {
     }
 }
 
-/// Sends the MGET; its reply comes back through `proxy_on_redis_call_response`.
+/// Sends the MGET; its reply comes back through `proxy_on_redis_call_response` and goes to
+/// `on_reply` with `context_id` (a request's, or the root's) current.
 pub fn call(
     upstream: &str,
     command: &[u8],
     context_id: u32,
-    shared: &Rc<Shared>,
-    flow: &Rc<RefCell<RequestFlow>>,
+    on_reply: OnReply,
 ) -> Result<(), String> {
     let ready = READY.with(|ready| ready.borrow().contains(upstream));
     if !ready && !init(upstream) {
@@ -144,8 +143,7 @@ pub fn call(
     }
     let pending = Pending {
         context_id,
-        shared: Rc::downgrade(shared),
-        flow: Rc::downgrade(flow),
+        on_reply,
     };
     PENDING.with(|calls| calls.borrow_mut().insert(token, pending));
     Ok(())
@@ -171,9 +169,6 @@ pub extern "C" fn proxy_on_redis_call_response(
         debug!("ai-load-balancer: Redis reply for unknown token {token} (context {context_id})");
         return;
     };
-    let (Some(shared), Some(flow)) = (pending.shared.upgrade(), pending.flow.upgrade()) else {
-        return;
-    };
     if let Err(status) = hostcalls::set_effective_context(pending.context_id) {
         warn!(
             "ai-load-balancer: cannot resume request {}: {status:?}",
@@ -188,9 +183,7 @@ pub extern "C" fn proxy_on_redis_call_response(
             "Redis call failed or timed out (status {status})"
         )))
     };
-    super::filter::run_step(&shared, &flow, pending.context_id, (), |flow, host, rng| {
-        flow.on_store_reply(host, reply, rng)
-    });
+    (pending.on_reply)(reply);
 }
 
 fn read_reply(size: usize) -> Result<Vec<u8>, StoreError> {

@@ -1,33 +1,118 @@
-//! The root context: parses and validates the configuration once per `on_configure`, and hands
-//! each request a filter sharing it.
+//! The root context: parses and validates the configuration once per `on_configure`, hands
+//! each request a filter sharing it, and runs background refresh on the tick.
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
+use std::time::Duration;
 
-use log::{error, info};
+use log::{error, info, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 
-use super::filter::Filter;
+use super::filter::{webdis_reply, Filter};
+use super::host::dispatch_webdis;
 use super::metrics::Metrics;
+use super::refresh::{Read, Refresher};
 use crate::config::{Build, PluginConfig};
+use crate::flow::Stat;
 use crate::rng::Rng;
+use crate::store::{StoreError, StoreQuery};
 
 /// What every request of one plugin configuration shares.
 pub struct Shared {
     pub plugin: Rc<PluginConfig>,
     pub metrics: RefCell<Metrics>,
     pub rng: RefCell<Rng>,
+    pub refresher: RefCell<Refresher>,
 }
 
-#[derive(Default)]
+impl Shared {
+    fn count(&self, stat: Stat) {
+        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+            metrics.increment(&stat.name());
+        }
+    }
+
+    /// Hands a background read's reply to the refresher and counts the outcome.
+    fn refreshed(&self, store: usize, reply: Result<Vec<u8>, StoreError>) {
+        let published = match self.refresher.try_borrow_mut() {
+            Ok(mut refresher) => refresher.on_reply(store, reply),
+            Err(_) => false,
+        };
+        self.count(if published {
+            Stat::RefreshPublished
+        } else {
+            Stat::RefreshFailed
+        });
+    }
+}
+
 pub struct Root {
+    /// Higress hands Redis replies back with this context made current again.
+    #[cfg_attr(not(feature = "higress"), allow(dead_code))]
+    context_id: u32,
     shared: Option<Rc<Shared>>,
 }
 
-impl Context for Root {}
+impl Root {
+    pub fn new(context_id: u32) -> Self {
+        Self {
+            context_id,
+            shared: None,
+        }
+    }
+
+    fn send(&self, shared: &Rc<Shared>, read: Read) {
+        let sent = match &read.query {
+            StoreQuery::Webdis { .. } => {
+                dispatch_webdis(&read.query, read.timeout_ms).map(|token| {
+                    if let Ok(mut refresher) = shared.refresher.try_borrow_mut() {
+                        refresher.sent_webdis(token, read.store);
+                    }
+                })
+            }
+            #[cfg(feature = "higress")]
+            StoreQuery::Resp { upstream, command } => {
+                let shared_weak = Rc::downgrade(shared);
+                let store = read.store;
+                let on_reply = move |reply| {
+                    if let Some(shared) = shared_weak.upgrade() {
+                        shared.refreshed(store, reply);
+                    }
+                };
+                super::redis::call(upstream, command, self.context_id, Box::new(on_reply))
+            }
+            #[cfg(not(feature = "higress"))]
+            StoreQuery::Resp { .. } => Err("RESP needs the Higress build".into()),
+        };
+        if let Err(why) = sent {
+            if let Ok(mut refresher) = shared.refresher.try_borrow_mut() {
+                refresher.not_sent(read.store, &why);
+            }
+            shared.count(Stat::RefreshFailed);
+        }
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let Some(shared) = &self.shared else { return };
+        let store = match shared.refresher.try_borrow_mut() {
+            Ok(mut refresher) => refresher.webdis_store(token_id),
+            Err(_) => None,
+        };
+        if let Some(store) = store {
+            shared.refreshed(store, webdis_reply(num_headers, body_size));
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
@@ -64,16 +149,32 @@ impl RootContext for Root {
                 "absent"
             }
         );
-        let seed = hostcalls::get_current_time()
-            .ok()
-            .and_then(|now| now.duration_since(UNIX_EPOCH).ok())
-            .map_or(0x9e37_79b9, |since| since.as_nanos() as u64);
+        let mut rng = Rng::from_entropy(super::now_ms() ^ 0x9e37_79b9);
+        let refresher = Refresher::new(&plugin, rng.next_u64());
+        let period = refresher.tick_period().unwrap_or(Duration::ZERO);
+        if let Err(status) = hostcalls::set_tick_period(period) {
+            warn!("ai-load-balancer: cannot set the tick for background refresh: {status:?}");
+        }
         self.shared = Some(Rc::new(Shared {
             plugin: Rc::new(plugin),
             metrics: RefCell::new(Metrics::default()),
-            rng: RefCell::new(Rng::from_entropy(seed)),
+            rng: RefCell::new(rng),
+            refresher: RefCell::new(refresher),
         }));
         true
+    }
+
+    fn on_tick(&mut self) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let reads = match shared.refresher.try_borrow_mut() {
+            Ok(mut refresher) => refresher.due_reads(super::now_ms()),
+            Err(_) => return,
+        };
+        for read in reads {
+            self.send(&shared, read);
+        }
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

@@ -57,6 +57,8 @@ pub enum StoreError {
     Unavailable(String),
     /// The store answered something we cannot read as an MGET reply.
     BadReply(String),
+    /// Background refresh: no loads published recently enough.
+    Stale(String),
 }
 
 impl fmt::Display for StoreError {
@@ -64,6 +66,7 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::Unavailable(why) => write!(f, "store unavailable: {why}"),
             StoreError::BadReply(why) => write!(f, "unreadable store reply: {why}"),
+            StoreError::Stale(why) => write!(f, "no fresh loads: {why}"),
         }
     }
 }
@@ -108,6 +111,7 @@ mod tests {
             database,
             timeout_ms: 100,
             protocol,
+            refresh: crate::config::Refresh::PerRequest,
         }
     }
 

@@ -72,6 +72,8 @@ pub struct Vm {
     store: Store<VmState>,
     instance: Instance,
     next_context: u32,
+    /// A worker that stopped (hung, or its thread died): it gets no more ticks.
+    pub halted: bool,
 }
 
 /// The filter refused its configuration: `on_configure` returned false.
@@ -132,6 +134,7 @@ impl Vm {
             store,
             instance,
             next_context: ROOT_CONTEXT + 1,
+            halted: false,
         };
         for start in ["_initialize", "_start"] {
             if vm.instance.get_func(&mut vm.store, start).is_some() {
@@ -536,6 +539,9 @@ impl Vm {
     // ---- time -----------------------------------------------------------------------------
 
     pub(super) fn next_tick(&self) -> Option<Duration> {
+        if self.halted {
+            return None;
+        }
         self.store.data().next_tick
     }
 
