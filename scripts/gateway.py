@@ -52,9 +52,17 @@ def envoy_binary():
     return found
 
 
-def render_envoy_config(ports, wasm_path, body_while_headers_paused=True):
-    """envoy/envoy.yaml with its ${VAR}s filled; refuses to leave any placeholder behind."""
-    text = string.Template(ENVOY_TEMPLATE.read_text()).substitute(
+def render_envoy_config(ports, wasm_path, body_while_headers_paused=True, redis_extra=None):
+    """envoy/envoy.yaml with its ${VAR}s filled; refuses to leave any placeholder behind.
+    `redis_extra`: {field: value} added to the plugin configuration's `redis` section."""
+    template = ENVOY_TEMPLATE.read_text()
+    if redis_extra:
+        anchor = "                      timeout_ms: 100\n"
+        if anchor not in template:
+            raise StackError("envoy.yaml: cannot find the plugin's redis.timeout_ms line")
+        lines = "".join(f"                      {key}: {value}\n" for key, value in redis_extra.items())
+        template = template.replace(anchor, anchor + lines)
+    text = string.Template(template).substitute(
         ADMIN_PORT=ports["admin"], LISTEN_PORT=ports["listen"], WEBDIS_PORT=ports["webdis"],
         MINMAX_PORT=ports["minmax"], QIANWEN_PORT=ports["qianwen"], WASM_PATH=wasm_path,
         BODY_WHILE_HEADERS_PAUSED="true" if body_while_headers_paused else "false")
@@ -82,8 +90,9 @@ def _die_with_parent():
 
 class Stack:
     def __init__(self, listen_port=0, wasm_path=WASM_PATH, envoy_log_levels="wasm:debug",
-                 body_while_headers_paused=True):
+                 body_while_headers_paused=True, redis_extra=None):
         self.envoy_log_levels = envoy_log_levels
+        self.redis_extra = redis_extra
         self.body_while_headers_paused = body_while_headers_paused
         self.wasm_path = Path(wasm_path)
         self.ports = {}
@@ -168,7 +177,7 @@ class Stack:
     def _start_envoy(self):
         config = self.dir / "envoy.yaml"
         config.write_text(render_envoy_config(self.ports, self.wasm_path.resolve(),
-                                             self.body_while_headers_paused))
+                                             self.body_while_headers_paused, self.redis_extra))
         # Envoy logs to stderr, i.e. envoy.log, unbuffered (a --log-path file is flushed only
         # every few seconds, too late for the log tail of a failed test). wasm:debug shows the
         # filter's own decisions.
