@@ -6,7 +6,9 @@ mod host;
 
 use std::time::Duration;
 
-use host::{Action, BodyDelivery, Build, Host, RedisServer, Vm, Webdis};
+use host::{
+    both_builds, reading, redis_section, Action, BodyDelivery, Build, Host, RedisServer, Vm, Webdis,
+};
 use serde_json::json;
 
 const BODY: &[u8] = br#"{"model":"auto","messages":[]}"#;
@@ -20,23 +22,8 @@ struct Gateway {
 /// Two workers; refresh every 100 ms; loads older than 300 ms count as unknown.
 fn gateway(build: Build) -> Gateway {
     let redis = RedisServer::start();
-    let (host, webdis, store) = match build {
-        Build::Higress => (
-            Host::new(build).cluster("outbound|6379||redis-svc", Some(redis.address)),
-            None,
-            json!({"service_name": "redis-svc", "service_port": 6379}),
-        ),
-        Build::Envoy => {
-            let webdis = Webdis::start(&redis);
-            let host = Host::new(build).cluster("webdis", Some(webdis.address));
-            (
-                host,
-                Some(webdis),
-                json!({"cluster": "webdis", "protocol": "webdis"}),
-            )
-        }
-    };
-    let mut store = store;
+    let (host, webdis) = reading(build, &redis);
+    let mut store = redis_section(build);
     store["refresh"] = json!("background");
     store["refresh_interval_ms"] = json!(100);
     store["max_age_ms"] = json!(300);
@@ -102,17 +89,6 @@ fn route(vm: &mut Vm) -> String {
         .expect("model");
     assert_eq!(stream.upstream_json()["model"], model);
     provider.to_string()
-}
-
-macro_rules! both_builds {
-    ($($scenario:ident),* $(,)?) => {
-        mod higress {
-            $(#[test] fn $scenario() { super::$scenario(super::Build::Higress) })*
-        }
-        mod envoy {
-            $(#[test] fn $scenario() { super::$scenario(super::Build::Envoy) })*
-        }
-    };
 }
 
 both_builds!(

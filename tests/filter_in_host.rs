@@ -7,12 +7,12 @@
 mod host;
 
 use host::{
-    Action, BodyDelivery, Build, Host, HttpReply, Outcome, RedisServer, Stream, Vm, Webdis,
+    both_builds, reading, redis_section, Action, BodyDelivery, Build, Host, HttpReply, Outcome,
+    RedisServer, Stream, Vm, Webdis, HIGRESS_REDIS_CLUSTER,
 };
 use serde_json::{json, Value};
 
 const SEED_BODY: &[u8] = br#"{"model":"auto","messages":[{"role":"user","content":"hello"}]}"#;
-const HIGRESS_CLUSTER: &str = "outbound|6379||redis-svc";
 
 /// A gateway with one VM running the filter, and the real store behind it.
 struct Gateway {
@@ -28,10 +28,7 @@ fn config(build: Build, overrides: Value) -> Value {
             {"name": "minmax", "key": "minimax_1", "model": "MiniMax-M2.1"},
             {"name": "qianwen", "key": "qwen_1", "model": "qwen3-max-preview"}
         ],
-        "redis": match build {
-            Build::Higress => json!({"service_name": "redis-svc", "service_port": 6379}),
-            Build::Envoy => json!({"cluster": "webdis", "protocol": "webdis"}),
-        }
+        "redis": redis_section(build)
     });
     let Value::Object(overrides) = overrides else {
         panic!("overrides must be an object")
@@ -65,17 +62,7 @@ impl Gateway {
 
     fn without_vm(build: Build, delivery: BodyDelivery) -> Self {
         let redis = RedisServer::start();
-        let (host, webdis) = match build {
-            Build::Higress => {
-                let host = Host::new(build).cluster(HIGRESS_CLUSTER, Some(redis.address));
-                (host, None)
-            }
-            Build::Envoy => {
-                let webdis = Webdis::start(&redis);
-                let host = Host::new(build).cluster("webdis", Some(webdis.address));
-                (host, Some(webdis))
-            }
-        };
+        let (host, webdis) = reading(build, &redis);
         Self {
             redis,
             webdis,
@@ -190,17 +177,6 @@ fn assert_routed(stream: &Stream, build: Build, provider: &str, model: &str) {
     assert_eq!(routing_headers, 2, "exactly one of each routing header");
 }
 
-macro_rules! both_builds {
-    ($($scenario:ident),* $(,)?) => {
-        mod higress {
-            $(#[test] fn $scenario() { super::$scenario(super::Build::Higress) })*
-        }
-        mod envoy {
-            $(#[test] fn $scenario() { super::$scenario(super::Build::Envoy) })*
-        }
-    };
-}
-
 both_builds!(
     seed_scenarios_a_and_b_in_every_order,
     the_store_is_asked_for_every_provider_load_at_once,
@@ -257,7 +233,7 @@ fn the_store_is_asked_for_every_provider_load_at_once(build: Build) {
         Build::Higress => {
             let calls = vm.redis_calls();
             assert_eq!(calls.len(), 1);
-            assert_eq!(calls[0].upstream, HIGRESS_CLUSTER);
+            assert_eq!(calls[0].upstream, HIGRESS_REDIS_CLUSTER);
             assert_eq!(
                 calls[0].arguments(),
                 ["MGET", "ai_metric:minimax_1", "ai_metric:qwen_1"]
@@ -446,42 +422,36 @@ fn rules_pick_the_configuration_by_route(build: Build) {
     assert_eq!(gateway.metric("requests.passthrough"), 1);
 }
 
+/// The filter's error log when it refuses `config`.
+fn refusal(gateway: &mut Gateway, config: &Value) -> String {
+    gateway
+        .host
+        .start_vm(&config.to_string())
+        .expect_err("refused")
+        .message()
+}
+
 fn a_refused_configuration_names_the_field(build: Build) {
     let mut gateway = Gateway::without_vm(build, BodyDelivery::AfterHeadersResume);
     let mut duplicate = config(build, json!({}));
     duplicate["providers"][1]["name"] = json!("minmax");
-    let refused = gateway
-        .host
-        .start_vm(&duplicate.to_string())
-        .expect_err("refused");
-    assert!(
-        refused
-            .message()
-            .contains(r#"invalid configuration: providers[1].name: duplicate "minmax""#),
-        "{}",
-        refused.message()
-    );
-    let typo = config(build, json!({"redis": {"timeout_ms": 0}}));
-    let refused = gateway
-        .host
-        .start_vm(&typo.to_string())
-        .expect_err("refused");
-    assert!(
-        refused.message().contains("redis.timeout_ms"),
-        "{}",
-        refused.message()
-    );
+    let mut cases = vec![
+        (
+            duplicate,
+            r#"invalid configuration: providers[1].name: duplicate "minmax""#,
+        ),
+        (
+            config(build, json!({"redis": {"timeout_ms": 0}})),
+            "redis.timeout_ms",
+        ),
+    ];
     if build == Build::Envoy {
         let resp = config(build, json!({"redis": {"protocol": "resp"}}));
-        let refused = gateway
-            .host
-            .start_vm(&resp.to_string())
-            .expect_err("refused");
-        assert!(
-            refused.message().contains("ai-load-balancer.wasm"),
-            "{}",
-            refused.message()
-        );
+        cases.push((resp, "ai-load-balancer.wasm"));
+    }
+    for (config, expected) in cases {
+        let message = refusal(&mut gateway, &config);
+        assert!(message.contains(expected), "{message}");
     }
 }
 

@@ -14,7 +14,6 @@ use crate::flow::{RequestFlow, RequestHost, Stat};
 use crate::store::StoreQuery;
 
 pub struct ProxyHost<'a> {
-    #[cfg_attr(not(feature = "higress"), allow(dead_code))]
     shared: &'a Rc<Shared>,
     #[cfg_attr(not(feature = "higress"), allow(dead_code))]
     context_id: u32,
@@ -115,9 +114,7 @@ impl RequestHost for ProxyHost<'_> {
     }
 
     fn count(&mut self, stat: Stat) {
-        if let Ok(mut metrics) = self.shared.metrics.try_borrow_mut() {
-            metrics.increment(&stat.name());
-        }
+        self.shared.count(stat);
     }
 
     fn shared_data(&self, key: &str) -> Option<Vec<u8>> {

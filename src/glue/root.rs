@@ -28,7 +28,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn count(&self, stat: Stat) {
+    pub fn count(&self, stat: Stat) {
         if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
             metrics.increment(&stat.name());
         }

@@ -51,6 +51,49 @@ pub use vm::{LogLine, Refused, Vm};
 
 use process::Process;
 
+/// The cluster the seed's `redis: {service_name: redis-svc, service_port: 6379}` names on Higress.
+pub const HIGRESS_REDIS_CLUSTER: &str = "outbound|6379||redis-svc";
+
+/// A host for `build` that reads `redis` the way that build does: Higress's Redis calls to
+/// [`HIGRESS_REDIS_CLUSTER`], or (Envoy) a Webdis started here as cluster `webdis`, which the
+/// caller keeps alive. [`redis_section`] is the plugin configuration that matches.
+pub fn reading(build: Build, redis: &RedisServer) -> (Host, Option<Webdis>) {
+    match build {
+        Build::Higress => {
+            let host = Host::new(build).cluster(HIGRESS_REDIS_CLUSTER, Some(redis.address));
+            (host, None)
+        }
+        Build::Envoy => {
+            let webdis = Webdis::start(redis);
+            let host = Host::new(build).cluster("webdis", Some(webdis.address));
+            (host, Some(webdis))
+        }
+    }
+}
+
+/// The plugin configuration's `redis` section for a host made by [`reading`].
+pub fn redis_section(build: Build) -> serde_json::Value {
+    match build {
+        Build::Higress => serde_json::json!({"service_name": "redis-svc", "service_port": 6379}),
+        Build::Envoy => serde_json::json!({"cluster": "webdis", "protocol": "webdis"}),
+    }
+}
+
+/// Runs each scenario `fn name(build: Build)` as two tests, `higress::name` and `envoy::name`.
+#[allow(unused_macros)] // not every test binary uses it
+macro_rules! both_builds {
+    ($($scenario:ident),* $(,)?) => {
+        mod higress {
+            $(#[test] fn $scenario() { super::$scenario($crate::host::Build::Higress) })*
+        }
+        mod envoy {
+            $(#[test] fn $scenario() { super::$scenario($crate::host::Build::Envoy) })*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use both_builds;
+
 /// One gateway process: its VMs (workers) share the clock, shared data, metrics and the
 /// clusters the test declared.
 pub struct Host {
