@@ -113,7 +113,7 @@ class Stack:
             self.ports = {name: free_port() for name in names}
             self.ports["listen"] = self.listen_port or free_port()
             self.start_redis(wait_for_webdis=False)
-            self._start_webdis()
+            self.start_webdis()
             for name in PROVIDERS:
                 self._start_mock(name)
             self._start_envoy()
@@ -157,7 +157,10 @@ class Stack:
         os.kill(self.procs["webdis"].pid, signal.SIGCONT)
         self.paused.discard("webdis")
 
-    def _start_webdis(self):
+    def stop_webdis(self):
+        self._kill("webdis")
+
+    def start_webdis(self):
         config = self.dir / "webdis.json"
         # Debian's webdis 0.1.9: numeric verbosity; daemonize off so that we own the process.
         config.write_text(

@@ -12,6 +12,10 @@ use host::{
 };
 use serde_json::{json, Value};
 
+/// proxy-wasm log levels, as `Vm::logged` compares them.
+const INFO: i32 = 2;
+const WARN: i32 = 3;
+
 const SEED_BODY: &[u8] = br#"{"model":"auto","messages":[{"role":"user","content":"hello"}]}"#;
 
 /// A gateway with one VM running the filter, and the real store behind it.
@@ -269,8 +273,12 @@ fn minmax_by_weight(build: Build) -> Value {
 }
 
 fn store_down_falls_back_to_weights(build: Build) {
+    // Four failures before the store counts as down: one for each order, and one more to see
+    // how the host reports it.
+    let mut config = minmax_by_weight(build);
+    config["redis"]["down_after_failures"] = json!(4);
     for delivery in DELIVERIES {
-        let mut gateway = Gateway::with_config(build, delivery, minmax_by_weight(build));
+        let mut gateway = Gateway::with_config(build, delivery, config.clone());
         gateway.loads("90", "10");
         let request = gateway.chat(SEED_BODY, Order::ReplyThenBody, &[]);
         assert_routed(
@@ -285,19 +293,34 @@ fn store_down_falls_back_to_weights(build: Build) {
             assert_routed(gateway.stream(request), build, "minmax", "MiniMax-M2.1");
         }
         assert_eq!(gateway.metric("fallback.store_error"), 3);
+        let vm = gateway.vm();
+        let request = vm.request(&[(":method", "POST"), (":path", "/")], &[]);
+        assert_eq!(vm.send_headers(request, false), Action::Pause);
         if build == Build::Higress {
             // The failure reaches the filter as Higress sends it: a non-zero status, no reply.
-            let vm = gateway.vm();
-            let request = vm.request(&[(":method", "POST"), (":path", "/")], &[]);
-            vm.send_headers(request, false);
             assert!(matches!(vm.redis_calls()[0].outcome, Outcome::Refused(_)));
+        }
+        vm.send_body(request, SEED_BODY, true);
+        vm.deliver_store_replies();
+        assert_routed(vm.stream(request), build, "minmax", "MiniMax-M2.1");
+        assert!(vm.logged(WARN, "known down after 4 failures in a row"));
+
+        // Known down: the next requests neither ask nor wait.
+        for _ in 0..3 {
+            let request = vm.request(&[(":method", "POST"), (":path", "/")], &[]);
+            assert_eq!(vm.send_headers(request, false), Action::Continue);
+            assert!(vm.redis_calls().is_empty() && vm.http_calls().is_empty());
             vm.send_body(request, SEED_BODY, true);
-            vm.deliver_store_replies();
             assert_routed(vm.stream(request), build, "minmax", "MiniMax-M2.1");
         }
-        // Back up: the loads decide again (Higress on a fresh connection).
+        assert_eq!(gateway.metric("fallback.store_error"), 4);
+        assert_eq!(gateway.metric("fallback.store_down"), 3);
+
+        // Back up: after the retry (1 s by default) one request asks, and the loads decide
+        // again (Higress on a fresh connection).
         gateway.restart_redis();
         gateway.loads("90", "10");
+        gateway.host.advance(std::time::Duration::from_millis(1000));
         let request = gateway.chat(SEED_BODY, Order::BodyThenReply, &[]);
         assert_routed(
             gateway.stream(request),
@@ -305,6 +328,7 @@ fn store_down_falls_back_to_weights(build: Build) {
             "qianwen",
             "qwen3-max-preview",
         );
+        assert!(gateway.vm().logged(INFO, "answers again"));
     }
 }
 

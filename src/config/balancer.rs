@@ -29,6 +29,8 @@ const REDIS_FIELDS: &[&str] = &[
     "refresh",
     "refresh_interval_ms",
     "max_age_ms",
+    "down_after_failures",
+    "down_retry_ms",
 ];
 
 pub const DEFAULT_SELECTED_PROVIDER_HEADER: &str = "x-selected-provider";
@@ -39,6 +41,10 @@ pub const DEFAULT_KEY_PREFIX: &str = "ai_metric:";
 pub const DEFAULT_REFRESH_INTERVAL_MS: u32 = 500;
 /// Loads older than this many refresh intervals count as unknown, by default.
 const DEFAULT_MAX_AGE_INTERVALS: u32 = 3;
+/// Three failures in a row, not one: a single lost reply should not cost a second of loads.
+pub const DEFAULT_DOWN_AFTER_FAILURES: u32 = 3;
+/// One request per second per worker asks a store known down; it is back within a second.
+pub const DEFAULT_DOWN_RETRY_MS: u32 = 1000;
 const MAX_WEIGHT: u64 = 1_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,12 +71,30 @@ pub enum Protocol {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refresh {
     /// Every balanced request reads the store and waits for its reply (the seed's behaviour, and
-    /// the freshest loads).
-    PerRequest,
+    /// the freshest loads), unless the store is known down (see `store::health`).
+    PerRequest { down: DownPolicy },
     /// One worker, holding a lease in shared data, reads the store every `interval_ms` and
     /// publishes the loads for all workers; requests never wait. Loads older than `max_age_ms`
     /// count as unknown, and weights decide.
     Background { interval_ms: u32, max_age_ms: u32 },
+}
+
+/// When a store counts as down for per-request reads, and how often it is asked again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownPolicy {
+    /// Consecutive unreachable replies (refused, failed, timed out) before it counts as down.
+    pub after_failures: u32,
+    /// While down, one request asks again this often.
+    pub retry_ms: u32,
+}
+
+impl Default for DownPolicy {
+    fn default() -> Self {
+        Self {
+            after_failures: DEFAULT_DOWN_AFTER_FAILURES,
+            retry_ms: DEFAULT_DOWN_RETRY_MS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,20 +286,41 @@ fn parse_store(value: &Value, path: &str, build: Build) -> Result<StoreConfig, C
 fn parse_refresh(fields: &Fields<'_>) -> Result<Refresh, ConfigError> {
     let interval = fields.integer("refresh_interval_ms", 10, 60_000)?;
     let max_age = fields.integer("max_age_ms", 10, 600_000)?;
+    let after_failures = fields.integer("down_after_failures", 1, 1000)?;
+    let retry = fields.integer("down_retry_ms", 10, 600_000)?;
+    // A setting for a mode that is not on would be silently ignored: refuse it.
+    let refuse_unless = |mode: &str, settings: [(&str, Option<u64>); 2]| match settings
+        .iter()
+        .find(|(_, value)| value.is_some())
+    {
+        Some((key, _)) => Err(ConfigError::at(
+            &fields.path(key),
+            format!("only used with refresh \"{mode}\""),
+        )),
+        None => Ok(()),
+    };
     match fields.string("refresh")? {
         None | Some("per_request") => {
-            // A timing for a mode that is not on would be silently ignored: refuse it.
-            for (key, value) in [("refresh_interval_ms", interval), ("max_age_ms", max_age)] {
-                if value.is_some() {
-                    return Err(ConfigError::at(
-                        &fields.path(key),
-                        "only used with refresh \"background\"".into(),
-                    ));
-                }
-            }
-            Ok(Refresh::PerRequest)
+            refuse_unless(
+                "background",
+                [("refresh_interval_ms", interval), ("max_age_ms", max_age)],
+            )?;
+            Ok(Refresh::PerRequest {
+                down: DownPolicy {
+                    after_failures: after_failures
+                        .map_or(DEFAULT_DOWN_AFTER_FAILURES, |n| n as u32),
+                    retry_ms: retry.map_or(DEFAULT_DOWN_RETRY_MS, |ms| ms as u32),
+                },
+            })
         }
         Some("background") => {
+            refuse_unless(
+                "per_request",
+                [
+                    ("down_after_failures", after_failures),
+                    ("down_retry_ms", retry),
+                ],
+            )?;
             let interval_ms = interval.map_or(DEFAULT_REFRESH_INTERVAL_MS, |ms| ms as u32);
             let max_age_ms =
                 max_age.map_or(interval_ms * DEFAULT_MAX_AGE_INTERVALS, |ms| ms as u32);

@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-pub use balancer::{BalancerConfig, Protocol, Provider, Refresh, StoreConfig};
+pub use balancer::{BalancerConfig, DownPolicy, Protocol, Provider, Refresh, StoreConfig};
 
 use crate::rules::{RequestIdentity, RuleMatch};
 use fields::Fields;
@@ -75,7 +75,7 @@ pub struct Rule {
 }
 
 /// Which configuration applies to a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConfigRef {
     Global,
     Rule(usize),

@@ -125,7 +125,9 @@ max_body_bytes: 1048576
             database: Some(4),
             timeout_ms: 250,
             protocol: Protocol::Webdis,
-            refresh: Refresh::PerRequest,
+            refresh: Refresh::PerRequest {
+                down: Default::default(),
+            },
         }
     );
     assert_eq!(config.selected_provider_header, "x-provider");
@@ -185,7 +187,7 @@ fn refusals_name_the_field_and_the_reason() {
         ),
         (
             format!("{provider_list}redis: {{servce_name: r}}\n"),
-            "redis.servce_name: unknown field; known fields: service_name, service_port, cluster, username, password, database, timeout_ms, key_prefix, protocol, refresh, refresh_interval_ms, max_age_ms",
+            "redis.servce_name: unknown field; known fields: service_name, service_port, cluster, username, password, database, timeout_ms, key_prefix, protocol, refresh, refresh_interval_ms, max_age_ms, down_after_failures, down_retry_ms",
         ),
         (
             format!("{provider_list}redis: {{cluster: c, timeout_ms: 0}}\n"),
@@ -334,7 +336,12 @@ fn rule_refusals_name_the_rule() {
 #[test]
 fn loads_are_read_per_request_unless_background_refresh_is_chosen() {
     let config = parse(SEED).unwrap().global.unwrap();
-    assert_eq!(config.store.refresh, Refresh::PerRequest);
+    assert_eq!(
+        config.store.refresh,
+        Refresh::PerRequest {
+            down: Default::default()
+        }
+    );
     let background = format!("{SEED}  refresh: background\n");
     let config = parse(&background).unwrap().global.unwrap();
     assert_eq!(
@@ -354,6 +361,17 @@ fn loads_are_read_per_request_unless_background_refresh_is_chosen() {
             max_age_ms: 250
         }
     );
+    let down = format!("{SEED}  down_after_failures: 1\n  down_retry_ms: 250\n");
+    let config = parse(&down).unwrap().global.unwrap();
+    assert_eq!(
+        config.store.refresh,
+        Refresh::PerRequest {
+            down: DownPolicy {
+                after_failures: 1,
+                retry_ms: 250
+            }
+        }
+    );
 }
 
 #[test]
@@ -362,6 +380,8 @@ fn refresh_settings_that_cannot_work_are_refused() {
         ("  refresh: sometimes\n", r#"redis.refresh: unknown mode "sometimes"; expected "per_request" or "background""#),
         ("  refresh_interval_ms: 200\n", r#"redis.refresh_interval_ms: only used with refresh "background""#),
         ("  refresh: per_request\n  max_age_ms: 900\n", r#"redis.max_age_ms: only used with refresh "background""#),
+        ("  refresh: background\n  down_retry_ms: 500\n", r#"redis.down_retry_ms: only used with refresh "per_request""#),
+        ("  down_after_failures: 0\n", "redis.down_after_failures: must be a whole number from 1 to 1000, got 0"),
         ("  refresh: background\n  refresh_interval_ms: 5\n", "redis.refresh_interval_ms: must be a whole number from 10 to 60000, got 5"),
         (
             "  refresh: background\n  refresh_interval_ms: 1000\n  max_age_ms: 500\n",

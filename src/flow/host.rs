@@ -1,7 +1,8 @@
 //! What a request's decision logic needs from the host, and nothing more. The wasm glue
 //! implements it with proxy-wasm calls; tests implement it with a recording fake.
 
-use crate::store::StoreQuery;
+use crate::config::{ConfigRef, DownPolicy};
+use crate::store::{StoreQuery, Transition};
 
 /// Counters an operator watches (Envoy stats under `wasmcustom.ai_lb.*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,8 @@ pub enum Stat {
     FallbackStoreError,
     /// Fallback to weights: no provider had a usable load.
     FallbackAllUnknown,
+    /// Fallback to weights without asking: the store is known down.
+    FallbackStoreDown,
     /// Fallback to weights: background refresh has published no loads recent enough.
     FallbackStaleLoads,
     /// The body's model was rewritten.
@@ -36,6 +39,7 @@ impl Stat {
             Stat::FallbackStoreError => "ai_lb.fallback.store_error".into(),
             Stat::FallbackAllUnknown => "ai_lb.fallback.all_unknown".into(),
             Stat::FallbackStaleLoads => "ai_lb.fallback.stale_loads".into(),
+            Stat::FallbackStoreDown => "ai_lb.fallback.store_down".into(),
             Stat::Rewritten => "ai_lb.rewrite.done".into(),
             Stat::RewriteSkipped => "ai_lb.rewrite.skipped".into(),
             Stat::Selected(provider) => format!("ai_lb.selected.{provider}"),
@@ -66,4 +70,14 @@ pub trait RequestHost {
     fn shared_data(&self, key: &str) -> Option<Vec<u8>>;
     /// The host's wall clock, in milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
+    /// Whether a request under configuration `which` may ask its store now: false while this
+    /// worker knows it down (`store::StoreHealthBook`, kept by the worker).
+    fn store_may_be_asked(&mut self, which: ConfigRef, down: &DownPolicy, timeout_ms: u32) -> bool;
+    /// Records whether an asked store was reachable; returns a change worth logging.
+    fn store_outcome(
+        &mut self,
+        which: ConfigRef,
+        down: &DownPolicy,
+        reachable: bool,
+    ) -> Option<Transition>;
 }

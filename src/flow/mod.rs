@@ -17,7 +17,7 @@ mod tests;
 
 use std::rc::Rc;
 
-use log::debug;
+use log::{debug, info, warn};
 
 pub use host::{RequestHost, Stat};
 
@@ -27,7 +27,7 @@ use crate::rewrite::rewrite_model;
 use crate::rng::Rng;
 use crate::rules::RequestIdentity;
 use crate::selection::{choose, Reason};
-use crate::store::{parse_reply, StoreError};
+use crate::store::{parse_reply, StoreError, Transition};
 
 /// What the filter tells the host at the end of a callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +88,10 @@ impl RequestFlow {
         self.config = self.applicable_config(host);
         // A handle of our own on the configuration, so that `self` stays free to change.
         let plugin = Rc::clone(&self.plugin);
-        let Some(config) = self.config.and_then(|which| plugin.get(which)) else {
+        let Some((which, config)) = self
+            .config
+            .and_then(|which| plugin.get(which).map(|config| (which, config)))
+        else {
             return self.pass_through(host, stripped, "no configuration applies to this request");
         };
         if end_of_stream {
@@ -96,17 +99,23 @@ impl RequestFlow {
         }
         host.count(Stat::Balanced);
         self.has_content_length = host.request_header("content-length").is_some();
-        if let Refresh::Background { max_age_ms, .. } = config.store.refresh {
-            // Requests never wait for the store: they use what the background refresh published.
-            let published = host.shared_data(&config.shared_keys.loads);
-            let loads = fresh_loads(
-                published.as_deref(),
-                config.providers.len(),
-                host.now_ms(),
-                u64::from(max_age_ms),
-            )
-            .map_err(|stale| StoreError::Stale(stale.to_string()));
-            return self.select(host, loads, rng);
+        let down = match config.store.refresh {
+            Refresh::PerRequest { down } => down,
+            Refresh::Background { max_age_ms, .. } => {
+                // Requests never wait for the store: they use what background refresh published.
+                let published = host.shared_data(&config.shared_keys.loads);
+                let loads = fresh_loads(
+                    published.as_deref(),
+                    config.providers.len(),
+                    host.now_ms(),
+                    u64::from(max_age_ms),
+                )
+                .map_err(|stale| StoreError::Stale(stale.to_string()));
+                return self.select(host, loads, rng);
+            }
+        };
+        if !host.store_may_be_asked(which, &down, config.store.timeout_ms) {
+            return self.select(host, Err(StoreError::KnownDown), rng);
         }
         match host.send_store_query(&config.query, config.store.timeout_ms) {
             Ok(()) => {
@@ -115,6 +124,7 @@ impl RequestFlow {
             }
             Err(why) => {
                 debug!("ai-load-balancer: store call not sent: {why}");
+                self.store_outcome(host, false);
                 self.select(host, Err(StoreError::Unavailable(why)), rng)
             }
         }
@@ -156,9 +166,35 @@ impl RequestFlow {
             return;
         }
         let providers = self.config().map_or(0, |c| c.providers.len());
+        self.store_outcome(host, !matches!(reply, Err(StoreError::Unavailable(_))));
         let loads = reply.and_then(|body| parse_reply(&body, providers));
         if self.select(host, loads, rng) == Verdict::Continue {
             host.resume_request();
+        }
+    }
+
+    /// Tells the worker's record of the store how this request's ask went, and logs when the
+    /// store goes down or comes back (once per change, not per request).
+    fn store_outcome(&self, host: &mut dyn RequestHost, reachable: bool) {
+        let (Some(which), Some(config)) = (self.config, self.config()) else {
+            return;
+        };
+        let Refresh::PerRequest { down } = config.store.refresh else {
+            return;
+        };
+        match host.store_outcome(which, &down, reachable) {
+            Some(Transition::WentDown) => warn!(
+                "ai-load-balancer: store {} known down after {} failures in a row; requests \
+                 choose by weight, and one asks again every {} ms",
+                config.store.cluster, down.after_failures, down.retry_ms
+            ),
+            Some(Transition::CameBack) => {
+                info!(
+                    "ai-load-balancer: store {} answers again",
+                    config.store.cluster
+                )
+            }
+            None => {}
         }
     }
 
@@ -211,7 +247,11 @@ impl RequestFlow {
         if let Err(err) = &loads {
             debug!("ai-load-balancer: {err}; choosing by weight");
         }
-        let stale = matches!(loads, Err(StoreError::Stale(_)));
+        let fallback_stat = match loads {
+            Err(StoreError::Stale(_)) => Stat::FallbackStaleLoads,
+            Err(StoreError::KnownDown) => Stat::FallbackStoreDown,
+            _ => Stat::FallbackStoreError,
+        };
         let choice = choose(loads.as_deref().ok(), config.weights(), rng);
         let Some(provider) = config.providers.get(choice.index) else {
             self.phase = Phase::Released;
@@ -224,8 +264,7 @@ impl RequestFlow {
         host.clear_route_cache();
         match choice.reason {
             Reason::LeastLoad => {}
-            Reason::StoreError if stale => host.count(Stat::FallbackStaleLoads),
-            Reason::StoreError => host.count(Stat::FallbackStoreError),
+            Reason::StoreError => host.count(fallback_stat),
             Reason::AllUnknown => host.count(Stat::FallbackAllUnknown),
         }
         host.count(Stat::Selected(provider.name.clone()));

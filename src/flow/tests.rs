@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::*;
-use crate::config::{Build, PluginConfig};
-use crate::store::StoreQuery;
+use crate::config::{Build, ConfigRef, DownPolicy, PluginConfig};
+use crate::store::{StoreHealthBook, StoreQuery, Transition};
 
 #[derive(Default)]
 struct FakeHost {
@@ -20,6 +20,7 @@ struct FakeHost {
     stats: Vec<String>,
     shared: BTreeMap<String, Vec<u8>>,
     now_ms: u64,
+    store_health: StoreHealthBook,
 }
 
 impl FakeHost {
@@ -84,6 +85,19 @@ impl RequestHost for FakeHost {
     }
     fn now_ms(&self) -> u64 {
         self.now_ms
+    }
+    fn store_may_be_asked(&mut self, which: ConfigRef, down: &DownPolicy, timeout_ms: u32) -> bool {
+        self.store_health
+            .may_ask(which, down, timeout_ms, self.now_ms)
+    }
+    fn store_outcome(
+        &mut self,
+        which: ConfigRef,
+        down: &DownPolicy,
+        reachable: bool,
+    ) -> Option<Transition> {
+        self.store_health
+            .record(which, down, reachable, self.now_ms)
     }
 }
 
@@ -302,6 +316,74 @@ fn store_failures_fall_back_to_weights_and_are_counted() {
         assert!(host.header("x-selected-provider").is_some());
         assert_eq!(host.counted("ai_lb.fallback.store_error"), 1);
         assert_eq!(host.resumed, 1);
+    }
+}
+
+/// One request on a worker whose store record is `health`, at `now_ms`; when it asks the store,
+/// `reply` answers. Returns the request's host (its record inside, for the next request).
+fn request_on_worker(
+    health: StoreHealthBook,
+    now_ms: u64,
+    reply: Result<Vec<u8>, StoreError>,
+) -> FakeHost {
+    let rng = &mut Rng::new(now_ms);
+    let mut flow = flow(CONFIG);
+    let mut host = post(BODY);
+    host.store_health = health;
+    host.now_ms = now_ms;
+    if flow.on_request_headers(&mut host, false, rng) == Verdict::Pause {
+        flow.on_store_reply(&mut host, reply, rng);
+    }
+    flow.on_request_body(&mut host, BODY.len(), true);
+    assert!(
+        host.header("x-selected-provider").is_some(),
+        "always routed"
+    );
+    host
+}
+
+#[test]
+fn a_store_known_down_is_not_asked_until_one_request_retries_it() {
+    let down = || Err(StoreError::Unavailable("connection refused".into()));
+    let mut health = StoreHealthBook::default();
+    // Three failures in a row (the default) each cost one ask.
+    for now_ms in 0..3 {
+        let host = request_on_worker(health, now_ms, down());
+        assert_eq!(host.sent.len(), 1);
+        assert_eq!(host.counted("ai_lb.fallback.store_error"), 1);
+        health = host.store_health;
+    }
+    // Then requests choose by weight at once, without pausing, until the retry is due.
+    for now_ms in [3, 500, 1001] {
+        let host = request_on_worker(health, now_ms, down());
+        assert!(
+            host.sent.is_empty(),
+            "asked a store known down at {now_ms} ms"
+        );
+        assert_eq!(host.counted("ai_lb.fallback.store_down"), 1);
+        assert_eq!(host.resumed, 0);
+        health = host.store_health;
+    }
+    // At 1002 ms one request asks; the store answers, and the next requests use loads again.
+    let host = request_on_worker(health, 1002, Ok(mget(&[Some("9"), Some("1"), Some("5")])));
+    assert_eq!(host.sent.len(), 1);
+    assert_eq!(host.header("x-selected-provider"), Some("qianwen"));
+    let host = request_on_worker(
+        host.store_health,
+        1003,
+        Ok(mget(&[Some("1"), Some("9"), Some("5")])),
+    );
+    assert_eq!(host.sent.len(), 1);
+    assert_eq!(host.header("x-selected-provider"), Some("minmax"));
+}
+
+#[test]
+fn an_unreadable_reply_does_not_count_the_store_down() {
+    let mut health = StoreHealthBook::default();
+    for now_ms in 0..10 {
+        let host = request_on_worker(health, now_ms, Ok(b"<html>".to_vec()));
+        assert_eq!(host.sent.len(), 1, "asked at {now_ms} ms");
+        health = host.store_health;
     }
 }
 

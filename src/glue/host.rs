@@ -10,8 +10,9 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
 
 use super::root::Shared;
+use crate::config::{ConfigRef, DownPolicy};
 use crate::flow::{RequestFlow, RequestHost, Stat};
-use crate::store::StoreQuery;
+use crate::store::{StoreQuery, Transition};
 
 pub struct ProxyHost<'a> {
     shared: &'a Rc<Shared>,
@@ -126,6 +127,26 @@ impl RequestHost for ProxyHost<'_> {
 
     fn now_ms(&self) -> u64 {
         super::now_ms()
+    }
+
+    fn store_may_be_asked(&mut self, which: ConfigRef, down: &DownPolicy, timeout_ms: u32) -> bool {
+        // A re-entrant borrow cannot happen (one callback at a time); asking is the safe answer.
+        self.shared
+            .store_health
+            .try_borrow_mut()
+            .map_or(true, |mut book| {
+                book.may_ask(which, down, timeout_ms, super::now_ms())
+            })
+    }
+
+    fn store_outcome(
+        &mut self,
+        which: ConfigRef,
+        down: &DownPolicy,
+        reachable: bool,
+    ) -> Option<Transition> {
+        let mut book = self.shared.store_health.try_borrow_mut().ok()?;
+        book.record(which, down, reachable, super::now_ms())
     }
 }
 

@@ -17,7 +17,7 @@ use super::refresh::{Read, Refresher};
 use crate::config::{Build, PluginConfig};
 use crate::flow::Stat;
 use crate::rng::Rng;
-use crate::store::{StoreError, StoreQuery};
+use crate::store::{StoreError, StoreHealthBook, StoreQuery};
 
 /// What every request of one plugin configuration shares.
 pub struct Shared {
@@ -25,6 +25,8 @@ pub struct Shared {
     pub metrics: RefCell<Metrics>,
     pub rng: RefCell<Rng>,
     pub refresher: RefCell<Refresher>,
+    /// Whether each configuration's store is known down, as this worker has seen it.
+    pub store_health: RefCell<StoreHealthBook>,
 }
 
 impl Shared {
@@ -160,6 +162,7 @@ impl RootContext for Root {
             metrics: RefCell::new(Metrics::default()),
             rng: RefCell::new(rng),
             refresher: RefCell::new(refresher),
+            store_health: RefCell::new(StoreHealthBook::default()),
         }));
         true
     }

@@ -1,6 +1,7 @@
 //! The metrics store: the one request that reads every provider's load, and the parsing of its
 //! reply. Built once per configuration; the glue only sends the bytes and hands back the reply.
 
+mod health;
 mod resp;
 mod webdis;
 
@@ -8,6 +9,7 @@ use std::fmt;
 
 use crate::config::{Protocol, StoreConfig};
 
+pub use health::{StoreHealthBook, Transition};
 pub use resp::{encode_command, parse_mget_reply};
 pub use webdis::parse_json_reply;
 
@@ -59,6 +61,8 @@ pub enum StoreError {
     BadReply(String),
     /// Background refresh: no loads published recently enough.
     Stale(String),
+    /// Not asked: the store is known down (see `health`).
+    KnownDown,
 }
 
 impl fmt::Display for StoreError {
@@ -67,6 +71,7 @@ impl fmt::Display for StoreError {
             StoreError::Unavailable(why) => write!(f, "store unavailable: {why}"),
             StoreError::BadReply(why) => write!(f, "unreadable store reply: {why}"),
             StoreError::Stale(why) => write!(f, "no fresh loads: {why}"),
+            StoreError::KnownDown => f.write_str("store known down, not asked"),
         }
     }
 }
@@ -111,7 +116,9 @@ mod tests {
             database,
             timeout_ms: 100,
             protocol,
-            refresh: crate::config::Refresh::PerRequest,
+            refresh: crate::config::Refresh::PerRequest {
+                down: Default::default(),
+            },
         }
     }
 
