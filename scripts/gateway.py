@@ -107,7 +107,7 @@ class Stack:
     def start(self):
         if not self.wasm_path.exists():
             raise StackError(f"{self.wasm_path} is missing: run `make build`")
-        self.dir = Path(tempfile.mkdtemp(prefix="ai-lb-stack-"))
+        self.open_dir()
         try:
             names = ("redis", "webdis", "minmax", "qianwen", "admin")
             self.ports = {name: free_port() for name in names}
@@ -122,10 +122,15 @@ class Stack:
             raise
         return self
 
+    def open_dir(self, prefix="ai-lb-stack-"):
+        """The temporary directory every process runs in (its logs are there)."""
+        self.dir = Path(tempfile.mkdtemp(prefix=prefix))
+        return self.dir
+
     def stop(self, keep_dir=False):
         """Kills everything this stack started (idempotent, safe after a partial start)."""
         for name in reversed(list(self.procs)):
-            self._kill(name)
+            self.kill(name)
         if self.dir and not keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -139,14 +144,14 @@ class Stack:
 
     def start_redis(self, wait_for_webdis=True):
         port = self.ports["redis"]
-        self._spawn("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+        self.spawn("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                               "--save", "", "--appendonly", "no", "--dir", str(self.dir)])
-        self._wait("redis", self._redis_pings, OTHERS_READY_S)
+        self.wait_ready("redis", self._redis_pings, OTHERS_READY_S)
         if wait_for_webdis:  # Webdis reconnects by itself; wait until it has
-            self._wait("webdis", self._webdis_pings, OTHERS_READY_S)
+            self.wait_ready("webdis", self._webdis_pings, OTHERS_READY_S)
 
     def stop_redis(self):
-        self._kill("redis")
+        self.kill("redis")
 
     def pause_webdis(self):
         """SIGSTOP: Webdis accepts connections (the kernel does) but never answers."""
@@ -158,7 +163,7 @@ class Stack:
         self.paused.discard("webdis")
 
     def stop_webdis(self):
-        self._kill("webdis")
+        self.kill("webdis")
 
     def start_webdis(self):
         config = self.dir / "webdis.json"
@@ -168,13 +173,13 @@ class Stack:
             '"http_port": %d, "threads": 1, "daemonize": false, "database": 0, '
             '"verbosity": 1, "logfile": "%s"}\n'
             % (self.ports["redis"], self.ports["webdis"], self.dir / "webdis-internal.log"))
-        self._spawn("webdis", ["webdis", str(config)])
-        self._wait("webdis", self._webdis_pings, OTHERS_READY_S)
+        self.spawn("webdis", ["webdis", str(config)])
+        self.wait_ready("webdis", self._webdis_pings, OTHERS_READY_S)
 
     def _start_mock(self, name):
         port = self.ports[name]
-        self._spawn(name, [sys.executable, str(MOCK_PROVIDER), name, str(port)])
-        self._wait(name, lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200,
+        self.spawn(name, [sys.executable, str(MOCK_PROVIDER), name, str(port)])
+        self.wait_ready(name, lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200,
                    OTHERS_READY_S)
 
     def _start_envoy(self):
@@ -184,10 +189,10 @@ class Stack:
         # Envoy logs to stderr, i.e. envoy.log, unbuffered (a --log-path file is flushed only
         # every few seconds, too late for the log tail of a failed test). wasm:debug shows the
         # filter's own decisions.
-        self._spawn("envoy", [
+        self.spawn("envoy", [
             envoy_binary(), "-c", str(config), "--concurrency", "1", "--use-dynamic-base-id",
             "-l", "warning", "--component-log-level", self.envoy_log_levels])
-        self._wait("envoy", lambda: http_get(self.admin_url + "/ready") == (200, b"LIVE\n"),
+        self.wait_ready("envoy", lambda: http_get(self.admin_url + "/ready") == (200, b"LIVE\n"),
                    ENVOY_READY_S)
 
     # ---- what the tests use ----------------------------------------------------------------
@@ -237,7 +242,7 @@ class Stack:
 
     # ---- processes -------------------------------------------------------------------------
 
-    def _spawn(self, name, argv):
+    def spawn(self, name, argv):
         log = self.dir / f"{name}.log"
         self.logs.setdefault(name, log)
         with open(log, "ab") as out:
@@ -245,7 +250,7 @@ class Stack:
                 argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 cwd=self.dir, start_new_session=True, preexec_fn=_die_with_parent)
 
-    def _wait(self, name, ready, timeout_s):
+    def wait_ready(self, name, ready, timeout_s):
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.procs[name].poll() is not None:
@@ -256,7 +261,7 @@ class Stack:
             time.sleep(0.05)
         raise StackError(f"{name} not ready after {timeout_s} s\n" + self.log_tail(name))
 
-    def _kill(self, name):
+    def kill(self, name):
         proc = self.procs.get(name)
         if proc is None or proc.poll() is not None:
             return
