@@ -1,0 +1,362 @@
+#!/usr/bin/env python3
+"""Checks the benchmark's Envoy configurations and comparison filters in real Envoy.
+
+    .venv/bin/python bench/filters/check.py
+
+Needs `make setup`, `make build` (dist/ai-load-balancer-envoy.wasm) and the bench module:
+    cargo build --release --target wasm32-wasip1 --manifest-path bench/filters/Cargo.toml \
+        --target-dir target/bench
+
+1. every configuration bench/envoy_configs.py renders passes `envoy --mode validate`;
+2. the upstream Envoy answers a 10 MB POST with 200 on a kept-alive connection;
+3. the bare gateway (no filter) forwards to it;
+4. each bench mode, under both allow_on_headers_stop_iteration settings, does what it claims,
+   seen from a recording upstream (scripts/mock_provider.py), Redis's own command counts and
+   the gateway's per-cluster stats; the real filter runs through the same renderer;
+5. a bad configuration is refused with a log line naming the field.
+Prints one line per check; exits 1 on the first failure (with the Envoy log tail).
+"""
+import hashlib
+import http.client
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "scripts")]
+
+import envoy_configs  # noqa: E402
+import mock_provider  # noqa: E402
+from gateway import _die_with_parent, envoy_binary, free_port, http_get  # noqa: E402
+
+BENCH_WASM = ROOT / "target/bench/wasm32-wasip1/release/ai_lb_bench_filters.wasm"
+REAL_WASM = ROOT / "dist/ai-load-balancer-envoy.wasm"
+STORE_PATH = "/MGET/ai_metric:minimax_1/ai_metric:qwen_1.json"
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def ok(what):
+    print(f"ok   {what}", flush=True)
+
+
+def expect(condition, what, detail=""):
+    if not condition:
+        raise CheckFailed(f"{what}: {detail}")
+    ok(what)
+
+
+def chat_body(size=1024):
+    """An OpenAI chat request of exactly `size` bytes (padded in the message)."""
+    body = {"model": "auto", "stream": False,
+            "messages": [{"role": "user", "content": ""}]}
+    base = len(json.dumps(body, separators=(",", ":")).encode())
+    body["messages"][0]["content"] = "x" * (size - base)
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def real_plugin_configuration():
+    """The plugin configuration (YAML) embedded in envoy/envoy.yaml under `value: |`."""
+    lines = (ROOT / "envoy/envoy.yaml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "value: |") + 1
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    block = []
+    for line in lines[start:]:
+        if line.strip() and len(line) - len(line.lstrip()) < indent:
+            break
+        block.append(line)
+    return textwrap.dedent("\n".join(block)).strip() + "\n"
+
+
+def bench_wasm(mode, allow_stop=False, **fields):
+    return {"path": str(BENCH_WASM), "vm_id": f"bench_{mode}",
+            "allow_on_headers_stop_iteration": allow_stop,
+            "configuration": json.dumps({"mode": mode, **fields})}
+
+
+def real_wasm(allow_stop):
+    return {"path": str(REAL_WASM), "vm_id": "ai_load_balancer",
+            "allow_on_headers_stop_iteration": allow_stop,
+            "configuration": real_plugin_configuration()}
+
+
+class Processes:
+    """Every process started here, killed on exit (and by the kernel if this script dies)."""
+
+    def __init__(self, workdir):
+        self.dir = workdir
+        self.procs = {}
+
+    def spawn(self, name, argv):
+        log = open(self.dir / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                            stderr=subprocess.STDOUT, cwd=self.dir,
+                                            preexec_fn=_die_with_parent)
+        log.close()
+        return self.procs[name]
+
+    def log(self, name, lines=30):
+        path = self.dir / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, name):
+        proc = self.procs.pop(name, None)
+        if proc and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+    def stop_all(self):
+        for name in reversed(list(self.procs)):
+            self.stop(name)
+
+    def envoy(self, name, config_text, admin_port):
+        """Starts Envoy on `config_text` and waits for /ready."""
+        config = self.dir / f"{name}.yaml"
+        config.write_text(config_text)
+        proc = self.spawn(name, [envoy_binary(), "-c", str(config), "--concurrency", "1",
+                                 "--use-dynamic-base-id", "-l", "warning",
+                                 "--component-log-level", "wasm:info"])
+        wait(lambda: http_get(f"http://127.0.0.1:{admin_port}/ready") == (200, b"LIVE\n"),
+             f"{name} ready", proc, self.log(name))
+
+
+def wait(ready, what, proc=None, log="", timeout_s=20):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise CheckFailed(f"{what}: exited with {proc.returncode}\n{log}")
+        if ready():
+            return
+        time.sleep(0.05)
+    raise CheckFailed(f"{what}: not ready after {timeout_s} s")
+
+
+def validate(workdir, name, text):
+    path = workdir / f"validate-{name}.yaml"
+    path.write_text(text)
+    done = subprocess.run([envoy_binary(), "--mode", "validate", "-c", str(path),
+                           "--use-dynamic-base-id", "-l", "error"],
+                          capture_output=True, text=True, timeout=60)
+    expect(done.returncode == 0, f"validate {name}", done.stdout[-2000:] + done.stderr[-2000:])
+
+
+def post(port, body, path="/masgod/v1/chat/completions", method="POST", connection=None):
+    """(status, parsed JSON answer or raw bytes, response headers) over `connection` if given."""
+    conn = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"content-type": "application/json"} if body is not None else {}
+    conn.request(method, path, body=body, headers=headers)
+    answer = conn.getresponse()
+    data = answer.read()
+    try:
+        data = json.loads(data)
+    except ValueError:
+        pass
+    if connection is None:
+        conn.close()
+    return answer.status, data, dict(answer.getheaders())
+
+
+def mget_calls(redis_port):
+    """How many MGETs Redis has run (INFO commandstats): what reached it through Webdis."""
+    out = subprocess.run(["redis-cli", "-p", str(redis_port), "INFO", "commandstats"],
+                         capture_output=True, text=True, timeout=10, check=True).stdout
+    for line in out.splitlines():
+        if line.startswith("cmdstat_mget:"):
+            return int(line.split("calls=")[1].split(",")[0])
+    return 0
+
+
+def routed(admin_port):
+    """{cluster: upstream requests} for the two provider clusters, from Envoy's stats."""
+    text = http_get(f"http://127.0.0.1:{admin_port}/stats?filter=upstream_rq_total$")[1].decode()
+    counts = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(": ")
+        for cluster in ("minmax", "qianwen"):
+            if name == f"cluster.{cluster}.upstream_rq_total":
+                counts[cluster] = int(value)
+    return counts
+
+
+def redis_cli(redis_port, *args):
+    subprocess.run(["redis-cli", "-p", str(redis_port), *args], capture_output=True,
+                   timeout=10, check=True)
+
+
+def main():
+    for path, how in ((BENCH_WASM, "cargo build … bench/filters"), (REAL_WASM, "make build")):
+        if not path.exists():
+            sys.exit(f"{path} is missing: {how}")
+    workdir = Path(tempfile.mkdtemp(prefix="ai-lb-bench-check-"))
+    procs = Processes(workdir)
+    recorder = mock_provider.start_in_thread("minmax")
+    ports = {name: free_port() for name in
+             ("redis", "webdis", "up_admin", "up_listen", "gw_admin", "gw_listen")}
+    recorder_port = recorder.server_address[1]
+    current = None
+    try:
+        # 1. validation: every shape the harness renders, with real modules on disk
+        validate(workdir, "upstream", envoy_configs.upstream_config(1, 2))
+        validate(workdir, "gateway-bare", envoy_configs.gateway_config(1, 2, 3, 4, None))
+        for allow in (False, True):
+            validate(workdir, f"gateway-real-allow-{allow}",
+                     envoy_configs.gateway_config(1, 2, 3, 4, real_wasm(allow)))
+            for mode in ("store_round_trip", "serde_rewrite", "buffer_only"):
+                validate(workdir, f"gateway-{mode}-allow-{allow}",
+                         envoy_configs.gateway_config(1, 2, 3, 4, bench_wasm(mode, allow)))
+
+        # Redis and Webdis (Debian's webdis 0.1.9, configured as scripts/gateway.py does)
+        procs.spawn("redis", ["redis-server", "--port", str(ports["redis"]), "--bind",
+                              "127.0.0.1", "--save", "", "--appendonly", "no"])
+        webdis_config = workdir / "webdis.json"
+        webdis_config.write_text(json.dumps({
+            "redis_host": "127.0.0.1", "redis_port": ports["redis"], "http_host": "127.0.0.1",
+            "http_port": ports["webdis"], "threads": 1, "daemonize": False, "database": 0,
+            "verbosity": 1, "logfile": str(workdir / "webdis-internal.log")}))
+        procs.spawn("webdis", ["webdis", str(webdis_config)])
+        wait(lambda: http_get(f"http://127.0.0.1:{ports['webdis']}/PING")[0] == 200, "webdis")
+
+        # 2. the upstream Envoy: big bodies, kept-alive connections
+        procs.envoy("upstream",
+                    envoy_configs.upstream_config(ports["up_admin"], ports["up_listen"]),
+                    ports["up_admin"])
+        current = "upstream"
+        conn = http.client.HTTPConnection("127.0.0.1", ports["up_listen"], timeout=30)
+        big = b"x" * 10_000_000
+        for attempt in (1, 2):
+            status, data, headers = post(ports["up_listen"], big, connection=conn)
+            expect(status == 200 and data.get("object") == "chat.completion"
+                   and headers.get("connection") != "close",
+                   f"upstream: 10 MB POST #{attempt} -> 200, chat completion, connection kept",
+                   f"{status} {headers} {str(data)[:200]}")
+        conn.close()
+        cx = http_get(f"http://127.0.0.1:{ports['up_admin']}/stats?filter=downstream_cx_total$")[1]
+        expect(b"http.upstream.downstream_cx_total: 1" in cx, "upstream: both on one connection",
+               cx.decode())
+
+        def gateway(wasm, upstream_port):
+            nonlocal current
+            procs.stop("gateway")
+            procs.envoy("gateway", envoy_configs.gateway_config(
+                ports["gw_admin"], ports["gw_listen"], upstream_port, ports["webdis"], wasm),
+                ports["gw_admin"])
+            current = "gateway"
+
+        # 3. the bare gateway in front of the upstream Envoy (variant a)
+        gateway(None, ports["up_listen"])
+        status, data, _ = post(ports["gw_listen"], chat_body())
+        expect(status == 200 and data.get("model") == "bench-upstream",
+               "bare gateway: 1 KB POST -> upstream Envoy's 200", f"{status} {data}")
+        status, data, _ = post(ports["gw_listen"], big)
+        expect(status == 200, "bare gateway: 10 MB POST -> 200", f"{status} {str(data)[:200]}")
+
+        # 4. the modes, seen by the recording upstream; both header-pause settings
+        body = chat_body()
+        for allow in (False, True):
+            tag = f"allow_on_headers_stop_iteration={str(allow).lower()}"
+
+            gateway(bench_wasm("store_round_trip", allow, cluster="webdis", path=STORE_PATH,
+                               timeout_ms=100), recorder_port)
+            before = mget_calls(ports["redis"])
+            status, data, _ = post(ports["gw_listen"], body)
+            got = data["received"] if status == 200 else {}
+            expect(mget_calls(ports["redis"]) == before + 1
+                   and got.get("headers", {}).get("x-selected-provider") == "minmax"
+                   and got.get("length") == len(body) and data.get("model") == "auto",
+                   f"store_round_trip ({tag}): one MGET reached Redis, upstream got "
+                   "x-selected-provider: minmax and the body unchanged", f"{status} {data}")
+            for _ in range(10):
+                post(ports["gw_listen"], body)
+            counts = routed(ports["gw_admin"])
+            expect(counts == {"minmax": 11, "qianwen": 0},
+                   f"store_round_trip ({tag}): 11 of 11 requests routed to cluster minmax "
+                   "(the header set in the store callback decides the route)", str(counts))
+            before = mget_calls(ports["redis"])
+            status, data, _ = post(ports["gw_listen"], None, method="GET")
+            expect(status == 200 and mget_calls(ports["redis"]) == before,
+                   f"store_round_trip ({tag}): a request without body makes no call",
+                   f"{status} {data}")
+            procs.stop("webdis")  # an unreachable store still ends the wait the same way
+            status, data, _ = post(ports["gw_listen"], body)
+            expect(status == 200 and data["received"]["headers"]["x-selected-provider"] == "minmax",
+                   f"store_round_trip ({tag}): Webdis down -> still minmax", f"{status} {data}")
+            procs.spawn("webdis", ["webdis", str(webdis_config)])
+            wait(lambda: http_get(f"http://127.0.0.1:{ports['webdis']}/PING")[0] == 200, "webdis")
+
+            gateway(bench_wasm("serde_rewrite", allow, new_model="qwen3-max-preview"),
+                    recorder_port)
+            for size in (1024, 1_000_000):
+                status, data, _ = post(ports["gw_listen"], chat_body(size))
+                expect(status == 200 and data.get("model") == "qwen3-max-preview"
+                       and data["received"]["chunked"]
+                       and data["received"]["content_length"] is None,
+                       f"serde_rewrite ({tag}): {size} B body -> upstream got model "
+                       "qwen3-max-preview, chunked", f"{status} {str(data)[:300]}")
+            not_json = b"{not json" + b"x" * 1000
+            status, data, _ = post(ports["gw_listen"], not_json)
+            expect(status == 200 and data["received"]["length"] == len(not_json),
+                   f"serde_rewrite ({tag}): a body that is not JSON passes untouched",
+                   f"{status} {data}")
+
+            gateway(bench_wasm("buffer_only", allow), recorder_port)
+            for size in (1024, 1_000_000):
+                sent = chat_body(size)
+                status, data, _ = post(ports["gw_listen"], sent)
+                expect(status == 200
+                       and data["received"]["sha256"] == hashlib.sha256(sent).hexdigest()
+                       and data["received"]["chunked"],
+                       f"buffer_only ({tag}): {size} B body -> upstream got it byte for byte, "
+                       "chunked", f"{status} {str(data)[:300]}")
+
+            # the real filter through the same renderer, with envoy/envoy.yaml's configuration
+            gateway(real_wasm(allow), recorder_port)
+            redis_cli(ports["redis"], "SET", "ai_metric:minimax_1", "90")
+            redis_cli(ports["redis"], "SET", "ai_metric:qwen_1", "10")
+            status, data, _ = post(ports["gw_listen"], body)
+            expect(status == 200 and data.get("model") == "qwen3-max-preview"
+                   and data["received"]["headers"]["x-selected-provider"] == "qianwen"
+                   and routed(ports["gw_admin"]) == {"minmax": 0, "qianwen": 1},
+                   f"real filter ({tag}): loads 90/10 -> qianwen, model rewritten",
+                   f"{status} {data}")
+
+        # 5. a bad configuration: refused, the log names the field
+        procs.stop("gateway")
+        bad = bench_wasm("store_round_trip", timeout_ms=0)
+        config = workdir / "bad.yaml"
+        config.write_text(envoy_configs.gateway_config(
+            ports["gw_admin"], ports["gw_listen"], recorder_port, ports["webdis"], bad))
+        try:
+            done = subprocess.run([envoy_binary(), "-c", str(config), "--concurrency", "1",
+                                   "--use-dynamic-base-id", "-l", "warning"],
+                                  capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            raise CheckFailed("bad configuration: Envoy started anyway") from None
+        expect(done.returncode != 0 and "field `timeout_ms`" in done.stderr,
+               "bad configuration: Envoy refuses to start, log names field `timeout_ms`",
+               f"rc={done.returncode}\n{done.stderr[-1500:]}")
+        print("all checks passed")
+        return 0
+    except CheckFailed as err:
+        print(f"FAIL {err}", file=sys.stderr)
+        if current:
+            print(f"--- {current} log ---\n{procs.log(current)}", file=sys.stderr)
+        return 1
+    finally:
+        procs.stop_all()
+        recorder.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+//! Benchmark-only proxy-wasm filters that the real filter is measured against. One module; the
+//! plugin configuration (a JSON object) picks the `mode`:
+//!
+//! * `store_round_trip` — the floor of any per-request design: one Webdis GET per request with
+//!   a body, then a fixed `x-selected-provider: minmax` and a route re-match. No parsing, no body
+//!   handling. Fields: `cluster` (default `webdis`), `path` (default the real filter's MGET),
+//!   `timeout_ms` (default 100).
+//! * `serde_rewrite` — a plain serde_json baseline for the body rewrite inside Envoy: buffer the
+//!   whole body, parse it into a `Value`, set `model`, serialize it back. Field: `new_model`
+//!   (default `qwen3-max-preview`).
+//! * `buffer_only` — `serde_rewrite` without the parse: the same header change and the same
+//!   buffering, the body never read, so a harness can tell Envoy's buffering cost from the
+//!   parse's.
+//!
+//! Unknown fields, and fields the chosen mode does not use, are refused by name, so that a typo
+//! in a benchmark's configuration cannot silently measure the wrong thing.
+//!
+//! Everything here is host-independent and unit-tested natively; `filter` holds the proxy-wasm
+//! glue and is compiled for wasm only.
+
+use serde_json::{Map, Value};
+
+#[cfg(target_arch = "wasm32")]
+mod filter;
+
+pub const DEFAULT_CLUSTER: &str = "webdis";
+pub const DEFAULT_PATH: &str = "/MGET/ai_metric:minimax_1/ai_metric:qwen_1.json";
+pub const DEFAULT_TIMEOUT_MS: u64 = 100;
+pub const DEFAULT_NEW_MODEL: &str = "qwen3-max-preview";
+const MAX_TIMEOUT_MS: u64 = 60_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    StoreRoundTrip {
+        cluster: String,
+        path: String,
+        timeout_ms: u64,
+    },
+    SerdeRewrite {
+        new_model: String,
+    },
+    BufferOnly,
+}
+
+impl Mode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::StoreRoundTrip { .. } => "store_round_trip",
+            Mode::SerdeRewrite { .. } => "serde_rewrite",
+            Mode::BufferOnly => "buffer_only",
+        }
+    }
+}
+
+/// Parses the plugin configuration; an error names the offending field.
+pub fn parse_config(bytes: &[u8]) -> Result<Mode, String> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|err| format!("the configuration is not JSON: {err}"))?;
+    let Value::Object(fields) = value else {
+        return Err("the configuration is not a JSON object".into());
+    };
+    let mode = match fields.get("mode") {
+        Some(Value::String(mode)) => mode.as_str(),
+        Some(_) => return Err("field `mode`: not a string".into()),
+        None => return Err("field `mode`: missing".into()),
+    };
+    let (mode, allowed): (Mode, &[&str]) = match mode {
+        "store_round_trip" => (
+            Mode::StoreRoundTrip {
+                cluster: text(&fields, "cluster", DEFAULT_CLUSTER)?,
+                path: path(&fields)?,
+                timeout_ms: timeout_ms(&fields)?,
+            },
+            &["cluster", "path", "timeout_ms"],
+        ),
+        "serde_rewrite" => (
+            Mode::SerdeRewrite {
+                new_model: text(&fields, "new_model", DEFAULT_NEW_MODEL)?,
+            },
+            &["new_model"],
+        ),
+        "buffer_only" => (Mode::BufferOnly, &[]),
+        other => {
+            return Err(format!(
+                "field `mode`: {other:?} is not store_round_trip, serde_rewrite or buffer_only"
+            ))
+        }
+    };
+    if let Some(field) = fields
+        .keys()
+        .find(|key| *key != "mode" && !allowed.contains(&key.as_str()))
+    {
+        return Err(format!(
+            "field `{field}`: unknown, or not used by mode {}",
+            mode.name()
+        ));
+    }
+    Ok(mode)
+}
+
+fn text(fields: &Map<String, Value>, name: &str, default: &str) -> Result<String, String> {
+    match fields.get(name) {
+        None => Ok(default.to_string()),
+        Some(Value::String(value)) if !value.is_empty() => Ok(value.clone()),
+        Some(_) => Err(format!("field `{name}`: not a non-empty string")),
+    }
+}
+
+fn path(fields: &Map<String, Value>) -> Result<String, String> {
+    let path = text(fields, "path", DEFAULT_PATH)?;
+    if !path.starts_with('/') {
+        return Err("field `path`: must start with /".into());
+    }
+    Ok(path)
+}
+
+fn timeout_ms(fields: &Map<String, Value>) -> Result<u64, String> {
+    match fields.get("timeout_ms") {
+        None => Ok(DEFAULT_TIMEOUT_MS),
+        Some(value) => match value.as_u64() {
+            Some(ms) if (1..=MAX_TIMEOUT_MS).contains(&ms) => Ok(ms),
+            _ => Err(format!(
+                "field `timeout_ms`: not an integer from 1 to {MAX_TIMEOUT_MS}"
+            )),
+        },
+    }
+}
+
+/// The body with its top-level `model` set to `model`, re-serialized by serde_json; `None` when
+/// the body is not a JSON object (it is then forwarded untouched).
+pub fn rewrite_model(body: &[u8], model: &str) -> Option<Vec<u8>> {
+    let mut value: Value = serde_json::from_slice(body).ok()?;
+    value
+        .as_object_mut()?
+        .insert("model".into(), Value::String(model.into()));
+    serde_json::to_vec(&value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_and_defaults() {
+        assert_eq!(
+            parse_config(br#"{"mode":"store_round_trip"}"#).unwrap(),
+            Mode::StoreRoundTrip {
+                cluster: "webdis".into(),
+                path: DEFAULT_PATH.into(),
+                timeout_ms: 100
+            }
+        );
+        assert_eq!(
+            parse_config(
+                br#"{"mode":"store_round_trip","cluster":"w","path":"/PING.json","timeout_ms":5}"#
+            )
+            .unwrap(),
+            Mode::StoreRoundTrip {
+                cluster: "w".into(),
+                path: "/PING.json".into(),
+                timeout_ms: 5
+            }
+        );
+        assert_eq!(
+            parse_config(br#"{"mode":"serde_rewrite"}"#).unwrap(),
+            Mode::SerdeRewrite {
+                new_model: "qwen3-max-preview".into()
+            }
+        );
+        assert_eq!(
+            parse_config(br#"{"mode":"buffer_only"}"#).unwrap(),
+            Mode::BufferOnly
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", "not JSON"),
+            (b"[]", "not a JSON object"),
+            (b"{}", "field `mode`: missing"),
+            (br#"{"mode":1}"#, "field `mode`"),
+            (br#"{"mode":"fast"}"#, "field `mode`"),
+            (
+                br#"{"mode":"buffer_only","new_model":"x"}"#,
+                "field `new_model`",
+            ),
+            (
+                br#"{"mode":"serde_rewrite","timeout":1}"#,
+                "field `timeout`",
+            ),
+            (
+                br#"{"mode":"serde_rewrite","new_model":""}"#,
+                "field `new_model`",
+            ),
+            (
+                br#"{"mode":"store_round_trip","cluster":3}"#,
+                "field `cluster`",
+            ),
+            (
+                br#"{"mode":"store_round_trip","path":"MGET"}"#,
+                "field `path`",
+            ),
+            (
+                br#"{"mode":"store_round_trip","timeout_ms":0}"#,
+                "field `timeout_ms`",
+            ),
+            (
+                br#"{"mode":"store_round_trip","timeout_ms":1.5}"#,
+                "field `timeout_ms`",
+            ),
+        ];
+        for (config, field) in cases {
+            let err = parse_config(config).unwrap_err();
+            assert!(err.contains(field), "{config:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn rewrite_sets_model_and_keeps_the_rest() {
+        let body = br#"{"model":"auto","messages":[{"role":"user","content":"hi"}]}"#;
+        let out: Value = serde_json::from_slice(&rewrite_model(body, "m").unwrap()).unwrap();
+        assert_eq!(out["model"], "m");
+        assert_eq!(out["messages"][0]["content"], "hi");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&rewrite_model(b"{}", "m").unwrap()).unwrap(),
+            serde_json::json!({"model": "m"})
+        );
+        assert_eq!(rewrite_model(b"{", "m"), None);
+        assert_eq!(rewrite_model(b"[1]", "m"), None);
+    }
+}
