@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 RELEASE_DIR := target/$(TARGET)/release
 WASM_NAME := ai_load_balancer.wasm
 
-.PHONY: setup build run test unit e2e lint fmt deploy clean
+.PHONY: setup build run test unit e2e lint fmt deploy clean bench bench-build
 
 setup:
 	@bash scripts/setup.sh
@@ -34,6 +34,15 @@ unit:
 
 e2e:
 	$(PY) -m pytest -q tests/e2e
+
+# Benchmarks (not part of `make test`): writes bench/results.md and bench/chart.png (~10 min).
+bench: setup build bench-build
+	@bash bench/setup.sh
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+# The comparison filters the benchmark measures the filter against (bench/filters).
+bench-build:
+	$(CARGO) build --release --target $(TARGET) --manifest-path bench/filters/Cargo.toml --target-dir target/bench
 
 lint:
 	$(CARGO) fmt --check

@@ -1,0 +1,69 @@
+"""bench/chart.png: the run in four panels, for a person who would rather look than read."""
+import matplotlib
+
+matplotlib.use("Agg")  # no display: write the PNG only
+import matplotlib.pyplot as plt  # noqa: E402
+
+BASE, FILTER, FLOOR, PEER = "#7f7f7f", "#1f77b4", "#ff7f0e", "#d62728"
+
+
+def _colour(name):
+    return {"a": BASE, "e": FLOOR, "litellm": PEER}.get(name, FILTER)
+
+
+def _short(row):
+    return f"({row['name']})" if len(row["name"]) == 1 else "LiteLLM"
+
+
+def _bars(axis, rows, key, title, label):
+    names = [_short(row) for row in rows]
+    values = [row[key] for row in rows]
+    bars = axis.bar(names, values, color=[_colour(row["name"]) for row in rows])
+    for bar, text in zip(bars, label):
+        axis.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                      ha="center", va="bottom", fontsize=8)
+    axis.set_title(title, fontsize=10)
+
+
+def draw(path, results, rows, rewrite):
+    figure, ((throughput, latency), (rewrite_axis, memory)) = plt.subplots(
+        2, 2, figsize=(12, 8.5))
+    _bars(throughput, rows, "rps", "Requests/s, 32 connections, 1 KB body (higher is better)",
+          [f"{row['ratio']:.2f}×" for row in rows])
+    _bars(latency, rows, "p50_us", "p50 latency µs, 1 connection (lower is better)",
+          [f"{row['p50_us']:.0f}" for row in rows])
+    if any(row["name"] == "litellm" for row in rows):
+        latency.set_yscale("log")
+    _rewrite(rewrite_axis, results, rewrite)
+    _bars(memory, rows, "rss_peak_kb", "Gateway peak RSS kB under load", [
+        f"{row['rss_peak_kb'] / 1024:.0f} MB" for row in rows])
+    legend = ", ".join(f"({row['name']}) {row['label']}" for row in rows if len(row["name"]) == 1)
+    machine = results["machine"]
+    figure.suptitle(f"ai-load-balancer, {machine['date']}, {machine['cores']} cores "
+                    f"{machine['cpu']}\n{legend}", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _rewrite(axis, results, rewrite):
+    sizes = [row["size"] for row in rewrite]
+    labels = [f"{size // 1024} KB" if size < 1024 * 1024 else f"{size // (1024 * 1024)} MB"
+              for size in sizes]
+    series = [("filter in Envoy", [row["filter_mb_s"] for row in rewrite], FILTER),
+              ("serde_json in Envoy", [row["serde_mb_s"] for row in rewrite], FLOOR)]
+    native = {(row["size"], row["impl"]): row["mb_per_s"]
+              for row in results.get("native", {}).get("rows", [])}
+    if native:
+        series += [("filter native", [native.get((s, "filter_rewrite")) for s in sizes], "#aec7e8"),
+                   ("serde_json native", [native.get((s, "serde_json_roundtrip")) for s in sizes],
+                    "#ffbb78")]
+    width = 0.8 / len(series)
+    for index, (name, values, colour) in enumerate(series):
+        xs = [x + index * width for x in range(len(sizes))]
+        axis.bar(xs, [value or 0 for value in values], width, label=name, color=colour)
+    axis.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(sizes))], labels)
+    axis.set_yscale("log")
+    axis.axhline(300, color="black", linewidth=0.8, linestyle="--")
+    axis.set_title("Body rewrite MB/s (log; dashed: 300 MB/s goal)", fontsize=10)
+    axis.legend(fontsize=8)

@@ -1,0 +1,130 @@
+"""The processes a benchmark run measures, all on loopback: Redis, Webdis, one fast upstream
+Envoy, and one gateway Envoy (`--concurrency 1`) per variant, started once and kept up for the
+whole run so that every variant is measured in the same minutes, interleaved.
+
+Processes run through scripts/gateway.py's `Stack` (the same spawning, readiness waits and
+clean-up as `make run` and the end-to-end tests).
+"""
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "bench")]
+
+import envoy_configs  # noqa: E402
+import gateway  # noqa: E402
+
+FILTER_WASM = ROOT / "dist" / "ai-load-balancer-envoy.wasm"
+BENCH_WASM = ROOT / "target" / "bench" / "wasm32-wasip1" / "release" / "ai_lb_bench_filters.wasm"
+CHAT_PATH = "/masgod/v1/chat/completions"
+LOADS = {"ai_metric:minimax_1": "30", "ai_metric:qwen_1": "10"}
+READY_S = 20
+
+# The filter as envoy/envoy.yaml configures it (the seed's two providers, Webdis), plus `extra`.
+FILTER_CONFIG = """providers:
+- {{name: minmax, key: minimax_1, model: MiniMax-M2.1}}
+- {{name: qianwen, key: qwen_1, model: qwen3-max-preview}}
+redis:
+  cluster: webdis
+  protocol: webdis
+  timeout_ms: 100
+{extra}"""
+
+
+def filter_wasm(extra=""):
+    return {"path": FILTER_WASM, "vm_id": "ai_load_balancer",
+            "allow_on_headers_stop_iteration": True,
+            "configuration": FILTER_CONFIG.format(extra=extra)}
+
+
+def bench_wasm(mode):
+    return {"path": BENCH_WASM, "vm_id": f"bench_{mode}", "allow_on_headers_stop_iteration": True,
+            "configuration": json.dumps({"mode": mode})}
+
+
+# name -> (what it is, the wasm filter or None, whether its store is a port nobody listens on)
+GATEWAYS = {
+    "a": ("Envoy, no filter", None, False),
+    "b": ("filter, per-request Webdis read", filter_wasm(), False),
+    "c": ("filter, per-request, store down", filter_wasm(), True),
+    "d": ("filter, background refresh", filter_wasm("  refresh: background\n"), False),
+    "e": ("floor: one Webdis round trip + header", bench_wasm("store_round_trip"), False),
+    "serde": ("serde_json parse + serialize filter", bench_wasm("serde_rewrite"), False),
+    "buffer": ("buffer the body, no parse", bench_wasm("buffer_only"), False),
+}
+
+
+class Gateways:
+    """Starts everything in `start()`; `stop()` (or leaving the `with`) kills all of it."""
+
+    def __init__(self, names):
+        self.names = list(names)
+        self.procs = gateway.Stack()
+        self.ports = {}
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self):
+        for wasm in (FILTER_WASM, BENCH_WASM):
+            if not wasm.exists():
+                raise gateway.StackError(f"{wasm} is missing: run `make bench`, which builds it")
+        procs = self.procs
+        procs.open_dir("ai-lb-bench-")
+        try:
+            procs.ports = self.ports
+            for name in ("redis", "webdis", "dead_store", "upstream", "upstream_admin"):
+                self.ports[name] = gateway.free_port()
+            procs.start_redis(wait_for_webdis=False)
+            procs.start_webdis()
+            for key, value in LOADS.items():
+                procs.redis_cli("SET", key, value)
+            self._envoy("upstream", envoy_configs.upstream_config(
+                self.ports["upstream_admin"], self.ports["upstream"]))
+            for name in self.names:
+                _, wasm, store_down = GATEWAYS[name]
+                admin, listen = gateway.free_port(), gateway.free_port()
+                self.ports[f"{name}_admin"], self.ports[name] = admin, listen
+                webdis = self.ports["dead_store" if store_down else "webdis"]
+                self._envoy(name, envoy_configs.gateway_config(
+                    admin, listen, self.ports["upstream"], webdis, wasm))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        self.procs.stop()
+
+    def url(self, name):
+        return f"http://127.0.0.1:{self.ports[name]}{CHAT_PATH}"
+
+    def pid(self, name):
+        return self.procs.procs[name].pid
+
+    def stats(self, name, prefix="wasmcustom.ai_lb"):
+        """{counter: value} from a gateway's admin `/stats`, for counters under `prefix`."""
+        status, body = gateway.http_get(
+            f"http://127.0.0.1:{self.ports[f'{name}_admin']}/stats?filter={prefix}", timeout=5)
+        if status != 200:
+            raise gateway.StackError(f"{name} admin /stats: {status}")
+        found = {}
+        for line in body.decode().splitlines():
+            key, _, value = line.partition(": ")
+            if value.strip().isdigit():
+                found[key] = int(value)
+        return found
+
+    def _envoy(self, name, config_text):
+        config = self.procs.dir / f"{name}.yaml"
+        config.write_text(config_text)
+        admin = self.ports[f"{name}_admin"]
+        self.procs.spawn(name, [gateway.envoy_binary(), "-c", str(config), "--concurrency", "1",
+                                "--use-dynamic-base-id", "-l", "error"])
+        self.procs.wait_ready(
+            name, lambda: gateway.http_get(f"http://127.0.0.1:{admin}/ready") == (200, b"LIVE\n"),
+            READY_S)

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""`make bench`: what the filter costs beside plain Envoy and beside LiteLLM, on loopback.
+
+    .venv/bin/python bench/run.py [--quick] [--skip-native] [--skip-litellm]
+
+Every gateway variant runs at once for the whole run; each measurement round visits them in a
+rotated order, so that a slow minute of the machine lands on every variant alike. Medians over
+rounds are reported. Writes bench/results.json (every run), bench/results.md and bench/chart.png.
+Every loop is bounded: rounds x variants x a fixed wrk duration.
+"""
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH), str(BENCH / "rewrite"), str(BENCH.parent / "scripts")]
+
+import bodies  # noqa: E402
+import peer  # noqa: E402
+import report  # noqa: E402
+import wrk  # noqa: E402
+from gateways import GATEWAYS, ROOT, Gateways  # noqa: E402
+
+OVERHEAD = ["a", "b", "c", "d", "e"]
+REWRITE = ["a", "d", "serde", "buffer"]
+REWRITE_SIZES = [1024, 100 * 1024, 1024 * 1024, 10 * 1024 * 1024]
+LOADED_CONNECTIONS = 32
+
+
+class Plan:
+    def __init__(self, quick):
+        self.rounds = 1 if quick else 3
+        self.seconds = 1 if quick else 5
+        self.rewrite_seconds = 1 if quick else 3
+
+
+def rotated(names, by):
+    by %= len(names)
+    return names[by:] + names[:by]
+
+
+class RssSampler:
+    """The highest resident set size (kB) of `pid` while the `with` block runs."""
+
+    def __init__(self, pid):
+        self.pid, self.peak_kb = pid, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join(5)
+
+    def _sample(self):
+        while not self._done.wait(0.1):
+            self.peak_kb = max(self.peak_kb, rss_kb(self.pid))
+
+
+def rss_kb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def median_of(runs, key):
+    return statistics.median(run[key] for run in runs)
+
+
+def measure_overhead(targets, pids, plan, tmp):
+    """wrk at LOADED_CONNECTIONS and at 1 connection against each target, interleaved; `pids`
+    are the processes whose memory is watched under load."""
+    lua = wrk.script(tmp)
+    body = Path(tmp, "chat-1k.json")
+    body.write_bytes(bodies.chat_body(1024))
+    runs = {name: {"loaded": [], "unloaded": [], "rss_peak_kb": 0} for name in targets}
+    for name, url in targets.items():  # warm-up: connections, VM, JIT
+        wrk.run(url, body, LOADED_CONNECTIONS, 1, lua)
+    for round_ in range(plan.rounds):
+        for name in rotated(list(targets), round_):
+            with RssSampler(pids[name]) as rss:
+                loaded = wrk.run(targets[name], body, LOADED_CONNECTIONS, plan.seconds, lua)
+            runs[name]["rss_peak_kb"] = max(runs[name]["rss_peak_kb"], rss.peak_kb)
+            runs[name]["loaded"].append(loaded)
+            runs[name]["unloaded"].append(wrk.run(targets[name], body, 1, plan.seconds, lua))
+            print(f"  round {round_ + 1} {name}: {loaded['rps']:.0f} req/s loaded, "
+                  f"p50 {runs[name]['unloaded'][-1]['p50_us']} us unloaded", flush=True)
+    return runs
+
+
+def measure_rewrite(gws, plan, tmp):
+    """One connection, each body size, through a bare Envoy, the filter, a serde_json filter
+    and a filter that only buffers; the filter's time is its p50 minus the buffering one's."""
+    lua = wrk.script(tmp)
+    runs = {}
+    for size in REWRITE_SIZES:
+        body = Path(tmp, f"chat-{size}.json")
+        body.write_bytes(bodies.chat_body(size))
+        runs[size] = {name: [] for name in REWRITE}
+        for name in REWRITE:  # warm-up
+            wrk.run(gws.url(name), body, 1, 1, lua, timeout_s=30)
+        for round_ in range(plan.rounds):
+            for name in rotated(REWRITE, round_):
+                runs[size][name].append(
+                    wrk.run(gws.url(name), body, 1, plan.rewrite_seconds, lua, timeout_s=30))
+        print(f"  {size} bytes: " + ", ".join(
+            f"{name} p50 {median_of(runs[size][name], 'p50_us'):.0f} us" for name in REWRITE),
+            flush=True)
+    return runs
+
+
+def native_rewrite(skip):
+    """criterion's figures for the rewrite and a serde_json round trip, outside any host."""
+    if skip:
+        return {"skipped": "--skip-native"}
+    import summary  # bench/rewrite/summary.py
+    target = ROOT / "target" / "bench"
+    subprocess.run(["cargo", "bench", "--manifest-path", str(BENCH / "rewrite" / "Cargo.toml"),
+                    "--target-dir", str(target)], check=True, timeout=1200)
+    return {"rows": summary.summarize(target)}
+
+
+def checks(gws):
+    """What must be true of the run for its figures to mean anything; raises otherwise."""
+    stat = {name: gws.stats(name) for name in ("b", "c", "d")}
+    problems = []
+    if stat["b"].get("wasmcustom.ai_lb.fallback.store_error", 0):
+        problems.append("(b) had store errors: its figures are not per-request reads")
+    if not stat["c"].get("wasmcustom.ai_lb.fallback.store_down", 0):
+        problems.append("(c) never counted the store down")
+    if not stat["d"].get("wasmcustom.ai_lb.refresh.published", 0):
+        problems.append("(d) never published loads")
+    if stat["d"].get("wasmcustom.ai_lb.rewrite.skipped", 0):
+        problems.append("(d) skipped rewrites: the rewrite figures would not be rewrites")
+    if problems:
+        raise SystemExit("bench: the run is not valid:\n  " + "\n  ".join(problems))
+    return stat
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 round of 1 s runs (a smoke run)")
+    parser.add_argument("--skip-native", action="store_true", help="no criterion run")
+    parser.add_argument("--skip-litellm", action="store_true", help="no LiteLLM peer")
+    args = parser.parse_args()
+    plan = Plan(args.quick)
+    results = {"machine": report.machine(), "plan": vars(plan), "started": time.time()}
+    print("native rewrite (criterion)…", flush=True)
+    results["native"] = native_rewrite(args.skip_native)
+    names = sorted(set(OVERHEAD) | set(REWRITE), key=list(GATEWAYS).index)
+    with Gateways(names) as gws, tempfile.TemporaryDirectory(prefix="ai-lb-bench-") as tmp:
+        results["idle_rss_kb"] = {name: rss_kb(gws.pid(name)) for name in names}
+        targets = {name: gws.url(name) for name in OVERHEAD}
+        pids = {name: gws.pid(name) for name in OVERHEAD}
+        litellm = peer.start(gws.ports["upstream"], Path(tmp), args.skip_litellm)
+        results["peer"] = litellm.description
+        try:
+            if litellm.url:
+                targets["litellm"], pids["litellm"] = litellm.url, litellm.pid
+            print("gateway overhead (wrk)…", flush=True)
+            results["overhead"] = measure_overhead(targets, pids, plan, tmp)
+        finally:
+            litellm.stop()
+        print("body rewrite through Envoy…", flush=True)
+        results["rewrite"] = measure_rewrite(gws, plan, tmp)
+        results["stats"] = checks(gws)
+    results["sizes"] = report.module_sizes()
+    report.write(results, BENCH)
+    print(f"wrote {BENCH / 'results.md'} and {BENCH / 'chart.png'}")
+
+
+if __name__ == "__main__":
+    main()

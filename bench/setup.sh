@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# What `make bench` needs beyond `make setup`: wrk (Debian), matplotlib in .venv, and LiteLLM's
+# proxy in its own venv. LiteLLM failing to install does not stop the run: results.md then says
+# why, from target/bench/litellm-setup.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "bench setup: installing wrk"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null
+fi
+
+if ! .venv/bin/python -c 'import matplotlib' 2>/dev/null; then
+  echo "bench setup: installing matplotlib into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check -r bench/requirements.txt
+fi
+
+mkdir -p target/bench
+if ! bash bench/setup_litellm.sh >target/bench/litellm-setup.log 2>&1; then
+  echo "bench setup: LiteLLM could not be installed (see target/bench/litellm-setup.log);" \
+       "the run goes on without it"
+fi
