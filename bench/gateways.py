@@ -50,6 +50,7 @@ GATEWAYS = {
     "c": ("filter, per-request, store down", filter_wasm(), True),
     "d": ("filter, background refresh", filter_wasm("  refresh: background\n"), False),
     "e": ("floor: one Webdis round trip + header", bench_wasm("store_round_trip"), False),
+    "f": ("an empty proxy-wasm filter (Rust SDK)", bench_wasm("noop"), False),
     "serde": ("serde_json parse + serialize filter", bench_wasm("serde_rewrite"), False),
     "buffer": ("buffer the body, no parse", bench_wasm("buffer_only"), False),
 }

@@ -60,6 +60,7 @@ def overhead_rows(overhead):
             "name": name, "label": LABELS[name], "rps": rps, "ratio": rps / base_rps,
             "p50_us": p50, "added_p50_us": p50 - base_p50,
             "p99_us": med(runs["unloaded"], "p99_us"), "loaded_p99_us": med(runs["loaded"], "p99_us"),
+            "cpu_us": med(runs["loaded"], "cpu_us_per_request"),
             "errors": sum(run["errors"] for run in runs["loaded"] + runs["unloaded"]),
             "rss_peak_kb": runs["rss_peak_kb"],
         })

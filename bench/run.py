@@ -9,6 +9,7 @@ rounds are reported. Writes bench/results.json (every run), bench/results.md and
 Every loop is bounded: rounds x variants x a fixed wrk duration.
 """
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -26,10 +27,11 @@ import report  # noqa: E402
 import wrk  # noqa: E402
 from gateways import GATEWAYS, ROOT, Gateways  # noqa: E402
 
-OVERHEAD = ["a", "b", "c", "d", "e"]
+OVERHEAD = ["a", "b", "c", "d", "e", "f"]
 REWRITE = ["a", "d", "serde", "buffer"]
 REWRITE_SIZES = [1024, 100 * 1024, 1024 * 1024, 10 * 1024 * 1024]
 LOADED_CONNECTIONS = 32
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class Plan:
@@ -65,6 +67,12 @@ class RssSampler:
             self.peak_kb = max(self.peak_kb, rss_kb(self.pid))
 
 
+def cpu_seconds(pid):
+    """User + system CPU time `pid` has used so far (from /proc, in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def rss_kb(pid):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -87,8 +95,13 @@ def measure_overhead(targets, pids, plan, tmp):
         wrk.run(url, body, LOADED_CONNECTIONS, 1, lua)
     for round_ in range(plan.rounds):
         for name in rotated(list(targets), round_):
+            cpu_before = cpu_seconds(pids[name])
             with RssSampler(pids[name]) as rss:
                 loaded = wrk.run(targets[name], body, LOADED_CONNECTIONS, plan.seconds, lua)
+            # The gateway's own CPU per request: what the filter adds, whatever else the
+            # machine was doing at the time.
+            loaded["cpu_us_per_request"] = (
+                (cpu_seconds(pids[name]) - cpu_before) * 1e6 / max(loaded["requests"], 1))
             runs[name]["rss_peak_kb"] = max(runs[name]["rss_peak_kb"], rss.peak_kb)
             runs[name]["loaded"].append(loaded)
             runs[name]["unloaded"].append(wrk.run(targets[name], body, 1, plan.seconds, lua))

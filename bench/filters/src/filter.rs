@@ -120,7 +120,7 @@ impl HttpContext for Filter {
                 }
                 Action::Continue
             }
-            None => Action::Continue,
+            Some(Mode::Noop) | None => Action::Continue,
         }
     }
 

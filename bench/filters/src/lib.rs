@@ -11,6 +11,8 @@
 //! * `buffer_only` — `serde_rewrite` without the parse: the same header change and the same
 //!   buffering, the body never read, so a harness can tell Envoy's buffering cost from the
 //!   parse's.
+//! * `noop` — continues at every callback: what any proxy-wasm filter costs in Envoy before it
+//!   does anything (the VM calls per request: context creation, each callback, the end).
 //!
 //! Unknown fields, and fields the chosen mode does not use, are refused by name, so that a typo
 //! in a benchmark's configuration cannot silently measure the wrong thing.
@@ -40,6 +42,7 @@ pub enum Mode {
         new_model: String,
     },
     BufferOnly,
+    Noop,
 }
 
 impl Mode {
@@ -48,6 +51,7 @@ impl Mode {
             Mode::StoreRoundTrip { .. } => "store_round_trip",
             Mode::SerdeRewrite { .. } => "serde_rewrite",
             Mode::BufferOnly => "buffer_only",
+            Mode::Noop => "noop",
         }
     }
 }
@@ -80,9 +84,10 @@ pub fn parse_config(bytes: &[u8]) -> Result<Mode, String> {
             &["new_model"],
         ),
         "buffer_only" => (Mode::BufferOnly, &[]),
+        "noop" => (Mode::Noop, &[]),
         other => {
             return Err(format!(
-                "field `mode`: {other:?} is not store_round_trip, serde_rewrite or buffer_only"
+                "field `mode`: {other:?} is not store_round_trip, serde_rewrite, buffer_only or noop"
             ))
         }
     };
@@ -166,6 +171,10 @@ mod tests {
             Mode::SerdeRewrite {
                 new_model: "qwen3-max-preview".into()
             }
+        );
+        assert_eq!(
+            parse_config(br#"{"mode":"noop"}"#).unwrap(),
+            Mode::Noop
         );
         assert_eq!(
             parse_config(br#"{"mode":"buffer_only"}"#).unwrap(),
