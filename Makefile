@@ -40,15 +40,22 @@ bench: setup build bench-build
 	@bash bench/setup.sh
 	$(PY) bench/run.py $(BENCH_ARGS)
 
-# The comparison filters the benchmark measures the filter against (bench/filters).
+# The comparison filters the benchmark measures the filter against (bench/filters), and the
+# benchmark's own checks: its filters' configuration, and the Rust and Python body generators
+# producing the same bytes (bench/rewrite).
 bench-build:
 	$(CARGO) build --release --target $(TARGET) --manifest-path bench/filters/Cargo.toml --target-dir target/bench
+	$(CARGO) test -q --manifest-path bench/filters/Cargo.toml --target-dir target/bench
+	$(CARGO) test -q --manifest-path bench/rewrite/Cargo.toml --target-dir target/bench
 
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --lib --target $(TARGET) -- -D warnings
 	$(CARGO) clippy --lib --target $(TARGET) --features higress -- -D warnings
+	$(CARGO) fmt --check --manifest-path bench/filters/Cargo.toml
+	$(CARGO) fmt --check --manifest-path bench/rewrite/Cargo.toml
+	$(CARGO) clippy --target $(TARGET) --manifest-path bench/filters/Cargo.toml --target-dir target/bench -- -D warnings
 
 fmt:
 	$(CARGO) fmt

@@ -27,7 +27,7 @@ def start(upstream_port, workdir, skip):
         import litellm_peer
     except ImportError as err:
         return Peer(description=f"Not measured: bench/litellm_peer.py cannot be imported ({err}).")
-    if not litellm_peer.installed():
+    if not (litellm_peer.VENV / "bin" / "litellm").exists():
         log = SETUP_LOG.read_text(errors="replace")[-3000:] if SETUP_LOG.exists() else "(no log)"
         return Peer(description="Not measured: LiteLLM's proxy is not installed here. "
                     f"`bash bench/setup_litellm.sh` ended with:\n\n```\n{log}\n```")
@@ -39,4 +39,13 @@ def start(upstream_port, workdir, skip):
         proxy.stop()
         return Peer(description=f"Not measured: LiteLLM's proxy did not start: {err}")
     return Peer(url=proxy.url + "/v1/chat/completions", pid=proxy.pid, proxy=proxy,
-                description=litellm_peer.describe())
+                description=(
+                    f"LiteLLM {litellm_peer.peer_version()} (`litellm[proxy]`, own venv "
+                    "`.venv-litellm`, bench/requirements-litellm.txt), one uvicorn worker "
+                    "(`--num_workers 1`, beside Envoy's `--concurrency 1`), one public model "
+                    "`auto` over the same two providers with `routing_strategy: simple-shuffle`, "
+                    "in front of the same upstream Envoy, under the same wrk load: its row in "
+                    "table 1 and the chart. Set up as fast as it honestly goes (no callbacks, "
+                    "no cache, no database, no retries, no health checks; every setting and why "
+                    "in bench/litellm_peer.py). It started in "
+                    f"{proxy.startup_seconds:.1f} s."))

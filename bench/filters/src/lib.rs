@@ -30,6 +30,7 @@ pub const DEFAULT_PATH: &str = "/MGET/ai_metric:minimax_1/ai_metric:qwen_1.json"
 pub const DEFAULT_TIMEOUT_MS: u64 = 100;
 pub const DEFAULT_NEW_MODEL: &str = "qwen3-max-preview";
 const MAX_TIMEOUT_MS: u64 = 60_000;
+const MODES: &[&str] = &["store_round_trip", "serde_rewrite", "buffer_only", "noop"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -87,7 +88,8 @@ pub fn parse_config(bytes: &[u8]) -> Result<Mode, String> {
         "noop" => (Mode::Noop, &[]),
         other => {
             return Err(format!(
-                "field `mode`: {other:?} is not store_round_trip, serde_rewrite, buffer_only or noop"
+                "field `mode`: {other:?} is not one of {}",
+                MODES.join(", ")
             ))
         }
     };
@@ -172,10 +174,7 @@ mod tests {
                 new_model: "qwen3-max-preview".into()
             }
         );
-        assert_eq!(
-            parse_config(br#"{"mode":"noop"}"#).unwrap(),
-            Mode::Noop
-        );
+        assert_eq!(parse_config(br#"{"mode":"noop"}"#).unwrap(), Mode::Noop);
         assert_eq!(
             parse_config(br#"{"mode":"buffer_only"}"#).unwrap(),
             Mode::BufferOnly
