@@ -75,6 +75,8 @@ class Handler(BaseHTTPRequestHandler):
                 "chunked": chunked,
                 "sha256": hashlib.sha256(body).hexdigest(),
                 "headers": {h: self.headers.get(h) for h in ROUTING_HEADERS},
+                # How many times each arrived: a client's copy left beside the filter's shows.
+                "header_counts": {h: len(self.headers.get_all(h) or []) for h in ROUTING_HEADERS},
                 "path": self.path,
             },
         }

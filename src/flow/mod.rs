@@ -57,7 +57,8 @@ pub struct RequestFlow {
     body_complete: bool,
     body_too_large: bool,
     body_size: usize,
-    has_content_length: bool,
+    /// `content-length` was removed when the headers were released before the body.
+    content_length_dropped: bool,
 }
 
 impl RequestFlow {
@@ -70,7 +71,7 @@ impl RequestFlow {
             body_complete: false,
             body_too_large: false,
             body_size: 0,
-            has_content_length: false,
+            content_length_dropped: false,
         }
     }
 
@@ -84,7 +85,6 @@ impl RequestFlow {
         end_of_stream: bool,
         rng: &mut Rng,
     ) -> Verdict {
-        let stripped = self.strip_control_headers(host);
         self.config = self.applicable_config(host);
         // A handle of our own on the configuration, so that `self` stays free to change.
         let plugin = Rc::clone(&self.plugin);
@@ -92,13 +92,20 @@ impl RequestFlow {
             .config
             .and_then(|which| plugin.get(which).map(|config| (which, config)))
         else {
-            return self.pass_through(host, stripped, "no configuration applies to this request");
+            return self.pass_through(host, "no configuration applies to this request");
         };
         if end_of_stream {
-            return self.pass_through(host, stripped, "request has no body");
+            return self.pass_through(host, "request has no body");
         }
         host.count(Stat::Balanced);
-        self.has_content_length = host.request_header("content-length").is_some();
+        // The headers this configuration writes are overwritten when a provider is chosen (a
+        // client's copies included); any other configuration's are removed now, unread. Each
+        // host call costs the gateway about a microsecond, on every request.
+        for name in &plugin.control_headers {
+            if *name != config.selected_provider_header && *name != config.rewrite_model_header {
+                host.remove_request_header(name);
+            }
+        }
         let down = match config.store.refresh {
             Refresh::PerRequest { down } => down,
             Refresh::Background { max_age_ms, .. } => {
@@ -223,11 +230,11 @@ impl RequestFlow {
         })
     }
 
-    fn pass_through(&mut self, host: &mut dyn RequestHost, stripped: bool, why: &str) -> Verdict {
+    fn pass_through(&mut self, host: &mut dyn RequestHost, why: &str) -> Verdict {
         debug!("ai-load-balancer: not balanced: {why}");
         self.phase = Phase::Passthrough;
         host.count(Stat::Passthrough);
-        if stripped {
+        if self.strip_control_headers(host) {
             // The route was matched on the client's header; match again without it.
             host.clear_route_cache();
         }
@@ -258,8 +265,10 @@ impl RequestFlow {
             return Verdict::Continue;
         };
         host.set_request_header(&config.selected_provider_header, &provider.name);
-        if let Some(model) = &provider.model {
-            host.set_request_header(&config.rewrite_model_header, model);
+        match &provider.model {
+            Some(model) => host.set_request_header(&config.rewrite_model_header, model),
+            // A client's copy must not reach the route table.
+            None => host.remove_request_header(&config.rewrite_model_header),
         }
         host.clear_route_cache();
         match choice.reason {
@@ -294,10 +303,8 @@ impl RequestFlow {
             // Pausing a body chunk buffers it; pausing headers here keeps them held.
             return Verdict::Pause;
         }
-        if self.has_content_length {
-            host.remove_request_header("content-length");
-            self.has_content_length = false;
-        }
+        host.remove_request_header("content-length");
+        self.content_length_dropped = true;
         Verdict::Continue
     }
 
@@ -313,7 +320,9 @@ impl RequestFlow {
                     host.count(Stat::RewriteSkipped);
                     return;
                 }
-                if self.has_content_length {
+                // Read only now, and only while the headers are still held: most requests
+                // never need it.
+                if !self.content_length_dropped && host.request_header("content-length").is_some() {
                     host.set_request_header("content-length", &rewritten.len().to_string());
                 }
                 host.count(Stat::Rewritten);

@@ -266,11 +266,10 @@ fn client_sent_control_headers_are_replaced() {
     host.set_request_header("x-selected-provider", "minmax");
     host.set_request_header("x-rewrite-target-model", "evil");
     let rng = &mut Rng::new(1);
-    flow.on_request_headers(&mut host, false, rng);
+    // Held with the headers until the provider is chosen, then overwritten.
     assert_eq!(
-        host.header("x-selected-provider"),
-        None,
-        "stripped before the store read"
+        flow.on_request_headers(&mut host, false, rng),
+        Verdict::Pause
     );
     flow.on_request_body(&mut host, BODY.len(), true);
     flow.on_store_reply(&mut host, Ok(mget(&[Some("90"), Some("10"), None])), rng);
@@ -533,6 +532,42 @@ fn rules_pick_the_configuration_and_unmatched_requests_pass_through() {
         Verdict::Continue
     );
     assert_eq!(other.body, BODY);
+}
+
+#[test]
+fn another_configurations_control_headers_are_removed_from_a_balanced_request() {
+    let config = r#"{
+      "providers": [{"name": "g", "key": "kg", "model": "mg"}],
+      "redis": {"cluster": "webdis", "protocol": "webdis"},
+      "_rules_": [{"_match_route_": ["chat"], "selected_provider_header": "x-pool",
+                   "rewrite_model_header": "x-pool-model",
+                   "providers": [{"name": "a", "key": "ka"}]}]
+    }"#;
+    let rng = &mut Rng::new(1);
+    let mut flow = flow(config);
+    let mut host = post(BODY);
+    host.set_request_header("x-pool", "a");
+    host.set_request_header("x-pool-model", "evil");
+    host.set_request_header("x-rewrite-target-model", "evil");
+    assert_eq!(
+        flow.on_request_headers(&mut host, false, rng),
+        Verdict::Pause
+    );
+    assert_eq!(host.header("x-pool"), None);
+    assert_eq!(host.header("x-pool-model"), None);
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("1")])), rng);
+    assert_eq!(host.header("x-selected-provider"), Some("g"));
+    assert_eq!(host.header("x-rewrite-target-model"), Some("mg"));
+
+    // The rule's provider has no model: a client's model header is removed, not kept.
+    let mut flow = self::flow(config);
+    let mut host = post(BODY);
+    host.properties.insert("route_name".into(), "chat".into());
+    host.set_request_header("x-pool-model", "evil");
+    flow.on_request_headers(&mut host, false, rng);
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("1")])), rng);
+    assert_eq!(host.header("x-pool"), Some("a"));
+    assert_eq!(host.header("x-pool-model"), None);
 }
 
 #[test]

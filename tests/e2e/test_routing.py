@@ -29,12 +29,16 @@ def test_least_loaded_provider_answers_with_its_model(
 def test_client_sent_control_headers_do_not_choose_the_provider(stack, loads):
     loads(minmax=90, qianwen=10)
     for _ in range(REPEATS):
+        # Each sent twice: the filter's value must be the only one left.
         answer = post(stack, b'{"model":"auto","messages":[]}', headers=[
-            ("x-selected-provider", "minmax"), ("x-rewrite-target-model", "evil")])
+            ("x-selected-provider", "minmax"), ("x-rewrite-target-model", "evil"),
+            ("x-selected-provider", "minmax"), ("x-rewrite-target-model", "evil2")])
         assert_answered_consistently(answer, stack)
         assert answer.provider == "qianwen"
         assert answer.received["headers"] == {
             "x-selected-provider": "qianwen", "x-rewrite-target-model": "qwen3-max-preview"}
+        assert answer.received["header_counts"] == {
+            "x-selected-provider": 1, "x-rewrite-target-model": 1}
 
 
 def test_get_without_body_passes_through_the_general_route(stack, loads):
