@@ -35,8 +35,8 @@ def draw(path, results, rows, rewrite):
     if any(row["name"] == "litellm" for row in rows):
         latency.set_yscale("log")
     _rewrite(rewrite_axis, results, rewrite)
-    _bars(memory, rows, "rss_peak_kb", "Gateway peak RSS kB under load", [
-        f"{row['rss_peak_kb'] / 1024:.0f} MB" for row in rows])
+    _bars(memory, rows, "rss_peak_mb", "Peak resident memory under load, MB", [
+        f"{row['rss_peak_mb']:.0f}" for row in rows])
     legend = ", ".join(f"({row['name']}) {row['label']}" for row in rows if len(row["name"]) == 1)
     machine = results["machine"]
     figure.suptitle(f"ai-load-balancer, {machine['date']}, {machine['cores']} cores "

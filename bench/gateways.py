@@ -2,10 +2,16 @@
 Envoy, and one gateway Envoy (`--concurrency 1`) per variant, started once and kept up for the
 whole run so that every variant is measured in the same minutes, interleaved.
 
+With two cores or more, the gateway under test (or the peer) owns the last core and everything
+else (wrk, the upstream, Redis, Webdis) shares the others: what the gateway costs is then
+measured on a core nothing else competes for.
+
 Processes run through scripts/gateway.py's `Stack` (the same spawning, readiness waits and
 clean-up as `make run` and the end-to-end tests).
 """
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +26,21 @@ BENCH_WASM = ROOT / "target" / "bench" / "wasm32-wasip1" / "release" / "ai_lb_be
 CHAT_PATH = "/masgod/v1/chat/completions"
 LOADS = {"ai_metric:minimax_1": "30", "ai_metric:qwen_1": "10"}
 READY_S = 20
+CPUS = os.cpu_count() or 1
+GATEWAY_CPU = str(CPUS - 1) if CPUS > 1 else None
+LOAD_CPUS = f"0-{CPUS - 2}" if CPUS > 1 else None
+
+
+def pinned(argv, cpus):
+    """`argv` run on `cpus` (taskset execs it, so the pid stays the command's)."""
+    return ["taskset", "-c", cpus, *argv] if cpus else list(argv)
+
+
+def pin(pid, cpus):
+    """Moves every thread of a running process onto `cpus`."""
+    if cpus:
+        subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], check=True,
+                       capture_output=True, timeout=10)
 
 # The filter as envoy/envoy.yaml configures it (the seed's two providers, Webdis), plus `extra`.
 FILTER_CONFIG = """providers:
@@ -82,6 +103,8 @@ class Gateways:
                 self.ports[name] = gateway.free_port()
             procs.start_redis(wait_for_webdis=False)
             procs.start_webdis()
+            for name in ("redis", "webdis"):
+                pin(procs.procs[name].pid, LOAD_CPUS)
             for key, value in LOADS.items():
                 procs.redis_cli("SET", key, value)
             self._envoy("upstream", envoy_configs.upstream_config(
@@ -124,8 +147,10 @@ class Gateways:
         config = self.procs.dir / f"{name}.yaml"
         config.write_text(config_text)
         admin = self.ports[f"{name}_admin"]
-        self.procs.spawn(name, [gateway.envoy_binary(), "-c", str(config), "--concurrency", "1",
-                                "--use-dynamic-base-id", "-l", "error"])
+        cpus = LOAD_CPUS if name == "upstream" else GATEWAY_CPU
+        self.procs.spawn(name, pinned([
+            gateway.envoy_binary(), "-c", str(config), "--concurrency", "1",
+            "--use-dynamic-base-id", "-l", "error"], cpus))
         self.procs.wait_ready(
             name, lambda: gateway.http_get(f"http://127.0.0.1:{admin}/ready") == (200, b"LIVE\n"),
             READY_S)

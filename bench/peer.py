@@ -6,6 +6,7 @@ the exact reason, and the rest of the run goes on.
 from pathlib import Path
 
 import gateway  # scripts/gateway.py (on the path through gateways.py)
+from gateways import GATEWAY_CPU, pin
 
 BENCH = Path(__file__).resolve().parent
 SETUP_LOG = BENCH.parent / "target" / "bench" / "litellm-setup.log"
@@ -35,6 +36,7 @@ def start(upstream_port, workdir, skip):
                                       upstream_port)
     try:
         proxy.start()
+        pin(proxy.pid, GATEWAY_CPU)  # the core the gateways under test own
     except Exception as err:  # any failure becomes the report's explanation
         proxy.stop()
         return Peer(description=f"Not measured: LiteLLM's proxy did not start: {err}")

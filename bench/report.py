@@ -62,7 +62,7 @@ def overhead_rows(overhead):
             "p99_us": med(runs["unloaded"], "p99_us"), "loaded_p99_us": med(runs["loaded"], "p99_us"),
             "cpu_us": med(runs["loaded"], "cpu_us_per_request"),
             "errors": sum(run["errors"] for run in runs["loaded"] + runs["unloaded"]),
-            "rss_peak_kb": runs["rss_peak_kb"],
+            "rss_peak_kb": runs["rss_peak_kb"], "rss_peak_mb": runs["rss_peak_kb"] / 1024,
         })
     return rows
 

@@ -25,7 +25,7 @@ import bodies  # noqa: E402
 import peer  # noqa: E402
 import report  # noqa: E402
 import wrk  # noqa: E402
-from gateways import GATEWAYS, ROOT, Gateways  # noqa: E402
+from gateways import GATEWAYS, LOAD_CPUS, ROOT, Gateways  # noqa: E402
 
 OVERHEAD = ["a", "b", "c", "d", "e", "f"]
 REWRITE = ["a", "d", "serde", "buffer"]
@@ -39,6 +39,11 @@ class Plan:
         self.rounds = 1 if quick else 3
         self.seconds = 1 if quick else 5
         self.rewrite_seconds = 1 if quick else 3
+
+
+def load(url, body, connections, seconds, lua, **options):
+    """wrk, on the cores the gateway under test does not own."""
+    return wrk.run(url, body, connections, seconds, lua, cpus=LOAD_CPUS, **options)
 
 
 def rotated(names, by):
@@ -92,19 +97,19 @@ def measure_overhead(targets, pids, plan, tmp):
     body.write_bytes(bodies.chat_body(1024))
     runs = {name: {"loaded": [], "unloaded": [], "rss_peak_kb": 0} for name in targets}
     for name, url in targets.items():  # warm-up: connections, VM, JIT
-        wrk.run(url, body, LOADED_CONNECTIONS, 1, lua)
+        load(url, body, LOADED_CONNECTIONS, 1, lua)
     for round_ in range(plan.rounds):
         for name in rotated(list(targets), round_):
             cpu_before = cpu_seconds(pids[name])
             with RssSampler(pids[name]) as rss:
-                loaded = wrk.run(targets[name], body, LOADED_CONNECTIONS, plan.seconds, lua)
+                loaded = load(targets[name], body, LOADED_CONNECTIONS, plan.seconds, lua)
             # The gateway's own CPU per request: what the filter adds, whatever else the
             # machine was doing at the time.
             loaded["cpu_us_per_request"] = (
                 (cpu_seconds(pids[name]) - cpu_before) * 1e6 / max(loaded["requests"], 1))
             runs[name]["rss_peak_kb"] = max(runs[name]["rss_peak_kb"], rss.peak_kb)
             runs[name]["loaded"].append(loaded)
-            runs[name]["unloaded"].append(wrk.run(targets[name], body, 1, plan.seconds, lua))
+            runs[name]["unloaded"].append(load(targets[name], body, 1, plan.seconds, lua))
             print(f"  round {round_ + 1} {name}: {loaded['rps']:.0f} req/s loaded, "
                   f"p50 {runs[name]['unloaded'][-1]['p50_us']} us unloaded", flush=True)
     return runs
@@ -120,11 +125,11 @@ def measure_rewrite(gws, plan, tmp):
         body.write_bytes(bodies.chat_body(size))
         runs[size] = {name: [] for name in REWRITE}
         for name in REWRITE:  # warm-up
-            wrk.run(gws.url(name), body, 1, 1, lua, timeout_s=30)
+            load(gws.url(name), body, 1, 1, lua, timeout_s=30)
         for round_ in range(plan.rounds):
             for name in rotated(REWRITE, round_):
                 runs[size][name].append(
-                    wrk.run(gws.url(name), body, 1, plan.rewrite_seconds, lua, timeout_s=30))
+                    load(gws.url(name), body, 1, plan.rewrite_seconds, lua, timeout_s=30))
         print(f"  {size} bytes: " + ", ".join(
             f"{name} p50 {median_of(runs[size][name], 'p50_us'):.0f} us" for name in REWRITE),
             flush=True)

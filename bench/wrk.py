@@ -40,14 +40,14 @@ def script(directory):
     return path
 
 
-def run(url, body_path, connections, seconds, lua_path, timeout_s=10):
+def run(url, body_path, connections, seconds, lua_path, timeout_s=10, cpus=None):
     """`wrk -t1 -cN -dS` POSTing `body_path`; returns wrk's figures plus `rps` and `errors`.
 
-    One wrk thread: on a 2-core machine the second core belongs to the gateway under test and
-    its upstream. `timeout_s` is wrk's per-request timeout (a 10 MB body on a busy machine
+    One wrk thread, on `cpus` when given (away from the gateway under test). `timeout_s` is wrk's per-request timeout (a 10 MB body on a busy machine
     needs more than wrk's default 2 s); the run itself is bounded by `seconds` plus a margin.
     """
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout_s}s",
+    argv = ["taskset", "-c", cpus] if cpus else []
+    argv += ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout_s}s",
             "-s", str(lua_path), url]
     env = dict(os.environ, BENCH_BODY=str(body_path))
     try:
