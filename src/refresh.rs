@@ -3,7 +3,7 @@
 //! waiting on the store. This module holds the host-free decisions (keys, formats, freshness,
 //! lease claims); time comes in as `now_ms` (Unix epoch milliseconds) so it tests natively.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use crate::store::{Loads, StoreQuery};
 
@@ -71,12 +71,19 @@ pub struct Snapshot {
 impl Snapshot {
     /// `v1 <fetched_at_ms> <l0>,<l1>,...`; `-` is unknown. Display of f64 round-trips exactly.
     pub fn encode(&self) -> Vec<u8> {
-        let loads: Vec<String> = self
-            .loads
-            .iter()
-            .map(|load| load.map_or_else(|| "-".to_string(), |value| value.to_string()))
-            .collect();
-        format!("v1 {} {}", self.fetched_at_ms, loads.join(",")).into_bytes()
+        let mut text = format!("v1 {} ", self.fetched_at_ms);
+        for (index, load) in self.loads.iter().enumerate() {
+            if index > 0 {
+                text.push(',');
+            }
+            match load {
+                Some(value) => {
+                    let _ = write!(text, "{value}"); // writing to a String cannot fail
+                }
+                None => text.push('-'),
+            }
+        }
+        text.into_bytes()
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {

@@ -88,7 +88,11 @@ impl<'a> Fields<'a> {
             Some(number) if (min..=max).contains(&number) => Ok(Some(number)),
             _ => Err(ConfigError::at(
                 &self.path(key),
-                format!("must be a whole number from {min} to {max}, got {value}"),
+                // `to_string` is `{value}` without linking the pretty printer as well.
+                format!(
+                    "must be a whole number from {min} to {max}, got {}",
+                    serde_json::to_string(value).unwrap_or_default()
+                ),
             )),
         }
     }

@@ -3,7 +3,7 @@
 //! each reply to its request (by token) live here.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ptr::null_mut;
 
 use log::{debug, warn};
@@ -64,12 +64,13 @@ struct ClusterSettings {
     username: String,
     password: String,
     timeout_ms: u32,
+    /// `proxy_redis_init` succeeded for these settings.
+    ready: bool,
 }
 
 thread_local! {
     static PENDING: RefCell<HashMap<u32, Pending>> = RefCell::new(HashMap::new());
     static CLUSTERS: RefCell<HashMap<String, ClusterSettings>> = RefCell::new(HashMap::new());
-    static READY: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
 }
 
 /// Registers every RESP store of the configuration with the host (once per cluster).
@@ -83,9 +84,9 @@ pub fn init_clusters(plugin: &PluginConfig) {
             username: config.store.username.clone().unwrap_or_default(),
             password: config.store.password.clone().unwrap_or_default(),
             timeout_ms: config.store.timeout_ms,
+            ready: false,
         };
         CLUSTERS.with(|clusters| clusters.borrow_mut().insert(upstream.clone(), settings));
-        READY.with(|ready| ready.borrow_mut().remove(upstream));
         init(upstream);
     }
 }
@@ -106,7 +107,11 @@ fn init(upstream: &str) -> bool {
         )
     };
     if status == STATUS_OK {
-        READY.with(|ready| ready.borrow_mut().insert(upstream.to_string()));
+        CLUSTERS.with(|clusters| {
+            if let Some(settings) = clusters.borrow_mut().get_mut(upstream) {
+                settings.ready = true;
+            }
+        });
         true
     } else {
         warn!("ai-load-balancer: Redis cluster {upstream:?} not initialised (status {status}); requests fall back to weights until it is");
@@ -122,7 +127,12 @@ pub fn call(
     context_id: u32,
     on_reply: OnReply,
 ) -> Result<(), String> {
-    let ready = READY.with(|ready| ready.borrow().contains(upstream));
+    let ready = CLUSTERS.with(|clusters| {
+        clusters
+            .borrow()
+            .get(upstream)
+            .is_some_and(|settings| settings.ready)
+    });
     if !ready && !init(upstream) {
         return Err(format!("Redis cluster {upstream:?} is not initialised"));
     }

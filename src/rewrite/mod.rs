@@ -7,6 +7,11 @@
 //!
 //! The scanner is iterative (an explicit bit stack, at most [`MAX_DEPTH`] levels) so hostile
 //! nesting cannot overflow the wasm stack, and it allocates nothing per token.
+//!
+//! The module is built with opt-level "z" (Cargo.toml), which inlines almost nothing: the
+//! per-byte helpers below are `#[inline(always)]` and compare bytes by pattern (`if let
+//! Some(b'.')`) rather than `== Some(..)`, which stays an out-of-line call under "z". Together
+//! they keep this scanner as fast as at opt-level 3.
 
 use std::fmt;
 use std::ops::Range;
@@ -90,7 +95,7 @@ fn model_value_spans(b: &[u8]) -> Result<Vec<Range<usize>>, Skip> {
     let mut model_start = None;
 
     s.skip_ws();
-    let is_object = s.peek() == Some(b'{');
+    let is_object = matches!(s.peek(), Some(b'{'));
     // Each turn scans one value (the whitespace before it already skipped), then the
     // punctuation after it, up to the start of the next value.
     'value: loop {
@@ -99,7 +104,7 @@ fn model_value_spans(b: &[u8]) -> Result<Vec<Range<usize>>, Skip> {
                 stack.push(true, s.pos)?;
                 s.pos += 1;
                 s.skip_ws();
-                if s.peek() == Some(b'}') {
+                if let Some(b'}') = s.peek() {
                     s.pos += 1;
                     stack.pop();
                 } else {
@@ -113,7 +118,7 @@ fn model_value_spans(b: &[u8]) -> Result<Vec<Range<usize>>, Skip> {
                 stack.push(false, s.pos)?;
                 s.pos += 1;
                 s.skip_ws();
-                if s.peek() == Some(b']') {
+                if let Some(b']') = s.peek() {
                     s.pos += 1;
                     stack.pop();
                 } else {
@@ -181,6 +186,7 @@ struct Stack {
 }
 
 impl Stack {
+    #[inline(always)]
     fn push(&mut self, object: bool, pos: usize) -> Result<(), Skip> {
         let d = self.depth;
         let word = self
@@ -197,10 +203,12 @@ impl Stack {
         Ok(())
     }
 
+    #[inline(always)]
     fn pop(&mut self) {
         self.depth = self.depth.saturating_sub(1);
     }
 
+    #[inline(always)]
     fn top_is_object(&self) -> bool {
         let d = self.depth.saturating_sub(1);
         self.bits
@@ -215,10 +223,12 @@ struct Scanner<'a> {
 }
 
 impl Scanner<'_> {
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
 
+    #[inline(always)]
     fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
@@ -227,6 +237,7 @@ impl Scanner<'_> {
 
     /// Scans `"key" :` and the whitespace after it; returns whether the key is a top-level
     /// `model` (only asked for when `top_level`, so nested keys are never decoded).
+    #[inline(always)]
     fn member_key(&mut self, top_level: bool) -> Result<bool, Skip> {
         match self.peek() {
             Some(b'"') => {}
@@ -248,6 +259,7 @@ impl Scanner<'_> {
     }
 
     /// Scans a string starting at its opening quote; leaves `pos` after the closing quote.
+    #[inline(always)]
     fn string(&mut self) -> Result<(), Skip> {
         let mut i = self.pos + 1;
         loop {
@@ -264,10 +276,11 @@ impl Scanner<'_> {
         }
     }
 
+    #[inline(always)]
     fn number(&mut self) -> Result<(), Skip> {
         let b = self.b;
         let mut i = self.pos;
-        if b.get(i) == Some(&b'-') {
+        if let Some(b'-') = b.get(i) {
             i += 1;
         }
         match b.get(i) {
@@ -276,10 +289,10 @@ impl Scanner<'_> {
             _ => return Err(not_json(i, "expected a digit")),
         }
         // Otherwise `01` would be reported as a missing comma.
-        if b.get(i).is_some_and(u8::is_ascii_digit) {
+        if let Some(b'0'..=b'9') = b.get(i) {
             return Err(not_json(i, "leading zero in number"));
         }
-        if b.get(i) == Some(&b'.') {
+        if let Some(b'.') = b.get(i) {
             i = skip_some_digits(b, i + 1)?;
         }
         if let Some(b'e' | b'E') = b.get(i) {
@@ -293,6 +306,7 @@ impl Scanner<'_> {
         Ok(())
     }
 
+    #[inline(always)]
     fn literal(&mut self, word: &'static [u8]) -> Result<(), Skip> {
         if self.b.get(self.pos..self.pos + word.len()) == Some(word) {
             self.pos += word.len();
@@ -303,14 +317,16 @@ impl Scanner<'_> {
     }
 }
 
+#[inline(always)]
 fn skip_digits(b: &[u8], mut i: usize) -> usize {
-    while b.get(i).is_some_and(u8::is_ascii_digit) {
+    while let Some(b'0'..=b'9') = b.get(i) {
         i += 1;
     }
     i
 }
 
 /// Like [`skip_digits`] but at least one digit is required (fraction and exponent).
+#[inline(always)]
 fn skip_some_digits(b: &[u8], i: usize) -> Result<usize, Skip> {
     let end = skip_digits(b, i);
     if end == i {
@@ -322,6 +338,7 @@ fn skip_some_digits(b: &[u8], i: usize) -> Result<usize, Skip> {
 
 /// Index of the first `"`, `\` or control byte at or after `i` (or `b.len()`), eight bytes at a
 /// time: wasm32 has no SIMD by default, so this SWAR loop is what keeps long strings fast.
+#[inline(always)]
 fn find_string_special(b: &[u8], mut i: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -351,6 +368,7 @@ fn find_string_special(b: &[u8], mut i: usize) -> usize {
 
 /// Validates the escape whose backslash is at `i`; returns the index just after it.
 /// Lone surrogates (`\ud800`) are syntactically valid JSON and accepted.
+#[inline(always)]
 fn check_escape(b: &[u8], i: usize) -> Result<usize, Skip> {
     match b.get(i + 1) {
         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(i + 2),

@@ -62,10 +62,11 @@ fn base64(input: &[u8]) -> String {
 pub fn parse_json_reply(body: &[u8]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|err| StoreError::BadReply(format!("invalid Webdis JSON: {err}")))?;
-    let items = value
-        .get("MGET")
-        .and_then(Value::as_array)
-        .ok_or_else(|| StoreError::BadReply(format!("no MGET list in {value}")))?;
+    let items = value.get("MGET").and_then(Value::as_array).ok_or_else(|| {
+        // `{value}` would link serde_json's pretty printer as well.
+        let text = serde_json::to_string(&value).unwrap_or_default();
+        StoreError::BadReply(format!("no MGET list in {text}"))
+    })?;
     if let [Value::Bool(false), Value::String(message)] = items.as_slice() {
         return Err(StoreError::BadReply(format!("error reply: {message}")));
     }
