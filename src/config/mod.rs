@@ -75,7 +75,7 @@ pub struct Rule {
 }
 
 /// Which configuration applies to a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigRef {
     Global,
     Rule(usize),

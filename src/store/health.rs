@@ -9,8 +9,6 @@
 //! Only unreachable counts: a store that answers something unreadable is up, and asking it again
 //! costs what a working store costs.
 
-use std::collections::HashMap;
-
 use crate::config::{ConfigRef, DownPolicy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,13 +95,26 @@ impl StoreHealth {
     }
 }
 
-/// One `StoreHealth` per configuration (each has its own store), kept by a worker.
+/// One `StoreHealth` per configuration (each has its own store), kept by a worker. A Vec by
+/// position (the global configuration first, then each rule) rather than a map: a handful of
+/// entries, and no map code in the module.
 #[derive(Debug, Default)]
 pub struct StoreHealthBook {
-    by_config: HashMap<ConfigRef, StoreHealth>,
+    by_config: Vec<StoreHealth>,
 }
 
 impl StoreHealthBook {
+    fn entry(&mut self, which: ConfigRef) -> Option<&mut StoreHealth> {
+        let index = match which {
+            ConfigRef::Global => 0,
+            ConfigRef::Rule(rule) => rule + 1,
+        };
+        if self.by_config.len() <= index {
+            self.by_config.resize(index + 1, StoreHealth::default());
+        }
+        self.by_config.get_mut(index)
+    }
+
     pub fn may_ask(
         &mut self,
         which: ConfigRef,
@@ -111,10 +122,8 @@ impl StoreHealthBook {
         timeout_ms: u32,
         now_ms: u64,
     ) -> bool {
-        self.by_config
-            .entry(which)
-            .or_default()
-            .may_ask(policy, timeout_ms, now_ms)
+        self.entry(which)
+            .is_none_or(|health| health.may_ask(policy, timeout_ms, now_ms))
     }
 
     pub fn record(
@@ -124,10 +133,8 @@ impl StoreHealthBook {
         reachable: bool,
         now_ms: u64,
     ) -> Option<Transition> {
-        self.by_config
-            .entry(which)
-            .or_default()
-            .record(policy, reachable, now_ms)
+        self.entry(which)
+            .and_then(|health| health.record(policy, reachable, now_ms))
     }
 }
 
