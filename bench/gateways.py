@@ -124,6 +124,12 @@ class Gateways:
     def stop(self):
         self.procs.stop()
 
+    def unpin(self, extra_pids=()):
+        """Lets every process of the run (and `extra_pids`) use every core from now on."""
+        everything = f"0-{CPUS - 1}"
+        for pid in {proc.pid for proc in self.procs.procs.values()} | set(extra_pids):
+            pin(pid, everything)
+
     def url(self, name):
         return f"http://127.0.0.1:{self.ports[name]}{CHAT_PATH}"
 

@@ -29,7 +29,11 @@ def render(results, rows, rewrite, goals):
         f"(`--concurrency 1`, V8), one upstream Envoy answering a fixed chat completion after "
         f"reading the body, Redis and Webdis (1 thread). Every variant runs for the whole run; "
         f"{plan['rounds']} rounds visit them in a rotated order, {plan['seconds']} s per wrk run; "
-        f"medians of the rounds.",
+        f"medians of the rounds. Under load the gateway under test owns one core (taskset) and wrk, "
+        f"the upstream and the store share the other; the 1-connection runs come after, with "
+        f"every process free to run anywhere. This is a virtual machine: the hypervisor took "
+        f"{results.get('steal_percent', 0):.0f}% of its CPU time for others during the run "
+        f"(steal, /proc/stat), so figures move between runs; ratios within one run hold better.",
         "## Goals",
         _table(["goal", "target", "measured", "met"], [
             [name, target, f"{_num(value, 2)} {unit}", "yes" if met else "**no**"]

@@ -36,7 +36,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 class Plan:
     def __init__(self, quick):
-        self.rounds = 1 if quick else 3
+        self.rounds = 1 if quick else 5
         self.seconds = 1 if quick else 5
         self.rewrite_seconds = 1 if quick else 3
 
@@ -78,6 +78,17 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def cpu_times():
+    """The machine's CPU time counters (/proc/stat's first line): user … steal."""
+    return [int(value) for value in Path("/proc/stat").read_text().split()[1:9]]
+
+
+def steal_percent(before, after):
+    """Share of CPU time the hypervisor gave to other machines between two `cpu_times()`."""
+    spent = [end - start for start, end in zip(before, after)]
+    return 100 * spent[7] / max(sum(spent), 1)
+
+
 def rss_kb(pid):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -89,9 +100,14 @@ def median_of(runs, key):
     return statistics.median(run[key] for run in runs)
 
 
-def measure_overhead(targets, pids, plan, tmp):
-    """wrk at LOADED_CONNECTIONS and at 1 connection against each target, interleaved; `pids`
-    are the processes whose memory is watched under load."""
+def measure_overhead(targets, pids, plan, tmp, unpin):
+    """wrk at LOADED_CONNECTIONS, then at 1 connection, against each target, interleaved;
+    `pids` are the processes whose CPU and memory are watched under load.
+
+    Loaded runs keep the gateway on its own core, so that its CPU is its own; `unpin()` then
+    lets every process run anywhere for the 1-connection runs, because on a virtual machine a
+    wake-up on the other core costs tens of microseconds, which would swamp what a filter adds
+    to one request's latency."""
     lua = wrk.script(tmp)
     body = Path(tmp, "chat-1k.json")
     body.write_bytes(bodies.chat_body(1024))
@@ -109,9 +125,14 @@ def measure_overhead(targets, pids, plan, tmp):
                 (cpu_seconds(pids[name]) - cpu_before) * 1e6 / max(loaded["requests"], 1))
             runs[name]["rss_peak_kb"] = max(runs[name]["rss_peak_kb"], rss.peak_kb)
             runs[name]["loaded"].append(loaded)
-            runs[name]["unloaded"].append(load(targets[name], body, 1, plan.seconds, lua))
-            print(f"  round {round_ + 1} {name}: {loaded['rps']:.0f} req/s loaded, "
-                  f"p50 {runs[name]['unloaded'][-1]['p50_us']} us unloaded", flush=True)
+            print(f"  round {round_ + 1} {name}: {loaded['rps']:.0f} req/s, "
+                  f"{loaded['cpu_us_per_request']:.0f} us CPU/request", flush=True)
+    unpin()
+    for round_ in range(plan.rounds):
+        for name in rotated(list(targets), round_):
+            runs[name]["unloaded"].append(wrk.run(targets[name], body, 1, plan.seconds, lua))
+        print(f"  round {round_ + 1} unloaded p50 us: " + ", ".join(
+            f"{name} {runs[name]['unloaded'][-1]['p50_us']}" for name in targets), flush=True)
     return runs
 
 
@@ -125,11 +146,11 @@ def measure_rewrite(gws, plan, tmp):
         body.write_bytes(bodies.chat_body(size))
         runs[size] = {name: [] for name in REWRITE}
         for name in REWRITE:  # warm-up
-            load(gws.url(name), body, 1, 1, lua, timeout_s=30)
+            wrk.run(gws.url(name), body, 1, 1, lua, timeout_s=30)
         for round_ in range(plan.rounds):
             for name in rotated(REWRITE, round_):
                 runs[size][name].append(
-                    load(gws.url(name), body, 1, plan.rewrite_seconds, lua, timeout_s=30))
+                    wrk.run(gws.url(name), body, 1, plan.rewrite_seconds, lua, timeout_s=30))
         print(f"  {size} bytes: " + ", ".join(
             f"{name} p50 {median_of(runs[size][name], 'p50_us'):.0f} us" for name in REWRITE),
             flush=True)
@@ -172,6 +193,7 @@ def main():
     args = parser.parse_args()
     plan = Plan(args.quick)
     results = {"machine": report.machine(), "plan": vars(plan), "started": time.time()}
+    counters_at_start = cpu_times()
     print("native rewrite (criterion)…", flush=True)
     results["native"] = native_rewrite(args.skip_native)
     names = sorted(set(OVERHEAD) | set(REWRITE), key=list(GATEWAYS).index)
@@ -185,13 +207,15 @@ def main():
             if litellm.url:
                 targets["litellm"], pids["litellm"] = litellm.url, litellm.pid
             print("gateway overhead (wrk)…", flush=True)
-            results["overhead"] = measure_overhead(targets, pids, plan, tmp)
+            results["overhead"] = measure_overhead(
+                targets, pids, plan, tmp, unpin=lambda: gws.unpin(pids.values()))
         finally:
             litellm.stop()
         print("body rewrite through Envoy…", flush=True)
         results["rewrite"] = measure_rewrite(gws, plan, tmp)
         results["stats"] = checks(gws)
     results["sizes"] = report.module_sizes()
+    results["steal_percent"] = steal_percent(counters_at_start, cpu_times())
     report.write(results, BENCH)
     print(f"wrote {BENCH / 'results.md'} and {BENCH / 'chart.png'}")
 
