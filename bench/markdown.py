@@ -50,6 +50,9 @@ def render(results, rows, rewrite, goals):
              _num(row["added_p50_us"]), _num(row["p99_us"]), _num(row["loaded_p99_us"]),
              row["errors"]] for row in rows]),
         _where_time_goes(rows),
+        f"(b) got the store's answer for {results['stats']['b_balanced'] - results['stats']['b_store_missed']:,} "
+        f"of its {results['stats']['b_balanced']:,} balanced requests; the others waited out the "
+        "100 ms timeout or found the store known down, and chose by weight.",
         "## 2. Body rewrite",
         _native(results.get("native", {})),
         "Inside Envoy, one connection, p50 request time in µs. The filter is (d) (loads already "

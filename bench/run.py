@@ -169,20 +169,27 @@ def native_rewrite(skip):
 
 
 def checks(gws):
-    """What must be true of the run for its figures to mean anything; raises otherwise."""
+    """What must be true of the run for its figures to mean anything; raises otherwise.
+    Returns the filters' counters, and how many of (b)'s requests did not get the store's
+    answer (a store slower than its 100 ms timeout under load is a fact to report, not a
+    broken run, as long as nearly every request read it)."""
     stat = {name: gws.stats(name) for name in ("b", "c", "d")}
+    prefix = "wasmcustom.ai_lb."
+    balanced = max(stat["b"].get(prefix + "requests.balanced", 0), 1)
+    missed = (stat["b"].get(prefix + "fallback.store_error", 0)
+              + stat["b"].get(prefix + "fallback.store_down", 0))
     problems = []
-    if stat["b"].get("wasmcustom.ai_lb.fallback.store_error", 0):
-        problems.append("(b) had store errors: its figures are not per-request reads")
-    if not stat["c"].get("wasmcustom.ai_lb.fallback.store_down", 0):
+    if missed > balanced / 100:
+        problems.append(f"(b) read the store for only {balanced - missed} of {balanced} requests")
+    if not stat["c"].get(prefix + "fallback.store_down", 0):
         problems.append("(c) never counted the store down")
-    if not stat["d"].get("wasmcustom.ai_lb.refresh.published", 0):
+    if not stat["d"].get(prefix + "refresh.published", 0):
         problems.append("(d) never published loads")
-    if stat["d"].get("wasmcustom.ai_lb.rewrite.skipped", 0):
+    if stat["d"].get(prefix + "rewrite.skipped", 0):
         problems.append("(d) skipped rewrites: the rewrite figures would not be rewrites")
     if problems:
         raise SystemExit("bench: the run is not valid:\n  " + "\n  ".join(problems))
-    return stat
+    return {"counters": stat, "b_store_missed": missed, "b_balanced": balanced}
 
 
 def main():
