@@ -15,10 +15,14 @@ def _short(row):
     return f"({row['name']})" if len(row["name"]) == 1 else "LiteLLM"
 
 
-def _bars(axis, rows, key, title, label):
+def _bars(axis, rows, key, title, label, spread=False):
     names = [_short(row) for row in rows]
     values = [row[key] for row in rows]
-    bars = axis.bar(names, values, color=[_colour(row["name"]) for row in rows])
+    # The rounds' slowest and fastest, so that noise is seen, not hidden in a median.
+    errors = ([[row[key] - row["rps_min"] for row in rows], [row["rps_max"] - row[key] for row in rows]]
+              if spread else None)
+    bars = axis.bar(names, values, color=[_colour(row["name"]) for row in rows], yerr=errors,
+                    capsize=3 if spread else 0)
     for bar, text in zip(bars, label):
         axis.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                       ha="center", va="bottom", fontsize=8)
@@ -28,8 +32,8 @@ def _bars(axis, rows, key, title, label):
 def draw(path, results, rows, rewrite):
     figure, ((throughput, latency), (rewrite_axis, memory)) = plt.subplots(
         2, 2, figsize=(12, 8.5))
-    _bars(throughput, rows, "rps", "Requests/s, 32 connections, 1 KB body (higher is better)",
-          [f"{row['ratio']:.2f}×" for row in rows])
+    _bars(throughput, rows, "rps", "Requests/s, 32 connections, 1 KB body; bars: rounds' range",
+          [f"{row['ratio']:.2f}×" for row in rows], spread=True)
     _bars(latency, rows, "p50_us", "p50 latency µs, 1 connection (lower is better)",
           [f"{row['p50_us']:.0f}" for row in rows])
     if any(row["name"] == "litellm" for row in rows):
@@ -37,7 +41,8 @@ def draw(path, results, rows, rewrite):
     _rewrite(rewrite_axis, results, rewrite)
     _bars(memory, rows, "rss_peak_mb", "Peak resident memory under load, MB", [
         f"{row['rss_peak_mb']:.0f}" for row in rows])
-    legend = ", ".join(f"({row['name']}) {row['label']}" for row in rows if len(row["name"]) == 1)
+    named = [f"({row['name']}) {row['label']}" for row in rows if len(row["name"]) == 1]
+    legend = "\n".join(", ".join(named[start:start + 3]) for start in range(0, len(named), 3))
     machine = results["machine"]
     figure.suptitle(f"ai-load-balancer, {machine['date']}, {machine['cores']} cores "
                     f"{machine['cpu']}\n{legend}", fontsize=9)

@@ -41,12 +41,14 @@ def render(results, rows, rewrite, goals):
         "## 1. Gateway overhead (1 KB chat body)",
         f"Throughput with {32} connections; latency with 1 connection (unloaded). "
         "Ratios are to (a), plain Envoy. CPU µs/request is the gateway process's own CPU time "
-        "(user + system, from /proc) per request under load: unlike req/s, it does not move "
-        "with what else the machine is doing, and its differences are what each part costs.",
-        _table(["variant", "req/s", "× (a)", "CPU µs/request", "p50 µs", "p50 added µs",
+        "(user + system, from /proc) per request under load; it moves less than req/s with what "
+        "else the machine is doing.",
+        _noise(rows),
+        _table(["variant", "req/s", "rounds' range", "× (a)", "CPU µs/request", "p50 µs", "p50 added µs",
                 "p99 µs", "p99 µs loaded", "errors"], [
             [f"({row['name']}) {row['label']}" if len(row["name"]) == 1 else row["label"],
-             _num(row["rps"]), _num(row["ratio"], 2), _num(row["cpu_us"], 1), _num(row["p50_us"]),
+             _num(row["rps"]), f"{_num(row['rps_min'])}–{_num(row['rps_max'])}",
+             _num(row["ratio"], 2), _num(row["cpu_us"], 1), _num(row["p50_us"]),
              _num(row["added_p50_us"]), _num(row["p99_us"]), _num(row["loaded_p99_us"]),
              row["errors"]] for row in rows]),
         _where_time_goes(rows),
@@ -77,6 +79,17 @@ def render(results, rows, rewrite, goals):
         results["peer"],
     ]
     return "\n\n".join(parts) + "\n"
+
+
+def _noise(rows):
+    """How far apart one variant's rounds were: differences smaller than that mean nothing."""
+    gateways = [row for row in rows if len(row["name"]) == 1]
+    worst = max(gateways, key=lambda row: row["rps_max"] / max(row["rps_min"], 1))
+    spread = worst["rps_max"] / max(worst["rps_min"], 1)
+    verdict = ("differences between gateway variants smaller than that are not resolved by "
+               "this run" if spread > 1.2 else "ratios within one run are resolved to about that")
+    return (f"**Noise.** The widest spread between one variant's rounds was ({worst['name']}): "
+            f"{spread:.2f}× between its slowest and fastest round; {verdict}.")
 
 
 def _where_time_goes(rows):

@@ -58,6 +58,8 @@ def overhead_rows(overhead):
         rps, p50 = med(runs["loaded"], "rps"), med(runs["unloaded"], "p50_us")
         rows.append({
             "name": name, "label": LABELS[name], "rps": rps, "ratio": rps / base_rps,
+            "rps_min": min(run["rps"] for run in runs["loaded"]),
+            "rps_max": max(run["rps"] for run in runs["loaded"]),
             "p50_us": p50, "added_p50_us": p50 - base_p50,
             "p99_us": med(runs["unloaded"], "p99_us"), "loaded_p99_us": med(runs["loaded"], "p99_us"),
             "cpu_us": med(runs["loaded"], "cpu_us_per_request"),

@@ -9,6 +9,7 @@ rounds are reported. Writes bench/results.json (every run), bench/results.md and
 Every loop is bounded: rounds x variants x a fixed wrk duration.
 """
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -197,7 +198,14 @@ def main():
     parser.add_argument("--quick", action="store_true", help="1 round of 1 s runs (a smoke run)")
     parser.add_argument("--skip-native", action="store_true", help="no criterion run")
     parser.add_argument("--skip-litellm", action="store_true", help="no LiteLLM peer")
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure nothing: write results.md and chart.png from results.json")
     args = parser.parse_args()
+    if args.report_only:
+        results = json.loads((BENCH / "results.json").read_text())
+        results["rewrite"] = {int(size): runs for size, runs in results["rewrite"].items()}
+        report.write(results, BENCH)
+        return
     plan = Plan(args.quick)
     results = {"machine": report.machine(), "plan": vars(plan), "started": time.time()}
     counters_at_start = cpu_times()
