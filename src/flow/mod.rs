@@ -1,5 +1,5 @@
-//! One request's journey: strip client-sent control headers, read every provider's load, pick
-//! one, set the routing headers, re-match the route, rewrite the body's model, resume.
+//! One request's journey: read every provider's load, pick one, set the routing headers (over
+//! any a client sent), re-match the route, rewrite the body's model, resume.
 //!
 //! Headers stay paused until the provider is chosen. The body may arrive before or after the
 //! store's reply, and hosts differ: upstream Envoy by default delivers no body to a filter whose
