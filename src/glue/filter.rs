@@ -106,9 +106,11 @@ pub fn webdis_reply(num_headers: usize, body_size: usize) -> Result<Vec<u8>, Sto
             "Webdis call failed, was refused or timed out".into(),
         ));
     }
-    let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+    // Bytes, not `get_map_value`: the SDK panics on a value that is not UTF-8.
+    let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
         .ok()
         .flatten()
+        .map(|value| String::from_utf8_lossy(&value).into_owned())
         .unwrap_or_default();
     if status != "200" {
         return Err(StoreError::Unavailable(format!(

@@ -38,10 +38,14 @@ impl<'a> ProxyHost<'a> {
 
 impl RequestHost for ProxyHost<'_> {
     fn request_header(&self, name: &str) -> Option<String> {
-        hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
+        // As bytes: the SDK's `get_map_value` unwraps the value as UTF-8 and so panics (taking
+        // the worker's VM, and every later request on it, down) on a client's obs-text header
+        // such as `x-selected-provider: \xff`. Such a value reads here as lossy text.
+        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
             .map_err(|status| warn!("ai-load-balancer: reading request header {name}: {status:?}"))
             .ok()
             .flatten()
+            .map(|value| String::from_utf8_lossy(&value).into_owned())
     }
 
     fn set_request_header(&mut self, name: &str, value: &str) {

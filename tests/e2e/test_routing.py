@@ -1,7 +1,11 @@
 """The seed's verification scenarios A and B, and who may choose the provider."""
+import json
+import socket
+
 import pytest
 
-from stack import MODEL_OF, assert_answered_consistently, counter, curl, post, seed_request
+from stack import (SEED_BODY, MODEL_OF, assert_answered_consistently, counter, curl, post,
+                   seed_request)
 
 REPEATS = 4  # least-load must be deterministic when loads differ
 
@@ -54,3 +58,36 @@ def test_get_without_body_passes_through_the_general_route(stack, loads):
         assert answer.received["headers"] == {
             "x-selected-provider": None, "x-rewrite-target-model": None}
     assert counter(stack, "requests.passthrough") == before + 8
+
+
+def raw_request(stack, head, body=b""):
+    """Sends exactly these bytes (head lines without the final blank line) on a new connection;
+    returns (status, body). For what curl will not send, such as header bytes beyond UTF-8."""
+    request = head + b"\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    with socket.create_connection(("127.0.0.1", stack.ports["listen"]), timeout=10) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head_bytes, _, answer_body = answer.partition(b"\r\n\r\n")
+    return int(head_bytes.split(b" ", 2)[1]), answer_body
+
+
+def test_a_control_header_that_is_not_utf8_cannot_crash_the_filter(stack, loads):
+    # obs-text (bytes 0x80-0xFF) is legal in an HTTP/1.1 header value. The SDK's header read
+    # panics on it, which would take the worker's VM down and fail every later request.
+    loads(minmax=90, qianwen=10)
+    evil = b"\r\nx-selected-provider: \xff\xfeminmax\r\nx-rewrite-target-model: \xe9"
+    status, body = raw_request(stack, b"GET /masgod/v1/models HTTP/1.1\r\nHost: gw" + evil)
+    assert status == 200, body[:300]
+    assert json.loads(body)["received"]["headers"] == {
+        "x-selected-provider": None, "x-rewrite-target-model": None}
+    status, body = raw_request(
+        stack, b"POST /masgod/v1/chat/completions HTTP/1.1\r\nHost: gw\r\n"
+               b"Content-Type: application/json" + evil, SEED_BODY.encode())
+    assert status == 200, body[:300]
+    assert json.loads(body)["received"]["headers"] == {
+        "x-selected-provider": "qianwen", "x-rewrite-target-model": "qwen3-max-preview"}
+    answer = seed_request(stack)  # the worker is still there
+    assert_answered_consistently(answer, stack)
+    assert answer.provider == "qianwen"
