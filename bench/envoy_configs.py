@@ -73,35 +73,12 @@ def upstream_config(admin_port, listen_port):
     closes the HTTP/1.1 connection, so the gateway would open a new upstream connection per
     request and large uploads could be cut by a reset, which is not what is being measured.
     """
-    return _admin(admin_port) + f"""
-static_resources:
-  listeners:
-  - name: upstream
-    address:
-      socket_address: {{ address: 127.0.0.1, port_value: {int(listen_port)} }}
-    per_connection_buffer_limit_bytes: {BUFFER_LIMIT}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: upstream
-          codec_type: AUTO
-          http_filters:
-          - name: envoy.filters.http.buffer
+    buffer = f"""          - name: envoy.filters.http.buffer
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer
               max_request_bytes: {UPSTREAM_MAX_BODY}
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-          route_config:
-            name: upstream
-            virtual_hosts:
-            - name: upstream
-              domains: ["*"]
-              routes:
-              - match: {{ prefix: / }}
+"""
+    routes = f"""              - match: {{ prefix: / }}
                 direct_response:
                   status: 200
                   body: {{ inline_string: {_q(CHAT_COMPLETION)} }}
@@ -109,6 +86,37 @@ static_resources:
                 - header: {{ key: content-type, value: application/json }}
                   append_action: OVERWRITE_IF_EXISTS_OR_ADD
 """
+    return _admin(admin_port) + _listener("upstream", listen_port, buffer, routes)
+
+
+def _listener(name, port, http_filters, routes):
+    """`static_resources` with one HTTP listener: `http_filters` (YAML list items) before the
+    router, and `routes` (YAML list items) in one catch-all virtual host, both named `name`."""
+    return f"""
+static_resources:
+  listeners:
+  - name: {name}
+    address:
+      socket_address: {{ address: 127.0.0.1, port_value: {int(port)} }}
+    per_connection_buffer_limit_bytes: {BUFFER_LIMIT}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: {name}
+          codec_type: AUTO
+          http_filters:
+{http_filters}          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+          route_config:
+            name: {name}
+            virtual_hosts:
+            - name: {name}
+              domains: ["*"]
+              routes:
+{routes}"""
 
 
 def _wasm_filter(wasm):
@@ -155,31 +163,7 @@ def gateway_config(admin_port, listen_port, upstream_port, webdis_port, wasm=Non
     anything else is split 50/50; both clusters are the same upstream.
     """
     wasm_filter = _wasm_filter(wasm) if wasm is not None else ""
-    return _admin(admin_port) + f"""
-static_resources:
-  listeners:
-  - name: gateway
-    address:
-      socket_address: {{ address: 127.0.0.1, port_value: {int(listen_port)} }}
-    per_connection_buffer_limit_bytes: {BUFFER_LIMIT}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: gateway
-          codec_type: AUTO
-          http_filters:
-{wasm_filter}          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-          route_config:
-            name: masgod
-            virtual_hosts:
-            - name: masgod
-              domains: ["*"]
-              routes:
-{_provider_route("minmax")}{_provider_route("qianwen")}              - name: masgod
+    routes = _provider_route("minmax") + _provider_route("qianwen") + f"""              - name: masgod
                 match: {{ prefix: /masgod/ }}
                 route:
                   prefix_rewrite: /
@@ -188,7 +172,7 @@ static_resources:
                     clusters:
                     - {{ name: minmax, weight: 50 }}
                     - {{ name: qianwen, weight: 50 }}
-
-  clusters:
-""" + _cluster("minmax", upstream_port) + _cluster("qianwen", upstream_port) \
-        + _cluster("webdis", webdis_port)
+"""
+    return (_admin(admin_port) + _listener("gateway", listen_port, wasm_filter, routes)
+            + "\n  clusters:\n" + _cluster("minmax", upstream_port)
+            + _cluster("qianwen", upstream_port) + _cluster("webdis", webdis_port))

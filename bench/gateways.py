@@ -53,15 +53,30 @@ redis:
 {extra}"""
 
 
-def filter_wasm(extra=""):
+def filter_wasm(extra="", allow_stop=True):
     return {"path": FILTER_WASM, "vm_id": "ai_load_balancer",
-            "allow_on_headers_stop_iteration": True,
+            "allow_on_headers_stop_iteration": allow_stop,
             "configuration": FILTER_CONFIG.format(extra=extra)}
 
 
-def bench_wasm(mode):
-    return {"path": BENCH_WASM, "vm_id": f"bench_{mode}", "allow_on_headers_stop_iteration": True,
-            "configuration": json.dumps({"mode": mode})}
+def bench_wasm(mode, allow_stop=True, **fields):
+    """A bench/filters mode; `fields` are that mode's settings (see bench/filters/src/lib.rs)."""
+    return {"path": BENCH_WASM, "vm_id": f"bench_{mode}",
+            "allow_on_headers_stop_iteration": allow_stop,
+            "configuration": json.dumps({"mode": mode, **fields})}
+
+
+def start_envoy(procs, name, config_text, admin_port, cpus=None):
+    """Envoy (`--concurrency 1`) on `config_text`, started by `procs` (a gateway.Stack), once
+    its admin answers /ready."""
+    config = procs.dir / f"{name}.yaml"
+    config.write_text(config_text)
+    procs.spawn(name, pinned([
+        gateway.envoy_binary(), "-c", str(config), "--concurrency", "1",
+        "--use-dynamic-base-id", "-l", "error"], cpus))
+    procs.wait_ready(
+        name, lambda: gateway.http_get(f"http://127.0.0.1:{admin_port}/ready") == (200, b"LIVE\n"),
+        READY_S)
 
 
 # name -> (what it is, the wasm filter or None, whether its store is a port nobody listens on)
@@ -138,25 +153,8 @@ class Gateways:
 
     def stats(self, name, prefix="wasmcustom.ai_lb"):
         """{counter: value} from a gateway's admin `/stats`, for counters under `prefix`."""
-        status, body = gateway.http_get(
-            f"http://127.0.0.1:{self.ports[f'{name}_admin']}/stats?filter={prefix}", timeout=5)
-        if status != 200:
-            raise gateway.StackError(f"{name} admin /stats: {status}")
-        found = {}
-        for line in body.decode().splitlines():
-            key, _, value = line.partition(": ")
-            if value.strip().isdigit():
-                found[key] = int(value)
-        return found
+        return gateway.admin_counters(f"http://127.0.0.1:{self.ports[f'{name}_admin']}", prefix)
 
     def _envoy(self, name, config_text):
-        config = self.procs.dir / f"{name}.yaml"
-        config.write_text(config_text)
-        admin = self.ports[f"{name}_admin"]
         cpus = LOAD_CPUS if name == "upstream" else GATEWAY_CPU
-        self.procs.spawn(name, pinned([
-            gateway.envoy_binary(), "-c", str(config), "--concurrency", "1",
-            "--use-dynamic-base-id", "-l", "error"], cpus))
-        self.procs.wait_ready(
-            name, lambda: gateway.http_get(f"http://127.0.0.1:{admin}/ready") == (200, b"LIVE\n"),
-            READY_S)
+        start_envoy(self.procs, name, config_text, self.ports[f"{name}_admin"], cpus)

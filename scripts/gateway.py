@@ -82,6 +82,20 @@ def http_get(url, timeout=1.0):
         return None, str(err).encode()
 
 
+def admin_counters(admin_url, name_filter):
+    """Envoy's counters whose names match `name_filter` (a regex), {name: value}, from admin
+    `/stats`."""
+    status, body = http_get(f"{admin_url}/stats?filter={name_filter}", timeout=5)
+    if status != 200:
+        raise StackError(f"admin /stats: {status} {body[:200]!r}")
+    counters = {}
+    for line in body.decode().splitlines():
+        name, _, value = line.partition(": ")
+        if value.strip().isdigit():
+            counters[name] = int(value)
+    return counters
+
+
 def _die_with_parent():
     # Runs in the child before exec: if this Python process dies (even by SIGKILL), the kernel
     # kills the child too, so no Envoy or Redis outlives a crashed test run.
@@ -219,15 +233,7 @@ class Stack:
 
     def stats(self):
         """The filter's counters, {name: value}, from Envoy admin `/stats?filter=ai_lb`."""
-        status, body = http_get(self.admin_url + "/stats?filter=ai_lb", timeout=5)
-        if status != 200:
-            raise StackError(f"admin /stats: {status} {body[:200]!r}")
-        stats = {}
-        for line in body.decode().splitlines():
-            name, _, value = line.partition(": ")
-            if value.strip().isdigit():
-                stats[name] = int(value)
-        return stats
+        return admin_counters(self.admin_url, "ai_lb")
 
     def log_tail(self, name, lines=40):
         path = self.logs.get(name)

@@ -21,20 +21,19 @@ import http.client
 import json
 import subprocess
 import sys
-import tempfile
-import textwrap
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "scripts")]
 
+import bodies  # noqa: E402
 import envoy_configs  # noqa: E402
+import gateway  # noqa: E402
 import mock_provider  # noqa: E402
-from gateway import _die_with_parent, envoy_binary, free_port, http_get  # noqa: E402
+from gateway import envoy_binary, free_port, http_get  # noqa: E402
+from gateways import BENCH_WASM, FILTER_WASM as REAL_WASM  # noqa: E402
+from gateways import bench_wasm, filter_wasm, start_envoy  # noqa: E402
 
-BENCH_WASM = ROOT / "target/bench/wasm32-wasip1/release/ai_lb_bench_filters.wasm"
-REAL_WASM = ROOT / "dist/ai-load-balancer-envoy.wasm"
 STORE_PATH = "/MGET/ai_metric:minimax_1/ai_metric:qwen_1.json"
 
 
@@ -50,97 +49,6 @@ def expect(condition, what, detail=""):
     if not condition:
         raise CheckFailed(f"{what}: {detail}")
     ok(what)
-
-
-def chat_body(size=1024):
-    """An OpenAI chat request of exactly `size` bytes (padded in the message)."""
-    body = {"model": "auto", "stream": False,
-            "messages": [{"role": "user", "content": ""}]}
-    base = len(json.dumps(body, separators=(",", ":")).encode())
-    body["messages"][0]["content"] = "x" * (size - base)
-    return json.dumps(body, separators=(",", ":")).encode()
-
-
-def real_plugin_configuration():
-    """The plugin configuration (YAML) embedded in envoy/envoy.yaml under `value: |`."""
-    lines = (ROOT / "envoy/envoy.yaml").read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip() == "value: |") + 1
-    indent = len(lines[start]) - len(lines[start].lstrip())
-    block = []
-    for line in lines[start:]:
-        if line.strip() and len(line) - len(line.lstrip()) < indent:
-            break
-        block.append(line)
-    return textwrap.dedent("\n".join(block)).strip() + "\n"
-
-
-def bench_wasm(mode, allow_stop=False, **fields):
-    return {"path": str(BENCH_WASM), "vm_id": f"bench_{mode}",
-            "allow_on_headers_stop_iteration": allow_stop,
-            "configuration": json.dumps({"mode": mode, **fields})}
-
-
-def real_wasm(allow_stop):
-    return {"path": str(REAL_WASM), "vm_id": "ai_load_balancer",
-            "allow_on_headers_stop_iteration": allow_stop,
-            "configuration": real_plugin_configuration()}
-
-
-class Processes:
-    """Every process started here, killed on exit (and by the kernel if this script dies)."""
-
-    def __init__(self, workdir):
-        self.dir = workdir
-        self.procs = {}
-
-    def spawn(self, name, argv):
-        log = open(self.dir / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                            stderr=subprocess.STDOUT, cwd=self.dir,
-                                            preexec_fn=_die_with_parent)
-        log.close()
-        return self.procs[name]
-
-    def log(self, name, lines=30):
-        path = self.dir / f"{name}.log"
-        if not path.exists():
-            return ""
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self, name):
-        proc = self.procs.pop(name, None)
-        if proc and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-    def stop_all(self):
-        for name in reversed(list(self.procs)):
-            self.stop(name)
-
-    def envoy(self, name, config_text, admin_port):
-        """Starts Envoy on `config_text` and waits for /ready."""
-        config = self.dir / f"{name}.yaml"
-        config.write_text(config_text)
-        proc = self.spawn(name, [envoy_binary(), "-c", str(config), "--concurrency", "1",
-                                 "--use-dynamic-base-id", "-l", "warning",
-                                 "--component-log-level", "wasm:info"])
-        wait(lambda: http_get(f"http://127.0.0.1:{admin_port}/ready") == (200, b"LIVE\n"),
-             f"{name} ready", proc, self.log(name))
-
-
-def wait(ready, what, proc=None, log="", timeout_s=20):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise CheckFailed(f"{what}: exited with {proc.returncode}\n{log}")
-        if ready():
-            return
-        time.sleep(0.05)
-    raise CheckFailed(f"{what}: not ready after {timeout_s} s")
 
 
 def validate(workdir, name, text):
@@ -199,11 +107,11 @@ def main():
     for path, how in ((BENCH_WASM, "cargo build … bench/filters"), (REAL_WASM, "make build")):
         if not path.exists():
             sys.exit(f"{path} is missing: {how}")
-    workdir = Path(tempfile.mkdtemp(prefix="ai-lb-bench-check-"))
-    procs = Processes(workdir)
+    procs = gateway.Stack()  # the same process handling as `make run` and the tests
+    workdir = procs.open_dir("ai-lb-bench-check-")
     recorder = mock_provider.start_in_thread("minmax")
-    ports = {name: free_port() for name in
-             ("redis", "webdis", "up_admin", "up_listen", "gw_admin", "gw_listen")}
+    ports = procs.ports = {name: free_port() for name in
+                           ("redis", "webdis", "up_admin", "up_listen", "gw_admin", "gw_listen")}
     recorder_port = recorder.server_address[1]
     current = None
     try:
@@ -212,24 +120,16 @@ def main():
         validate(workdir, "gateway-bare", envoy_configs.gateway_config(1, 2, 3, 4, None))
         for allow in (False, True):
             validate(workdir, f"gateway-real-allow-{allow}",
-                     envoy_configs.gateway_config(1, 2, 3, 4, real_wasm(allow)))
+                     envoy_configs.gateway_config(1, 2, 3, 4, filter_wasm(allow_stop=allow)))
             for mode in ("store_round_trip", "serde_rewrite", "buffer_only"):
                 validate(workdir, f"gateway-{mode}-allow-{allow}",
                          envoy_configs.gateway_config(1, 2, 3, 4, bench_wasm(mode, allow)))
 
-        # Redis and Webdis (Debian's webdis 0.1.9, configured as scripts/gateway.py does)
-        procs.spawn("redis", ["redis-server", "--port", str(ports["redis"]), "--bind",
-                              "127.0.0.1", "--save", "", "--appendonly", "no"])
-        webdis_config = workdir / "webdis.json"
-        webdis_config.write_text(json.dumps({
-            "redis_host": "127.0.0.1", "redis_port": ports["redis"], "http_host": "127.0.0.1",
-            "http_port": ports["webdis"], "threads": 1, "daemonize": False, "database": 0,
-            "verbosity": 1, "logfile": str(workdir / "webdis-internal.log")}))
-        procs.spawn("webdis", ["webdis", str(webdis_config)])
-        wait(lambda: http_get(f"http://127.0.0.1:{ports['webdis']}/PING")[0] == 200, "webdis")
+        procs.start_redis(wait_for_webdis=False)
+        procs.start_webdis()
 
         # 2. the upstream Envoy: big bodies, kept-alive connections
-        procs.envoy("upstream",
+        start_envoy(procs, "upstream",
                     envoy_configs.upstream_config(ports["up_admin"], ports["up_listen"]),
                     ports["up_admin"])
         current = "upstream"
@@ -246,28 +146,28 @@ def main():
         expect(b"http.upstream.downstream_cx_total: 1" in cx, "upstream: both on one connection",
                cx.decode())
 
-        def gateway(wasm, upstream_port):
+        def start_gateway(wasm, upstream_port):
             nonlocal current
-            procs.stop("gateway")
-            procs.envoy("gateway", envoy_configs.gateway_config(
+            procs.kill("gateway")
+            start_envoy(procs, "gateway", envoy_configs.gateway_config(
                 ports["gw_admin"], ports["gw_listen"], upstream_port, ports["webdis"], wasm),
                 ports["gw_admin"])
             current = "gateway"
 
         # 3. the bare gateway in front of the upstream Envoy (variant a)
-        gateway(None, ports["up_listen"])
-        status, data, _ = post(ports["gw_listen"], chat_body())
+        start_gateway(None, ports["up_listen"])
+        status, data, _ = post(ports["gw_listen"], bodies.chat_body(1024))
         expect(status == 200 and data.get("model") == "bench-upstream",
                "bare gateway: 1 KB POST -> upstream Envoy's 200", f"{status} {data}")
         status, data, _ = post(ports["gw_listen"], big)
         expect(status == 200, "bare gateway: 10 MB POST -> 200", f"{status} {str(data)[:200]}")
 
         # 4. the modes, seen by the recording upstream; both header-pause settings
-        body = chat_body()
+        body = bodies.chat_body(1024)
         for allow in (False, True):
             tag = f"allow_on_headers_stop_iteration={str(allow).lower()}"
 
-            gateway(bench_wasm("store_round_trip", allow, cluster="webdis", path=STORE_PATH,
+            start_gateway(bench_wasm("store_round_trip", allow, cluster="webdis", path=STORE_PATH,
                                timeout_ms=100), recorder_port)
             before = mget_calls(ports["redis"])
             status, data, _ = post(ports["gw_listen"], body)
@@ -288,17 +188,16 @@ def main():
             expect(status == 200 and mget_calls(ports["redis"]) == before,
                    f"store_round_trip ({tag}): a request without body makes no call",
                    f"{status} {data}")
-            procs.stop("webdis")  # an unreachable store still ends the wait the same way
+            procs.stop_webdis()  # an unreachable store still ends the wait the same way
             status, data, _ = post(ports["gw_listen"], body)
             expect(status == 200 and data["received"]["headers"]["x-selected-provider"] == "minmax",
                    f"store_round_trip ({tag}): Webdis down -> still minmax", f"{status} {data}")
-            procs.spawn("webdis", ["webdis", str(webdis_config)])
-            wait(lambda: http_get(f"http://127.0.0.1:{ports['webdis']}/PING")[0] == 200, "webdis")
+            procs.start_webdis()
 
-            gateway(bench_wasm("serde_rewrite", allow, new_model="qwen3-max-preview"),
+            start_gateway(bench_wasm("serde_rewrite", allow, new_model="qwen3-max-preview"),
                     recorder_port)
             for size in (1024, 1_000_000):
-                status, data, _ = post(ports["gw_listen"], chat_body(size))
+                status, data, _ = post(ports["gw_listen"], bodies.chat_body(size))
                 expect(status == 200 and data.get("model") == "qwen3-max-preview"
                        and data["received"]["chunked"]
                        and data["received"]["content_length"] is None,
@@ -310,9 +209,9 @@ def main():
                    f"serde_rewrite ({tag}): a body that is not JSON passes untouched",
                    f"{status} {data}")
 
-            gateway(bench_wasm("buffer_only", allow), recorder_port)
+            start_gateway(bench_wasm("buffer_only", allow), recorder_port)
             for size in (1024, 1_000_000):
-                sent = chat_body(size)
+                sent = bodies.chat_body(size)
                 status, data, _ = post(ports["gw_listen"], sent)
                 expect(status == 200
                        and data["received"]["sha256"] == hashlib.sha256(sent).hexdigest()
@@ -321,7 +220,7 @@ def main():
                        "chunked", f"{status} {str(data)[:300]}")
 
             # the real filter through the same renderer, with envoy/envoy.yaml's configuration
-            gateway(real_wasm(allow), recorder_port)
+            start_gateway(filter_wasm(allow_stop=allow), recorder_port)
             redis_cli(ports["redis"], "SET", "ai_metric:minimax_1", "90")
             redis_cli(ports["redis"], "SET", "ai_metric:qwen_1", "10")
             status, data, _ = post(ports["gw_listen"], body)
@@ -332,7 +231,7 @@ def main():
                    f"{status} {data}")
 
         # 5. a bad configuration: refused, the log names the field
-        procs.stop("gateway")
+        procs.kill("gateway")
         bad = bench_wasm("store_round_trip", timeout_ms=0)
         config = workdir / "bad.yaml"
         config.write_text(envoy_configs.gateway_config(
@@ -348,13 +247,13 @@ def main():
                f"rc={done.returncode}\n{done.stderr[-1500:]}")
         print("all checks passed")
         return 0
-    except CheckFailed as err:
+    except (CheckFailed, gateway.StackError) as err:
         print(f"FAIL {err}", file=sys.stderr)
         if current:
-            print(f"--- {current} log ---\n{procs.log(current)}", file=sys.stderr)
+            print(f"--- {current} log ---\n{procs.log_tail(current)}", file=sys.stderr)
         return 1
     finally:
-        procs.stop_all()
+        procs.stop()
         recorder.shutdown()
 
 
