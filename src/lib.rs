@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod flow;
+pub mod load;
 pub mod refresh;
 pub mod rewrite;
 pub mod rng;
