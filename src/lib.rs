@@ -5,7 +5,9 @@
 //! `proxy_wasm`, and it is compiled for wasm only.
 
 pub mod config;
+pub mod engine;
 pub mod flow;
+pub mod inflight;
 pub mod load;
 pub mod refresh;
 pub mod rewrite;
@@ -13,6 +15,7 @@ pub mod rng;
 pub mod rules;
 pub mod selection;
 pub mod store;
+pub mod strategy;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;

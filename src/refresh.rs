@@ -5,7 +5,9 @@
 
 use std::fmt::{self, Write as _};
 
-use crate::store::{Loads, StoreQuery};
+use crate::config::MetricsTarget;
+use crate::load::{Load, Loads};
+use crate::store::StoreQuery;
 
 /// Shared-data keys for one store query: VMs with the same query share one snapshot and lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,10 +57,23 @@ fn stable_encoding(query: &StoreQuery) -> Vec<u8> {
     out
 }
 
-fn fnv1a_64(bytes: &[u8]) -> u64 {
+/// FNV-1a, 64 bits: seedless, so every VM and every replica derives the same keys.
+pub fn fnv1a_64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+/// Where the scrape of one engine's `/metrics` is published, and its lease.
+pub fn engine_keys(target: &MetricsTarget) -> SharedKeys {
+    let mut identity = target.cluster.as_bytes().to_vec();
+    identity.push(0);
+    identity.extend_from_slice(target.path.as_bytes());
+    let hash = format!("{:016x}", fnv1a_64(&identity));
+    SharedKeys {
+        loads: format!("ai_lb/engine/{hash}"),
+        lease: format!("ai_lb/engine_lease/{hash}"),
+    }
 }
 
 /// Loads as read from the store at `fetched_at_ms`, as published in shared data.
@@ -69,18 +84,31 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// `v1 <fetched_at_ms> <l0>,<l1>,...`; `-` is unknown. Display of f64 round-trips exactly.
+    /// `v1 <fetched_at_ms> <l0>,<l1>,...`: each load is `-` (unknown), `<running>`, or
+    /// `<running>/<waiting>/<cache_ratio>/<kv_usage>` with `-` for a figure not known. Display of
+    /// f64 round-trips exactly.
     pub fn encode(&self) -> Vec<u8> {
         let mut text = format!("v1 {} ", self.fetched_at_ms);
         for (index, load) in self.loads.iter().enumerate() {
             if index > 0 {
                 text.push(',');
             }
-            match load {
-                Some(value) => {
-                    let _ = write!(text, "{value}"); // writing to a String cannot fail
+            let Some(load) = load else {
+                text.push('-');
+                continue;
+            };
+            // Writing to a String cannot fail.
+            let _ = write!(text, "{}", load.running);
+            let extras = [load.waiting, load.cache_ratio, load.kv_usage];
+            if extras.iter().any(Option::is_some) {
+                for extra in extras {
+                    match extra {
+                        Some(value) => {
+                            let _ = write!(text, "/{value}");
+                        }
+                        None => text.push_str("/-"),
+                    }
                 }
-                None => text.push('-'),
             }
         }
         text.into_bytes()
@@ -114,7 +142,32 @@ impl Snapshot {
     }
 }
 
-fn decode_load(text: &str) -> Result<Option<f64>, String> {
+fn decode_load(text: &str) -> Result<Option<Load>, String> {
+    if text == "-" {
+        return Ok(None);
+    }
+    let mut figures = text.split('/');
+    let running = decode_figure(figures.next().unwrap_or_default())?
+        .ok_or_else(|| format!("snapshot load {text:?} has no running figure"))?;
+    let mut extras = [None; 3];
+    for slot in extras.iter_mut() {
+        if let Some(figure) = figures.next() {
+            *slot = decode_figure(figure)?;
+        }
+    }
+    if figures.next().is_some() {
+        return Err(format!("snapshot load {text:?} has too many figures"));
+    }
+    let [waiting, cache_ratio, kv_usage] = extras;
+    Ok(Some(Load {
+        running,
+        waiting,
+        cache_ratio,
+        kv_usage,
+    }))
+}
+
+fn decode_figure(text: &str) -> Result<Option<f64>, String> {
     if text == "-" {
         return Ok(None);
     }
@@ -239,26 +292,35 @@ mod tests {
 
     #[test]
     fn snapshot_round_trips() {
-        let large = [Some(1e300), Some(f64::MAX), Some(123_456_789.0)];
-        let cases: [Loads; 5] = [
+        let r = |running: f64| Some(Load::running(running));
+        let full = Some(Load {
+            running: 3.0,
+            waiting: Some(1.5),
+            cache_ratio: None,
+            kv_usage: Some(0.25),
+        });
+        let cases: [Loads; 6] = [
             vec![],
             vec![None],
-            vec![Some(0.0), Some(0.1), Some(2.5), Some(1.0 / 3.0)],
-            large.to_vec(),
-            vec![Some(7.0), None, Some(0.0), None],
+            vec![r(0.0), r(0.1), r(2.5), r(1.0 / 3.0)],
+            vec![r(1e300), r(f64::MAX), r(123_456_789.0)],
+            vec![r(7.0), None, r(0.0), None],
+            vec![full, r(2.0)],
         ];
         for loads in cases {
             let original = snapshot(1_700_000_000_123, loads);
             assert_eq!(Snapshot::decode(&original.encode()), Ok(original));
         }
         assert_eq!(snapshot(5, vec![]).encode(), b"v1 5 ");
-        let mixed = snapshot(5, vec![Some(0.0), None, Some(1.5)]);
-        assert_eq!(mixed.encode(), b"v1 5 0,-,1.5");
+        let mixed = snapshot(5, vec![r(0.0), None, r(1.5), full]);
+        assert_eq!(mixed.encode(), b"v1 5 0,-,1.5,3/1.5/-/0.25");
     }
 
     #[test]
     fn snapshot_rejects_bad_input_saying_why() {
-        let bad: [(&[u8], &str); 12] = [
+        let bad: [(&[u8], &str); 14] = [
+            (b"v1 5 1/2/3/4/5", "too many figures"),
+            (b"v1 5 -/2", "no running figure"),
             (b"", "version"),
             (b"garbage", "version"),
             (b"v2 5 1", "version"),
@@ -281,9 +343,9 @@ mod tests {
 
     #[test]
     fn fresh_loads_decides_staleness() {
-        let published = snapshot(10_000, vec![Some(1.0), None]).encode();
+        let published = snapshot(10_000, vec![Some(Load::running(1.0)), None]).encode();
         let read = |now, max| fresh_loads(Some(&published), 2, now, max);
-        let loads = Ok(vec![Some(1.0), None]);
+        let loads = Ok(vec![Some(Load::running(1.0)), None]);
         assert_eq!(read(10_500, 1000), loads);
         assert_eq!(read(11_000, 1000), loads, "age == max_age_ms is fresh");
         assert_eq!(read(11_001, 1000), Err(Stale::TooOld { age_ms: 1001 }));

@@ -1,12 +1,15 @@
-//! One complete balancing configuration: the providers, the store holding their loads, and the
-//! headers the filter writes.
+//! One complete balancing configuration: the providers, where their loads come from, the model
+//! pools and their strategies, and the headers the filter writes.
 
 use serde_json::Value;
 
 use super::fields::Fields;
+use super::pools::{parse_pools, Pools};
+use super::sources::{
+    parse_load_source, LoadSource, StoreRead, DEFAULT_KEY_PREFIX, REDIS_FIELDS,
+};
 use super::{Build, ConfigError};
-use crate::refresh::{shared_keys, SharedKeys};
-use crate::store::StoreQuery;
+use crate::strategy::Strategy;
 
 pub const FIELDS: &[&str] = &[
     "providers",
@@ -14,110 +17,51 @@ pub const FIELDS: &[&str] = &[
     "selected_provider_header",
     "rewrite_model_header",
     "max_body_bytes",
+    "models",
+    "strategy",
+    "unknown_model",
+    "list_models",
+    "load_source",
+    "endpoint",
+    "engine_metrics",
+    "in_flight",
 ];
-const PROVIDER_FIELDS: &[&str] = &["name", "key", "model", "weight"];
-const REDIS_FIELDS: &[&str] = &[
-    "service_name",
-    "service_port",
-    "cluster",
-    "username",
-    "password",
-    "database",
-    "timeout_ms",
-    "key_prefix",
-    "protocol",
-    "refresh",
-    "refresh_interval_ms",
-    "max_age_ms",
-    "down_after_failures",
-    "down_retry_ms",
-];
+const PROVIDER_FIELDS: &[&str] = &["name", "key", "model", "weight", "metrics"];
+const METRICS_FIELDS: &[&str] = &["cluster", "path"];
 
 pub const DEFAULT_SELECTED_PROVIDER_HEADER: &str = "x-selected-provider";
 pub const DEFAULT_REWRITE_MODEL_HEADER: &str = "x-rewrite-target-model";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
-pub const DEFAULT_TIMEOUT_MS: u32 = 100;
-pub const DEFAULT_KEY_PREFIX: &str = "ai_metric:";
-pub const DEFAULT_REFRESH_INTERVAL_MS: u32 = 500;
-/// Loads older than this many refresh intervals count as unknown, by default.
-const DEFAULT_MAX_AGE_INTERVALS: u32 = 3;
-/// Three failures in a row, not one: a single lost reply should not cost a second of loads.
-pub const DEFAULT_DOWN_AFTER_FAILURES: u32 = 3;
-/// One request per second per worker asks a store known down; it is back within a second.
-pub const DEFAULT_DOWN_RETRY_MS: u32 = 1000;
 const MAX_WEIGHT: u64 = 1_000_000;
+
+/// Where a provider's engine serves its Prometheus `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsTarget {
+    pub cluster: String,
+    pub path: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provider {
     /// The routing header's value: the gateway's route table maps it to a cluster.
     pub name: String,
-    /// The Redis key holding this provider's load, prefix included.
+    /// The Redis key (or hash) holding this provider's load, prefix included.
     pub key: String,
     /// The model name this provider expects; `None` leaves the body's model as sent.
     pub model: Option<String>,
     /// Share of traffic when loads are unknown.
     pub weight: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// RESP through Higress's `proxy_redis_call` (Higress build only).
-    Resp,
-    /// HTTP `GET /MGET/<keys>.json` through a Webdis cluster.
-    Webdis,
-}
-
-/// When the filter reads the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refresh {
-    /// Every balanced request reads the store and waits for its reply (the seed's behaviour, and
-    /// the freshest loads), unless the store is known down (see `store::health`).
-    PerRequest { down: DownPolicy },
-    /// One worker, holding a lease in shared data, reads the store every `interval_ms` and
-    /// publishes the loads for all workers; requests never wait. Loads older than `max_age_ms`
-    /// count as unknown, and weights decide.
-    Background { interval_ms: u32, max_age_ms: u32 },
-}
-
-/// When a store counts as down for per-request reads, and how often it is asked again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DownPolicy {
-    /// Consecutive unreachable replies (refused, failed, timed out) before it counts as down.
-    pub after_failures: u32,
-    /// While down, one request asks again this often.
-    pub retry_ms: u32,
-}
-
-impl Default for DownPolicy {
-    fn default() -> Self {
-        Self {
-            after_failures: DEFAULT_DOWN_AFTER_FAILURES,
-            retry_ms: DEFAULT_DOWN_RETRY_MS,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreConfig {
-    pub cluster: String,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub database: Option<u32>,
-    pub timeout_ms: u32,
-    pub protocol: Protocol,
-    pub refresh: Refresh,
+    /// Its engine's `/metrics` (load_source "engine_metrics").
+    pub metrics: Option<MetricsTarget>,
 }
 
 #[derive(Debug, Clone)]
 pub struct BalancerConfig {
     pub providers: Vec<Provider>,
-    /// `providers[].weight`, in order, for the weighted pick.
-    weights: Vec<u32>,
-    pub store: StoreConfig,
-    /// The store request, built once: every balanced request sends the same bytes.
-    pub query: StoreQuery,
-    /// Where background refresh publishes this store's loads, and its lease.
-    pub shared_keys: SharedKeys,
+    pub loads: LoadSource,
+    pub pools: Pools,
+    /// Answer `GET …/v1/models` from the pools, without a provider.
+    pub list_models: bool,
     pub selected_provider_header: String,
     pub rewrite_model_header: String,
     pub max_body_bytes: usize,
@@ -134,10 +78,9 @@ impl BalancerConfig {
             None => None,
         };
         let providers = parse_providers(&fields, key_prefix.unwrap_or(DEFAULT_KEY_PREFIX))?;
-        let redis = fields
-            .value("redis")
-            .ok_or_else(|| ConfigError::at(&redis_path, "required".into()))?;
-        let store = parse_store(redis, &redis_path, build)?;
+        let loads = parse_load_source(&fields, &providers, build)?;
+        let pools = parse_pools(&fields, &providers)?;
+        check_strategies_have_loads(&pools, &loads, &fields)?;
         let selected_provider_header = header_name(
             &fields,
             "selected_provider_header",
@@ -157,23 +100,69 @@ impl BalancerConfig {
         let max_body_bytes = fields
             .integer("max_body_bytes", 1, 1 << 30)?
             .map_or(DEFAULT_MAX_BODY_BYTES, |bytes| bytes as usize);
-        let keys: Vec<&str> = providers.iter().map(|p| p.key.as_str()).collect();
-        let query = StoreQuery::mget(&store, &keys);
+        let list_models = match fields.value("list_models") {
+            None => false,
+            Some(Value::Bool(flag)) => *flag,
+            Some(other) => {
+                return Err(ConfigError::at(
+                    &fields.path("list_models"),
+                    format!("must be true or false, got {}", super::fields::kind(other)),
+                ))
+            }
+        };
+        if list_models && !pools.by_model {
+            return Err(ConfigError::at(
+                &fields.path("list_models"),
+                "lists the names in models; set models too".into(),
+            ));
+        }
         Ok(Self {
-            weights: providers.iter().map(|p| p.weight).collect(),
             providers,
-            store,
-            shared_keys: shared_keys(&query),
-            query,
+            loads,
+            pools,
+            list_models,
             selected_provider_header,
             rewrite_model_header,
             max_body_bytes,
         })
     }
 
-    pub fn weights(&self) -> &[u32] {
-        &self.weights
+    /// The store read once for every provider's load, when the loads come from one.
+    pub fn store(&self) -> Option<&StoreRead> {
+        self.loads.store()
     }
+}
+
+/// A strategy that ranks by load, with no source of loads, would always fall back to weights:
+/// refuse it rather than run it blind.
+fn check_strategies_have_loads(
+    pools: &Pools,
+    loads: &LoadSource,
+    fields: &Fields<'_>,
+) -> Result<(), ConfigError> {
+    if !matches!(loads, LoadSource::None) {
+        return Ok(());
+    }
+    for pool in &pools.pools {
+        let name = match pool.strategy {
+            Strategy::LeastLoad => "least_load",
+            Strategy::InferenceScore(_) => "inference_score",
+            _ => continue,
+        };
+        let path = if pool.name.is_empty() {
+            fields.path("strategy")
+        } else {
+            super::fields::join(&fields.path("models"), &pool.name)
+        };
+        return Err(ConfigError::at(
+            &path,
+            format!(
+                "strategy {name} ranks providers by load, and no load source is set: set redis, \
+                 or load_source \"endpoint\", \"engine_metrics\" or \"in_flight\""
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_providers(fields: &Fields<'_>, key_prefix: &str) -> Result<Vec<Provider>, ConfigError> {
@@ -206,7 +195,8 @@ fn parse_providers(fields: &Fields<'_>, key_prefix: &str) -> Result<Vec<Provider
                 format!("duplicate {name:?}"),
             ));
         }
-        let key = entry.required_string("key")?;
+        // Without a key of its own, a provider's Redis key is its name.
+        let key = entry.non_empty_string("key")?.unwrap_or(name);
         let model = entry.non_empty_string("model")?;
         if let Some(model) = model {
             check_header_value(model, &entry.path("model"))?;
@@ -217,6 +207,7 @@ fn parse_providers(fields: &Fields<'_>, key_prefix: &str) -> Result<Vec<Provider
             key: format!("{key_prefix}{key}"),
             model: model.map(str::to_string),
             weight,
+            metrics: parse_metrics_target(&entry)?,
         });
     }
     if providers.iter().all(|p| p.weight == 0) {
@@ -227,122 +218,6 @@ fn parse_providers(fields: &Fields<'_>, key_prefix: &str) -> Result<Vec<Provider
         ));
     }
     Ok(providers)
-}
-
-fn parse_store(value: &Value, path: &str, build: Build) -> Result<StoreConfig, ConfigError> {
-    let fields = Fields::new(value, path, REDIS_FIELDS, false)?;
-    let cluster = match (
-        fields.non_empty_string("cluster")?,
-        fields.non_empty_string("service_name")?,
-    ) {
-        (Some(cluster), _) => cluster.to_string(),
-        (None, Some(service)) => {
-            let port = fields.integer("service_port", 1, 65535)?.ok_or_else(|| {
-                ConfigError::at(
-                    &fields.path("service_port"),
-                    "required with service_name".into(),
-                )
-            })?;
-            format!("outbound|{port}||{service}")
-        }
-        (None, None) => {
-            return Err(ConfigError::at(
-                path,
-                "needs cluster, or service_name and service_port".into(),
-            ))
-        }
-    };
-    let protocol = match (fields.string("protocol")?, build) {
-        (None, Build::Higress) | (Some("resp"), Build::Higress) => Protocol::Resp,
-        (None, Build::Envoy) | (Some("webdis"), _) => Protocol::Webdis,
-        (Some("resp"), Build::Envoy) => {
-            return Err(ConfigError::at(
-                &fields.path("protocol"),
-                "\"resp\" needs the Higress build (ai-load-balancer.wasm); this Envoy build \
-                 (ai-load-balancer-envoy.wasm) reads Redis through Webdis: use \"webdis\""
-                    .into(),
-            ))
-        }
-        (Some(other), _) => {
-            return Err(ConfigError::at(
-                &fields.path("protocol"),
-                format!("unknown protocol {other:?}; expected \"resp\" or \"webdis\""),
-            ))
-        }
-    };
-    Ok(StoreConfig {
-        cluster,
-        username: fields.non_empty_string("username")?.map(str::to_string),
-        password: fields.string("password")?.map(str::to_string),
-        database: fields.integer("database", 0, 65535)?.map(|db| db as u32),
-        timeout_ms: fields
-            .integer("timeout_ms", 1, 60_000)?
-            .map_or(DEFAULT_TIMEOUT_MS, |ms| ms as u32),
-        protocol,
-        refresh: parse_refresh(&fields)?,
-    })
-}
-
-fn parse_refresh(fields: &Fields<'_>) -> Result<Refresh, ConfigError> {
-    let interval = fields.integer("refresh_interval_ms", 10, 60_000)?;
-    let max_age = fields.integer("max_age_ms", 10, 600_000)?;
-    let after_failures = fields.integer("down_after_failures", 1, 1000)?;
-    let retry = fields.integer("down_retry_ms", 10, 600_000)?;
-    // A setting for a mode that is not on would be silently ignored: refuse it.
-    let refuse_unless = |mode: &str, settings: [(&str, Option<u64>); 2]| match settings
-        .iter()
-        .find(|(_, value)| value.is_some())
-    {
-        Some((key, _)) => Err(ConfigError::at(
-            &fields.path(key),
-            format!("only used with refresh \"{mode}\""),
-        )),
-        None => Ok(()),
-    };
-    match fields.string("refresh")? {
-        None | Some("per_request") => {
-            refuse_unless(
-                "background",
-                [("refresh_interval_ms", interval), ("max_age_ms", max_age)],
-            )?;
-            Ok(Refresh::PerRequest {
-                down: DownPolicy {
-                    after_failures: after_failures
-                        .map_or(DEFAULT_DOWN_AFTER_FAILURES, |n| n as u32),
-                    retry_ms: retry.map_or(DEFAULT_DOWN_RETRY_MS, |ms| ms as u32),
-                },
-            })
-        }
-        Some("background") => {
-            refuse_unless(
-                "per_request",
-                [
-                    ("down_after_failures", after_failures),
-                    ("down_retry_ms", retry),
-                ],
-            )?;
-            let interval_ms = interval.map_or(DEFAULT_REFRESH_INTERVAL_MS, |ms| ms as u32);
-            let max_age_ms =
-                max_age.map_or(interval_ms * DEFAULT_MAX_AGE_INTERVALS, |ms| ms as u32);
-            if max_age_ms < interval_ms {
-                return Err(ConfigError::at(
-                    &fields.path("max_age_ms"),
-                    format!(
-                        "{max_age_ms} is shorter than refresh_interval_ms ({interval_ms}): \
-                         every load would count as unknown between refreshes"
-                    ),
-                ));
-            }
-            Ok(Refresh::Background {
-                interval_ms,
-                max_age_ms,
-            })
-        }
-        Some(other) => Err(ConfigError::at(
-            &fields.path("refresh"),
-            format!("unknown mode {other:?}; expected \"per_request\" or \"background\""),
-        )),
-    }
 }
 
 /// A header name the filter writes: an HTTP token, stored lowercase, never one the gateway
@@ -374,7 +249,7 @@ fn header_name(fields: &Fields<'_>, key: &str, default: &str) -> Result<String, 
 }
 
 /// Provider names and models travel in request headers: no control characters.
-fn check_header_value(value: &str, path: &str) -> Result<(), ConfigError> {
+pub fn check_header_value(value: &str, path: &str) -> Result<(), ConfigError> {
     if value.chars().any(|c| c.is_control()) || value.trim() != value {
         return Err(ConfigError::at(
             path,
@@ -384,4 +259,24 @@ fn check_header_value(value: &str, path: &str) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+fn parse_metrics_target(entry: &Fields<'_>) -> Result<Option<MetricsTarget>, ConfigError> {
+    let Some(value) = entry.value("metrics") else {
+        return Ok(None);
+    };
+    let metrics = Fields::new(value, &entry.path("metrics"), METRICS_FIELDS, false)?;
+    let path = metrics
+        .non_empty_string("path")?
+        .unwrap_or(super::sources::DEFAULT_METRICS_PATH);
+    if !path.starts_with('/') {
+        return Err(ConfigError::at(
+            &metrics.path("path"),
+            format!("{path:?} must start with /"),
+        ));
+    }
+    Ok(Some(MetricsTarget {
+        cluster: metrics.required_string("cluster")?.to_string(),
+        path: path.to_string(),
+    }))
 }

@@ -98,6 +98,25 @@ impl<'a> Fields<'a> {
     }
 }
 
+impl Fields<'_> {
+    /// A finite number within `min..=max`.
+    pub fn float(&self, key: &str, min: f64, max: f64) -> Result<Option<f64>, ConfigError> {
+        let Some(value) = self.value(key) else {
+            return Ok(None);
+        };
+        match value.as_f64() {
+            Some(number) if (min..=max).contains(&number) => Ok(Some(number)),
+            _ => Err(ConfigError::at(
+                &self.path(key),
+                format!(
+                    "must be a number from {min} to {max}, got {}",
+                    serde_json::to_string(value).unwrap_or_default()
+                ),
+            )),
+        }
+    }
+}
+
 pub fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",

@@ -3,7 +3,9 @@
 
 mod balancer;
 mod fields;
+mod pools;
 mod source;
+mod sources;
 #[cfg(test)]
 mod tests;
 
@@ -11,7 +13,12 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-pub use balancer::{BalancerConfig, DownPolicy, Protocol, Provider, Refresh, StoreConfig};
+pub use balancer::{BalancerConfig, MetricsTarget, Provider};
+pub use pools::{Pool, PoolBackend, Pools, UnknownModel};
+pub use sources::{
+    DownPolicy, EngineScrape, InFlightScope, LoadSource, Protocol, Refresh, ReplyFormat,
+    StoreConfig, StoreRead,
+};
 
 use crate::rules::{RequestIdentity, RuleMatch};
 use fields::Fields;

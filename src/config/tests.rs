@@ -1,5 +1,6 @@
 use super::*;
-use crate::config::balancer::{DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_MS};
+use crate::config::balancer::DEFAULT_MAX_BODY_BYTES;
+use crate::config::sources::DEFAULT_TIMEOUT_MS;
 use crate::config::Refresh;
 use crate::store::StoreQuery;
 
@@ -42,14 +43,14 @@ fn seed_config_works_verbatim_on_the_higress_build() {
         Some("qwen3-max-preview")
     );
     assert_eq!(config.providers[0].weight, 1);
-    assert_eq!(config.store.cluster, "outbound|6379||redis-svc");
-    assert_eq!(config.store.protocol, Protocol::Resp);
-    assert_eq!(config.store.timeout_ms, DEFAULT_TIMEOUT_MS);
+    assert_eq!(config.store().unwrap().config.cluster, "outbound|6379||redis-svc");
+    assert_eq!(config.store().unwrap().config.protocol, Protocol::Resp);
+    assert_eq!(config.store().unwrap().config.timeout_ms, DEFAULT_TIMEOUT_MS);
     assert_eq!(config.selected_provider_header, "x-selected-provider");
     assert_eq!(config.rewrite_model_header, "x-rewrite-target-model");
     assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
     assert_eq!(
-        config.query,
+        config.store().unwrap().query,
         StoreQuery::Resp {
             upstream: "outbound|6379||redis-svc".into(),
             command:
@@ -67,9 +68,9 @@ fn seed_config_works_verbatim_on_the_higress_build() {
 fn seed_config_on_the_envoy_build_reads_through_webdis() {
     let plugin = PluginConfig::parse(SEED.as_bytes(), Build::Envoy).unwrap();
     let config = plugin.global.unwrap();
-    assert_eq!(config.store.protocol, Protocol::Webdis);
+    assert_eq!(config.store().unwrap().config.protocol, Protocol::Webdis);
     assert_eq!(
-        config.query,
+        config.store().unwrap().query,
         StoreQuery::Webdis {
             cluster: "outbound|6379||redis-svc".into(),
             path: "/MGET/ai_metric:minimax_1/ai_metric:qwen_1.json".into(),
@@ -86,7 +87,7 @@ fn json_and_yaml_give_the_same_configuration() {
     let from_json = parse(json).unwrap().global.unwrap();
     let from_yaml = parse(SEED).unwrap().global.unwrap();
     assert_eq!(from_json.providers, from_yaml.providers);
-    assert_eq!(from_json.store, from_yaml.store);
+    assert_eq!(from_json.store(), from_yaml.store());
 }
 
 #[test]
@@ -114,10 +115,11 @@ max_body_bytes: 1048576
     .unwrap();
     let config = plugin.global.unwrap();
     assert_eq!(config.providers[0].model, None);
-    assert_eq!(config.weights(), [3, 0]);
+    let weights: Vec<u32> = config.pools.pools[0].backends.iter().map(|b| b.weight).collect();
+    assert_eq!(weights, [3, 0]);
     assert_eq!(config.providers[1].key, "load/kb");
     assert_eq!(
-        config.store,
+        config.store().unwrap().config,
         StoreConfig {
             cluster: "outbound|6380||redis.prod.svc.cluster.local".into(),
             username: Some("lb".into()),
@@ -255,11 +257,11 @@ fn rules_inherit_global_fields_and_override_them() {
     assert!(plugin.global.is_none(), "no global providers: rules only");
     assert_eq!(plugin.rules.len(), 2);
     assert_eq!(
-        plugin.rules[0].config.store.cluster,
+        plugin.rules[0].config.store().unwrap().config.cluster,
         "outbound|6379||redis-svc"
     );
-    assert_eq!(plugin.rules[1].config.store.cluster, "other");
-    assert_eq!(plugin.rules[1].config.store.timeout_ms, 50);
+    assert_eq!(plugin.rules[1].config.store().unwrap().config.cluster, "other");
+    assert_eq!(plugin.rules[1].config.store().unwrap().config.timeout_ms, 50);
     assert_eq!(
         plugin.control_headers,
         ["x-selected-provider", "x-rewrite-target-model", "x-vendor"]
@@ -337,7 +339,7 @@ fn rule_refusals_name_the_rule() {
 fn loads_are_read_per_request_unless_background_refresh_is_chosen() {
     let config = parse(SEED).unwrap().global.unwrap();
     assert_eq!(
-        config.store.refresh,
+        config.store().unwrap().config.refresh,
         Refresh::PerRequest {
             down: Default::default()
         }
@@ -345,7 +347,7 @@ fn loads_are_read_per_request_unless_background_refresh_is_chosen() {
     let background = format!("{SEED}  refresh: background\n");
     let config = parse(&background).unwrap().global.unwrap();
     assert_eq!(
-        config.store.refresh,
+        config.store().unwrap().config.refresh,
         Refresh::Background {
             interval_ms: 500,
             max_age_ms: 1500
@@ -355,7 +357,7 @@ fn loads_are_read_per_request_unless_background_refresh_is_chosen() {
         format!("{SEED}  refresh: background\n  refresh_interval_ms: 200\n  max_age_ms: 250\n");
     let config = parse(&tuned).unwrap().global.unwrap();
     assert_eq!(
-        config.store.refresh,
+        config.store().unwrap().config.refresh,
         Refresh::Background {
             interval_ms: 200,
             max_age_ms: 250
@@ -364,7 +366,7 @@ fn loads_are_read_per_request_unless_background_refresh_is_chosen() {
     let down = format!("{SEED}  down_after_failures: 1\n  down_retry_ms: 250\n");
     let config = parse(&down).unwrap().global.unwrap();
     assert_eq!(
-        config.store.refresh,
+        config.store().unwrap().config.refresh,
         Refresh::PerRequest {
             down: DownPolicy {
                 after_failures: 1,

@@ -29,6 +29,14 @@ pub enum Stat {
     RefreshPublished,
     /// Background refresh could not read the store (the last loads stay until they age out).
     RefreshFailed,
+    /// A request named a model in no pool and was answered 404.
+    UnknownModel,
+    /// `GET /v1/models` answered by the filter.
+    ModelsListed,
+    /// The engine metrics scrape published a provider's load.
+    ScrapePublished,
+    /// A provider's engine metrics could not be scraped or read.
+    ScrapeFailed,
 }
 
 impl Stat {
@@ -45,6 +53,10 @@ impl Stat {
             Stat::Selected(provider) => format!("ai_lb.selected.{provider}"),
             Stat::RefreshPublished => "ai_lb.refresh.published".into(),
             Stat::RefreshFailed => "ai_lb.refresh.failed".into(),
+            Stat::UnknownModel => "ai_lb.requests.unknown_model".into(),
+            Stat::ModelsListed => "ai_lb.requests.models_listed".into(),
+            Stat::ScrapePublished => "ai_lb.scrape.published".into(),
+            Stat::ScrapeFailed => "ai_lb.scrape.failed".into(),
         }
     }
 }
@@ -68,6 +80,17 @@ pub trait RequestHost {
     fn count(&mut self, stat: Stat);
     /// A value in the host's shared data (shared by every worker of one gateway).
     fn shared_data(&self, key: &str) -> Option<Vec<u8>>;
+    /// Read-modify-write of a shared-data value under compare-and-swap, retried a few times on
+    /// conflict; `update` returns the new value, or `None` to leave it. False when it gave up.
+    fn update_shared(
+        &mut self,
+        key: &str,
+        update: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>,
+    ) -> bool;
+    /// This worker's identity (random per VM), for its in-flight slot.
+    fn worker_id(&self) -> u64;
+    /// Answers the request from the filter (`application/json`), without a provider.
+    fn send_local_response(&mut self, status: u32, body: &[u8]);
     /// The host's wall clock, in milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
     /// Whether a request under configuration `which` may ask its store now: false while this

@@ -1,16 +1,24 @@
-//! One request's journey: read every provider's load, pick one, set the routing headers (over
-//! any a client sent), re-match the route, rewrite the body's model, resume.
+//! One request's journey: find its pool (from the body's model, when pools are by model), read
+//! the providers' loads, pick a backend, set the routing headers (over any a client sent),
+//! re-match the route, rewrite the body's model, resume; at the end, account for it (in-flight
+//! counts, latency).
 //!
-//! Headers stay paused until the provider is chosen. The body may arrive before or after the
-//! store's reply, and hosts differ: upstream Envoy by default delivers no body to a filter whose
-//! headers are paused, while Higress (and Envoy with `allow_on_headers_stop_iteration`) does.
-//! So when the reply comes:
+//! Headers stay paused until the backend is chosen. When the pool or the strategy needs the body
+//! (a `models` map, prefix affinity, least latency), the filter waits for the whole body with
+//! the headers held: the host must deliver body to paused headers (Higress does; upstream Envoy
+//! needs `allow_on_headers_stop_iteration: true`). Otherwise the choice is made on the headers,
+//! and the body may arrive before or after the store's reply; hosts differ: upstream Envoy by
+//! default delivers no body to a filter whose headers are paused, while Higress does. So when
+//! the choice is made:
 //! - the body is complete: rewrite it, correct `content-length`, release everything;
 //! - part of it was seen: the host delivers bodies to paused headers; hold until it ends;
 //! - none of it was seen: drop `content-length` (the rewrite may change the length; the gateway
 //!   re-frames the body), release the headers, and buffer the body to its end for the rewrite.
 //!   Releasing is safe because no body byte has gone past the filter yet.
 
+mod accounting;
+mod answers;
+mod choose;
 mod host;
 #[cfg(test)]
 mod tests;
@@ -21,13 +29,11 @@ use log::{debug, info, warn};
 
 pub use host::{RequestHost, Stat};
 
-use crate::config::{BalancerConfig, ConfigRef, PluginConfig, Refresh};
-use crate::refresh::fresh_loads;
-use crate::rewrite::rewrite_model;
+use crate::config::{BalancerConfig, ConfigRef, PluginConfig, Refresh, UnknownModel};
+use crate::rewrite::{body_facts, rewrite_model, BodyFacts};
 use crate::rng::Rng;
 use crate::rules::RequestIdentity;
-use crate::selection::{choose, Reason};
-use crate::store::{parse_reply, StoreError, Transition};
+use crate::store::{StoreError, Transition};
 
 /// What the filter tells the host at the end of a callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,19 +46,34 @@ pub enum Verdict {
 enum Phase {
     /// Nothing to do for this request: every later callback continues.
     Passthrough,
+    /// Headers paused until the whole body is here: the pool or the strategy reads it.
+    AwaitingBody,
     /// Headers paused until the store answers.
     AwaitingStore,
-    /// Provider chosen; the body is held to its end for the rewrite (the headers too, when the
-    /// host delivered body before the reply, so that `content-length` can still be corrected).
-    BufferingBody { provider: usize },
+    /// Backend chosen; the body is held to its end for the rewrite (the headers too, when the
+    /// host delivered body before the choice, so that `content-length` can still be corrected).
+    BufferingBody,
     /// Headers released; the body streams on.
     Released,
+}
+
+/// The backend a request was sent to, for what happens at its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sent {
+    pool: usize,
+    backend: usize,
+    at_ms: u64,
+    counted_in_flight: bool,
 }
 
 pub struct RequestFlow {
     plugin: Rc<PluginConfig>,
     config: Option<ConfigRef>,
     phase: Phase,
+    pool: usize,
+    facts: BodyFacts,
+    sent: Option<Sent>,
+    first_byte_ms: Option<u64>,
     body_seen: bool,
     body_complete: bool,
     body_too_large: bool,
@@ -67,6 +88,10 @@ impl RequestFlow {
             plugin,
             config: None,
             phase: Phase::Passthrough,
+            pool: 0,
+            facts: BodyFacts::default(),
+            sent: None,
+            first_byte_ms: None,
             body_seen: false,
             body_complete: false,
             body_too_large: false,
@@ -88,12 +113,15 @@ impl RequestFlow {
         self.config = self.applicable_config(host);
         // A handle of our own on the configuration, so that `self` stays free to change.
         let plugin = Rc::clone(&self.plugin);
-        let Some((which, config)) = self
-            .config
-            .and_then(|which| plugin.get(which).map(|config| (which, config)))
-        else {
+        let Some(config) = self.config.and_then(|which| plugin.get(which)) else {
             return self.pass_through(host, "no configuration applies to this request");
         };
+        if config.list_models && answers::is_models_list(host) {
+            self.phase = Phase::Passthrough;
+            host.count(Stat::ModelsListed);
+            host.send_local_response(200, &answers::models_list(&config.pools));
+            return Verdict::Pause;
+        }
         if end_of_stream {
             return self.pass_through(host, "request has no body");
         }
@@ -106,35 +134,11 @@ impl RequestFlow {
                 host.remove_request_header(name);
             }
         }
-        let down = match config.store.refresh {
-            Refresh::PerRequest { down } => down,
-            Refresh::Background { max_age_ms, .. } => {
-                // Requests never wait for the store: they use what background refresh published.
-                let published = host.shared_data(&config.shared_keys.loads);
-                let loads = fresh_loads(
-                    published.as_deref(),
-                    config.providers.len(),
-                    host.now_ms(),
-                    u64::from(max_age_ms),
-                )
-                .map_err(|stale| StoreError::Stale(stale.to_string()));
-                return self.select(host, loads, rng);
-            }
-        };
-        if !host.store_may_be_asked(which, &down, config.store.timeout_ms) {
-            return self.select(host, Err(StoreError::KnownDown), rng);
+        if config.pools.need_body() {
+            self.phase = Phase::AwaitingBody;
+            return Verdict::Pause;
         }
-        match host.send_store_query(&config.query, config.store.timeout_ms) {
-            Ok(()) => {
-                self.phase = Phase::AwaitingStore;
-                Verdict::Pause
-            }
-            Err(why) => {
-                debug!("ai-load-balancer: store call not sent: {why}");
-                self.store_outcome(host, false);
-                self.select(host, Err(StoreError::Unavailable(why)), rng)
-            }
-        }
+        self.start_choice(host, rng)
     }
 
     pub fn on_request_body(
@@ -142,6 +146,7 @@ impl RequestFlow {
         host: &mut dyn RequestHost,
         body_size: usize,
         end_of_stream: bool,
+        rng: &mut Rng,
     ) -> Verdict {
         if matches!(self.phase, Phase::Passthrough | Phase::Released) {
             return Verdict::Continue;
@@ -156,10 +161,55 @@ impl RequestFlow {
             host.count(Stat::RewriteSkipped);
         }
         match self.phase {
-            Phase::BufferingBody { provider } => self.release(host, provider),
-            // Until a provider is chosen the body is held (the host buffers it).
+            Phase::BufferingBody => self.release(host),
+            Phase::AwaitingBody if self.body_too_large => {
+                self.pass_through(host, "body over max_body_bytes: its model cannot be read")
+            }
+            Phase::AwaitingBody if end_of_stream => self.on_whole_body(host, rng),
+            // Until a backend is chosen the body is held (the host buffers it).
             _ => Verdict::Pause,
         }
+    }
+
+    /// The whole body is here, headers held: read its model and prompt, find the pool.
+    fn on_whole_body(&mut self, host: &mut dyn RequestHost, rng: &mut Rng) -> Verdict {
+        let plugin = Rc::clone(&self.plugin);
+        let Some(config) = self.config.and_then(|which| plugin.get(which)) else {
+            return self.pass_through(host, "no configuration");
+        };
+        let prefix_bytes = config
+            .pools
+            .pools
+            .iter()
+            .find_map(|pool| match pool.strategy {
+                crate::strategy::Strategy::PrefixAffinity(affinity) => {
+                    Some(affinity.prefix_bytes)
+                }
+                _ => None,
+            })
+            .unwrap_or(0);
+        let Some(body) = host.request_body(self.body_size) else {
+            return self.pass_through(host, "request body unavailable");
+        };
+        self.facts = match body_facts(&body, prefix_bytes) {
+            Ok(facts) => facts,
+            Err(skip) => return self.pass_through(host, &format!("body forwarded untouched: {skip}")),
+        };
+        self.pool = match config.pools.for_model(self.facts.model.as_deref()) {
+            Ok(pool) => pool,
+            Err(UnknownModel::Pool(pool)) => pool,
+            Err(UnknownModel::PassThrough) => {
+                return self.pass_through(host, "model names no pool (unknown_model: pass_through)")
+            }
+            Err(UnknownModel::Reject) => {
+                self.phase = Phase::Passthrough;
+                host.count(Stat::UnknownModel);
+                let body = answers::unknown_model(self.facts.model.as_deref(), &config.pools);
+                host.send_local_response(404, &body);
+                return Verdict::Pause;
+            }
+        };
+        self.start_choice(host, rng)
     }
 
     /// The store's reply (`Ok(body)`) or its failure; resumes the request when it can go on.
@@ -172,10 +222,17 @@ impl RequestFlow {
         if self.phase != Phase::AwaitingStore {
             return;
         }
-        let providers = self.config().map_or(0, |c| c.providers.len());
-        self.store_outcome(host, !matches!(reply, Err(StoreError::Unavailable(_))));
-        let loads = reply.and_then(|body| parse_reply(&body, providers));
-        if self.select(host, loads, rng) == Verdict::Continue {
+        let Some(config) = self.config() else { return };
+        let providers = config.providers.len();
+        let loads = match config.store() {
+            Some(read) => {
+                let format = read.format.clone();
+                self.store_outcome(host, !matches!(reply, Err(StoreError::Unavailable(_))));
+                reply.and_then(|body| crate::store::parse_reply(&format, &body, providers))
+            }
+            None => Err(StoreError::BadReply("no store configured".into())),
+        };
+        if self.choose(host, loads, rng) == Verdict::Continue {
             host.resume_request();
         }
     }
@@ -183,22 +240,23 @@ impl RequestFlow {
     /// Tells the worker's record of the store how this request's ask went, and logs when the
     /// store goes down or comes back (once per change, not per request).
     fn store_outcome(&self, host: &mut dyn RequestHost, reachable: bool) {
-        let (Some(which), Some(config)) = (self.config, self.config()) else {
+        let (Some(which), Some(read)) = (self.config, self.config().and_then(|c| c.store()))
+        else {
             return;
         };
-        let Refresh::PerRequest { down } = config.store.refresh else {
+        let Refresh::PerRequest { down } = read.config.refresh else {
             return;
         };
         match host.store_outcome(which, &down, reachable) {
             Some(Transition::WentDown) => warn!(
                 "ai-load-balancer: store {} known down after {} failures in a row; requests \
                  choose by weight, and one asks again every {} ms",
-                config.store.cluster, down.after_failures, down.retry_ms
+                read.config.cluster, down.after_failures, down.retry_ms
             ),
             Some(Transition::CameBack) => {
                 info!(
                     "ai-load-balancer: store {} answers again",
-                    config.store.cluster
+                    read.config.cluster
                 )
             }
             None => {}
@@ -241,53 +299,14 @@ impl RequestFlow {
         Verdict::Continue
     }
 
-    fn select(
-        &mut self,
-        host: &mut dyn RequestHost,
-        loads: Result<Vec<Option<f64>>, StoreError>,
-        rng: &mut Rng,
-    ) -> Verdict {
-        let Some(config) = self.config() else {
-            self.phase = Phase::Released;
-            return Verdict::Continue;
-        };
-        if let Err(err) = &loads {
-            debug!("ai-load-balancer: {err}; choosing by weight");
-        }
-        let fallback_stat = match loads {
-            Err(StoreError::Stale(_)) => Stat::FallbackStaleLoads,
-            Err(StoreError::KnownDown) => Stat::FallbackStoreDown,
-            _ => Stat::FallbackStoreError,
-        };
-        let choice = choose(loads.as_deref().ok(), config.weights(), rng);
-        let Some(provider) = config.providers.get(choice.index) else {
-            self.phase = Phase::Released;
-            return Verdict::Continue;
-        };
-        host.set_request_header(&config.selected_provider_header, &provider.name);
-        match &provider.model {
-            Some(model) => host.set_request_header(&config.rewrite_model_header, model),
-            // A client's copy must not reach the route table.
-            None => host.remove_request_header(&config.rewrite_model_header),
-        }
-        host.clear_route_cache();
-        match choice.reason {
-            Reason::LeastLoad => {}
-            Reason::StoreError => host.count(fallback_stat),
-            Reason::AllUnknown => host.count(Stat::FallbackAllUnknown),
-        }
-        host.count(Stat::Selected(provider.name.clone()));
-        self.release(host, choice.index)
-    }
-
     /// Lets the request go as soon as nothing more needs holding; see the module comment.
-    fn release(&mut self, host: &mut dyn RequestHost, provider: usize) -> Verdict {
+    fn release(&mut self, host: &mut dyn RequestHost) -> Verdict {
         let plugin = Rc::clone(&self.plugin);
-        let model = self
-            .config
-            .and_then(|which| plugin.get(which))
-            .and_then(|c| c.providers.get(provider))
-            .and_then(|p| p.model.as_deref());
+        let model = self.sent.and_then(|sent| {
+            let config = self.config.and_then(|which| plugin.get(which))?;
+            let pool = config.pools.pools.get(sent.pool)?;
+            pool.backends.get(sent.backend)?.model.as_deref()
+        });
         let Some(model) = model.filter(|_| !self.body_too_large) else {
             self.phase = Phase::Released;
             return Verdict::Continue;
@@ -297,8 +316,8 @@ impl RequestFlow {
             self.phase = Phase::Released;
             return Verdict::Continue;
         }
-        let already_buffering = matches!(self.phase, Phase::BufferingBody { .. });
-        self.phase = Phase::BufferingBody { provider };
+        let already_buffering = self.phase == Phase::BufferingBody;
+        self.phase = Phase::BufferingBody;
         if already_buffering || self.body_seen {
             // Pausing a body chunk buffers it; pausing headers here keeps them held.
             return Verdict::Pause;

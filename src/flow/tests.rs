@@ -21,6 +21,9 @@ struct FakeHost {
     shared: BTreeMap<String, Vec<u8>>,
     now_ms: u64,
     store_health: StoreHealthBook,
+    /// Local answers the filter gave: (status, body).
+    answered: Vec<(u32, Vec<u8>)>,
+    worker: u64,
 }
 
 impl FakeHost {
@@ -99,6 +102,22 @@ impl RequestHost for FakeHost {
         self.store_health
             .record(which, down, reachable, self.now_ms)
     }
+    fn update_shared(
+        &mut self,
+        key: &str,
+        update: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>,
+    ) -> bool {
+        if let Some(value) = update(self.shared.get(key).map(Vec::as_slice)) {
+            self.shared.insert(key.to_string(), value);
+        }
+        true
+    }
+    fn worker_id(&self) -> u64 {
+        self.worker
+    }
+    fn send_local_response(&mut self, status: u32, body: &[u8]) {
+        self.answered.push((status, body.to_vec()));
+    }
 }
 
 const CONFIG: &str = r#"
@@ -176,7 +195,7 @@ fn body_before_reply_rewrites_then_resumes() {
     );
     assert_eq!(host.sent.len(), 1, "one store round trip");
     assert_eq!(
-        flow.on_request_body(&mut host, BODY.len(), true),
+        flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1)),
         Verdict::Pause
     );
     assert_eq!(host.resumed, 0);
@@ -223,10 +242,10 @@ fn reply_before_any_body_releases_headers_without_content_length_then_buffers() 
         "the body will change length"
     );
     host.body = BODY[..10].to_vec();
-    assert_eq!(flow.on_request_body(&mut host, 10, false), Verdict::Pause);
+    assert_eq!(flow.on_request_body(&mut host, 10, false, &mut Rng::new(1)), Verdict::Pause);
     host.body = BODY.to_vec();
     assert_eq!(
-        flow.on_request_body(&mut host, BODY.len(), true),
+        flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1)),
         Verdict::Continue
     );
     assert_eq!(host.body, expected_body("MiniMax-M2.1"));
@@ -240,7 +259,7 @@ fn reply_after_part_of_the_body_holds_headers_until_it_ends() {
     let (mut flow, mut host, mut rng) = awaiting_store(BODY);
     let rng = &mut rng;
     host.body = BODY[..10].to_vec();
-    assert_eq!(flow.on_request_body(&mut host, 10, false), Verdict::Pause);
+    assert_eq!(flow.on_request_body(&mut host, 10, false, &mut Rng::new(1)), Verdict::Pause);
     flow.on_store_reply(
         &mut host,
         Ok(mget(&[Some("10"), Some("90"), Some("50")])),
@@ -249,7 +268,7 @@ fn reply_after_part_of_the_body_holds_headers_until_it_ends() {
     assert_eq!(host.resumed, 0, "content-length must still be writable");
     host.body = BODY.to_vec();
     assert_eq!(
-        flow.on_request_body(&mut host, BODY.len(), true),
+        flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1)),
         Verdict::Continue
     );
     assert_eq!(host.body, expected_body("MiniMax-M2.1"));
@@ -271,7 +290,7 @@ fn client_sent_control_headers_are_replaced() {
         flow.on_request_headers(&mut host, false, rng),
         Verdict::Pause
     );
-    flow.on_request_body(&mut host, BODY.len(), true);
+    flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1));
     flow.on_store_reply(&mut host, Ok(mget(&[Some("90"), Some("10"), None])), rng);
     assert_eq!(host.header("x-selected-provider"), Some("qianwen"));
     assert_eq!(
@@ -292,7 +311,7 @@ fn provider_without_model_leaves_body_and_releases_at_once() {
     assert_eq!(host.header("x-rewrite-target-model"), None);
     assert_eq!(host.resumed, 1, "nothing to rewrite: the body streams");
     assert_eq!(
-        flow.on_request_body(&mut host, BODY.len(), true),
+        flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1)),
         Verdict::Continue
     );
     assert_eq!(host.body, BODY);
@@ -310,7 +329,7 @@ fn store_failures_fall_back_to_weights_and_are_counted() {
         let mut flow = flow(CONFIG);
         let mut host = post(BODY);
         flow.on_request_headers(&mut host, false, rng);
-        flow.on_request_body(&mut host, BODY.len(), true);
+        flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1));
         flow.on_store_reply(&mut host, reply, rng);
         assert!(host.header("x-selected-provider").is_some());
         assert_eq!(host.counted("ai_lb.fallback.store_error"), 1);
@@ -333,7 +352,7 @@ fn request_on_worker(
     if flow.on_request_headers(&mut host, false, rng) == Verdict::Pause {
         flow.on_store_reply(&mut host, reply, rng);
     }
-    flow.on_request_body(&mut host, BODY.len(), true);
+    flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1));
     assert!(
         host.header("x-selected-provider").is_some(),
         "always routed"
@@ -390,7 +409,7 @@ fn an_unreadable_reply_does_not_count_the_store_down() {
 fn all_unknown_loads_fall_back_to_weights() {
     let (mut flow, mut host, mut rng) = awaiting_store(BODY);
     let rng = &mut rng;
-    flow.on_request_body(&mut host, BODY.len(), true);
+    flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1));
     flow.on_store_reply(&mut host, Ok(mget(&[None, Some("NaN"), Some("-3")])), rng);
     assert_eq!(host.counted("ai_lb.fallback.all_unknown"), 1);
     let chosen = host.header("x-selected-provider").unwrap().to_string();
@@ -417,7 +436,7 @@ fn store_call_refused_at_once_picks_by_weight_without_pausing() {
         assert_eq!(host.counted("ai_lb.fallback.store_error"), 1);
         let provider = host.header("x-selected-provider").map(str::to_string);
         assert_eq!(
-            flow.on_request_body(&mut host, BODY.len(), true),
+            flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1)),
             Verdict::Continue
         );
         match provider.as_deref() {
@@ -440,7 +459,7 @@ fn bad_bodies_are_forwarded_untouched_and_still_routed() {
         let mut host = post(body);
         let rng = &mut Rng::new(1);
         flow.on_request_headers(&mut host, false, rng);
-        flow.on_request_body(&mut host, body.len(), true);
+        flow.on_request_body(&mut host, body.len(), true, &mut Rng::new(1));
         flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), Some("2"), Some("3")])), rng);
         assert_eq!(host.header("x-selected-provider"), Some("minmax"));
         assert_eq!(host.body, body);
@@ -459,14 +478,14 @@ fn body_over_max_body_bytes_is_forwarded_untouched() {
     let (mut flow, mut host, mut rng) = awaiting_store(big.as_bytes());
     let rng = &mut rng;
     flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), Some("2"), Some("3")])), rng);
-    assert_eq!(flow.on_request_body(&mut host, 40, false), Verdict::Pause);
+    assert_eq!(flow.on_request_body(&mut host, 40, false, &mut Rng::new(1)), Verdict::Pause);
     // Past the 64-byte limit: released, and the rest streams without a rewrite.
     assert_eq!(
-        flow.on_request_body(&mut host, 80, false),
+        flow.on_request_body(&mut host, 80, false, &mut Rng::new(1)),
         Verdict::Continue
     );
     assert_eq!(
-        flow.on_request_body(&mut host, big.len(), true),
+        flow.on_request_body(&mut host, big.len(), true, &mut Rng::new(1)),
         Verdict::Continue
     );
     assert_eq!(host.body, big.as_bytes());
@@ -528,7 +547,7 @@ fn rules_pick_the_configuration_and_unmatched_requests_pass_through() {
     );
     assert!(other.sent.is_empty());
     assert_eq!(
-        flow_other.on_request_body(&mut other, BODY.len(), true),
+        flow_other.on_request_body(&mut other, BODY.len(), true, &mut Rng::new(1)),
         Verdict::Continue
     );
     assert_eq!(other.body, BODY);
@@ -574,7 +593,7 @@ fn another_configurations_control_headers_are_removed_from_a_balanced_request() 
 fn late_reply_after_release_changes_nothing() {
     let (mut flow, mut host, mut rng) = awaiting_store(BODY);
     let rng = &mut rng;
-    flow.on_request_body(&mut host, BODY.len(), true);
+    flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1));
     flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), Some("2"), Some("3")])), rng);
     flow.on_store_reply(&mut host, Ok(mget(&[Some("9"), Some("1"), Some("3")])), rng);
     assert_eq!(host.header("x-selected-provider"), Some("minmax"));
@@ -587,12 +606,12 @@ fn body_over_the_limit_before_the_reply_is_held_then_released_untouched() {
     let (mut flow, mut host, mut rng) = awaiting_store(big.as_bytes());
     let rng = &mut rng;
     // No provider yet: even past the limit the body is held, so nothing leaves unrouted.
-    assert_eq!(flow.on_request_body(&mut host, 80, false), Verdict::Pause);
+    assert_eq!(flow.on_request_body(&mut host, 80, false, &mut Rng::new(1)), Verdict::Pause);
     flow.on_store_reply(&mut host, Ok(mget(&[Some("5"), Some("2"), Some("3")])), rng);
     assert_eq!(host.header("x-selected-provider"), Some("qianwen"));
     assert_eq!(host.resumed, 1);
     assert_eq!(
-        flow.on_request_body(&mut host, big.len(), true),
+        flow.on_request_body(&mut host, big.len(), true, &mut Rng::new(1)),
         Verdict::Continue
     );
     assert_eq!(host.body, big.as_bytes());
@@ -611,6 +630,10 @@ redis: {cluster: webdis, protocol: webdis, refresh: background, refresh_interval
 
 /// A POST under background refresh, with `loads` published at `published_at_ms` (if any).
 fn background_post(loads: Option<(u64, Vec<Option<f64>>)>, now_ms: u64) -> (RequestFlow, FakeHost) {
+    let loads = loads.map(|(at, loads)| {
+        let loads = loads.into_iter().map(|l| l.map(crate::load::Load::running));
+        (at, loads.collect())
+    });
     let flow = flow(BACKGROUND);
     let mut host = post(BODY);
     host.now_ms = now_ms;
@@ -621,7 +644,7 @@ fn background_post(loads: Option<(u64, Vec<Option<f64>>)>, now_ms: u64) -> (Requ
             loads,
         };
         host.shared
-            .insert(config.shared_keys.loads.clone(), snapshot.encode());
+            .insert(config.store().unwrap().shared_keys.loads.clone(), snapshot.encode());
     }
     (flow, host)
 }
@@ -644,7 +667,7 @@ fn background_refresh_decides_at_the_headers_without_asking_the_store() {
     );
     let size = host.body.len();
     assert_eq!(
-        flow.on_request_body(&mut host, size, true),
+        flow.on_request_body(&mut host, size, true, &mut Rng::new(1)),
         Verdict::Continue
     );
     assert!(host.body.starts_with(br#"{"model":"qwen3-max-preview""#));

@@ -74,9 +74,14 @@ impl HttpContext for Filter {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        action(self.with_flow(Verdict::Continue, |flow, host, _| {
-            flow.on_request_body(host, body_size, end_of_stream)
+        action(self.with_flow(Verdict::Continue, |flow, host, rng| {
+            flow.on_request_body(host, body_size, end_of_stream, rng)
         }))
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        self.with_flow((), |flow, host, _| flow.on_response_headers(host));
+        Action::Continue
     }
 }
 
@@ -95,6 +100,7 @@ impl Context for Filter {
     fn on_done(&mut self) -> bool {
         #[cfg(feature = "higress")]
         super::redis::forget_context(self.context_id);
+        self.with_flow((), |flow, host, _| flow.on_done(host));
         true
     }
 }

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use log::{debug, warn};
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType};
+use proxy_wasm::types::{BufferType, MapType, Status};
 
 use super::root::Shared;
 use crate::config::{ConfigRef, DownPolicy};
 use crate::flow::{RequestFlow, RequestHost, Stat};
 use crate::store::{StoreQuery, Transition};
+
+const CAS_TRIES: usize = 8;
 
 pub struct ProxyHost<'a> {
     shared: &'a Rc<Shared>,
@@ -131,6 +133,48 @@ impl RequestHost for ProxyHost<'_> {
 
     fn now_ms(&self) -> u64 {
         super::now_ms()
+    }
+
+    fn update_shared(
+        &mut self,
+        key: &str,
+        update: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>,
+    ) -> bool {
+        // Another worker may write between our read and our write: the CAS then fails, and we
+        // read again. A few tries are plenty; past them the update is dropped, not waited on.
+        for _ in 0..CAS_TRIES {
+            let (current, cas) = match hostcalls::get_shared_data(key) {
+                Ok(found) => found,
+                Err(status) => {
+                    warn!("ai-load-balancer: reading shared data {key}: {status:?}");
+                    return false;
+                }
+            };
+            let Some(value) = update(current.as_deref()) else {
+                return true;
+            };
+            match hostcalls::set_shared_data(key, Some(&value), cas) {
+                Ok(()) => return true,
+                Err(Status::CasMismatch) => continue,
+                Err(status) => {
+                    warn!("ai-load-balancer: writing shared data {key}: {status:?}");
+                    return false;
+                }
+            }
+        }
+        debug!("ai-load-balancer: shared data {key} kept changing; update dropped");
+        false
+    }
+
+    fn worker_id(&self) -> u64 {
+        self.shared.worker_id
+    }
+
+    fn send_local_response(&mut self, status: u32, body: &[u8]) {
+        let headers = vec![("content-type", "application/json")];
+        if let Err(status) = hostcalls::send_http_response(status, headers, Some(body)) {
+            warn!("ai-load-balancer: answering the request: {status:?}");
+        }
     }
 
     fn store_may_be_asked(&mut self, which: ConfigRef, down: &DownPolicy, timeout_ms: u32) -> bool {

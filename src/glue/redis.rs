@@ -75,15 +75,15 @@ thread_local! {
 
 /// Registers every RESP store of the configuration with the host (once per cluster).
 pub fn init_clusters(plugin: &PluginConfig) {
-    for config in plugin.all() {
+    for read in plugin.all().filter_map(|config| config.store()) {
         // The query is RESP exactly when the store's protocol is.
-        let StoreQuery::Resp { upstream, .. } = &config.query else {
+        let StoreQuery::Resp { upstream, .. } = &read.query else {
             continue;
         };
         let settings = ClusterSettings {
-            username: config.store.username.clone().unwrap_or_default(),
-            password: config.store.password.clone().unwrap_or_default(),
-            timeout_ms: config.store.timeout_ms,
+            username: read.config.username.clone().unwrap_or_default(),
+            password: read.config.password.clone().unwrap_or_default(),
+            timeout_ms: read.config.timeout_ms,
             ready: false,
         };
         CLUSTERS.with(|clusters| clusters.borrow_mut().insert(upstream.clone(), settings));

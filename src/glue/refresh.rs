@@ -1,6 +1,8 @@
-//! Background refresh, wasm side: on each tick the VM that holds (or takes) a store's lease in
-//! shared data reads that store from its root context and publishes the loads for every worker.
-//! Requests then read what was published (`RequestFlow`) and never wait for the store.
+//! Background reads, wasm side: on each tick the VM that holds (or takes) a read's lease in
+//! shared data sends it from its root context and publishes the result for every worker. Two
+//! kinds: a store read in background mode (every provider's load at once), and the scrape of
+//! one engine's `/metrics`. Requests then read what was published (`RequestFlow`) and never
+//! wait.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -8,18 +10,28 @@ use std::time::Duration;
 use log::{debug, warn};
 use proxy_wasm::hostcalls;
 
-use crate::config::{PluginConfig, Refresh};
-use crate::refresh::{claim, SharedKeys, Snapshot};
+use crate::config::{LoadSource, PluginConfig, ReplyFormat, Refresh};
+use crate::engine::{engine_load, PrefixCounters};
+use crate::refresh::{claim, engine_keys, SharedKeys, Snapshot};
 use crate::store::{parse_reply, StoreError, StoreQuery};
 
-/// A lease outlives this many refresh intervals (plus the store timeout), so that a holder that
-/// stops ticking is replaced soon, and a slow one is not.
+/// A lease outlives this many intervals (plus the read's timeout), so that a holder that stops
+/// ticking is replaced soon, and a slow one is not.
 const LEASE_INTERVALS: u64 = 3;
 
+enum Kind {
+    Store {
+        format: ReplyFormat,
+        providers: usize,
+    },
+    /// The counters of the last scrape, for the prefix-cache hit ratio between two scrapes.
+    Engine { previous: Option<PrefixCounters> },
+}
+
 struct Background {
+    kind: Kind,
     query: StoreQuery,
     keys: SharedKeys,
-    providers: usize,
     interval_ms: u64,
     timeout_ms: u32,
     next_due_ms: u64,
@@ -29,119 +41,183 @@ struct Background {
 
 /// What a refresh attempt asks the caller to send.
 pub struct Read {
-    pub store: usize,
+    pub index: usize,
     pub query: StoreQuery,
     pub timeout_ms: u32,
+}
+
+/// What a reply did.
+pub enum Outcome {
+    StorePublished,
+    StoreFailed,
+    EnginePublished,
+    EngineFailed,
 }
 
 pub struct Refresher {
     /// This VM's identity in leases.
     me: u64,
-    stores: Vec<Background>,
-    /// Webdis calls out, by token.
-    webdis_calls: HashMap<u32, usize>,
+    reads: Vec<Background>,
+    /// HTTP calls out, by token.
+    http_calls: HashMap<u32, usize>,
 }
 
 impl Refresher {
-    /// One refresher per distinct store among the configurations in background mode.
+    /// One background read per distinct store in background mode, and per distinct engine.
     pub fn new(plugin: &PluginConfig, me: u64) -> Self {
-        let mut stores: Vec<Background> = Vec::new();
+        let mut reads: Vec<Background> = Vec::new();
         for config in plugin.all() {
-            let Refresh::Background { interval_ms, .. } = config.store.refresh else {
-                continue;
-            };
-            if stores
-                .iter()
-                .any(|s| s.keys.loads == config.shared_keys.loads)
-            {
-                continue;
+            match &config.loads {
+                LoadSource::Store(read) => {
+                    let Refresh::Background { interval_ms, .. } = read.config.refresh else {
+                        continue;
+                    };
+                    if reads.iter().any(|r| r.keys.loads == read.shared_keys.loads) {
+                        continue;
+                    }
+                    reads.push(Background {
+                        kind: Kind::Store {
+                            format: read.format.clone(),
+                            providers: config.providers.len(),
+                        },
+                        query: read.query.clone(),
+                        keys: read.shared_keys.clone(),
+                        interval_ms: u64::from(interval_ms),
+                        timeout_ms: read.config.timeout_ms,
+                        next_due_ms: 0,
+                        in_flight_since_ms: None,
+                    });
+                }
+                LoadSource::Engines(scrape) => {
+                    for target in config.providers.iter().filter_map(|p| p.metrics.as_ref()) {
+                        let keys = engine_keys(target);
+                        if reads.iter().any(|r| r.keys.loads == keys.loads) {
+                            continue;
+                        }
+                        reads.push(Background {
+                            kind: Kind::Engine { previous: None },
+                            query: StoreQuery::Webdis {
+                                cluster: target.cluster.clone(),
+                                path: target.path.clone(),
+                                authorization: None,
+                            },
+                            keys,
+                            interval_ms: u64::from(scrape.interval_ms),
+                            timeout_ms: scrape.timeout_ms,
+                            next_due_ms: 0,
+                            in_flight_since_ms: None,
+                        });
+                    }
+                }
+                LoadSource::None | LoadSource::InFlight(_) => {}
             }
-            stores.push(Background {
-                query: config.query.clone(),
-                keys: config.shared_keys.clone(),
-                providers: config.providers.len(),
-                interval_ms: u64::from(interval_ms),
-                timeout_ms: config.store.timeout_ms,
-                next_due_ms: 0,
-                in_flight_since_ms: None,
-            });
         }
         Self {
             me,
-            stores,
-            webdis_calls: HashMap::new(),
+            reads,
+            http_calls: HashMap::new(),
         }
     }
 
-    /// The tick the host must give: the shortest refresh interval, if any store needs one.
+    /// The shortest interval, if any read needs the tick.
     pub fn tick_period(&self) -> Option<Duration> {
-        self.stores
+        self.reads
             .iter()
-            .map(|store| store.interval_ms)
+            .map(|read| read.interval_ms)
             .min()
             .map(Duration::from_millis)
     }
 
     /// The reads due now whose lease this VM holds (taken or renewed here).
     pub fn due_reads(&mut self, now_ms: u64) -> Vec<Read> {
-        let mut reads = Vec::new();
-        for (index, store) in self.stores.iter_mut().enumerate() {
-            if let Some(since) = store.in_flight_since_ms {
+        let mut due = Vec::new();
+        for (index, read) in self.reads.iter_mut().enumerate() {
+            if let Some(since) = read.in_flight_since_ms {
                 // A reply lost by the host must not stop the refresh for good.
-                let deadline = since + u64::from(store.timeout_ms) + store.interval_ms;
+                let deadline = since + u64::from(read.timeout_ms) + read.interval_ms;
                 if now_ms < deadline {
                     continue;
                 }
-                store.in_flight_since_ms = None;
+                read.in_flight_since_ms = None;
             }
-            if now_ms < store.next_due_ms {
+            if now_ms < read.next_due_ms {
                 continue;
             }
-            store.next_due_ms = now_ms + store.interval_ms;
-            let ttl_ms = store.interval_ms * LEASE_INTERVALS + u64::from(store.timeout_ms);
-            if !hold_lease(&store.keys.lease, self.me, now_ms, ttl_ms) {
+            read.next_due_ms = now_ms + read.interval_ms;
+            let ttl_ms = read.interval_ms * LEASE_INTERVALS + u64::from(read.timeout_ms);
+            if !hold_lease(&read.keys.lease, self.me, now_ms, ttl_ms) {
                 continue;
             }
-            store.in_flight_since_ms = Some(now_ms);
-            reads.push(Read {
-                store: index,
-                query: store.query.clone(),
-                timeout_ms: store.timeout_ms,
+            read.in_flight_since_ms = Some(now_ms);
+            due.push(Read {
+                index,
+                query: read.query.clone(),
+                timeout_ms: read.timeout_ms,
             });
         }
-        reads
+        due
     }
 
-    pub fn sent_webdis(&mut self, token: u32, store: usize) {
-        self.webdis_calls.insert(token, store);
+    pub fn sent_http(&mut self, token: u32, index: usize) {
+        self.http_calls.insert(token, index);
     }
 
     /// The read could not be sent: try again at the next interval.
-    pub fn not_sent(&mut self, store: usize, why: &str) {
-        warn!("ai-load-balancer: background refresh not sent: {why}");
-        if let Some(store) = self.stores.get_mut(store) {
-            store.in_flight_since_ms = None;
+    pub fn not_sent(&mut self, index: usize, why: &str) {
+        warn!("ai-load-balancer: background read not sent: {why}");
+        if let Some(read) = self.reads.get_mut(index) {
+            read.in_flight_since_ms = None;
         }
     }
 
-    pub fn webdis_store(&mut self, token: u32) -> Option<usize> {
-        self.webdis_calls.remove(&token)
+    pub fn http_read(&mut self, token: u32) -> Option<usize> {
+        self.http_calls.remove(&token)
     }
 
-    /// Publishes a store's reply for every worker; on failure keeps the last loads, which age
-    /// out after `max_age_ms`. Returns whether loads were published.
-    pub fn on_reply(&mut self, store: usize, reply: Result<Vec<u8>, StoreError>) -> bool {
-        let Some(store) = self.stores.get_mut(store) else {
-            return false;
+    pub fn is_engine(&self, index: usize) -> bool {
+        matches!(
+            self.reads.get(index).map(|r| &r.kind),
+            Some(Kind::Engine { .. })
+        )
+    }
+
+    /// Publishes a reply for every worker; on failure keeps the last loads, which age out.
+    pub fn on_reply(&mut self, index: usize, reply: Result<Vec<u8>, StoreError>) -> Outcome {
+        let engine = self.is_engine(index);
+        let failed = if engine {
+            Outcome::EngineFailed
+        } else {
+            Outcome::StoreFailed
         };
-        let Some(sent_at_ms) = store.in_flight_since_ms.take() else {
-            return false;
+        let Some(read) = self.reads.get_mut(index) else {
+            return failed;
         };
-        let loads = match reply.and_then(|body| parse_reply(&body, store.providers)) {
+        let Some(sent_at_ms) = read.in_flight_since_ms.take() else {
+            return failed;
+        };
+        let loads = match (&mut read.kind, reply) {
+            (Kind::Store { format, providers }, reply) => {
+                reply.and_then(|body| parse_reply(format, &body, *providers))
+            }
+            (Kind::Engine { previous }, Ok(body)) => {
+                let text = String::from_utf8_lossy(&body);
+                let (load, counters) = engine_load(&text, previous.as_ref());
+                *previous = Some(counters);
+                load.map(|load| vec![Some(load)]).ok_or_else(|| {
+                    StoreError::BadReply("no running-requests metric in /metrics".into())
+                })
+            }
+            (Kind::Engine { .. }, Err(err)) => Err(err),
+        };
+        let loads = match loads {
             Ok(loads) => loads,
             Err(err) => {
-                warn!("ai-load-balancer: background refresh failed: {err}; the last loads stay until they age out");
-                return false;
+                warn!(
+                    "ai-load-balancer: background read of {} failed: {err}; the last loads \
+                     stay until they age out",
+                    read.keys.loads
+                );
+                return failed;
             }
         };
         // The loads are at least as fresh as the moment they were asked for.
@@ -149,14 +225,18 @@ impl Refresher {
             fetched_at_ms: sent_at_ms,
             loads,
         };
-        match hostcalls::set_shared_data(&store.keys.loads, Some(&snapshot.encode()), None) {
+        match hostcalls::set_shared_data(&read.keys.loads, Some(&snapshot.encode()), None) {
             Ok(()) => {
-                debug!("ai-load-balancer: loads published to {}", store.keys.loads);
-                true
+                debug!("ai-load-balancer: loads published to {}", read.keys.loads);
+                if engine {
+                    Outcome::EnginePublished
+                } else {
+                    Outcome::StorePublished
+                }
             }
             Err(status) => {
                 warn!("ai-load-balancer: cannot publish loads: {status:?}");
-                false
+                failed
             }
         }
     }

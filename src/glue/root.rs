@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use log::{error, info, warn};
+use log::{debug, error, info, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
@@ -13,8 +13,9 @@ use proxy_wasm::types::{BufferType, ContextType};
 use super::filter::{webdis_reply, Filter};
 use super::host::dispatch_webdis;
 use super::metrics::Metrics;
-use super::refresh::{Read, Refresher};
-use crate::config::{Build, PluginConfig};
+use super::refresh::{Outcome, Read, Refresher};
+use crate::config::{Build, LoadSource, PluginConfig};
+use crate::inflight;
 use crate::flow::Stat;
 use crate::rng::Rng;
 use crate::store::{StoreError, StoreHealthBook, StoreQuery};
@@ -27,6 +28,8 @@ pub struct Shared {
     pub refresher: RefCell<Refresher>,
     /// Whether each configuration's store is known down, as this worker has seen it.
     pub store_health: RefCell<StoreHealthBook>,
+    /// This VM's identity: its in-flight slot and its leases.
+    pub worker_id: u64,
 }
 
 impl Shared {
@@ -37,15 +40,16 @@ impl Shared {
     }
 
     /// Hands a background read's reply to the refresher and counts the outcome.
-    fn refreshed(&self, store: usize, reply: Result<Vec<u8>, StoreError>) {
-        let published = match self.refresher.try_borrow_mut() {
-            Ok(mut refresher) => refresher.on_reply(store, reply),
-            Err(_) => false,
+    fn refreshed(&self, read: usize, reply: Result<Vec<u8>, StoreError>) {
+        let outcome = match self.refresher.try_borrow_mut() {
+            Ok(mut refresher) => refresher.on_reply(read, reply),
+            Err(_) => Outcome::StoreFailed,
         };
-        self.count(if published {
-            Stat::RefreshPublished
-        } else {
-            Stat::RefreshFailed
+        self.count(match outcome {
+            Outcome::StorePublished => Stat::RefreshPublished,
+            Outcome::StoreFailed => Stat::RefreshFailed,
+            Outcome::EnginePublished => Stat::ScrapePublished,
+            Outcome::EngineFailed => Stat::ScrapeFailed,
         });
     }
 }
@@ -70,17 +74,17 @@ impl Root {
             StoreQuery::Webdis { .. } => {
                 dispatch_webdis(&read.query, read.timeout_ms).map(|token| {
                     if let Ok(mut refresher) = shared.refresher.try_borrow_mut() {
-                        refresher.sent_webdis(token, read.store);
+                        refresher.sent_http(token, read.index);
                     }
                 })
             }
             #[cfg(feature = "higress")]
             StoreQuery::Resp { upstream, command } => {
                 let shared_weak = Rc::downgrade(shared);
-                let store = read.store;
+                let index = read.index;
                 let on_reply = move |reply| {
                     if let Some(shared) = shared_weak.upgrade() {
-                        shared.refreshed(store, reply);
+                        shared.refreshed(index, reply);
                     }
                 };
                 super::redis::call(upstream, command, self.context_id, Box::new(on_reply))
@@ -89,10 +93,18 @@ impl Root {
             StoreQuery::Resp { .. } => Err("RESP needs the Higress build".into()),
         };
         if let Err(why) = sent {
-            if let Ok(mut refresher) = shared.refresher.try_borrow_mut() {
-                refresher.not_sent(read.store, &why);
-            }
-            shared.count(Stat::RefreshFailed);
+            let engine = match shared.refresher.try_borrow_mut() {
+                Ok(mut refresher) => {
+                    refresher.not_sent(read.index, &why);
+                    refresher.is_engine(read.index)
+                }
+                Err(_) => false,
+            };
+            shared.count(if engine {
+                Stat::ScrapeFailed
+            } else {
+                Stat::RefreshFailed
+            });
         }
     }
 }
@@ -106,12 +118,12 @@ impl Context for Root {
         _num_trailers: usize,
     ) {
         let Some(shared) = &self.shared else { return };
-        let store = match shared.refresher.try_borrow_mut() {
-            Ok(mut refresher) => refresher.webdis_store(token_id),
+        let read = match shared.refresher.try_borrow_mut() {
+            Ok(mut refresher) => refresher.http_read(token_id),
             Err(_) => None,
         };
-        if let Some(store) = store {
-            shared.refreshed(store, webdis_reply(num_headers, body_size));
+        if let Some(read) = read {
+            shared.refreshed(read, webdis_reply(num_headers, body_size));
         }
     }
 }
@@ -152,8 +164,17 @@ impl RootContext for Root {
             }
         );
         let mut rng = Rng::from_entropy(super::now_ms() ^ 0x9e37_79b9);
-        let refresher = Refresher::new(&plugin, rng.next_u64());
-        let period = refresher.tick_period().unwrap_or(Duration::ZERO);
+        let worker_id = rng.next_u64();
+        let refresher = Refresher::new(&plugin, worker_id);
+        let counts_in_flight = plugin
+            .all()
+            .any(|config| matches!(config.loads, LoadSource::InFlight(_)));
+        // In-flight slots need a heartbeat from every worker, at least once a second.
+        let heartbeat = counts_in_flight.then(|| Duration::from_millis(inflight::HEARTBEAT_MS));
+        let period = match (refresher.tick_period(), heartbeat) {
+            (Some(reads), Some(beat)) => reads.min(beat),
+            (reads, beat) => reads.or(beat).unwrap_or(Duration::ZERO),
+        };
         if let Err(status) = hostcalls::set_tick_period(period) {
             warn!("ai-load-balancer: cannot set the tick for background refresh: {status:?}");
         }
@@ -163,6 +184,7 @@ impl RootContext for Root {
             rng: RefCell::new(rng),
             refresher: RefCell::new(refresher),
             store_health: RefCell::new(StoreHealthBook::default()),
+            worker_id,
         }));
         true
     }
@@ -178,6 +200,13 @@ impl RootContext for Root {
         for read in reads {
             self.send(&shared, read);
         }
+        if shared
+            .plugin
+            .all()
+            .any(|config| matches!(config.loads, LoadSource::InFlight(_)))
+        {
+            heartbeat(shared.worker_id);
+        }
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -186,5 +215,21 @@ impl RootContext for Root {
 
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
+    }
+}
+
+/// Refreshes this worker's in-flight slot so that its counts keep counting (a slot that stops
+/// beating is a dead worker's, and is ignored).
+fn heartbeat(worker_id: u64) {
+    let key = inflight::slot_key(worker_id);
+    let Ok((current, cas)) = hostcalls::get_shared_data(&key) else {
+        return;
+    };
+    let Some(mut slot) = current.and_then(|bytes| inflight::Slot::decode(&bytes).ok()) else {
+        return; // no request counted yet
+    };
+    slot.heartbeat_ms = super::now_ms();
+    if let Err(status) = hostcalls::set_shared_data(&key, Some(&slot.encode()), cas) {
+        debug!("ai-load-balancer: in-flight heartbeat deferred: {status:?}");
     }
 }

@@ -7,14 +7,12 @@ mod webdis;
 
 use std::fmt;
 
-use crate::config::{Protocol, StoreConfig};
+use crate::config::{Protocol, ReplyFormat, StoreConfig};
+use crate::load::{Load, Loads};
 
 pub use health::{StoreHealthBook, Transition};
 pub use resp::{encode_command, parse_mget_reply};
 pub use webdis::parse_json_reply;
-
-/// A load per provider, in configuration order; `None` is unknown.
-pub type Loads = Vec<Option<f64>>;
 
 /// The store request, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,17 +32,22 @@ impl StoreQuery {
         let mut args = Vec::with_capacity(keys.len() + 1);
         args.push("MGET");
         args.extend_from_slice(keys);
+        Self::command(store, &args)
+    }
+
+    /// Any Redis command, as RESP or as a Webdis path.
+    pub fn command(store: &StoreConfig, args: &[&str]) -> Self {
         match store.protocol {
             Protocol::Resp => StoreQuery::Resp {
                 upstream: match store.database {
                     Some(db) => format!("{}?db={db}", store.cluster),
                     None => store.cluster.clone(),
                 },
-                command: encode_command(&args),
+                command: encode_command(args),
             },
             Protocol::Webdis => StoreQuery::Webdis {
                 cluster: store.cluster.clone(),
-                path: webdis::command_path(store.database, &args),
+                path: webdis::command_path(store.database, args),
                 authorization: store.username.as_ref().map(|user| {
                     webdis::basic_authorization(user, store.password.as_deref().unwrap_or(""))
                 }),
@@ -76,8 +79,26 @@ impl fmt::Display for StoreError {
     }
 }
 
-/// Reads a reply body as RESP (Higress) or Webdis JSON, whichever it is.
-pub fn parse_reply(body: &[u8], providers: usize) -> Result<Loads, StoreError> {
+/// Reads a store's reply in the configured format.
+pub fn parse_reply(
+    format: &ReplyFormat,
+    body: &[u8],
+    providers: usize,
+) -> Result<Loads, StoreError> {
+    match format {
+        ReplyFormat::Keys => parse_keys_reply(body, providers),
+        ReplyFormat::Hashes => {
+            crate::engine::parse_hash_loads(body, providers).map_err(StoreError::BadReply)
+        }
+        ReplyFormat::Endpoint(names) => {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            crate::engine::parse_json_loads(body, &names).map_err(StoreError::BadReply)
+        }
+    }
+}
+
+/// Reads an MGET reply as RESP (Higress) or Webdis JSON, whichever it is.
+pub fn parse_keys_reply(body: &[u8], providers: usize) -> Result<Loads, StoreError> {
     let values = if body.first() == Some(&b'{') {
         parse_json_reply(body)?
     } else {
@@ -91,7 +112,7 @@ pub fn parse_reply(body: &[u8], providers: usize) -> Result<Loads, StoreError> {
     }
     Ok(values
         .iter()
-        .map(|value| parse_load(value.as_deref()))
+        .map(|value| parse_load(value.as_deref()).map(Load::running))
         .collect())
 }
 
@@ -179,15 +200,16 @@ mod tests {
 
     #[test]
     fn reply_is_read_as_resp_or_webdis_json() {
-        let resp = parse_reply(b"*3\r\n$2\r\n90\r\n$-1\r\n$3\r\nabc\r\n", 3).unwrap();
-        assert_eq!(resp, vec![Some(90.0), None, None]);
-        let json = parse_reply(br#"{"MGET":["90","10",null]}"#, 3).unwrap();
-        assert_eq!(json, vec![Some(90.0), Some(10.0), None]);
+        let r = |running| Some(Load::running(running));
+        let resp = parse_keys_reply(b"*3\r\n$2\r\n90\r\n$-1\r\n$3\r\nabc\r\n", 3).unwrap();
+        assert_eq!(resp, vec![r(90.0), None, None]);
+        let json = parse_keys_reply(br#"{"MGET":["90","10",null]}"#, 3).unwrap();
+        assert_eq!(json, vec![r(90.0), r(10.0), None]);
     }
 
     #[test]
     fn reply_with_the_wrong_number_of_values_is_refused() {
-        let err = parse_reply(b"*1\r\n$2\r\n90\r\n", 2).unwrap_err();
+        let err = parse_keys_reply(b"*1\r\n$2\r\n90\r\n", 2).unwrap_err();
         assert_eq!(err, StoreError::BadReply("1 values for 2 providers".into()));
     }
 }

@@ -1,0 +1,100 @@
+//! What a request leaves behind when it ends: its in-flight count taken back, and its latency
+//! folded into the backend's average in shared data (so every worker of the gateway sees it).
+
+use super::choose::latency_key;
+use super::{RequestFlow, RequestHost};
+use crate::config::BalancerConfig;
+use crate::inflight::{register, slot_key, totals, workers, Slot, REGISTRY_KEY};
+use crate::load::{Load, Loads};
+use crate::strategy::latency::{LatencyStats, DEFAULT_ALPHA};
+use crate::strategy::Strategy;
+
+impl RequestFlow {
+    /// The response's headers arrived: the first byte, for latency.
+    pub fn on_response_headers(&mut self, host: &mut dyn RequestHost) {
+        if self.sent.is_some() && self.first_byte_ms.is_none() && self.tracks_latency() {
+            self.first_byte_ms = Some(host.now_ms());
+        }
+    }
+
+    /// The stream ended (completed, reset or aborted).
+    pub fn on_done(&mut self, host: &mut dyn RequestHost) {
+        let Some(sent) = self.sent.take() else { return };
+        let Some(config) = self.config.and_then(|which| self.plugin.get(which)) else {
+            return;
+        };
+        let Some(backend) = config
+            .pools
+            .pools
+            .get(sent.pool)
+            .and_then(|pool| pool.backends.get(sent.backend))
+        else {
+            return;
+        };
+        if sent.counted_in_flight {
+            if let Some(provider) = config.providers.get(backend.provider) {
+                in_flight_add(host, &provider.name, -1);
+            }
+        }
+        if !self.tracks_latency() {
+            return;
+        }
+        // Without a response there is nothing to learn (a client that gave up says nothing
+        // about the provider).
+        let Some(first_byte_ms) = self.first_byte_ms else {
+            return;
+        };
+        let now_ms = host.now_ms();
+        let ttfb = first_byte_ms.saturating_sub(sent.at_ms) as f64;
+        let total = (!self.facts.streaming).then(|| now_ms.saturating_sub(sent.at_ms) as f64);
+        host.update_shared(&latency_key(&backend.id), &mut |current| {
+            let mut stats = current
+                .and_then(|bytes| LatencyStats::decode(bytes).ok())
+                .unwrap_or_default();
+            stats.record(Some(ttfb), total, now_ms, DEFAULT_ALPHA);
+            Some(stats.encode())
+        });
+    }
+
+    fn tracks_latency(&self) -> bool {
+        let pool = self
+            .config
+            .and_then(|which| self.plugin.get(which))
+            .and_then(|config| config.pools.pools.get(self.pool));
+        matches!(pool.map(|pool| &pool.strategy), Some(Strategy::LeastLatency))
+    }
+}
+
+/// Adds to this worker's in-flight count for a provider (its own slot: no other writer).
+pub fn in_flight_add(host: &mut dyn RequestHost, provider: &str, delta: i64) {
+    let me = host.worker_id();
+    let now_ms = host.now_ms();
+    let registry = host.shared_data(REGISTRY_KEY);
+    if workers(registry.as_deref()).contains(&me) {
+        // Registered already: the common case costs one read.
+    } else {
+        host.update_shared(REGISTRY_KEY, &mut |current| register(current, me));
+    }
+    host.update_shared(&slot_key(me), &mut |current| {
+        let mut slot = current
+            .and_then(|bytes| Slot::decode(bytes).ok())
+            .unwrap_or_default();
+        slot.add(provider, delta, now_ms);
+        Some(slot.encode())
+    });
+}
+
+/// Requests in flight per provider, summed over the gateway's live workers.
+pub fn in_flight_loads(host: &dyn RequestHost, config: &BalancerConfig) -> Loads {
+    let registry = host.shared_data(REGISTRY_KEY);
+    let slots: Vec<Slot> = workers(registry.as_deref())
+        .into_iter()
+        .filter_map(|worker| host.shared_data(&slot_key(worker)))
+        .filter_map(|bytes| Slot::decode(&bytes).ok())
+        .collect();
+    let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
+    totals(&slots, &names, host.now_ms())
+        .into_iter()
+        .map(|count| Some(Load::count(count)))
+        .collect()
+}

@@ -1,0 +1,217 @@
+//! Gathering what the pool's strategy needs (loads, latencies, a round-robin ticket) and acting
+//! on its pick: routing headers, route re-match, stats.
+
+use std::rc::Rc;
+
+use log::debug;
+
+use super::{accounting, Phase, RequestFlow, RequestHost, Sent, Stat, Verdict};
+use crate::config::{BalancerConfig, InFlightScope, LoadSource, Pool, Refresh};
+use crate::load::{Load, Loads};
+use crate::refresh::{engine_keys, fnv1a_64, fresh_loads};
+use crate::rng::Rng;
+use crate::store::StoreError;
+use crate::strategy::latency::LatencyStats;
+use crate::strategy::{pick, Backend, Inputs, Reason, Strategy};
+
+impl RequestFlow {
+    /// Reads the loads the configuration's source gives (now, or by pausing for the store),
+    /// then chooses.
+    pub(super) fn start_choice(&mut self, host: &mut dyn RequestHost, rng: &mut Rng) -> Verdict {
+        let plugin = Rc::clone(&self.plugin);
+        let Some((which, config)) = self
+            .config
+            .and_then(|which| plugin.get(which).map(|config| (which, config)))
+        else {
+            return self.pass_through(host, "no configuration");
+        };
+        let providers = config.providers.len();
+        let loads = match &config.loads {
+            LoadSource::None => Ok(vec![None; providers]),
+            LoadSource::Engines(scrape) => Ok(engine_loads(host, config, scrape.max_age_ms)),
+            LoadSource::InFlight(InFlightScope::Gateway | InFlightScope::Replicas(_)) => {
+                Ok(accounting::in_flight_loads(host, config))
+            }
+            LoadSource::Store(read) => match read.config.refresh {
+                Refresh::Background { max_age_ms, .. } => {
+                    // Requests never wait for the store: they use what background refresh
+                    // published.
+                    let published = host.shared_data(&read.shared_keys.loads);
+                    fresh_loads(
+                        published.as_deref(),
+                        providers,
+                        host.now_ms(),
+                        u64::from(max_age_ms),
+                    )
+                    .map_err(|stale| StoreError::Stale(stale.to_string()))
+                }
+                Refresh::PerRequest { down } => {
+                    if !host.store_may_be_asked(which, &down, read.config.timeout_ms) {
+                        Err(StoreError::KnownDown)
+                    } else {
+                        match host.send_store_query(&read.query, read.config.timeout_ms) {
+                            Ok(()) => {
+                                self.phase = Phase::AwaitingStore;
+                                return Verdict::Pause;
+                            }
+                            Err(why) => {
+                                debug!("ai-load-balancer: store call not sent: {why}");
+                                self.store_outcome(host, false);
+                                Err(StoreError::Unavailable(why))
+                            }
+                        }
+                    }
+                }
+            },
+        };
+        self.choose(host, loads, rng)
+    }
+
+    /// Picks a backend of the request's pool with its strategy, and sends the request there.
+    pub(super) fn choose(
+        &mut self,
+        host: &mut dyn RequestHost,
+        loads: Result<Loads, StoreError>,
+        rng: &mut Rng,
+    ) -> Verdict {
+        let plugin = Rc::clone(&self.plugin);
+        let Some(config) = self.config.and_then(|which| plugin.get(which)) else {
+            self.phase = Phase::Released;
+            return Verdict::Continue;
+        };
+        let Some(pool) = config.pools.pools.get(self.pool) else {
+            self.phase = Phase::Released;
+            return Verdict::Continue;
+        };
+        if let Err(err) = &loads {
+            debug!("ai-load-balancer: {err}; choosing without loads");
+        }
+        let now_ms = host.now_ms();
+        let known = loads.as_ref().ok();
+        let backends: Vec<Backend> = pool
+            .backends
+            .iter()
+            .map(|backend| Backend {
+                weight: backend.weight,
+                priority: backend.priority,
+                available: true,
+                load: known.and_then(|loads| loads.get(backend.provider).copied().flatten()),
+                latency_ms: match pool.strategy {
+                    Strategy::LeastLatency => {
+                        latency_estimate(host, &backend.id, self.facts.streaming, now_ms, pool)
+                    }
+                    _ => None,
+                },
+            })
+            .collect();
+        let inputs = Inputs {
+            round_robin_ticket: match pool.strategy {
+                Strategy::RoundRobin => next_ticket(host, &round_robin_key(pool)),
+                _ => None,
+            },
+            prefix_hash: self.facts.prefix_hash,
+        };
+        let Some(picked) = pick(&pool.strategy, &backends, pool.ring.as_ref(), &inputs, rng)
+        else {
+            self.phase = Phase::Released;
+            return Verdict::Continue;
+        };
+        let Some(backend) = pool.backends.get(picked.index) else {
+            self.phase = Phase::Released;
+            return Verdict::Continue;
+        };
+        let Some(provider) = config.providers.get(backend.provider) else {
+            self.phase = Phase::Released;
+            return Verdict::Continue;
+        };
+        host.set_request_header(&config.selected_provider_header, &provider.name);
+        match &backend.model {
+            Some(model) => host.set_request_header(&config.rewrite_model_header, model),
+            // A client's copy must not reach the route table.
+            None => host.remove_request_header(&config.rewrite_model_header),
+        }
+        host.clear_route_cache();
+        if picked.reason == Reason::NothingKnown {
+            host.count(match loads {
+                Ok(_) => Stat::FallbackAllUnknown,
+                Err(StoreError::Stale(_)) => Stat::FallbackStaleLoads,
+                Err(StoreError::KnownDown) => Stat::FallbackStoreDown,
+                Err(_) => Stat::FallbackStoreError,
+            });
+        }
+        host.count(Stat::Selected(provider.name.clone()));
+        let counted_in_flight = matches!(config.loads, LoadSource::InFlight(_));
+        if counted_in_flight {
+            accounting::in_flight_add(host, &provider.name, 1);
+        }
+        self.sent = Some(Sent {
+            pool: self.pool,
+            backend: picked.index,
+            at_ms: now_ms,
+            counted_in_flight,
+        });
+        self.release(host)
+    }
+}
+
+/// Each provider's engine load as the scrape last published it, if recent enough.
+fn engine_loads(host: &dyn RequestHost, config: &BalancerConfig, max_age_ms: u32) -> Loads {
+    let now_ms = host.now_ms();
+    config
+        .providers
+        .iter()
+        .map(|provider| {
+            let target = provider.metrics.as_ref()?;
+            let published = host.shared_data(&engine_keys(target).loads);
+            let loads = fresh_loads(published.as_deref(), 1, now_ms, u64::from(max_age_ms)).ok()?;
+            loads.into_iter().next().flatten()
+        })
+        .collect()
+}
+
+pub fn latency_key(backend_id: &str) -> String {
+    format!("ai_lb/latency/{backend_id}")
+}
+
+fn latency_estimate(
+    host: &dyn RequestHost,
+    backend_id: &str,
+    streaming: bool,
+    now_ms: u64,
+    pool: &Pool,
+) -> Option<f64> {
+    let bytes = host.shared_data(&latency_key(backend_id))?;
+    let stats = LatencyStats::decode(&bytes).ok()?;
+    stats.estimate(streaming, now_ms, u64::from(pool.latency_max_age_ms))
+}
+
+/// One sequence per pool for every worker: the pool's name and backends name the counter.
+fn round_robin_key(pool: &Pool) -> String {
+    let mut identity = pool.name.clone().into_bytes();
+    for backend in &pool.backends {
+        identity.push(0);
+        identity.extend_from_slice(backend.id.as_bytes());
+    }
+    format!("ai_lb/rr/{:016x}", fnv1a_64(&identity))
+}
+
+/// Takes the next ticket of a shared counter; `None` when shared data kept refusing.
+fn next_ticket(host: &mut dyn RequestHost, key: &str) -> Option<u64> {
+    let mut taken = None;
+    let written = host.update_shared(key, &mut |current| {
+        let ticket = current
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .and_then(|text| text.parse::<u64>().ok())
+            .unwrap_or(0);
+        taken = Some(ticket);
+        Some(ticket.wrapping_add(1).to_string().into_bytes())
+    });
+    taken.filter(|_| written)
+}
+
+impl Load {
+    /// A load known only as a count of requests.
+    pub fn count(requests: u64) -> Self {
+        Load::running(requests as f64)
+    }
+}
