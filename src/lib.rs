@@ -13,6 +13,7 @@ pub mod rng;
 pub mod rules;
 pub mod selection;
 pub mod store;
+pub mod strategy;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;
