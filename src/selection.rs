@@ -1,7 +1,9 @@
 //! Choosing a provider: the lowest known load wins, ties broken at random; when no load is
-//! known (or the store failed) the pick goes by weight.
+//! known (or the store failed) the pick goes by weight. The draws themselves are shared with
+//! the pool strategies (`crate::strategy`).
 
 use crate::rng::Rng;
+use crate::strategy::draw;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
@@ -42,38 +44,16 @@ pub fn choose(loads: Option<&[Option<f64>]>, weights: &[u32], rng: &mut Rng) -> 
 
 /// The index of the lowest known load; among equal lowest loads, a uniform random one.
 pub fn least_load(loads: &[Option<f64>], rng: &mut Rng) -> Option<usize> {
-    let lowest = loads
-        .iter()
-        .flatten()
-        .copied()
-        .fold(None, |low: Option<f64>, load| {
-            Some(low.map_or(load, |low| low.min(load)))
-        })?;
-    let tied = loads.iter().filter(|load| **load == Some(lowest)).count();
-    let pick = rng.below(tied as u64) as usize;
-    loads
+    let known = loads
         .iter()
         .enumerate()
-        .filter(|(_, load)| **load == Some(lowest))
-        .nth(pick)
-        .map(|(index, _)| index)
+        .filter_map(|(index, load)| load.map(|load| (index, load)));
+    draw::lowest(known, rng)
 }
 
 /// A random index with probability proportional to its weight.
 pub fn by_weight(weights: &[u32], rng: &mut Rng) -> usize {
-    let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
-    if total == 0 {
-        return 0;
-    }
-    let mut ticket = rng.below(total);
-    for (index, &weight) in weights.iter().enumerate() {
-        let weight = u64::from(weight);
-        if ticket < weight {
-            return index;
-        }
-        ticket -= weight;
-    }
-    weights.len().saturating_sub(1)
+    draw::by_weight(weights.iter().copied().enumerate(), rng).unwrap_or(0)
 }
 
 #[cfg(test)]

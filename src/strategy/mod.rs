@@ -1,100 +1,237 @@
-//! Placeholder types (the helper's module replaces this file).
+//! Balancing strategies: given one pool's backends as they are now, pick one for this request.
+//!
+//! The decisions only: the glue gathers each backend's weight, priority, health, load and
+//! latency from configuration and shared data, and supplies the per-request inputs (a round
+//! robin ticket, the prompt's prefix hash). Every strategy follows two rules:
+//! - a backend marked unavailable is never picked while an available one remains; when none is
+//!   available, all of them count as available (health has its own rules: never fail a request
+//!   here);
+//! - `pick` answers for every non-empty pool; a strategy whose inputs are all unknown falls back
+//!   to a pick by weight and says so (`Reason::NothingKnown`).
+
+mod affinity;
+pub(crate) mod draw;
+pub mod latency;
+mod score;
+#[cfg(test)]
+mod tests;
+
+pub use affinity::{Affinity, Ring};
+pub use score::{score, ScoreWeights};
+
 use crate::load::Load;
 use crate::rng::Rng;
 
-#[derive(Debug, Clone, PartialEq)]
+/// How a pool picks its backend.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Strategy {
+    /// Lowest `Load::total()` among known loads, ties at random; no load known: by weight.
+    #[default]
     LeastLoad,
+    /// Probability proportional to weight; weight 0 never, unless every weight is 0 (uniform).
     WeightedRandom,
+    /// Uniform.
     Random,
+    /// Cycles through the available backends in pool order, driven by `Inputs::round_robin_ticket`.
     RoundRobin,
+    /// Lowest priority number among the available; ties by weight.
     Failover,
+    /// Lowest latency estimate; a backend without a fresh estimate is explored first.
     LeastLatency,
+    /// The top-scoring share of the backends by cache ratio, running and queued requests.
     InferenceScore(ScoreWeights),
+    /// Consistent hashing of the prompt's prefix with bounded load.
     PrefixAffinity(Affinity),
 }
+
+/// One backend of the pool as the strategy sees it now (in pool order).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ScoreWeights {
-    pub cache_ratio: f64,
-    pub request_load: f64,
-    pub prefill_load: f64,
-    pub candidate_percent: u32,
-}
-impl Default for ScoreWeights {
-    fn default() -> Self {
-        Self { cache_ratio: 2.0, request_load: 1.0, prefill_load: 3.0, candidate_percent: 10 }
-    }
-}
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Affinity {
-    pub prefix_bytes: usize,
-    pub load_factor: f64,
-}
-impl Default for Affinity {
-    fn default() -> Self {
-        Self { prefix_bytes: 1024, load_factor: 0.25 }
-    }
-}
-#[derive(Debug, Clone, Default)]
 pub struct Backend {
     pub weight: u32,
+    /// Failover order: lower numbers are tried first.
     pub priority: u32,
     pub available: bool,
+    /// `None`: unknown.
     pub load: Option<Load>,
+    /// The latency estimate (see `latency::LatencyStats::estimate`); `None`: no fresh samples.
     pub latency_ms: Option<f64>,
 }
-#[derive(Debug, Clone, Default)]
+
+impl Backend {
+    /// An available backend with this weight, priority 0, and nothing known about it.
+    pub fn with_weight(weight: u32) -> Self {
+        Self {
+            weight,
+            priority: 0,
+            available: true,
+            load: None,
+            latency_ms: None,
+        }
+    }
+}
+
+/// Per-request inputs some strategies need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Inputs {
+    /// A shared counter the glue increments per request (round robin); `None`: a random start.
     pub round_robin_ticket: Option<u64>,
+    /// The hash of the prompt's prefix (prefix affinity); `None`: behave as least load.
     pub prefix_hash: Option<u64>,
 }
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    Strategy,
-    NothingKnown,
-}
+
+/// The backend picked (an index into the pool) and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pick {
     pub index: usize,
     pub reason: Reason,
 }
-#[derive(Debug, Clone, PartialEq)]
-pub struct Ring;
-impl Ring {
-    pub fn new(_ids: &[&str]) -> Self {
-        Ring
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The strategy decided.
+    Strategy,
+    /// The strategy's inputs were all unknown: the pick went by weight.
+    NothingKnown,
+}
+
+impl Pick {
+    fn decided(index: Option<usize>) -> Option<Self> {
+        index.map(|index| Self {
+            index,
+            reason: Reason::Strategy,
+        })
     }
 }
+
+/// Picks one backend with `strategy`; `None` only for an empty pool. `ring` is the pool's ring
+/// (prefix affinity only; without one, prefix affinity behaves as least load).
 pub fn pick(
-    _strategy: &Strategy,
+    strategy: &Strategy,
     backends: &[Backend],
-    _ring: Option<&Ring>,
-    _inputs: &Inputs,
-    _rng: &mut Rng,
+    ring: Option<&Ring>,
+    inputs: &Inputs,
+    rng: &mut Rng,
 ) -> Option<Pick> {
-    (!backends.is_empty()).then_some(Pick { index: 0, reason: Reason::Strategy })
+    let candidates = Candidates::new(backends);
+    match strategy {
+        Strategy::LeastLoad => least_load(&candidates, rng),
+        Strategy::WeightedRandom => Pick::decided(weighted(candidates.iter(), rng)),
+        Strategy::Random => Pick::decided(draw::uniform(candidates.indices(), rng)),
+        Strategy::RoundRobin => round_robin(&candidates, inputs.round_robin_ticket, rng),
+        Strategy::Failover => failover(&candidates, rng),
+        Strategy::LeastLatency => least_latency(&candidates, rng),
+        Strategy::InferenceScore(weights) => score::pick(weights, &candidates, rng),
+        Strategy::PrefixAffinity(affinity) => match (ring, inputs.prefix_hash) {
+            (Some(ring), Some(prefix_hash)) => {
+                affinity::pick(affinity, ring, prefix_hash, &candidates, rng)
+            }
+            _ => least_load(&candidates, rng),
+        },
+    }
 }
-pub mod latency {
-    pub const DEFAULT_ALPHA: f64 = 0.3;
-    #[derive(Debug, Clone, Default, PartialEq)]
-    pub struct LatencyStats {
-        pub ttfb_ms: Option<f64>,
-        pub total_ms: Option<f64>,
-        pub updated_at_ms: u64,
-        pub samples: u32,
-    }
-    impl LatencyStats {
-        pub fn record(&mut self, ttfb_ms: Option<f64>, total_ms: Option<f64>, now_ms: u64, _alpha: f64) {
-            self.ttfb_ms = ttfb_ms.or(self.ttfb_ms);
-            self.total_ms = total_ms.or(self.total_ms);
-            self.updated_at_ms = now_ms;
-            self.samples += 1;
+
+/// The backends that may be picked: the available ones, or all of them when none is available.
+struct Candidates<'a> {
+    backends: &'a [Backend],
+    any_available: bool,
+}
+
+impl<'a> Candidates<'a> {
+    fn new(backends: &'a [Backend]) -> Self {
+        Self {
+            backends,
+            any_available: backends.iter().any(|backend| backend.available),
         }
-        pub fn estimate(&self, streaming: bool, now_ms: u64, max_age_ms: u64) -> Option<f64> {
-            if now_ms.saturating_sub(self.updated_at_ms) > max_age_ms { return None; }
-            if streaming { self.ttfb_ms } else { self.total_ms.or(self.ttfb_ms) }
-        }
-        pub fn encode(&self) -> Vec<u8> { Vec::new() }
-        pub fn decode(_bytes: &[u8]) -> Result<Self, String> { Err("stub".into()) }
     }
+
+    /// The backend at this pool index, if it may be picked.
+    fn get(&self, index: usize) -> Option<&'a Backend> {
+        self.backends
+            .get(index)
+            .filter(|backend| may_pick(backend, self.any_available))
+    }
+
+    /// The candidates with their pool index, in pool order.
+    fn iter(&self) -> impl Iterator<Item = (usize, &'a Backend)> + Clone + 'a {
+        let any_available = self.any_available;
+        self.backends
+            .iter()
+            .enumerate()
+            .filter(move |(_, backend)| may_pick(backend, any_available))
+    }
+
+    fn indices(&self) -> impl Iterator<Item = usize> + Clone + 'a {
+        self.iter().map(|(index, _)| index)
+    }
+}
+
+fn may_pick(backend: &Backend, any_available: bool) -> bool {
+    backend.available || !any_available
+}
+
+fn least_load(candidates: &Candidates, rng: &mut Rng) -> Option<Pick> {
+    let known = candidates
+        .iter()
+        .filter_map(|(index, backend)| backend.load.map(|load| (index, load.total())));
+    match draw::lowest(known, rng) {
+        Some(index) => Pick::decided(Some(index)),
+        None => nothing_known(candidates, rng),
+    }
+}
+
+/// The fallback of a strategy whose inputs are all unknown.
+fn nothing_known(candidates: &Candidates, rng: &mut Rng) -> Option<Pick> {
+    weighted(candidates.iter(), rng).map(|index| Pick {
+        index,
+        reason: Reason::NothingKnown,
+    })
+}
+
+/// By weight; uniform when every weight is 0 (a pool must still answer).
+fn weighted<'a, I>(backends: I, rng: &mut Rng) -> Option<usize>
+where
+    I: Iterator<Item = (usize, &'a Backend)> + Clone,
+{
+    let weights = backends
+        .clone()
+        .map(|(index, backend)| (index, backend.weight));
+    draw::by_weight(weights, rng).or_else(|| draw::uniform(backends.map(|(index, _)| index), rng))
+}
+
+fn round_robin(candidates: &Candidates, ticket: Option<u64>, rng: &mut Rng) -> Option<Pick> {
+    let Some(ticket) = ticket else {
+        return Pick::decided(draw::uniform(candidates.indices(), rng));
+    };
+    let count = candidates.indices().count() as u64;
+    if count == 0 {
+        return None;
+    }
+    Pick::decided(candidates.indices().nth((ticket % count) as usize))
+}
+
+fn failover(candidates: &Candidates, rng: &mut Rng) -> Option<Pick> {
+    let first = candidates
+        .iter()
+        .map(|(_, backend)| backend.priority)
+        .min()?;
+    let tied = candidates
+        .iter()
+        .filter(move |(_, backend)| backend.priority == first);
+    Pick::decided(weighted(tied, rng))
+}
+
+fn least_latency(candidates: &Candidates, rng: &mut Rng) -> Option<Pick> {
+    let measured = |backend: &Backend| backend.latency_ms.filter(|latency| !latency.is_nan());
+    // Exploring first is what refreshes an estimate that aged out.
+    let unmeasured = candidates
+        .iter()
+        .filter(move |(_, backend)| measured(backend).is_none())
+        .map(|(index, _)| index);
+    if let Some(index) = draw::uniform(unmeasured, rng) {
+        return Pick::decided(Some(index));
+    }
+    let latencies = candidates
+        .iter()
+        .filter_map(move |(index, backend)| measured(backend).map(|ms| (index, ms)));
+    Pick::decided(draw::lowest(latencies, rng))
 }

@@ -1,0 +1,125 @@
+//! Prefix affinity: requests whose prompts start alike go to the same backend, whose prefix (KV)
+//! cache then already holds that prefix. Consistent hashing keeps the mapping stable when a
+//! backend joins or leaves (only its share of prefixes moves); the bounded-load rule sends a
+//! prefix on to the next backend on the ring while its own is well above the average.
+
+use super::{least_load, Candidates, Pick};
+use crate::rng::Rng;
+
+/// Points per backend on the ring: enough that each backend's share of the ring is within a
+/// few percent of its fair share, few enough that a pool's ring stays a few kilobytes.
+const VIRTUAL_NODES: u64 = 160;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Affinity {
+    /// How much of the prompt the prefix hash covers (the glue hashes it; the ring only walks).
+    pub prefix_bytes: usize,
+    /// Epsilon: a backend takes a request while its load stays within `1 + load_factor` times
+    /// the average.
+    pub load_factor: f64,
+}
+
+impl Default for Affinity {
+    fn default() -> Self {
+        Self {
+            prefix_bytes: 1024,
+            load_factor: 0.25,
+        }
+    }
+}
+
+/// A pool's hash ring, built once per pool from stable backend identities (e.g.
+/// "provider/model"), in pool order. The hash is fixed and seedless, so every VM and every
+/// gateway replica builds the same ring and sends a prefix to the same backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ring {
+    /// (point, pool index), sorted by point.
+    points: Vec<(u64, usize)>,
+}
+
+impl Ring {
+    pub fn new<S: AsRef<str>>(ids: &[S]) -> Self {
+        let mut points: Vec<(u64, usize)> = ids
+            .iter()
+            .enumerate()
+            .flat_map(|(index, id)| {
+                let id_hash = fnv1a(id.as_ref().as_bytes());
+                (1..=VIRTUAL_NODES).map(move |node| {
+                    (
+                        mix(id_hash.wrapping_add(node.wrapping_mul(GOLDEN_GAMMA))),
+                        index,
+                    )
+                })
+            })
+            .collect();
+        points.sort_unstable();
+        Self { points }
+    }
+
+    /// Pool indices met walking the ring clockwise from the prefix's position, once per point
+    /// (so a backend recurs), wrapping around once.
+    fn walk(&self, prefix_hash: u64) -> impl Iterator<Item = usize> + '_ {
+        // Mixed again so that a weak prefix hash still lands evenly on the ring.
+        let position = mix(prefix_hash);
+        let (before, after) = self
+            .points
+            .split_at(self.points.partition_point(|(point, _)| *point < position));
+        after.iter().chain(before).map(|(_, index)| *index)
+    }
+}
+
+/// Walks the ring from the prefix and takes the first candidate within the load bound (an
+/// unknown load counts as within it); when every one is over, the least loaded.
+pub(super) fn pick(
+    affinity: &Affinity,
+    ring: &Ring,
+    prefix_hash: u64,
+    candidates: &Candidates,
+    rng: &mut Rng,
+) -> Option<Pick> {
+    let bound = load_bound(affinity.load_factor, candidates);
+    let within_bound = |index: usize| {
+        candidates.get(index).is_some_and(|backend| {
+            backend
+                .load
+                .is_none_or(|load| bound.is_none_or(|bound| load.total() + 1.0 <= bound))
+        })
+    };
+    match ring.walk(prefix_hash).find(|index| within_bound(*index)) {
+        Some(index) => Pick::decided(Some(index)),
+        None => least_load(candidates, rng),
+    }
+}
+
+/// The classic bounded-load capacity, `ceil((1 + epsilon) * (sum of loads + 1) / n)`, over the
+/// candidates whose load is known (`None` when none is). The `+ 1`s count the request being
+/// placed; the ceiling keeps an idle pool sticky (without it, `1 <= 1.25 / n` fails for n > 1).
+fn load_bound(load_factor: f64, candidates: &Candidates) -> Option<f64> {
+    let (count, sum) = candidates
+        .iter()
+        .filter_map(|(_, backend)| backend.load.map(|load| load.total()))
+        .filter(|total| !total.is_nan())
+        .fold((0u32, 0.0), |(count, sum), total| (count + 1, sum + total));
+    if count == 0 {
+        return None;
+    }
+    let epsilon = load_factor.max(0.0);
+    Some(((1.0 + epsilon) * (sum + 1.0) / f64::from(count)).ceil())
+}
+
+/// FNV-1a, 64 bits: fixed and seedless.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// SplitMix64's increment: consecutive virtual nodes of one id step by it.
+const GOLDEN_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// SplitMix64's finaliser: nearby inputs land far apart.
+fn mix(value: u64) -> u64 {
+    let value = (value ^ (value >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let value = (value ^ (value >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    value ^ (value >> 31)
+}
