@@ -151,11 +151,10 @@ fn refusals_name_the_field_and_the_reason() {
         (format!("providers: {{name: a}}\n{redis}"), "providers: must be a list, got a mapping"),
         (format!("providers: [{{key: k}}]\n{redis}"), "providers[0].name: required"),
         (format!("providers: [{{name: '', key: k}}]\n{redis}"), "providers[0].name: must not be empty"),
-        (format!("providers: [{{name: a}}]\n{redis}"), "providers[0].key: required"),
         (format!("providers: [{{name: a, key: 7}}]\n{redis}"), "providers[0].key: must be a string, got a number"),
         (
             format!("providers: [{{name: a, key: k, modle: m}}]\n{redis}"),
-            "providers[0].modle: unknown field; known fields: name, key, model, weight",
+            "providers[0].modle: unknown field; known fields: name, key, model, weight, metrics",
         ),
         (
             format!("providers: [{{name: a, key: k, weight: -1}}]\n{redis}"),
@@ -319,7 +318,7 @@ fn rule_refusals_name_the_rule() {
         ),
         (
             r#"{"redis": {"cluster": "c"}, "_rules_": [{"_match_route_": ["a"], "providers": [{"name": "a", "key": "k", "wieght": 2}]}]}"#,
-            "_rules_[0].providers[0].wieght: unknown field; known fields: name, key, model, weight",
+            "_rules_[0].providers[0].wieght: unknown field; known fields: name, key, model, weight, metrics",
         ),
         (
             r#"{"redis": {"cluster": "c"}, "_rules_": [{"providers": []}]}"#,
