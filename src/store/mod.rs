@@ -11,6 +11,7 @@ use crate::config::{Protocol, StoreConfig};
 
 pub use health::{StoreHealthBook, Transition};
 pub use resp::{encode_command, parse_mget_reply};
+pub use resp::{parse_rows_reply, Row};
 pub use webdis::parse_json_reply;
 
 /// A load per provider, in configuration order; `None` is unknown.
