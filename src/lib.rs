@@ -5,6 +5,7 @@
 //! `proxy_wasm`, and it is compiled for wasm only.
 
 pub mod config;
+pub mod engine;
 pub mod flow;
 pub mod load;
 pub mod refresh;
