@@ -172,7 +172,7 @@ fn refusals_name_the_field_and_the_reason() {
             format!("providers: [{{name: \"a\\nb\", key: k}}]\n{redis}"),
             "providers[0].name: \"a\\nb\" cannot be sent in a header (control characters or surrounding spaces)",
         ),
-        (provider_list.to_string(), "redis: required"),
+        (provider_list.to_string(), "strategy: strategy least_load ranks providers by load, and no load source is set: set redis, or load_source \"endpoint\", \"engine_metrics\" or \"in_flight\""),
         (format!("{provider_list}redis: {{}}\n"), "redis: needs cluster, or service_name and service_port"),
         (
             format!("{provider_list}redis: {{service_name: r}}\n"),
@@ -188,7 +188,7 @@ fn refusals_name_the_field_and_the_reason() {
         ),
         (
             format!("{provider_list}redis: {{servce_name: r}}\n"),
-            "redis.servce_name: unknown field; known fields: service_name, service_port, cluster, username, password, database, timeout_ms, key_prefix, protocol, refresh, refresh_interval_ms, max_age_ms, down_after_failures, down_retry_ms",
+            "redis.servce_name: unknown field; known fields: service_name, service_port, cluster, username, password, database, timeout_ms, key_prefix, protocol, refresh, refresh_interval_ms, max_age_ms, down_after_failures, down_retry_ms, load_format, hash_fields",
         ),
         (
             format!("{provider_list}redis: {{cluster: c, timeout_ms: 0}}\n"),
@@ -214,7 +214,7 @@ fn refusals_name_the_field_and_the_reason() {
             format!("{provider_list}{redis}max_body_bytes: 0\n"),
             "max_body_bytes: must be a whole number from 1 to 1073741824, got 0",
         ),
-        (format!("{provider_list}{redis}providerz: []\n"), "providerz: unknown field; known fields: providers, redis, selected_provider_header, rewrite_model_header, max_body_bytes"),
+        (format!("{provider_list}{redis}providerz: []\n"), "providerz: unknown field; known fields: providers, redis, selected_provider_header, rewrite_model_header, max_body_bytes, models, strategy, unknown_model, list_models, load_source, endpoint, engine_metrics, in_flight"),
         ("- just\n- a list\n".into(), "configuration: must be a mapping, got a list"),
         ("providers: [\n".into(), "configuration: invalid YAML: "),
         ("{\"providers\": [}".into(), "configuration: invalid JSON: "),
@@ -326,7 +326,7 @@ fn rule_refusals_name_the_rule() {
         ),
         (
             r#"{"redis": {"cluster": "c"}, "_rulez_": [], "_rules_": [{"_match_route_": ["a"], "providers": [{"name": "a", "key": "k"}]}]}"#,
-            "_rulez_: unknown field; known fields: providers, redis, selected_provider_header, rewrite_model_header, max_body_bytes",
+            "_rulez_: unknown field; known fields: providers, redis, selected_provider_header, rewrite_model_header, max_body_bytes, models, strategy, unknown_model, list_models, load_source, endpoint, engine_metrics, in_flight",
         ),
     ];
     for (text, expected) in cases {
