@@ -125,9 +125,18 @@ mod tests {
         slot.add("a=b", -1, 7);
         slot.add("x", -3, 8);
         assert_eq!(Slot::decode(&slot.encode()), Ok(slot.clone()));
-        assert_eq!((slot.count("a=b"), slot.count("c d"), slot.count("x")), (1, 1, 0));
+        assert_eq!(
+            (slot.count("a=b"), slot.count("c d"), slot.count("x")),
+            (1, 1, 0)
+        );
         assert_eq!(slot.heartbeat_ms, 8);
-        for bad in [&b"v2 5"[..], b"v1 x", b"v1 5\nnoequals", b"v1 5\na=-1", b"\xff"] {
+        for bad in [
+            &b"v2 5"[..],
+            b"v1 x",
+            b"v1 5\nnoequals",
+            b"v1 5\na=-1",
+            b"\xff",
+        ] {
             assert!(Slot::decode(bad).is_err(), "{bad:?}");
         }
     }
@@ -147,7 +156,11 @@ mod tests {
             heartbeat_ms,
             counts: vec![("a".into(), a), ("b".into(), b)],
         };
-        let slots = [slot(100_000, 2, 1), slot(95_000, 5, 0), slot(80_000, 50, 50)];
+        let slots = [
+            slot(100_000, 2, 1),
+            slot(95_000, 5, 0),
+            slot(80_000, 50, 50),
+        ];
         assert_eq!(totals(&slots, &["a", "b", "c"], 100_000), vec![7, 1, 0]);
         assert_eq!(totals(&slots, &["a"], 106_000), vec![2]);
     }

@@ -24,6 +24,11 @@ impl Load {
         }
     }
 
+    /// A load known only as a count of requests (in-flight counting).
+    pub fn count(requests: u64) -> Self {
+        Self::running(requests as f64)
+    }
+
     /// The figure `least_load` compares: running plus queued requests.
     pub fn total(&self) -> f64 {
         self.running + self.waiting.unwrap_or(0.0)

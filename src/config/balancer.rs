@@ -5,9 +5,7 @@ use serde_json::Value;
 
 use super::fields::Fields;
 use super::pools::{parse_pools, Pools};
-use super::sources::{
-    parse_load_source, LoadSource, StoreRead, DEFAULT_KEY_PREFIX, REDIS_FIELDS,
-};
+use super::sources::{parse_load_source, LoadSource, StoreRead, DEFAULT_KEY_PREFIX, REDIS_FIELDS};
 use super::{Build, ConfigError};
 use crate::strategy::Strategy;
 

@@ -3,6 +3,8 @@
 
 mod balancer;
 mod fields;
+#[cfg(test)]
+mod pool_tests;
 mod pools;
 mod source;
 mod sources;

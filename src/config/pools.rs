@@ -141,12 +141,18 @@ pub fn parse_pools(fields: &Fields<'_>, providers: &[Provider]) -> Result<Pools,
     let entries = match models {
         Value::Object(entries) if !entries.is_empty() => entries,
         Value::Object(_) => {
-            return Err(ConfigError::at(&path, "must name at least one model".into()))
+            return Err(ConfigError::at(
+                &path,
+                "must name at least one model".into(),
+            ))
         }
         other => {
             return Err(ConfigError::at(
                 &path,
-                format!("must be a mapping of model names to pools, got {}", kind(other)),
+                format!(
+                    "must be a mapping of model names to pools, got {}",
+                    kind(other)
+                ),
             ))
         }
     };

@@ -307,7 +307,10 @@ pub fn parse_load_source(
                 Some("replicas") => {
                     let redis_path = fields.path("redis");
                     let redis = fields.value("redis").ok_or_else(|| {
-                        ConfigError::at(&redis_path, "required with in_flight scope \"replicas\"".into())
+                        ConfigError::at(
+                            &redis_path,
+                            "required with in_flight scope \"replicas\"".into(),
+                        )
                     })?;
                     let redis_fields = Fields::new(redis, &redis_path, REDIS_FIELDS, false)?;
                     let store = parse_store(&redis_fields, &redis_path, build)?;
@@ -492,4 +495,3 @@ fn parse_refresh(fields: &Fields<'_>) -> Result<Refresh, ConfigError> {
         )),
     }
 }
-

@@ -43,9 +43,15 @@ fn seed_config_works_verbatim_on_the_higress_build() {
         Some("qwen3-max-preview")
     );
     assert_eq!(config.providers[0].weight, 1);
-    assert_eq!(config.store().unwrap().config.cluster, "outbound|6379||redis-svc");
+    assert_eq!(
+        config.store().unwrap().config.cluster,
+        "outbound|6379||redis-svc"
+    );
     assert_eq!(config.store().unwrap().config.protocol, Protocol::Resp);
-    assert_eq!(config.store().unwrap().config.timeout_ms, DEFAULT_TIMEOUT_MS);
+    assert_eq!(
+        config.store().unwrap().config.timeout_ms,
+        DEFAULT_TIMEOUT_MS
+    );
     assert_eq!(config.selected_provider_header, "x-selected-provider");
     assert_eq!(config.rewrite_model_header, "x-rewrite-target-model");
     assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
@@ -115,7 +121,11 @@ max_body_bytes: 1048576
     .unwrap();
     let config = plugin.global.unwrap();
     assert_eq!(config.providers[0].model, None);
-    let weights: Vec<u32> = config.pools.pools[0].backends.iter().map(|b| b.weight).collect();
+    let weights: Vec<u32> = config.pools.pools[0]
+        .backends
+        .iter()
+        .map(|b| b.weight)
+        .collect();
     assert_eq!(weights, [3, 0]);
     assert_eq!(config.providers[1].key, "load/kb");
     assert_eq!(
@@ -259,8 +269,14 @@ fn rules_inherit_global_fields_and_override_them() {
         plugin.rules[0].config.store().unwrap().config.cluster,
         "outbound|6379||redis-svc"
     );
-    assert_eq!(plugin.rules[1].config.store().unwrap().config.cluster, "other");
-    assert_eq!(plugin.rules[1].config.store().unwrap().config.timeout_ms, 50);
+    assert_eq!(
+        plugin.rules[1].config.store().unwrap().config.cluster,
+        "other"
+    );
+    assert_eq!(
+        plugin.rules[1].config.store().unwrap().config.timeout_ms,
+        50
+    );
     assert_eq!(
         plugin.control_headers,
         ["x-selected-provider", "x-rewrite-target-model", "x-vendor"]

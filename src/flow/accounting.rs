@@ -45,12 +45,19 @@ impl RequestFlow {
             return;
         };
         let now_ms = host.now_ms();
+        let max_age_ms = config
+            .pools
+            .pools
+            .get(sent.pool)
+            .map_or(0, |pool| u64::from(pool.latency_max_age_ms));
         let ttfb = first_byte_ms.saturating_sub(sent.at_ms) as f64;
         let total = (!self.facts.streaming).then(|| now_ms.saturating_sub(sent.at_ms) as f64);
         host.update_shared(&latency_key(&backend.id), &mut |current| {
             let mut stats = current
                 .and_then(|bytes| LatencyStats::decode(bytes).ok())
                 .unwrap_or_default();
+            // An average older than the pool's max age describes another time: start again.
+            stats.restart_if_stale(now_ms, max_age_ms);
             stats.record(Some(ttfb), total, now_ms, DEFAULT_ALPHA);
             Some(stats.encode())
         });
@@ -61,7 +68,10 @@ impl RequestFlow {
             .config
             .and_then(|which| self.plugin.get(which))
             .and_then(|config| config.pools.pools.get(self.pool));
-        matches!(pool.map(|pool| &pool.strategy), Some(Strategy::LeastLatency))
+        matches!(
+            pool.map(|pool| &pool.strategy),
+            Some(Strategy::LeastLatency)
+        )
     }
 }
 

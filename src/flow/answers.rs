@@ -18,7 +18,9 @@ pub fn models_list(pools: &Pools) -> Vec<u8> {
         .names()
         .map(|name| json!({"id": name, "object": "model", "created": 0, "owned_by": "ai-load-balancer"}))
         .collect();
-    json!({"object": "list", "data": data}).to_string().into_bytes()
+    json!({"object": "list", "data": data})
+        .to_string()
+        .into_bytes()
 }
 
 pub fn unknown_model(model: Option<&str>, pools: &Pools) -> Vec<u8> {

@@ -7,7 +7,7 @@ use log::debug;
 
 use super::{accounting, Phase, RequestFlow, RequestHost, Sent, Stat, Verdict};
 use crate::config::{BalancerConfig, InFlightScope, LoadSource, Pool, Refresh};
-use crate::load::{Load, Loads};
+use crate::load::Loads;
 use crate::refresh::{engine_keys, fnv1a_64, fresh_loads};
 use crate::rng::Rng;
 use crate::store::StoreError;
@@ -111,8 +111,7 @@ impl RequestFlow {
             },
             prefix_hash: self.facts.prefix_hash,
         };
-        let Some(picked) = pick(&pool.strategy, &backends, pool.ring.as_ref(), &inputs, rng)
-        else {
+        let Some(picked) = pick(&pool.strategy, &backends, pool.ring.as_ref(), &inputs, rng) else {
             self.phase = Phase::Released;
             return Verdict::Continue;
         };
@@ -207,11 +206,4 @@ fn next_ticket(host: &mut dyn RequestHost, key: &str) -> Option<u64> {
         Some(ticket.wrapping_add(1).to_string().into_bytes())
     });
     taken.filter(|_| written)
-}
-
-impl Load {
-    /// A load known only as a count of requests.
-    pub fn count(requests: u64) -> Self {
-        Load::running(requests as f64)
-    }
 }

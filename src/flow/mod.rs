@@ -182,9 +182,7 @@ impl RequestFlow {
             .pools
             .iter()
             .find_map(|pool| match pool.strategy {
-                crate::strategy::Strategy::PrefixAffinity(affinity) => {
-                    Some(affinity.prefix_bytes)
-                }
+                crate::strategy::Strategy::PrefixAffinity(affinity) => Some(affinity.prefix_bytes),
                 _ => None,
             })
             .unwrap_or(0);
@@ -193,7 +191,9 @@ impl RequestFlow {
         };
         self.facts = match body_facts(&body, prefix_bytes) {
             Ok(facts) => facts,
-            Err(skip) => return self.pass_through(host, &format!("body forwarded untouched: {skip}")),
+            Err(skip) => {
+                return self.pass_through(host, &format!("body forwarded untouched: {skip}"))
+            }
         };
         self.pool = match config.pools.for_model(self.facts.model.as_deref()) {
             Ok(pool) => pool,
@@ -240,8 +240,7 @@ impl RequestFlow {
     /// Tells the worker's record of the store how this request's ask went, and logs when the
     /// store goes down or comes back (once per change, not per request).
     fn store_outcome(&self, host: &mut dyn RequestHost, reachable: bool) {
-        let (Some(which), Some(read)) = (self.config, self.config().and_then(|c| c.store()))
-        else {
+        let (Some(which), Some(read)) = (self.config, self.config().and_then(|c| c.store())) else {
             return;
         };
         let Refresh::PerRequest { down } = read.config.refresh else {

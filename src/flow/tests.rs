@@ -242,7 +242,10 @@ fn reply_before_any_body_releases_headers_without_content_length_then_buffers() 
         "the body will change length"
     );
     host.body = BODY[..10].to_vec();
-    assert_eq!(flow.on_request_body(&mut host, 10, false, &mut Rng::new(1)), Verdict::Pause);
+    assert_eq!(
+        flow.on_request_body(&mut host, 10, false, &mut Rng::new(1)),
+        Verdict::Pause
+    );
     host.body = BODY.to_vec();
     assert_eq!(
         flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1)),
@@ -259,7 +262,10 @@ fn reply_after_part_of_the_body_holds_headers_until_it_ends() {
     let (mut flow, mut host, mut rng) = awaiting_store(BODY);
     let rng = &mut rng;
     host.body = BODY[..10].to_vec();
-    assert_eq!(flow.on_request_body(&mut host, 10, false, &mut Rng::new(1)), Verdict::Pause);
+    assert_eq!(
+        flow.on_request_body(&mut host, 10, false, &mut Rng::new(1)),
+        Verdict::Pause
+    );
     flow.on_store_reply(
         &mut host,
         Ok(mget(&[Some("10"), Some("90"), Some("50")])),
@@ -478,7 +484,10 @@ fn body_over_max_body_bytes_is_forwarded_untouched() {
     let (mut flow, mut host, mut rng) = awaiting_store(big.as_bytes());
     let rng = &mut rng;
     flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), Some("2"), Some("3")])), rng);
-    assert_eq!(flow.on_request_body(&mut host, 40, false, &mut Rng::new(1)), Verdict::Pause);
+    assert_eq!(
+        flow.on_request_body(&mut host, 40, false, &mut Rng::new(1)),
+        Verdict::Pause
+    );
     // Past the 64-byte limit: released, and the rest streams without a rewrite.
     assert_eq!(
         flow.on_request_body(&mut host, 80, false, &mut Rng::new(1)),
@@ -606,7 +615,10 @@ fn body_over_the_limit_before_the_reply_is_held_then_released_untouched() {
     let (mut flow, mut host, mut rng) = awaiting_store(big.as_bytes());
     let rng = &mut rng;
     // No provider yet: even past the limit the body is held, so nothing leaves unrouted.
-    assert_eq!(flow.on_request_body(&mut host, 80, false, &mut Rng::new(1)), Verdict::Pause);
+    assert_eq!(
+        flow.on_request_body(&mut host, 80, false, &mut Rng::new(1)),
+        Verdict::Pause
+    );
     flow.on_store_reply(&mut host, Ok(mget(&[Some("5"), Some("2"), Some("3")])), rng);
     assert_eq!(host.header("x-selected-provider"), Some("qianwen"));
     assert_eq!(host.resumed, 1);
@@ -643,8 +655,10 @@ fn background_post(loads: Option<(u64, Vec<Option<f64>>)>, now_ms: u64) -> (Requ
             fetched_at_ms,
             loads,
         };
-        host.shared
-            .insert(config.store().unwrap().shared_keys.loads.clone(), snapshot.encode());
+        host.shared.insert(
+            config.store().unwrap().shared_keys.loads.clone(),
+            snapshot.encode(),
+        );
     }
     (flow, host)
 }
@@ -688,3 +702,6 @@ fn background_loads_too_old_or_never_published_fall_back_to_weights() {
         assert_eq!(host.counted("ai_lb.fallback.store_error"), 0);
     }
 }
+
+#[path = "pool_tests.rs"]
+mod pools;

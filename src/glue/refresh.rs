@@ -10,7 +10,7 @@ use std::time::Duration;
 use log::{debug, warn};
 use proxy_wasm::hostcalls;
 
-use crate::config::{LoadSource, PluginConfig, ReplyFormat, Refresh};
+use crate::config::{LoadSource, PluginConfig, Refresh, ReplyFormat};
 use crate::engine::{engine_load, PrefixCounters};
 use crate::refresh::{claim, engine_keys, SharedKeys, Snapshot};
 use crate::store::{parse_reply, StoreError, StoreQuery};

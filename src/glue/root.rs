@@ -15,8 +15,8 @@ use super::host::dispatch_webdis;
 use super::metrics::Metrics;
 use super::refresh::{Outcome, Read, Refresher};
 use crate::config::{Build, LoadSource, PluginConfig};
-use crate::inflight;
 use crate::flow::Stat;
+use crate::inflight;
 use crate::rng::Rng;
 use crate::store::{StoreError, StoreHealthBook, StoreQuery};
 

@@ -9,8 +9,10 @@ pub struct BodyFacts {
 }
 
 pub fn body_facts(body: &[u8], prefix_bytes: usize) -> Result<BodyFacts, Skip> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|_| Skip::NotJson { offset: 0, reason: "stub" })?;
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| Skip::NotJson {
+        offset: 0,
+        reason: "stub",
+    })?;
     let object = value.as_object().ok_or(Skip::NotAnObject)?;
     let prefix_hash = ["messages", "prompt", "input"]
         .iter()
@@ -24,7 +26,10 @@ pub fn body_facts(body: &[u8], prefix_bytes: usize) -> Result<BodyFacts, Skip> {
             })
         });
     Ok(BodyFacts {
-        model: object.get("model").and_then(|m| m.as_str()).map(str::to_string),
+        model: object
+            .get("model")
+            .and_then(|m| m.as_str())
+            .map(str::to_string),
         streaming: object.get("stream") == Some(&serde_json::Value::Bool(true)),
         prefix_hash,
     })
