@@ -165,3 +165,82 @@ mod tests {
         assert_eq!(totals(&slots, &["a"], 106_000), vec![2]);
     }
 }
+
+/// In-flight counts across gateway replicas, in Redis: one hash per provider whose fields are
+/// workers (`HINCRBY key <worker> ±1`), and one hash of worker heartbeats stamped with Redis's
+/// own clock. A read sums each provider's live workers and deletes the fields of dead ones, so a
+/// worker that vanished with requests in flight stops counting; each worker also re-asserts its
+/// own counts on the tick, which repairs an increment or decrement that was lost.
+pub mod replicas {
+    use crate::store::encode_command;
+
+    /// Workers whose heartbeat is older than this (Redis time) are dead.
+    pub const STALE_AFTER_MS: u64 = super::STALE_AFTER_MS;
+
+    /// KEYS[1] = heartbeats, KEYS[2..] = provider hashes, ARGV[1] = stale after (ms). Answers one
+    /// total per provider, as strings (read like an MGET reply).
+    pub const READ_SCRIPT: &str = "local t=redis.call('TIME') \
+local now=tonumber(t[1])*1000+math.floor(tonumber(t[2])/1000) \
+local beats=redis.call('HGETALL',KEYS[1]) local live={} \
+for i=1,#beats,2 do if now-tonumber(beats[i+1])<=tonumber(ARGV[1]) then live[beats[i]]=true end end \
+local out={} for k=2,#KEYS do local total=0 local counts=redis.call('HGETALL',KEYS[k]) \
+for i=1,#counts,2 do if live[counts[i]] then total=total+math.max(0,tonumber(counts[i+1]) or 0) \
+else redis.call('HDEL',KEYS[k],counts[i]) end end out[k-1]=tostring(total) end return out";
+
+    /// KEYS[1] = heartbeats, ARGV[1] = worker: stamps the worker with Redis's clock.
+    pub const BEAT_SCRIPT: &str = "local t=redis.call('TIME') \
+redis.call('HSET',KEYS[1],ARGV[1],tonumber(t[1])*1000+math.floor(tonumber(t[2])/1000)) return 1";
+
+    pub fn heartbeats_key(prefix: &str) -> String {
+        format!("{prefix}inflight:workers")
+    }
+
+    pub fn provider_key(prefix: &str, provider: &str) -> String {
+        format!("{prefix}inflight:{provider}")
+    }
+
+    pub fn worker_field(worker: u64) -> String {
+        format!("{worker:016x}")
+    }
+
+    /// The read: EVAL of `READ_SCRIPT` over every provider's hash.
+    pub fn read_args(heartbeats: &str, providers: &[String]) -> Vec<String> {
+        let mut args = vec![
+            "EVAL".to_string(),
+            READ_SCRIPT.to_string(),
+            (providers.len() + 1).to_string(),
+            heartbeats.to_string(),
+        ];
+        args.extend(providers.iter().cloned());
+        args.push(STALE_AFTER_MS.to_string());
+        args
+    }
+
+    /// KEYS[1] = heartbeats, KEYS[2] = provider hash, ARGV[1] = worker, ARGV[2] = delta: counts
+    /// and stamps the worker in one call, so a worker's first count is never read as a dead one.
+    pub const ADD_SCRIPT: &str = "local t=redis.call('TIME') \
+redis.call('HSET',KEYS[1],ARGV[1],tonumber(t[1])*1000+math.floor(tonumber(t[2])/1000)) \
+return redis.call('HINCRBY',KEYS[2],ARGV[1],ARGV[2])";
+
+    pub fn add_command(heartbeats: &str, provider_key: &str, worker: u64, delta: i64) -> Vec<u8> {
+        let (field, delta) = (worker_field(worker), delta.to_string());
+        encode_command(&[
+            "EVAL",
+            ADD_SCRIPT,
+            "2",
+            heartbeats,
+            provider_key,
+            &field,
+            &delta,
+        ])
+    }
+
+    pub fn assert_command(provider_key: &str, worker: u64, count: u64) -> Vec<u8> {
+        let (field, count) = (worker_field(worker), count.to_string());
+        encode_command(&["HSET", provider_key, &field, &count])
+    }
+
+    pub fn beat_command(heartbeats: &str, worker: u64) -> Vec<u8> {
+        encode_command(&["EVAL", BEAT_SCRIPT, "1", heartbeats, &worker_field(worker)])
+    }
+}

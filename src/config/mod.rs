@@ -18,8 +18,8 @@ use serde_json::{Map, Value};
 pub use balancer::{BalancerConfig, MetricsTarget, Provider};
 pub use pools::{Pool, PoolBackend, Pools, UnknownModel};
 pub use sources::{
-    DownPolicy, EngineScrape, InFlightScope, LoadSource, Protocol, Refresh, ReplyFormat,
-    StoreConfig, StoreRead,
+    DownPolicy, EngineScrape, InFlightScope, LoadSource, Protocol, Refresh, ReplicaCounters,
+    ReplyFormat, StoreConfig, StoreRead,
 };
 
 use crate::rules::{RequestIdentity, RuleMatch};

@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::balancer::Provider;
 use super::fields::Fields;
 use super::{Build, ConfigError};
+use crate::inflight::replicas;
 use crate::refresh::{shared_keys, SharedKeys};
 use crate::store::StoreQuery;
 
@@ -146,7 +147,19 @@ pub enum InFlightScope {
     /// Shared data: every worker of one gateway.
     Gateway,
     /// Redis counters: every replica of the gateway (Higress build).
-    Replicas(StoreConfig),
+    Replicas(Box<ReplicaCounters>),
+}
+
+/// In-flight counts in Redis (see `inflight::replicas`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaCounters {
+    /// The per-request read of every provider's total.
+    pub read: StoreRead,
+    /// The RESP upstream (cluster and database) the counters live in.
+    pub upstream: String,
+    pub heartbeats_key: String,
+    /// One hash per provider, in configuration order.
+    pub provider_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,9 +172,11 @@ pub enum LoadSource {
 }
 
 impl LoadSource {
+    /// The read a request waits for, when the loads come from one.
     pub fn store(&self) -> Option<&StoreRead> {
         match self {
             LoadSource::Store(read) => Some(read),
+            LoadSource::InFlight(InFlightScope::Replicas(counters)) => Some(&counters.read),
             _ => None,
         }
     }
@@ -323,7 +338,37 @@ pub fn parse_load_source(
                                 .into(),
                         ));
                     }
-                    Ok(LoadSource::InFlight(InFlightScope::Replicas(store)))
+                    let prefix = redis_fields
+                        .string("key_prefix")?
+                        .unwrap_or(DEFAULT_KEY_PREFIX);
+                    let heartbeats_key = replicas::heartbeats_key(prefix);
+                    let provider_keys: Vec<String> = providers
+                        .iter()
+                        .map(|p| replicas::provider_key(prefix, &p.name))
+                        .collect();
+                    let args = replicas::read_args(&heartbeats_key, &provider_keys);
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    let query = StoreQuery::command(&store, &args);
+                    let StoreQuery::Resp { upstream, .. } = &query else {
+                        return Err(ConfigError::at(
+                            &redis_path,
+                            "needs protocol \"resp\"".into(),
+                        ));
+                    };
+                    let upstream = upstream.clone();
+                    Ok(LoadSource::InFlight(InFlightScope::Replicas(Box::new(
+                        ReplicaCounters {
+                            read: StoreRead {
+                                shared_keys: shared_keys(&query),
+                                config: store,
+                                query,
+                                format: ReplyFormat::Keys,
+                            },
+                            upstream,
+                            heartbeats_key,
+                            provider_keys,
+                        },
+                    ))))
                 }
                 Some(other) => Err(ConfigError::at(
                     &in_flight.path("scope"),
@@ -430,7 +475,7 @@ fn parse_store(fields: &Fields<'_>, path: &str, build: Build) -> Result<StoreCon
         database: fields.integer("database", 0, 65535)?.map(|db| db as u32),
         timeout_ms: timeout(fields, DEFAULT_TIMEOUT_MS)?,
         protocol,
-        refresh: parse_refresh(&fields)?,
+        refresh: parse_refresh(fields)?,
     })
 }
 

@@ -3,7 +3,7 @@
 
 use super::choose::latency_key;
 use super::{RequestFlow, RequestHost};
-use crate::config::BalancerConfig;
+use crate::config::{BalancerConfig, InFlightScope, LoadSource};
 use crate::inflight::{register, slot_key, totals, workers, Slot, REGISTRY_KEY};
 use crate::load::{Load, Loads};
 use crate::strategy::latency::{LatencyStats, DEFAULT_ALPHA};
@@ -32,9 +32,7 @@ impl RequestFlow {
             return;
         };
         if sent.counted_in_flight {
-            if let Some(provider) = config.providers.get(backend.provider) {
-                in_flight_add(host, &provider.name, -1);
-            }
+            count_in_flight(host, config, backend.provider, -1);
         }
         if !self.tracks_latency() {
             return;
@@ -75,8 +73,28 @@ impl RequestFlow {
     }
 }
 
+/// Adds to this worker's in-flight count for a provider, where the configuration keeps them.
+pub fn count_in_flight(
+    host: &mut dyn RequestHost,
+    config: &BalancerConfig,
+    provider: usize,
+    delta: i64,
+) {
+    match &config.loads {
+        LoadSource::InFlight(InFlightScope::Replicas(counters)) => {
+            host.count_in_flight_in_redis(counters, provider, delta)
+        }
+        LoadSource::InFlight(InFlightScope::Gateway) => {
+            if let Some(provider) = config.providers.get(provider) {
+                in_flight_add(host, &provider.name, delta);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Adds to this worker's in-flight count for a provider (its own slot: no other writer).
-pub fn in_flight_add(host: &mut dyn RequestHost, provider: &str, delta: i64) {
+fn in_flight_add(host: &mut dyn RequestHost, provider: &str, delta: i64) {
     let me = host.worker_id();
     let now_ms = host.now_ms();
     let registry = host.shared_data(REGISTRY_KEY);

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use log::debug;
 
 use super::{accounting, Phase, RequestFlow, RequestHost, Sent, Stat, Verdict};
-use crate::config::{BalancerConfig, InFlightScope, LoadSource, Pool, Refresh};
+use crate::config::{BalancerConfig, LoadSource, Pool, Refresh};
 use crate::load::Loads;
 use crate::refresh::{engine_keys, fnv1a_64, fresh_loads};
 use crate::rng::Rng;
@@ -26,13 +26,8 @@ impl RequestFlow {
             return self.pass_through(host, "no configuration");
         };
         let providers = config.providers.len();
-        let loads = match &config.loads {
-            LoadSource::None => Ok(vec![None; providers]),
-            LoadSource::Engines(scrape) => Ok(engine_loads(host, config, scrape.max_age_ms)),
-            LoadSource::InFlight(InFlightScope::Gateway | InFlightScope::Replicas(_)) => {
-                Ok(accounting::in_flight_loads(host, config))
-            }
-            LoadSource::Store(read) => match read.config.refresh {
+        let loads = match (&config.loads, config.store()) {
+            (_, Some(read)) => match read.config.refresh {
                 Refresh::Background { max_age_ms, .. } => {
                     // Requests never wait for the store: they use what background refresh
                     // published.
@@ -63,6 +58,11 @@ impl RequestFlow {
                     }
                 }
             },
+            (LoadSource::Engines(scrape), None) => {
+                Ok(engine_loads(host, config, scrape.max_age_ms))
+            }
+            (LoadSource::InFlight(_), None) => Ok(accounting::in_flight_loads(host, config)),
+            (LoadSource::None | LoadSource::Store(_), None) => Ok(vec![None; providers]),
         };
         self.choose(host, loads, rng)
     }
@@ -141,7 +141,7 @@ impl RequestFlow {
         host.count(Stat::Selected(provider.name.clone()));
         let counted_in_flight = matches!(config.loads, LoadSource::InFlight(_));
         if counted_in_flight {
-            accounting::in_flight_add(host, &provider.name, 1);
+            accounting::count_in_flight(host, config, backend.provider, 1);
         }
         self.sent = Some(Sent {
             pool: self.pool,

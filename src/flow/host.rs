@@ -1,7 +1,7 @@
 //! What a request's decision logic needs from the host, and nothing more. The wasm glue
 //! implements it with proxy-wasm calls; tests implement it with a recording fake.
 
-use crate::config::{ConfigRef, DownPolicy};
+use crate::config::{ConfigRef, DownPolicy, ReplicaCounters};
 use crate::store::{StoreQuery, Transition};
 
 /// Counters an operator watches (Envoy stats under `wasmcustom.ai_lb.*`).
@@ -61,6 +61,9 @@ impl Stat {
     }
 }
 
+/// Given a shared-data value (if any), the value to write (`None`: leave it).
+pub type SharedUpdate<'a> = dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>> + 'a;
+
 pub trait RequestHost {
     fn request_header(&self, name: &str) -> Option<String>;
     fn set_request_header(&mut self, name: &str, value: &str);
@@ -82,13 +85,12 @@ pub trait RequestHost {
     fn shared_data(&self, key: &str) -> Option<Vec<u8>>;
     /// Read-modify-write of a shared-data value under compare-and-swap, retried a few times on
     /// conflict; `update` returns the new value, or `None` to leave it. False when it gave up.
-    fn update_shared(
-        &mut self,
-        key: &str,
-        update: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>,
-    ) -> bool;
+    fn update_shared(&mut self, key: &str, update: &mut SharedUpdate<'_>) -> bool;
     /// This worker's identity (random per VM), for its in-flight slot.
     fn worker_id(&self) -> u64;
+    /// Adds to this worker's in-flight count of a provider in Redis (no reply awaited); the
+    /// worker re-asserts its counts on the tick.
+    fn count_in_flight_in_redis(&mut self, counters: &ReplicaCounters, provider: usize, delta: i64);
     /// Answers the request from the filter (`application/json`), without a provider.
     fn send_local_response(&mut self, status: u32, body: &[u8]);
     /// The host's wall clock, in milliseconds since the Unix epoch.

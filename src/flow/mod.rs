@@ -27,7 +27,7 @@ use std::rc::Rc;
 
 use log::{debug, info, warn};
 
-pub use host::{RequestHost, Stat};
+pub use host::{RequestHost, SharedUpdate, Stat};
 
 use crate::config::{BalancerConfig, ConfigRef, PluginConfig, Refresh, UnknownModel};
 use crate::rewrite::{body_facts, rewrite_model, BodyFacts};

@@ -200,3 +200,25 @@ load_source: in_flight
     let slot = crate::inflight::Slot::decode(&shared[&crate::inflight::slot_key(9)]).unwrap();
     assert_eq!((slot.count("a"), slot.count("b")), (0, 0));
 }
+
+#[test]
+fn across_replicas_counts_are_read_from_redis_and_kept_there() {
+    let config = "providers:\n- {name: a}\n- {name: b}\nload_source: in_flight\n\
+                  in_flight: {scope: replicas}\nredis: {cluster: r, key_prefix: 'lb:'}\n";
+    let plugin = PluginConfig::parse(config.as_bytes(), Build::Higress).unwrap();
+    let mut flow = RequestFlow::new(Rc::new(plugin));
+    let mut host = post(BODY);
+    let rng = &mut Rng::new(3);
+    assert_eq!(flow.on_request_headers(&mut host, false, rng), Verdict::Pause);
+    let StoreQuery::Resp { command, .. } = &host.sent[0] else {
+        panic!("RESP query expected")
+    };
+    let command = String::from_utf8_lossy(command);
+    assert!(command.contains("EVAL") && command.contains("lb:inflight:workers"));
+    assert!(command.contains("lb:inflight:a") && command.contains("lb:inflight:b"));
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("4"), Some("1")])), rng);
+    assert_eq!(host.header("x-selected-provider"), Some("b"));
+    assert_eq!(host.redis_counts, [("lb:inflight:b".to_string(), 1)]);
+    flow.on_done(&mut host);
+    assert_eq!(host.redis_counts[1], ("lb:inflight:b".to_string(), -1));
+}

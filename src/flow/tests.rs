@@ -24,6 +24,8 @@ struct FakeHost {
     /// Local answers the filter gave: (status, body).
     answered: Vec<(u32, Vec<u8>)>,
     worker: u64,
+    /// In-flight changes sent to Redis: (provider hash, delta).
+    redis_counts: Vec<(String, i64)>,
 }
 
 impl FakeHost {
@@ -102,11 +104,7 @@ impl RequestHost for FakeHost {
         self.store_health
             .record(which, down, reachable, self.now_ms)
     }
-    fn update_shared(
-        &mut self,
-        key: &str,
-        update: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>,
-    ) -> bool {
+    fn update_shared(&mut self, key: &str, update: &mut crate::flow::SharedUpdate<'_>) -> bool {
         if let Some(value) = update(self.shared.get(key).map(Vec::as_slice)) {
             self.shared.insert(key.to_string(), value);
         }
@@ -114,6 +112,15 @@ impl RequestHost for FakeHost {
     }
     fn worker_id(&self) -> u64 {
         self.worker
+    }
+    fn count_in_flight_in_redis(
+        &mut self,
+        counters: &crate::config::ReplicaCounters,
+        provider: usize,
+        delta: i64,
+    ) {
+        let key = counters.provider_keys[provider].clone();
+        self.redis_counts.push((key, delta));
     }
     fn send_local_response(&mut self, status: u32, body: &[u8]) {
         self.answered.push((status, body.to_vec()));

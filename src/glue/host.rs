@@ -10,7 +10,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, Status};
 
 use super::root::Shared;
-use crate::config::{ConfigRef, DownPolicy};
+use crate::config::{ConfigRef, DownPolicy, ReplicaCounters};
 use crate::flow::{RequestFlow, RequestHost, Stat};
 use crate::store::{StoreQuery, Transition};
 
@@ -135,11 +135,7 @@ impl RequestHost for ProxyHost<'_> {
         super::now_ms()
     }
 
-    fn update_shared(
-        &mut self,
-        key: &str,
-        update: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>,
-    ) -> bool {
+    fn update_shared(&mut self, key: &str, update: &mut crate::flow::SharedUpdate<'_>) -> bool {
         // Another worker may write between our read and our write: the CAS then fails, and we
         // read again. A few tries are plenty; past them the update is dropped, not waited on.
         for _ in 0..CAS_TRIES {
@@ -168,6 +164,33 @@ impl RequestHost for ProxyHost<'_> {
 
     fn worker_id(&self) -> u64 {
         self.shared.worker_id
+    }
+
+    #[cfg(feature = "higress")]
+    fn count_in_flight_in_redis(
+        &mut self,
+        counters: &ReplicaCounters,
+        provider: usize,
+        delta: i64,
+    ) {
+        let Some(key) = counters.provider_keys.get(provider) else {
+            return;
+        };
+        if let Ok(mut book) = self.shared.redis_in_flight.try_borrow_mut() {
+            book.add(&counters.upstream, &counters.heartbeats_key, key, delta);
+        }
+        let command = crate::inflight::replicas::add_command(
+            &counters.heartbeats_key,
+            key,
+            self.shared.worker_id,
+            delta,
+        );
+        super::root::fire_and_forget(self.shared, &counters.upstream, &command);
+    }
+
+    #[cfg(not(feature = "higress"))]
+    fn count_in_flight_in_redis(&mut self, _: &ReplicaCounters, _: usize, _: i64) {
+        // Configuration refuses Redis in-flight counting on this build.
     }
 
     fn send_local_response(&mut self, status: u32, body: &[u8]) {

@@ -30,6 +30,38 @@ pub struct Shared {
     pub store_health: RefCell<StoreHealthBook>,
     /// This VM's identity: its in-flight slot and its leases.
     pub worker_id: u64,
+    /// Calls that need no reply (Redis in-flight counts) are made from the root context.
+    #[cfg_attr(not(feature = "higress"), allow(dead_code))]
+    pub root_context_id: u32,
+    /// This worker's own in-flight counts kept in Redis, re-asserted on the tick.
+    #[cfg(feature = "higress")]
+    pub redis_in_flight: RefCell<RedisInFlight>,
+}
+
+/// This worker's in-flight counts per (upstream, heartbeats key, provider key).
+#[cfg(feature = "higress")]
+#[derive(Default)]
+pub struct RedisInFlight {
+    pub counts: Vec<(String, String, String, u64)>,
+}
+
+#[cfg(feature = "higress")]
+impl RedisInFlight {
+    pub fn add(&mut self, upstream: &str, heartbeats: &str, key: &str, delta: i64) {
+        match self
+            .counts
+            .iter_mut()
+            .find(|(u, _, k, _)| u == upstream && k == key)
+        {
+            Some(entry) => entry.3 = entry.3.saturating_add_signed(delta),
+            None => self.counts.push((
+                upstream.to_string(),
+                heartbeats.to_string(),
+                key.to_string(),
+                0u64.saturating_add_signed(delta),
+            )),
+        }
+    }
 }
 
 impl Shared {
@@ -185,6 +217,9 @@ impl RootContext for Root {
             refresher: RefCell::new(refresher),
             store_health: RefCell::new(StoreHealthBook::default()),
             worker_id,
+            root_context_id: self.context_id,
+            #[cfg(feature = "higress")]
+            redis_in_flight: RefCell::new(RedisInFlight::default()),
         }));
         true
     }
@@ -206,6 +241,8 @@ impl RootContext for Root {
             .any(|config| matches!(config.loads, LoadSource::InFlight(_)))
         {
             heartbeat(shared.worker_id);
+            #[cfg(feature = "higress")]
+            reassert_redis_in_flight(&shared);
         }
     }
 
@@ -231,5 +268,41 @@ fn heartbeat(worker_id: u64) {
     slot.heartbeat_ms = super::now_ms();
     if let Err(status) = hostcalls::set_shared_data(&key, Some(&slot.encode()), cas) {
         debug!("ai-load-balancer: in-flight heartbeat deferred: {status:?}");
+    }
+}
+
+/// Stamps this worker alive in Redis and re-asserts its counts there, which repairs an increment
+/// or decrement that was lost on the way.
+#[cfg(feature = "higress")]
+fn reassert_redis_in_flight(shared: &Shared) {
+    use crate::inflight::replicas::{assert_command, beat_command};
+    let Ok(book) = shared.redis_in_flight.try_borrow() else {
+        return;
+    };
+    let mut beaten: Vec<(&str, &str)> = Vec::new();
+    for (upstream, heartbeats, key, count) in &book.counts {
+        if !beaten.contains(&(upstream.as_str(), heartbeats.as_str())) {
+            beaten.push((upstream, heartbeats));
+            let beat = beat_command(heartbeats, shared.worker_id);
+            fire_and_forget(shared, upstream, &beat);
+        }
+        fire_and_forget(
+            shared,
+            upstream,
+            &assert_command(key, shared.worker_id, *count),
+        );
+    }
+}
+
+/// A Redis call whose reply nobody waits for.
+#[cfg(feature = "higress")]
+pub fn fire_and_forget(shared: &Shared, upstream: &str, command: &[u8]) {
+    let ignore = Box::new(|reply: Result<Vec<u8>, StoreError>| {
+        if let Err(err) = reply {
+            debug!("ai-load-balancer: in-flight count not recorded in Redis: {err}");
+        }
+    });
+    if let Err(why) = super::redis::call(upstream, command, shared.root_context_id, ignore) {
+        debug!("ai-load-balancer: in-flight count not sent to Redis: {why}");
     }
 }
