@@ -209,7 +209,10 @@ fn across_replicas_counts_are_read_from_redis_and_kept_there() {
     let mut flow = RequestFlow::new(Rc::new(plugin));
     let mut host = post(BODY);
     let rng = &mut Rng::new(3);
-    assert_eq!(flow.on_request_headers(&mut host, false, rng), Verdict::Pause);
+    assert_eq!(
+        flow.on_request_headers(&mut host, false, rng),
+        Verdict::Pause
+    );
     let StoreQuery::Resp { command, .. } = &host.sent[0] else {
         panic!("RESP query expected")
     };
