@@ -6,6 +6,7 @@ mod fields;
 mod source;
 #[cfg(test)]
 mod tests;
+pub mod yaml;
 
 use std::fmt;
 
