@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ai_load_balancer::config::{Build, PluginConfig};
-use yaml_rust2::{Yaml, YamlLoader};
+use ai_load_balancer::config::{yaml, Build, PluginConfig};
+use serde_json::Value;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -65,11 +65,11 @@ fn fill_placeholders(template: &str) -> String {
 }
 
 /// Finds every `configuration: {value: ...}` string under the wasm filter in an Envoy config.
-fn plugin_configurations(node: &Yaml, found: &mut Vec<String>) {
+fn plugin_configurations(node: &Value, found: &mut Vec<String>) {
     match node {
-        Yaml::Hash(map) => {
+        Value::Object(map) => {
             for (key, value) in map {
-                if key.as_str() == Some("configuration") {
+                if key == "configuration" {
                     if let Some(text) = value["value"].as_str() {
                         found.push(text.to_string());
                     }
@@ -77,7 +77,7 @@ fn plugin_configurations(node: &Yaml, found: &mut Vec<String>) {
                 plugin_configurations(value, found);
             }
         }
-        Yaml::Array(items) => items
+        Value::Array(items) => items
             .iter()
             .for_each(|item| plugin_configurations(item, found)),
         _ => {}
@@ -89,9 +89,9 @@ fn envoy_yaml_carries_a_valid_plugin_configuration() {
     let template =
         std::fs::read_to_string(root().join("envoy/envoy.yaml")).expect("envoy/envoy.yaml");
     let text = fill_placeholders(&template);
-    let documents = YamlLoader::load_from_str(&text).expect("envoy/envoy.yaml is YAML");
+    let document = yaml::parse(&text).expect("envoy/envoy.yaml is YAML");
     let mut found = Vec::new();
-    plugin_configurations(&documents[0], &mut found);
+    plugin_configurations(&document, &mut found);
     assert_eq!(found.len(), 1, "one wasm filter configuration");
     PluginConfig::parse(found[0].as_bytes(), Build::Envoy)
         .unwrap_or_else(|err| panic!("envoy/envoy.yaml plugin configuration: {err}"));

@@ -10,6 +10,7 @@ mod source;
 mod sources;
 #[cfg(test)]
 mod tests;
+pub mod yaml;
 
 use std::fmt;
 

@@ -229,7 +229,19 @@ fn refusals_name_the_field_and_the_reason() {
         ("providers: [\n".into(), "configuration: invalid YAML: "),
         ("{\"providers\": [}".into(), "configuration: invalid JSON: "),
         ("".into(), "providers: required"),
-        ("a: 1\n---\nb: 2\n".into(), "configuration: several YAML documents; expected one"),
+        ("# only a comment\n".into(), "providers: required"),
+        (
+            "providers:\n\t- {name: a, key: k}\n".into(),
+            "configuration: invalid YAML: line 2: tabs cannot indent YAML; use spaces",
+        ),
+        (
+            format!("{redis}providers: [{{name: a, key: k, weight: .inf}}]\n"),
+            "configuration: invalid YAML: line 2: \".inf\" is not a finite number",
+        ),
+        (
+            "a: 1\n---\nb: 2\n".into(),
+            "configuration: invalid YAML: line 2: several documents; expected one",
+        ),
     ];
     for (text, expected) in &cases {
         let message = refusal(text);
