@@ -79,15 +79,20 @@ pub fn redis_section(build: Build) -> serde_json::Value {
     }
 }
 
-/// Runs each scenario `fn name(build: Build)` as two tests, `higress::name` and `envoy::name`.
+/// Runs each scenario `fn name(build: Build)` as two tests, `higress::name` and `envoy::name`;
+/// attributes before a name (`#[ignore = "why"]`) go on both.
 #[allow(unused_macros)] // not every test binary uses it
 macro_rules! both_builds {
-    ($($scenario:ident),* $(,)?) => {
+    ($($(#[$attribute:meta])* $scenario:ident),* $(,)?) => {
         mod higress {
-            $(#[test] fn $scenario() { super::$scenario($crate::host::Build::Higress) })*
+            $(#[test] $(#[$attribute])* fn $scenario() {
+                super::$scenario($crate::host::Build::Higress)
+            })*
         }
         mod envoy {
-            $(#[test] fn $scenario() { super::$scenario($crate::host::Build::Envoy) })*
+            $(#[test] $(#[$attribute])* fn $scenario() {
+                super::$scenario($crate::host::Build::Envoy)
+            })*
         }
     };
 }
