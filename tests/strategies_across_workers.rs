@@ -103,9 +103,6 @@ both_builds!(
     a_slow_backend_seen_by_one_worker_is_avoided_by_the_other,
     streaming_requests_compare_time_to_first_byte,
     a_request_without_response_teaches_nothing,
-    #[ignore = "bug in src/flow/accounting.rs: on_done blends a new latency sample into an \
-                average that aged out (no LatencyStats::restart_if_stale before record), so a \
-                recovered backend stays shunned"]
     a_slow_backend_that_recovered_wins_again,
     one_worker_scrapes_and_every_worker_routes_by_the_loads,
     another_worker_scrapes_when_the_holder_stops,
