@@ -4,7 +4,8 @@ use crate::config::sources::DEFAULT_TIMEOUT_MS;
 use crate::config::Refresh;
 use crate::store::StoreQuery;
 
-const SEED: &str = r#"providers:
+/// The seed's configuration, verbatim (its comments included).
+pub(super) const SEED: &str = r#"providers:
 - name: "minmax"             # 匹配路由 Header 的值
   key: "minimax_1"           # Redis Key
   model: "MiniMax-M2.1"      # 改写后的真名

@@ -17,17 +17,7 @@ fn refusal(yaml: &str) -> String {
 
 #[test]
 fn the_seed_configuration_reads_as_its_json() {
-    let seed = r#"providers:
-- name: "minmax"             # 匹配路由 Header 的值
-  key: "minimax_1"           # Redis Key
-  model: "MiniMax-M2.1"      # 改写后的真名
-- name: "qianwen"
-  key: "qwen_1"
-  model: "qwen3-max-preview"
-redis:
-  service_name: "redis-svc"
-  service_port: 6379
-"#;
+    let seed = crate::config::tests::SEED;
     assert_eq!(
         read(seed),
         json!({

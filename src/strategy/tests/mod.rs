@@ -8,6 +8,11 @@ use super::*;
 pub(super) const DRAWS: usize = 40_000;
 
 /// How many of `draws` picks went to each backend (fixed seed: the counts never change).
+/// How often each backend is picked over `DRAWS` draws, with no ring and no inputs.
+pub(super) fn draws(strategy: &Strategy, backends: &[Backend]) -> Vec<usize> {
+    counts(strategy, backends, None, &Inputs::default(), DRAWS)
+}
+
 pub(super) fn counts(
     strategy: &Strategy,
     backends: &[Backend],
@@ -190,7 +195,7 @@ fn least_load_picks_the_lowest_running_plus_waiting() {
 #[test]
 fn least_load_breaks_ties_at_random_and_prefers_known_to_unknown() {
     let pool = with_loads(&[Some(2.0), None, Some(2.0), Some(7.0)]);
-    let seen = counts(&Strategy::LeastLoad, &pool, None, &Inputs::default(), DRAWS);
+    let seen = draws(&Strategy::LeastLoad, &pool);
     assert_eq!((seen[1], seen[3]), (0, 0), "{seen:?}");
     assert_share(&seen, 0, 50.0, 2.0);
 }
@@ -200,7 +205,7 @@ fn least_load_with_no_load_known_goes_by_weight_and_says_so() {
     let mut pool = weights(&[3, 1]);
     let picked = pick_once(&Strategy::LeastLoad, &pool, &Inputs::default());
     assert_eq!(picked.map(|p| p.reason), Some(Reason::NothingKnown));
-    let seen = counts(&Strategy::LeastLoad, &pool, None, &Inputs::default(), DRAWS);
+    let seen = draws(&Strategy::LeastLoad, &pool);
     assert_share(&seen, 0, 75.0, 2.0);
     // An unavailable backend's known load does not count as known.
     pool.push(Backend {
@@ -215,13 +220,7 @@ fn least_load_with_no_load_known_goes_by_weight_and_says_so() {
 #[test]
 fn weighted_random_follows_the_weights_and_never_picks_weight_zero() {
     let pool = weights(&[3, 0, 1]);
-    let seen = counts(
-        &Strategy::WeightedRandom,
-        &pool,
-        None,
-        &Inputs::default(),
-        DRAWS,
-    );
+    let seen = draws(&Strategy::WeightedRandom, &pool);
     assert_eq!(seen[1], 0);
     assert_share(&seen, 0, 75.0, 2.0);
     assert_share(&seen, 2, 25.0, 2.0);
@@ -230,13 +229,7 @@ fn weighted_random_follows_the_weights_and_never_picks_weight_zero() {
 #[test]
 fn weighted_random_with_every_weight_zero_is_uniform() {
     let pool = weights(&[0, 0, 0, 0]);
-    let seen = counts(
-        &Strategy::WeightedRandom,
-        &pool,
-        None,
-        &Inputs::default(),
-        DRAWS,
-    );
+    let seen = draws(&Strategy::WeightedRandom, &pool);
     for index in 0..4 {
         assert_share(&seen, index, 25.0, 2.0);
     }
@@ -245,7 +238,7 @@ fn weighted_random_with_every_weight_zero_is_uniform() {
 #[test]
 fn random_is_uniform_whatever_the_weights() {
     let pool = weights(&[9, 1, 0, 5]);
-    let seen = counts(&Strategy::Random, &pool, None, &Inputs::default(), DRAWS);
+    let seen = draws(&Strategy::Random, &pool);
     for index in 0..4 {
         assert_share(&seen, index, 25.0, 2.0);
     }
@@ -282,13 +275,7 @@ fn round_robin_cycles_through_the_available_backends_in_pool_order() {
 #[test]
 fn round_robin_without_a_ticket_starts_anywhere() {
     let pool = weights(&[1, 5, 1]);
-    let seen = counts(
-        &Strategy::RoundRobin,
-        &pool,
-        None,
-        &Inputs::default(),
-        DRAWS,
-    );
+    let seen = draws(&Strategy::RoundRobin, &pool);
     for index in 0..3 {
         assert_share(&seen, index, 100.0 / 3.0, 2.0);
     }
@@ -319,7 +306,7 @@ fn failover_takes_the_lowest_priority_number_among_the_available() {
 fn failover_splits_equal_priorities_by_weight() {
     let mut pool = weights(&[3, 1, 9]);
     pool[2].priority = 1;
-    let seen = counts(&Strategy::Failover, &pool, None, &Inputs::default(), DRAWS);
+    let seen = draws(&Strategy::Failover, &pool);
     assert_eq!(seen[2], 0);
     assert_share(&seen, 0, 75.0, 2.0);
 }
@@ -337,13 +324,7 @@ fn with_latencies(latencies: &[Option<f64>]) -> Vec<Backend> {
 #[test]
 fn least_latency_explores_unmeasured_backends_first() {
     let pool = with_latencies(&[Some(100.0), None, Some(50.0), None]);
-    let seen = counts(
-        &Strategy::LeastLatency,
-        &pool,
-        None,
-        &Inputs::default(),
-        DRAWS,
-    );
+    let seen = draws(&Strategy::LeastLatency, &pool);
     assert_eq!((seen[0], seen[2]), (0, 0), "{seen:?}");
     assert_share(&seen, 1, 50.0, 2.0);
     let picked = pick_once(&Strategy::LeastLatency, &pool, &Inputs::default());
@@ -353,13 +334,7 @@ fn least_latency_explores_unmeasured_backends_first() {
 #[test]
 fn least_latency_picks_the_fastest_with_ties_at_random() {
     let pool = with_latencies(&[Some(100.0), Some(50.0), Some(50.0), Some(70.0)]);
-    let seen = counts(
-        &Strategy::LeastLatency,
-        &pool,
-        None,
-        &Inputs::default(),
-        DRAWS,
-    );
+    let seen = draws(&Strategy::LeastLatency, &pool);
     assert_eq!((seen[0], seen[3]), (0, 0), "{seen:?}");
     assert_share(&seen, 1, 50.0, 2.0);
 }

@@ -96,16 +96,10 @@ fn the_pick_is_uniform_among_the_kept_share() {
     // 4 backends, 50%: the top two (b, then a) share the picks; c and d never get one.
     let mut pool = three_backends();
     pool.push(loaded(8.0, Some(4.0), None));
-    let seen = counts(&inference_score(50), &pool, None, &Inputs::default(), DRAWS);
+    let seen = draws(&inference_score(50), &pool);
     assert_eq!((seen[2], seen[3]), (0, 0), "{seen:?}");
     assert_share(&seen, 1, 50.0, 2.0);
-    let seen = counts(
-        &inference_score(100),
-        &pool,
-        None,
-        &Inputs::default(),
-        DRAWS,
-    );
+    let seen = draws(&inference_score(100), &pool);
     for index in 0..4 {
         assert_share(&seen, index, 25.0, 2.0);
     }
@@ -115,7 +109,7 @@ fn the_pick_is_uniform_among_the_kept_share() {
 fn equal_scores_at_the_cut_share_the_picks() {
     // Ten idle backends, 10% kept: one slot, but no reason to favour the first in pool order.
     let pool: Vec<Backend> = (0..10).map(|_| loaded(0.0, None, None)).collect();
-    let seen = counts(&inference_score(10), &pool, None, &Inputs::default(), DRAWS);
+    let seen = draws(&inference_score(10), &pool);
     for index in 0..10 {
         assert_share(&seen, index, 10.0, 1.5);
     }
@@ -142,6 +136,6 @@ fn with_no_load_known_the_pick_goes_by_weight() {
         &mut Rng::new(1),
     );
     assert_eq!(picked.map(|p| p.reason), Some(Reason::NothingKnown));
-    let seen = counts(&inference_score(10), &pool, None, &Inputs::default(), DRAWS);
+    let seen = draws(&inference_score(10), &pool);
     assert_share(&seen, 1, 75.0, 2.0);
 }
