@@ -5,13 +5,18 @@
 //! `model` values, then the output is assembled from the untouched bytes around them.
 //! Everything else — key order, whitespace, number spelling, escapes — is kept byte for byte, so
 //! the provider sees exactly what the client sent apart from the model name.
+//!
+//! [`body_facts`] runs the same pass for the few top-level members that steer the choice of a
+//! provider: the model, the stream flag and the prompt, whose prefix it hashes.
 
 use std::fmt;
 
+mod facts;
 mod scan;
 #[cfg(test)]
 mod tests;
 
+pub use facts::{body_facts, BodyFacts};
 use scan::{key_equals, top_level_value_spans};
 // tests.rs checks the string search directly.
 #[cfg(test)]
@@ -20,7 +25,7 @@ use scan::find_string_special;
 /// Deepest nesting of arrays and objects accepted; deeper bodies are refused as not JSON.
 pub const MAX_DEPTH: usize = 512;
 
-/// Why a body was forwarded untouched.
+/// Why a body was forwarded untouched (or, from [`body_facts`], why nothing could be read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skip {
     /// The body is not valid UTF-8 (checked before anything else).
@@ -29,7 +34,7 @@ pub enum Skip {
     NotJson { offset: usize, reason: &'static str },
     /// Valid JSON whose top-level value is not an object.
     NotAnObject,
-    /// A JSON object without a top-level `model` member.
+    /// A JSON object without a top-level `model` member (never from [`body_facts`]).
     NoModel,
 }
 

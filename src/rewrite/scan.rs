@@ -1,6 +1,6 @@
-//! The validating JSON scanner behind [`super::rewrite_model`]: one pass over the body that
-//! records the byte spans of the top-level values whose keys the caller asks for, and builds
-//! nothing else.
+//! The validating JSON scanner behind [`super::rewrite_model`] and [`super::body_facts`]: one
+//! pass over the body that records the byte spans of the top-level values whose keys the caller
+//! asks for, and builds nothing else.
 //!
 //! The scanner is iterative (an explicit bit stack, at most [`MAX_DEPTH`] levels) so hostile
 //! nesting cannot overflow the wasm stack, and it allocates nothing per token.
