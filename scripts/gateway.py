@@ -154,10 +154,13 @@ def _die_with_parent():
 
 class Stack:
     def __init__(self, listen_port=0, wasm_path=WASM_PATH, envoy_log_levels="wasm:debug",
-                 body_while_headers_paused=True, redis_extra=None, plugin_config=None):
+                 body_while_headers_paused=True, redis_extra=None, plugin_config=None,
+                 concurrency=1):
         """`plugin_config`: YAML text run as the filter's whole configuration instead of the
-        one in envoy/envoy.yaml (see `render_envoy_config`)."""
+        one in envoy/envoy.yaml (see `render_envoy_config`). `concurrency`: Envoy's worker
+        threads, each with its own VM of the filter."""
         self.envoy_log_levels = envoy_log_levels
+        self.concurrency = concurrency
         self.redis_extra = redis_extra
         self.plugin_config = plugin_config
         self.body_while_headers_paused = body_while_headers_paused
@@ -258,7 +261,8 @@ class Stack:
         # every few seconds, too late for the log tail of a failed test). wasm:debug shows the
         # filter's own decisions.
         self.spawn("envoy", [
-            envoy_binary(), "-c", str(config), "--concurrency", "1", "--use-dynamic-base-id",
+            envoy_binary(), "-c", str(config), "--concurrency", str(self.concurrency),
+            "--use-dynamic-base-id",
             "-l", "warning", "--component-log-level", self.envoy_log_levels])
         self.wait_ready("envoy", lambda: http_get(self.admin_url + "/ready") == (200, b"LIVE\n"),
                    ENVOY_READY_S)
@@ -311,6 +315,14 @@ class Stack:
         if status != 200:
             raise StackError(f"mock {name} reset: {status} {body[:200]!r}")
         return json.loads(body)
+
+    def worker_connections(self, stat="downstream_cx_total"):
+        """Connections per Envoy worker on the gateway listener, [worker 0, ...]: accepted so
+        far, or open now with stat="downstream_cx_active". Each worker runs its own VM of the
+        filter, so this tells which VM served a connection."""
+        prefix = f"listener.127.0.0.1_{self.ports['listen']}.worker_"
+        counters = admin_counters(self.admin_url, rf"worker_[0-9]+\.{stat}$")
+        return [counters.get(f"{prefix}{worker}.{stat}", 0) for worker in range(self.concurrency)]
 
     def stats(self):
         """The filter's counters, {name: value}, from Envoy admin `/stats?filter=ai_lb`."""

@@ -17,8 +17,9 @@ except these two:
     POST /_mock/state    sets some of: running, waiting (requests, shown on /metrics),
                          kv_cache_usage (0-1), prefix_cache_queries, prefix_cache_hits (tokens,
                          cumulative counters), model_name (the metrics' label), delay_ms (how long
-                         every later answer waits before it is sent: a slow provider); answers
-                         the new state. An unknown field or a bad value answers 400, changing
+                         every later answer waits before it is sent: a slow provider),
+                         metrics_status (the status GET /metrics answers: 500 is a broken
+                         exporter); answers the new state. An unknown field or a bad value answers 400, changing
                          nothing.
     POST /_mock/reset    back to the starting values (the counters of what it saw stay)
 """
@@ -42,7 +43,7 @@ MAX_DELAY_MS = 60_000
 def starting_state(name):
     """What a fresh mock pretends: an idle engine that answers at once."""
     return {"running": 0, "waiting": 0, "kv_cache_usage": 0.0, "prefix_cache_queries": 0,
-            "prefix_cache_hits": 0, "model_name": name, "delay_ms": 0}
+            "prefix_cache_hits": 0, "model_name": name, "delay_ms": 0, "metrics_status": 200}
 
 
 def checked_update(update, current):
@@ -62,6 +63,8 @@ def checked_update(update, current):
             raise ValueError(f"kv_cache_usage is a share from 0 to 1, got {value!r}")
         elif key == "delay_ms" and value > MAX_DELAY_MS:
             raise ValueError(f"delay_ms above {MAX_DELAY_MS}")
+        elif key == "metrics_status" and (not isinstance(value, int) or not 200 <= value <= 599):
+            raise ValueError(f"metrics_status must be an HTTP status, got {value!r}")
         state[key] = value
     return state
 
@@ -113,10 +116,13 @@ class Engine:
                     "scrapes": self.scrapes}
 
     def metrics_page(self):
-        """The figures in vLLM's Prometheus text format (names and labels of vLLM 0.10)."""
+        """(status, the figures in vLLM's Prometheus text format: names and labels of vLLM
+        0.10); a status other than 200 comes with an error text instead."""
         with self.lock:
             self.scrapes += 1
             state, in_bucket = dict(self.state), list(self.in_bucket)
+            if state["metrics_status"] != 200:
+                return state["metrics_status"], b"exporter failure\n"
             answered, seconds_total = self.answered, self.seconds_total
         labels = f'engine="0",model_name="{state["model_name"]}"'
         lines = []
@@ -153,7 +159,7 @@ class Engine:
                "Histogram of e2e request latency in seconds.", buckets)
         metric("vllm:request_success_total", "counter", "Count of successfully processed requests.",
                [sample("vllm:request_success_total", answered, ',finished_reason="stop"')])
-        return ("\n".join(lines) + "\n").encode()
+        return 200, ("\n".join(lines) + "\n").encode()
 
 
 def read_chunked(stream):
@@ -267,8 +273,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/healthz":
             self._send(200, b'{"ok":true}')
         elif self.path == METRICS_PATH:
-            self._send(200, self.server.engine.metrics_page(),
-                       "text/plain; version=0.0.4; charset=utf-8")
+            status, page = self.server.engine.metrics_page()
+            self._send(status, page, "text/plain; version=0.0.4; charset=utf-8")
         elif self.path == STATE_PATH:
             self._send_json(200, self.server.engine.report())
         else:

@@ -122,12 +122,14 @@ def chat_body(model, content="hi", system=None):
 
 
 def wait_for(condition, timeout_s, what, poll_s=0.05):
-    """Polls `condition` until it holds; fails naming `what` after `timeout_s`."""
+    """Polls `condition` until it returns something true, and returns that; fails naming
+    `what` after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
-    while not condition():
+    while not (result := condition()):
         if time.monotonic() >= deadline:
             raise AssertionError(f"not within {timeout_s} s: {what}")
         time.sleep(poll_s)
+    return result
 
 
 class Background:
