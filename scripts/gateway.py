@@ -9,6 +9,7 @@ every wait has a deadline, and `stop()` kills every process it started.
 """
 import argparse
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import string
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -52,9 +54,15 @@ def envoy_binary():
     return found
 
 
-def render_envoy_config(ports, wasm_path, body_while_headers_paused=True, redis_extra=None):
+def render_envoy_config(ports, wasm_path, body_while_headers_paused=True, redis_extra=None,
+                        plugin_config=None):
     """envoy/envoy.yaml with its ${VAR}s filled; refuses to leave any placeholder behind.
-    `redis_extra`: {field: value} added to the plugin configuration's `redis` section."""
+    `redis_extra`: {field: value} added to the plugin configuration's `redis` section.
+    `plugin_config`: YAML (or JSON) text that replaces the whole plugin configuration; the
+    routes on x-selected-provider and the clusters `minmax`, `qianwen` and `webdis` stay."""
+    if redis_extra and plugin_config is not None:
+        raise StackError("redis_extra edits the default plugin configuration; with "
+                         "plugin_config, write the redis section in it")
     template = ENVOY_TEMPLATE.read_text()
     if redis_extra:
         anchor = "                      timeout_ms: 100\n"
@@ -68,13 +76,55 @@ def render_envoy_config(ports, wasm_path, body_while_headers_paused=True, redis_
         BODY_WHILE_HEADERS_PAUSED="true" if body_while_headers_paused else "false")
     if "${" in text:
         raise StackError("envoy.yaml: placeholder left after rendering")
+    if plugin_config is not None:
+        # After substitution: a `$` in the plugin configuration is not a placeholder.
+        text = replace_plugin_config(text, plugin_config)
     return text
+
+
+def replace_plugin_config(envoy_yaml, plugin_config):
+    """`envoy_yaml` with the plugin configuration's block scalar (the `value: |` under the
+    StringValue) holding `plugin_config` instead."""
+    lines = envoy_yaml.splitlines(keepends=True)
+    anchor = next((index for index, line in enumerate(lines)
+                   if "type.googleapis.com/google.protobuf.StringValue" in line), None)
+    if anchor is None or anchor + 1 >= len(lines) or lines[anchor + 1].strip() != "value: |":
+        raise StackError("envoy.yaml: cannot find the plugin configuration (a StringValue "
+                         "followed by `value: |`)")
+    value_line = anchor + 1
+    key_indent = len(lines[value_line]) - len(lines[value_line].lstrip())
+    block_indent = " " * (key_indent + 2)
+    end = value_line + 1
+    # The block runs while lines are blank or indented deeper than `value:`.
+    while end < len(lines) and (not lines[end].strip()
+                                or len(lines[end]) - len(lines[end].lstrip()) > key_indent):
+        end += 1
+    text = textwrap.dedent(plugin_config).strip("\n")
+    if not text.strip():
+        raise StackError("plugin_config is empty")
+    block = "".join(block_indent + line + "\n" if line.strip() else "\n"
+                    for line in text.splitlines())
+    return "".join(lines[:value_line + 1]) + block + "".join(lines[end:])
 
 
 def http_get(url, timeout=1.0):
     """(status, body) or (None, error text); never raises."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+    except (OSError, ValueError) as err:
+        return None, str(err).encode()
+
+
+def http_post_json(url, value, timeout=2.0):
+    """POSTs `value` as JSON; (status, body) or (None, error text); never raises."""
+    data = json.dumps(value).encode()
+    request = urllib.request.Request(url, data=data, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
             return answer.status, answer.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
@@ -104,9 +154,15 @@ def _die_with_parent():
 
 class Stack:
     def __init__(self, listen_port=0, wasm_path=WASM_PATH, envoy_log_levels="wasm:debug",
-                 body_while_headers_paused=True, redis_extra=None):
+                 body_while_headers_paused=True, redis_extra=None, plugin_config=None,
+                 concurrency=1):
+        """`plugin_config`: YAML text run as the filter's whole configuration instead of the
+        one in envoy/envoy.yaml (see `render_envoy_config`). `concurrency`: Envoy's worker
+        threads, each with its own VM of the filter."""
         self.envoy_log_levels = envoy_log_levels
+        self.concurrency = concurrency
         self.redis_extra = redis_extra
+        self.plugin_config = plugin_config
         self.body_while_headers_paused = body_while_headers_paused
         self.wasm_path = Path(wasm_path)
         self.ports = {}
@@ -199,12 +255,14 @@ class Stack:
     def _start_envoy(self):
         config = self.dir / "envoy.yaml"
         config.write_text(render_envoy_config(self.ports, self.wasm_path.resolve(),
-                                             self.body_while_headers_paused, self.redis_extra))
+                                             self.body_while_headers_paused, self.redis_extra,
+                                             self.plugin_config))
         # Envoy logs to stderr, i.e. envoy.log, unbuffered (a --log-path file is flushed only
         # every few seconds, too late for the log tail of a failed test). wasm:debug shows the
         # filter's own decisions.
         self.spawn("envoy", [
-            envoy_binary(), "-c", str(config), "--concurrency", "1", "--use-dynamic-base-id",
+            envoy_binary(), "-c", str(config), "--concurrency", str(self.concurrency),
+            "--use-dynamic-base-id",
             "-l", "warning", "--component-log-level", self.envoy_log_levels])
         self.wait_ready("envoy", lambda: http_get(self.admin_url + "/ready") == (200, b"LIVE\n"),
                    ENVOY_READY_S)
@@ -230,6 +288,41 @@ class Stack:
         if done.returncode != 0:
             raise StackError(f"redis-cli {' '.join(args)}: {done.stderr or done.stdout}")
         return done.stdout.strip()
+
+    def mock_url(self, name):
+        """A mock provider, directly (not through the gateway)."""
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def mock(self, name):
+        """What mock provider `name` pretends and has seen: its settable values, `serving`
+        (answers in progress), `requests` (answers begun), `scrapes` (GET /metrics served)."""
+        status, body = http_get(self.mock_url(name) + "/_mock/state", timeout=2)
+        if status != 200:
+            raise StackError(f"mock {name} state: {status} {body[:200]!r}")
+        return json.loads(body)
+
+    def set_mock(self, name, **values):
+        """Sets what mock `name` pretends, e.g. set_mock("minmax", running=50, delay_ms=1500);
+        returns its new state."""
+        status, body = http_post_json(self.mock_url(name) + "/_mock/state", values)
+        if status != 200:
+            raise StackError(f"mock {name} refused {values}: {status} {body[:200]!r}")
+        return json.loads(body)
+
+    def reset_mock(self, name):
+        """Mock `name` back to an idle engine that answers at once (its counts stay)."""
+        status, body = http_post_json(self.mock_url(name) + "/_mock/reset", {})
+        if status != 200:
+            raise StackError(f"mock {name} reset: {status} {body[:200]!r}")
+        return json.loads(body)
+
+    def worker_connections(self, stat="downstream_cx_total"):
+        """Connections per Envoy worker on the gateway listener, [worker 0, ...]: accepted so
+        far, or open now with stat="downstream_cx_active". Each worker runs its own VM of the
+        filter, so this tells which VM served a connection."""
+        prefix = f"listener.127.0.0.1_{self.ports['listen']}.worker_"
+        counters = admin_counters(self.admin_url, rf"worker_[0-9]+\.{stat}$")
+        return [counters.get(f"{prefix}{worker}.{stat}", 0) for worker in range(self.concurrency)]
 
     def stats(self):
         """The filter's counters, {name: value}, from Envoy admin `/stats?filter=ai_lb`."""

@@ -6,16 +6,160 @@
 Any POST answers 200 with a chat completion that names the provider, echoes the body's `model`,
 and describes exactly what arrived (length, Content-Length, chunked, sha256, the routing headers,
 the path), so a test can check the filter's rewrite byte for byte. GET /healthz answers 200; any
-other GET answers like a POST (so a body-less GET through the gateway shows who answered).
+other GET answers like a POST (so a body-less GET through the gateway shows who answered),
+except these two:
+
+    GET  /metrics        the engine's load as vLLM shows it (Prometheus text), for the filter's
+                         `load_source: engine_metrics` scrape
+    GET  /_mock/state    what the mock pretends and what it saw: the settable values below, and
+                         `serving` (answers in progress now), `requests` (answers begun since
+                         start), `scrapes` (GET /metrics served)
+    POST /_mock/state    sets some of: running, waiting (requests, shown on /metrics),
+                         kv_cache_usage (0-1), prefix_cache_queries, prefix_cache_hits (tokens,
+                         cumulative counters), model_name (the metrics' label), delay_ms (how long
+                         every later answer waits before it is sent: a slow provider),
+                         metrics_status (the status GET /metrics answers: 500 is a broken
+                         exporter); answers the new state. An unknown field or a bad value answers 400, changing
+                         nothing.
+    POST /_mock/reset    back to the starting values (the counters of what it saw stay)
 """
 import hashlib
 import json
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROUTING_HEADERS = ("x-selected-provider", "x-rewrite-target-model")
+STATE_PATH = "/_mock/state"
+RESET_PATH = "/_mock/reset"
+METRICS_PATH = "/metrics"
+# The end-to-end latency histogram's buckets (seconds), a subset of vLLM's own.
+LATENCY_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 20.0)
+MAX_DELAY_MS = 60_000
+
+
+def starting_state(name):
+    """What a fresh mock pretends: an idle engine that answers at once."""
+    return {"running": 0, "waiting": 0, "kv_cache_usage": 0.0, "prefix_cache_queries": 0,
+            "prefix_cache_hits": 0, "model_name": name, "delay_ms": 0, "metrics_status": 200}
+
+
+def checked_update(update, current):
+    """The state after `update` (a JSON object), or raises ValueError naming the bad field."""
+    if not isinstance(update, dict):
+        raise ValueError("the body must be a JSON object")
+    state = dict(current)
+    for key, value in update.items():
+        if key not in state:
+            raise ValueError(f"unknown field {key!r}; settable: {', '.join(sorted(state))}")
+        if key == "model_name":
+            if not isinstance(value, str) or not value or '"' in value or "\\" in value:
+                raise ValueError("model_name must be a non-empty string without quotes")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"{key} must be a number >= 0, got {value!r}")
+        elif key == "kv_cache_usage" and value > 1:
+            raise ValueError(f"kv_cache_usage is a share from 0 to 1, got {value!r}")
+        elif key == "delay_ms" and value > MAX_DELAY_MS:
+            raise ValueError(f"delay_ms above {MAX_DELAY_MS}")
+        elif key == "metrics_status" and (not isinstance(value, int) or not 200 <= value <= 599):
+            raise ValueError(f"metrics_status must be an HTTP status, got {value!r}")
+        state[key] = value
+    return state
+
+
+class Engine:
+    """The pretend engine behind one mock: settable figures and what it has served, guarded by
+    one lock because every request runs in its own thread."""
+
+    def __init__(self, name):
+        self.name = name
+        self.lock = threading.Lock()
+        self.state = starting_state(name)
+        self.serving = 0
+        self.requests = 0
+        self.scrapes = 0
+        # The latency histogram: answers per bucket (cumulative as Prometheus shows them later),
+        # their count and total seconds.
+        self.in_bucket = [0] * len(LATENCY_BUCKETS)
+        self.answered = 0
+        self.seconds_total = 0.0
+
+    def begin(self):
+        """An answer starts: counts it, and returns the delay it must wait (seconds)."""
+        with self.lock:
+            self.serving += 1
+            self.requests += 1
+            return self.state["delay_ms"] / 1000
+
+    def end(self, seconds):
+        with self.lock:
+            self.serving -= 1
+            self.answered += 1
+            self.seconds_total += seconds
+            for index, bound in enumerate(LATENCY_BUCKETS):
+                if seconds <= bound:
+                    self.in_bucket[index] += 1
+
+    def set(self, update):
+        with self.lock:
+            self.state = checked_update(update, self.state)
+
+    def reset(self):
+        with self.lock:
+            self.state = starting_state(self.name)
+
+    def report(self):
+        with self.lock:
+            return {**self.state, "serving": self.serving, "requests": self.requests,
+                    "scrapes": self.scrapes}
+
+    def metrics_page(self):
+        """(status, the figures in vLLM's Prometheus text format: names and labels of vLLM
+        0.10); a status other than 200 comes with an error text instead."""
+        with self.lock:
+            self.scrapes += 1
+            state, in_bucket = dict(self.state), list(self.in_bucket)
+            if state["metrics_status"] != 200:
+                return state["metrics_status"], b"exporter failure\n"
+            answered, seconds_total = self.answered, self.seconds_total
+        labels = f'engine="0",model_name="{state["model_name"]}"'
+        lines = []
+
+        def metric(name, kind, help_text, samples):
+            lines.append(f"# HELP {name} {help_text}")
+            lines.append(f"# TYPE {name} {kind}")
+            lines.extend(samples)
+
+        def sample(name, value, extra=""):
+            return f"{name}{{{labels}{extra}}} {float(value)!r}"
+
+        metric("vllm:num_requests_running", "gauge",
+               "Number of requests in model execution batches.",
+               [sample("vllm:num_requests_running", state["running"])])
+        metric("vllm:num_requests_waiting", "gauge",
+               "Number of requests waiting to be processed.",
+               [sample("vllm:num_requests_waiting", state["waiting"])])
+        metric("vllm:kv_cache_usage_perc", "gauge",
+               "KV-cache usage. 1 means 100 percent usage.",
+               [sample("vllm:kv_cache_usage_perc", state["kv_cache_usage"])])
+        metric("vllm:prefix_cache_queries_total", "counter",
+               "Prefix cache queries, in terms of number of queried tokens.",
+               [sample("vllm:prefix_cache_queries_total", state["prefix_cache_queries"])])
+        metric("vllm:prefix_cache_hits_total", "counter",
+               "Prefix cache hits, in terms of number of cached tokens.",
+               [sample("vllm:prefix_cache_hits_total", state["prefix_cache_hits"])])
+        buckets = [sample("vllm:e2e_request_latency_seconds_bucket", count, f',le="{bound!r}"')
+                   for bound, count in zip(LATENCY_BUCKETS, in_bucket)]
+        buckets.append(sample("vllm:e2e_request_latency_seconds_bucket", answered, ',le="+Inf"'))
+        buckets.append(sample("vllm:e2e_request_latency_seconds_sum", seconds_total))
+        buckets.append(sample("vllm:e2e_request_latency_seconds_count", answered))
+        metric("vllm:e2e_request_latency_seconds", "histogram",
+               "Histogram of e2e request latency in seconds.", buckets)
+        metric("vllm:request_success_total", "counter", "Count of successfully processed requests.",
+               [sample("vllm:request_success_total", answered, ',finished_reason="stop"')])
+        return 200, ("\n".join(lines) + "\n").encode()
 
 
 def read_chunked(stream):
@@ -56,7 +200,18 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length), chunked
 
     def _answer(self):
+        engine = self.server.engine
+        started = time.monotonic()
+        delay_s = engine.begin()
+        try:
+            self._answer_after(delay_s)
+        finally:
+            engine.end(time.monotonic() - started)
+
+    def _answer_after(self, delay_s):
         body, chunked = self._read_body()
+        if delay_s:
+            time.sleep(delay_s)
         name = self.server.provider_name
         content_length = self.headers.get("Content-Length")
         answer = {
@@ -82,22 +237,46 @@ class Handler(BaseHTTPRequestHandler):
         }
         self._send(200, json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode())
 
-    def _send(self, status, payload):
+    def _send(self, status, payload, content_type="application/json"):
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("x-mock-provider", self.server.provider_name)
         self.end_headers()
         self.wfile.write(payload)
 
+    def _send_json(self, status, value):
+        self._send(status, json.dumps(value, separators=(",", ":")).encode())
+
+    def _control(self):
+        """POST /_mock/state and /_mock/reset: change what the mock pretends."""
+        body, _ = self._read_body()
+        engine = self.server.engine
+        if self.path == RESET_PATH:
+            engine.reset()
+            return self._send_json(200, engine.report())
+        try:
+            engine.set(json.loads(body or b"{}"))
+        except ValueError as err:  # json.JSONDecodeError is a ValueError too
+            return self._send_json(400, {"error": str(err)})
+        self._send_json(200, engine.report())
+
     def do_POST(self):
-        self._answer()
+        if self.path in (STATE_PATH, RESET_PATH):
+            self._control()
+        else:
+            self._answer()
 
     do_PUT = do_POST
 
     def do_GET(self):
         if self.path == "/healthz":
             self._send(200, b'{"ok":true}')
+        elif self.path == METRICS_PATH:
+            status, page = self.server.engine.metrics_page()
+            self._send(status, page, "text/plain; version=0.0.4; charset=utf-8")
+        elif self.path == STATE_PATH:
+            self._send_json(200, self.server.engine.report())
         else:
             self._answer()
 
@@ -107,6 +286,7 @@ def make_server(name, port=0, host="127.0.0.1"):
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     server.provider_name = name
+    server.engine = Engine(name)
     return server
 
 

@@ -40,6 +40,8 @@ def pytest_runtest_makereport(item, call):
     """A failed test's report ends with Envoy's log tail (the filter logs its decisions there)."""
     outcome = yield
     report = outcome.get_result()
-    running = getattr(item, "funcargs", {}).get("stack")
+    # Whichever stack the test ran on: the shared one, or one with its own plugin configuration.
+    running = next((value for value in getattr(item, "funcargs", {}).values()
+                    if isinstance(value, gateway.Stack)), None)
     if report.when == "call" and report.failed and running is not None:
         report.sections.append(("Envoy log (tail)", running.log_tail("envoy", 30)))

@@ -2,12 +2,17 @@
 Envoy admin stats for the filter's counters. The stack itself is scripts/gateway.py's `Stack`
 (one implementation, shared with `make run`).
 """
+import contextlib
 import json
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -65,12 +70,12 @@ def curl(stack, args, body=None, timeout_s=30):
         return Answer(int(status), float(seconds), headers, out.read_bytes())
 
 
-def post(stack, body, headers=(), path=CHAT_PATH):
+def post(stack, body, headers=(), path=CHAT_PATH, timeout_s=30):
     """POSTs `body` (bytes) as JSON; extra headers as ("name", "value") pairs."""
     args = ["-X", "POST", stack.url + path, "-H", "Content-Type: application/json"]
     for name, value in headers:
         args += ["-H", f"{name}: {value}"]
-    return curl(stack, args, body=body)
+    return curl(stack, args, body=body, timeout_s=timeout_s)
 
 
 def seed_request(stack):
@@ -90,3 +95,77 @@ def assert_answered_consistently(answer, stack):
 def counter(stack, name):
     """A filter counter (0 before its first use): e.g. counter(stack, "fallback.store_error")."""
     return stack.stats().get("wasmcustom.ai_lb." + name, 0)
+
+
+# ---- stacks with a plugin configuration of their own (model pools, load sources) ------------
+
+@contextlib.contextmanager
+def running_stack(plugin_config, **options):
+    """A whole stack whose filter runs `plugin_config` (YAML text) instead of envoy.yaml's; the
+    mocks start idle and fast. Stopped on exit."""
+    running = gateway.Stack(plugin_config=plugin_config, **options)
+    try:
+        running.start()
+    except gateway.StackError as err:
+        pytest.fail(f"cannot start the stack: {err}", pytrace=False)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def chat_body(model, content="hi", system=None):
+    """A chat completion request as bytes; `system` adds a system prompt first."""
+    messages = [{"role": "system", "content": system}] if system is not None else []
+    messages.append({"role": "user", "content": content})
+    return json.dumps({"model": model, "messages": messages}, ensure_ascii=False).encode()
+
+
+def wait_for(condition, timeout_s, what, poll_s=0.05):
+    """Polls `condition` until it returns something true, and returns that; fails naming
+    `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not (result := condition()):
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout_s} s: {what}")
+        time.sleep(poll_s)
+    return result
+
+
+class Background:
+    """Requests sent from threads, so that several are in flight at once; `answers()` waits for
+    all of them (each curl has its own timeout, so the wait is bounded)."""
+
+    def __init__(self):
+        self.threads = []
+        self.results = []
+        self.lock = threading.Lock()
+
+    def post(self, stack, body, **options):
+        def run():
+            try:
+                outcome = post(stack, body, **options)
+            except AssertionError as err:  # curl failed: reported by answers()
+                outcome = err
+            with self.lock:
+                self.results.append(outcome)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def outcomes(self, timeout_s=40):
+        """Each request's `Answer`, or the AssertionError of a curl that failed (gave up)."""
+        deadline = time.monotonic() + timeout_s
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        assert not any(thread.is_alive() for thread in self.threads), "requests still running"
+        with self.lock:
+            return list(self.results)
+
+    def answers(self, timeout_s=40):
+        """Every request's `Answer`; fails if a curl failed."""
+        results = self.outcomes(timeout_s)
+        failed = [result for result in results if isinstance(result, AssertionError)]
+        assert not failed, failed[0]
+        return results
