@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // test code: a failure should stop the test loudly
 //! In-flight counting across gateway replicas (Higress build): the counts live in a real Redis,
 //! so one worker's open requests steer another worker's picks, a finished request stops
 //! counting, and a dead worker's leaked counts are dropped.
