@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod float_text;
 pub mod flow;
 pub mod inflight;
 pub mod load;

@@ -3,9 +3,10 @@
 //! waiting on the store. This module holds the host-free decisions (keys, formats, freshness,
 //! lease claims); time comes in as `now_ms` (Unix epoch milliseconds) so it tests natively.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use crate::config::MetricsTarget;
+use crate::float_text::write_float;
 use crate::load::{Load, Loads};
 use crate::store::StoreQuery;
 
@@ -85,8 +86,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// `v1 <fetched_at_ms> <l0>,<l1>,...`: each load is `-` (unknown), `<running>`, or
-    /// `<running>/<waiting>/<cache_ratio>/<kv_usage>` with `-` for a figure not known. Display of
-    /// f64 round-trips exactly.
+    /// `<running>/<waiting>/<cache_ratio>/<kv_usage>` with `-` for a figure not known. Figures
+    /// are written by `write_float`, which round-trips exactly.
     pub fn encode(&self) -> Vec<u8> {
         let mut text = format!("v1 {} ", self.fetched_at_ms);
         for (index, load) in self.loads.iter().enumerate() {
@@ -97,14 +98,14 @@ impl Snapshot {
                 text.push('-');
                 continue;
             };
-            // Writing to a String cannot fail.
-            let _ = write!(text, "{}", load.running);
+            write_float(&mut text, load.running);
             let extras = [load.waiting, load.cache_ratio, load.kv_usage];
             if extras.iter().any(Option::is_some) {
                 for extra in extras {
                     match extra {
                         Some(value) => {
-                            let _ = write!(text, "/{value}");
+                            text.push('/');
+                            write_float(&mut text, value);
                         }
                         None => text.push_str("/-"),
                     }

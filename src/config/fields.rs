@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::ConfigError;
+use crate::float_text::float_text;
 
 pub fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
@@ -109,7 +110,9 @@ impl Fields<'_> {
             _ => Err(ConfigError::at(
                 &self.path(key),
                 format!(
-                    "must be a number from {min} to {max}, got {}",
+                    "must be a number from {} to {}, got {}",
+                    float_text(min),
+                    float_text(max),
                     serde_json::to_string(value).unwrap_or_default()
                 ),
             )),

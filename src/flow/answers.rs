@@ -1,7 +1,6 @@
 //! The answers the filter gives itself, in OpenAI's formats: the model list and the error for a
-//! model no pool serves.
-
-use serde_json::{json, Value};
+//! model no pool serves. Written by hand rather than through `json!` (a `Value` tree built to
+//! be printed once) to keep the module small; keys in the order `json!` printed them (sorted).
 
 use super::RequestHost;
 use crate::config::Pools;
@@ -14,13 +13,17 @@ pub fn is_models_list(host: &dyn RequestHost) -> bool {
 }
 
 pub fn models_list(pools: &Pools) -> Vec<u8> {
-    let data: Vec<Value> = pools
-        .names()
-        .map(|name| json!({"id": name, "object": "model", "created": 0, "owned_by": "ai-load-balancer"}))
-        .collect();
-    json!({"object": "list", "data": data})
-        .to_string()
-        .into_bytes()
+    let mut body = b"{\"data\":[".to_vec();
+    for (index, name) in pools.names().enumerate() {
+        if index > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"{\"created\":0,\"id\":");
+        push_json_string(&mut body, name);
+        body.extend_from_slice(b",\"object\":\"model\",\"owned_by\":\"ai-load-balancer\"}");
+    }
+    body.extend_from_slice(b"],\"object\":\"list\"}");
+    body
 }
 
 pub fn unknown_model(model: Option<&str>, pools: &Pools) -> Vec<u8> {
@@ -29,12 +32,82 @@ pub fn unknown_model(model: Option<&str>, pools: &Pools) -> Vec<u8> {
         Some(model) => format!("The model `{model}` does not exist. Available models: {available}"),
         None => format!("The request names no model. Available models: {available}"),
     };
-    json!({"error": {
-        "message": message,
-        "type": "invalid_request_error",
-        "param": "model",
-        "code": "model_not_found",
-    }})
-    .to_string()
-    .into_bytes()
+    let mut body = b"{\"error\":{\"code\":\"model_not_found\",\"message\":".to_vec();
+    push_json_string(&mut body, &message);
+    body.extend_from_slice(b",\"param\":\"model\",\"type\":\"invalid_request_error\"}}");
+    body
+}
+
+/// `text` as a quoted JSON string, escaped as serde_json escapes it.
+fn push_json_string(body: &mut Vec<u8>, text: &str) {
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(body, text);
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::{Pool, UnknownModel};
+    use crate::strategy::Strategy;
+
+    fn pools(names: &[&str]) -> Pools {
+        let pool = |name: &str| Pool {
+            name: name.to_string(),
+            strategy: Strategy::RoundRobin,
+            latency_max_age_ms: 0,
+            backends: Vec::new(),
+            ring: None,
+        };
+        Pools {
+            pools: names.iter().map(|name| pool(name)).collect(),
+            by_model: true,
+            unknown_model: UnknownModel::Reject,
+        }
+    }
+
+    #[test]
+    fn answers_are_the_bytes_json_printed() {
+        let pools = pools(&["gpt-4", "q\"\u{1}é"]);
+        let names: Vec<&str> = pools.names().collect();
+        let data: Vec<serde_json::Value> = names
+            .iter()
+            .map(|name| json!({"id": name, "object": "model", "created": 0, "owned_by": "ai-load-balancer"}))
+            .collect();
+        let list = json!({"object": "list", "data": data}).to_string();
+        assert_eq!(String::from_utf8(models_list(&pools)).unwrap(), list);
+
+        for (model, message) in [
+            (
+                Some("x\"\n"),
+                "The model `x\"\n` does not exist. Available models: gpt-4, q\"\u{1}é",
+            ),
+            (
+                None,
+                "The request names no model. Available models: gpt-4, q\"\u{1}é",
+            ),
+        ] {
+            let error = json!({"error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": "model",
+                "code": "model_not_found",
+            }})
+            .to_string();
+            assert_eq!(
+                String::from_utf8(unknown_model(model, &pools)).unwrap(),
+                error
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_model_list_is_still_a_list() {
+        let pools = pools(&[]);
+        assert_eq!(
+            models_list(&pools),
+            br#"{"data":[],"object":"list"}"#.to_vec()
+        );
+    }
 }

@@ -4,7 +4,6 @@
 //! one engine's `/metrics`. Requests then read what was published (`RequestFlow`) and never
 //! wait.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use log::{debug, warn};
@@ -58,8 +57,8 @@ pub struct Refresher {
     /// This VM's identity in leases.
     me: u64,
     reads: Vec<Background>,
-    /// HTTP calls out, by token.
-    http_calls: HashMap<u32, usize>,
+    /// HTTP calls out: token and read index (a few at a time; a Vec is smaller than a HashMap).
+    http_calls: Vec<(u32, usize)>,
 }
 
 impl Refresher {
@@ -115,7 +114,7 @@ impl Refresher {
         Self {
             me,
             reads,
-            http_calls: HashMap::new(),
+            http_calls: Vec::new(),
         }
     }
 
@@ -159,7 +158,8 @@ impl Refresher {
     }
 
     pub fn sent_http(&mut self, token: u32, index: usize) {
-        self.http_calls.insert(token, index);
+        self.http_calls.retain(|(sent, _)| *sent != token);
+        self.http_calls.push((token, index));
     }
 
     /// The read could not be sent: try again at the next interval.
@@ -171,7 +171,11 @@ impl Refresher {
     }
 
     pub fn http_read(&mut self, token: u32) -> Option<usize> {
-        self.http_calls.remove(&token)
+        let position = self
+            .http_calls
+            .iter()
+            .position(|(sent, _)| *sent == token)?;
+        Some(self.http_calls.swap_remove(position).1)
     }
 
     pub fn is_engine(&self, index: usize) -> bool {

@@ -2,8 +2,6 @@
 //! and that have fewer running and queued requests, then spread among the best few so that
 //! replicas reading the same loads do not all pile onto one backend.
 
-use std::cmp::Ordering;
-
 use super::{draw, nothing_known, Candidates, Pick};
 use crate::load::Load;
 use crate::rng::Rng;
@@ -43,6 +41,19 @@ pub fn score(weights: &ScoreWeights, load: &Load, max_running: f64, max_waiting:
         - weights.prefill_load * normalised(load.waiting.unwrap_or(0.0), max_waiting)
 }
 
+/// A key that sorts scores from highest to lowest, equal exactly when the scores are equal
+/// (`0.0` and `-0.0` alike). `score` is not NaN.
+fn best_first_key(score: f64) -> u64 {
+    let bits = if score == 0.0 { 0 } else { score.to_bits() };
+    // The sign-magnitude bits made to sort as the numbers do, then reversed.
+    let ascending = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    };
+    !ascending
+}
+
 /// How many of `candidates` backends the pick is drawn from: at least 1, at most all.
 fn kept(candidates: usize, candidate_percent: u32) -> usize {
     let percent = candidate_percent.min(100) as usize;
@@ -67,36 +78,59 @@ pub(super) fn pick(weights: &ScoreWeights, candidates: &Candidates, rng: &mut Rn
         .iter()
         .map(|(_, load)| load.waiting.unwrap_or(0.0))
         .fold(0.0, f64::max);
-    let mut scored: Vec<(usize, f64)> = known
+    // Ranked as `(key, index)` pairs, sorted with the same sort the affinity ring uses (one
+    // sort linked instead of two). The key orders scores from best to worst; the index keeps
+    // equal scores in pool order, as a stable sort of the scores would.
+    let mut ranked: Vec<(u64, usize)> = known
         .iter()
         .map(|(index, load)| {
             let value = score(weights, load, max_running, max_waiting);
             // A garbled load must not win.
-            (
-                *index,
-                if value.is_nan() {
-                    f64::NEG_INFINITY
-                } else {
-                    value
-                },
-            )
+            let value = if value.is_nan() {
+                f64::NEG_INFINITY
+            } else {
+                value
+            };
+            (best_first_key(value), *index)
         })
         .collect();
-    scored.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal));
-    let keep = kept(scored.len(), weights.candidate_percent);
-    let (_, drawn) = *scored.get(rng.below(keep as u64) as usize)?;
+    ranked.sort();
+    let keep = kept(ranked.len(), weights.candidate_percent);
+    let (drawn, _) = *ranked.get(rng.below(keep as u64) as usize)?;
     // Equal scores straddling the cut are broken at random: drawing a position, then any
     // backend with that position's score, gives each kept position the same chance.
-    let tied = scored
+    let tied = ranked
         .iter()
-        .filter(move |(_, value)| *value == drawn)
-        .map(|(index, _)| *index);
+        .filter(move |(key, _)| *key == drawn)
+        .map(|(_, index)| *index);
     Pick::decided(draw::uniform(tied, rng))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_sort_scores_from_best_to_worst() {
+        let scores = [
+            f64::INFINITY,
+            3.5,
+            1.0,
+            f64::MIN_POSITIVE,
+            0.0,
+            -f64::MIN_POSITIVE,
+            -1.0,
+            -3.5,
+            f64::NEG_INFINITY,
+        ];
+        for pair in scores.windows(2) {
+            assert!(
+                best_first_key(pair[0]) < best_first_key(pair[1]),
+                "{pair:?}"
+            );
+        }
+        assert_eq!(best_first_key(-0.0), best_first_key(0.0));
+    }
 
     #[test]
     fn kept_share_rounds_up_and_keeps_at_least_one() {
