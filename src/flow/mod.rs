@@ -137,7 +137,9 @@ impl RequestFlow {
         if config.pools.need_body() {
             // Said once per request at debug level: where a host never delivers the body to
             // held headers (Envoy without allow_on_headers_stop_iteration), this is the last line.
-            debug!("ai-load-balancer: holding the headers until the whole body is in (model pools)");
+            debug!(
+                "ai-load-balancer: holding the headers until the whole body is in (model pools)"
+            );
             self.phase = Phase::AwaitingBody;
             return Verdict::Pause;
         }
