@@ -12,8 +12,7 @@ use crate::load::{Load, Loads};
 
 pub use health::{StoreHealthBook, Transition};
 pub use resp::{encode_command, parse_mget_reply};
-pub use resp::{parse_rows_reply, Row};
-pub use webdis::parse_json_reply;
+pub use webdis::{parse_json_reply, parse_named_json_reply};
 
 /// The store request, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]

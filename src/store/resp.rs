@@ -26,22 +26,6 @@ pub fn parse_mget_reply(reply: &[u8]) -> Result<Vec<Option<Vec<u8>>>, StoreError
     Ok(values)
 }
 
-/// One row of an array-of-arrays reply: its values, or `None` where the row is nil or an error.
-pub type Row = Option<Vec<Option<Vec<u8>>>>;
-
-/// The rows of an array-of-arrays reply, such as a script's one HMGET per key. A nil or error
-/// element is one row that could not be read, not a failed reply.
-pub fn parse_rows_reply(reply: &[u8]) -> Result<Vec<Row>, StoreError> {
-    let mut reader = Reader { reply, at: 0 };
-    let count = reader.array_header()?;
-    let mut rows = Vec::with_capacity(count.min(1024));
-    for _ in 0..count {
-        rows.push(reader.row()?);
-    }
-    reader.finish()?;
-    Ok(rows)
-}
-
 struct Reader<'a> {
     reply: &'a [u8],
     at: usize,
@@ -91,28 +75,6 @@ impl<'a> Reader<'a> {
             )));
         }
         Ok(())
-    }
-
-    fn row(&mut self) -> Result<Row, StoreError> {
-        let (kind, text) = self.line()?;
-        match kind {
-            b'*' => {
-                let Ok(count) = usize::try_from(header_number(text, "row length")?) else {
-                    return Ok(None);
-                };
-                let mut values = Vec::with_capacity(count.min(64));
-                for _ in 0..count {
-                    values.push(self.value()?);
-                }
-                Ok(Some(values))
-            }
-            b'$' if text == b"-1" => Ok(None),
-            b'_' | b'-' => Ok(None),
-            other => Err(StoreError::BadReply(format!(
-                "expected a row, got type {:?}",
-                other as char
-            ))),
-        }
     }
 
     fn value(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
@@ -185,44 +147,6 @@ mod tests {
             parse_mget_reply(reply).unwrap(),
             vec![Some(b"a\r\nb".to_vec())]
         );
-    }
-
-    #[test]
-    fn reads_rows_with_nil_values_and_nil_or_error_rows() {
-        let reply = b"*6\r\n*3\r\n$1\r\n3\r\n$1\r\n1\r\n$-1\r\n*2\r\n$-1\r\n_\r\n$-1\r\n_\r\n*-1\r\n-WRONGTYPE not a hash\r\n";
-        assert_eq!(
-            parse_rows_reply(reply).unwrap(),
-            vec![
-                Some(vec![Some(b"3".to_vec()), Some(b"1".to_vec()), None]),
-                Some(vec![None, None]),
-                None,
-                None,
-                None,
-                None,
-            ]
-        );
-        assert_eq!(parse_rows_reply(b"*0\r\n").unwrap(), vec![]);
-    }
-
-    #[test]
-    fn refuses_malformed_rows() {
-        let cases: &[(&[u8], &str)] = &[
-            (b"-ERR script error\r\n", "error reply: ERR script error"),
-            (b"*1\r\n$1\r\n3\r\n", "expected a row, got type '$'"),
-            (b"*1\r\n:3\r\n", "expected a row, got type ':'"),
-            (b"*1\r\n*x\r\n", "bad row length"),
-            (b"*2\r\n*1\r\n$1\r\n3\r\n", "truncated reply"),
-            (b"*1\r\n*1\r\n*1\r\n", "unexpected value type '*'"),
-            (b"*1\r\n*0\r\nx", "1 trailing bytes"),
-        ];
-        for (reply, message) in cases {
-            assert_eq!(
-                parse_rows_reply(reply).unwrap_err(),
-                StoreError::BadReply((*message).into()),
-                "{:?}",
-                String::from_utf8_lossy(reply)
-            );
-        }
     }
 
     #[test]

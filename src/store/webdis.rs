@@ -60,13 +60,25 @@ fn base64(input: &[u8]) -> String {
 
 /// `{"MGET":["90","10",null]}`. Webdis reports a Redis error as `{"MGET":[false,"ERR …"]}`.
 pub fn parse_json_reply(body: &[u8]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    parse_named_json_reply(body, "MGET")
+}
+
+/// A Webdis reply `{"<command>": [values…]}` whose list is flat (Webdis 0.1.9 writes a nested
+/// list as `null`).
+pub fn parse_named_json_reply(
+    body: &[u8],
+    command: &str,
+) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|err| StoreError::BadReply(format!("invalid Webdis JSON: {err}")))?;
-    let items = value.get("MGET").and_then(Value::as_array).ok_or_else(|| {
-        // `{value}` would link serde_json's pretty printer as well.
-        let text = serde_json::to_string(&value).unwrap_or_default();
-        StoreError::BadReply(format!("no MGET list in {text}"))
-    })?;
+    let items = value
+        .get(command)
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            // `{value}` would link serde_json's pretty printer as well.
+            let text = serde_json::to_string(&value).unwrap_or_default();
+            StoreError::BadReply(format!("no {command} list in {text}"))
+        })?;
     if let [Value::Bool(false), Value::String(message)] = items.as_slice() {
         return Err(StoreError::BadReply(format!("error reply: {message}")));
     }
