@@ -22,20 +22,8 @@ fn config() -> String {
 
 /// Sends one chat request on `vm` and returns (stream id, chosen provider).
 fn chat(host: &mut Host, vm: usize) -> (u32, String) {
-    let vm = host.vm(vm);
-    let request = vm.request(
-        &[(":method", "POST"), (":path", "/v1/chat/completions")],
-        &[],
-    );
-    vm.send_headers(request, false);
-    vm.send_body(request, BODY, true);
-    vm.deliver_redis_replies();
-    let provider = vm
-        .stream(request)
-        .upstream_header("x-selected-provider")
-        .expect("routed")
-        .to_string();
-    (request, provider)
+    let (request, provider) = host.vm(vm).chat(BODY);
+    (request, provider.expect("routed"))
 }
 
 fn field_count(redis: &RedisServer, key: &str) -> usize {

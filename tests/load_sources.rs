@@ -14,18 +14,7 @@ const BODY: &[u8] = br#"{"model":"auto","messages":[{"role":"user","content":"hi
 
 /// Sends one chat request and returns the provider it was routed to.
 fn route(host: &mut Host, vm: usize) -> String {
-    let vm = host.vm(vm);
-    let request = vm.request(
-        &[(":method", "POST"), (":path", "/v1/chat/completions")],
-        &[],
-    );
-    vm.send_headers(request, false);
-    vm.send_body(request, BODY, true);
-    vm.deliver_store_replies();
-    vm.stream(request)
-        .upstream_header("x-selected-provider")
-        .expect("routed")
-        .to_string()
+    host.vm(vm).chat(BODY).1.expect("routed")
 }
 
 fn hashes_steer_inference_score(build: Build) {

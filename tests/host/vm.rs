@@ -526,6 +526,21 @@ impl Vm {
         self.settle();
     }
 
+    /// One chat request, headers then the whole `body`, store calls answered: its stream id and
+    /// the provider it was routed to (`None`: not routed).
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn chat(&mut self, body: &[u8]) -> (u32, Option<String>) {
+        let request = self.request(
+            &[(":method", "POST"), (":path", "/v1/chat/completions")],
+            &[],
+        );
+        self.send_headers(request, false);
+        self.send_body(request, body, true);
+        self.deliver_store_replies();
+        let provider = self.stream(request).upstream_header("x-selected-provider");
+        (request, provider.map(str::to_string))
+    }
+
     /// Answers whatever store calls are pending, whichever kind they are.
     pub fn deliver_store_replies(&mut self) -> usize {
         let redis = if self.has_export("proxy_on_redis_call_response") {
