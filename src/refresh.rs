@@ -5,7 +5,6 @@
 
 use std::fmt;
 
-use crate::config::MetricsTarget;
 use crate::float_text::write_float;
 use crate::load::{Load, Loads};
 use crate::store::StoreQuery;
@@ -65,11 +64,11 @@ pub fn fnv1a_64(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Where the scrape of one engine's `/metrics` is published, and its lease.
-pub fn engine_keys(target: &MetricsTarget) -> SharedKeys {
-    let mut identity = target.cluster.as_bytes().to_vec();
+/// Where the scrape of one engine's `/metrics` (`cluster`, `path`) is published, and its lease.
+pub fn engine_keys(cluster: &str, path: &str) -> SharedKeys {
+    let mut identity = cluster.as_bytes().to_vec();
     identity.push(0);
-    identity.extend_from_slice(target.path.as_bytes());
+    identity.extend_from_slice(path.as_bytes());
     let hash = format!("{:016x}", fnv1a_64(&identity));
     SharedKeys {
         loads: format!("ai_lb/engine/{hash}"),

@@ -7,6 +7,7 @@ use super::fields::Fields;
 use super::pools::{parse_pools, Pools};
 use super::sources::{parse_load_source, LoadSource, StoreRead, DEFAULT_KEY_PREFIX, REDIS_FIELDS};
 use super::{Build, ConfigError};
+use crate::refresh::{engine_keys, SharedKeys};
 use crate::strategy::Strategy;
 
 pub const FIELDS: &[&str] = &[
@@ -37,6 +38,8 @@ const MAX_WEIGHT: u64 = 1_000_000;
 pub struct MetricsTarget {
     pub cluster: String,
     pub path: String,
+    /// Where its scrape is published for every worker, and the scrape's lease.
+    pub shared_keys: SharedKeys,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,8 +276,10 @@ fn parse_metrics_target(entry: &Fields<'_>) -> Result<Option<MetricsTarget>, Con
             format!("{path:?} must start with /"),
         ));
     }
+    let cluster = metrics.required_string("cluster")?;
     Ok(Some(MetricsTarget {
-        cluster: metrics.required_string("cluster")?.to_string(),
+        cluster: cluster.to_string(),
         path: path.to_string(),
+        shared_keys: engine_keys(cluster, path),
     }))
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::balancer::Provider;
 use super::fields::{kind, Fields};
 use super::ConfigError;
+use crate::refresh::fnv1a_64;
 use crate::strategy::{Affinity, Ring, ScoreWeights, Strategy};
 
 pub const POOL_FIELDS: &[&str] = &["strategy", "backends"];
@@ -52,6 +53,19 @@ pub struct Pool {
     pub backends: Vec<PoolBackend>,
     /// The consistent-hash ring (`prefix_affinity` only).
     pub ring: Option<Ring>,
+    /// The shared-data counter of its round-robin sequence: the pool's name and backends name
+    /// it, so one sequence serves every worker.
+    pub round_robin_key: String,
+}
+
+impl Pool {
+    /// How much of the prompt its strategy hashes (0: none).
+    pub fn prefix_bytes(&self) -> usize {
+        match self.strategy {
+            Strategy::PrefixAffinity(affinity) => affinity.prefix_bytes,
+            _ => 0,
+        }
+    }
 }
 
 /// What happens to a request whose model names no pool.
@@ -71,9 +85,26 @@ pub struct Pools {
     /// True when the configuration has `models`: the pool depends on the body's model.
     pub by_model: bool,
     pub unknown_model: UnknownModel,
+    /// The prompt prefix length hashed while the body is read, before the pool is known: the
+    /// first affinity pool's (0: no pool hashes).
+    pub common_prefix_bytes: usize,
 }
 
 impl Pools {
+    fn new(pools: Vec<Pool>, by_model: bool, unknown_model: UnknownModel) -> Self {
+        let common_prefix_bytes = pools
+            .iter()
+            .map(Pool::prefix_bytes)
+            .find(|bytes| *bytes > 0)
+            .unwrap_or(0);
+        Self {
+            pools,
+            by_model,
+            unknown_model,
+            common_prefix_bytes,
+        }
+    }
+
     /// The pool for a request's model (`None`: no model in the body).
     pub fn for_model(&self, model: Option<&str>) -> Result<usize, UnknownModel> {
         if !self.by_model {
@@ -125,11 +156,8 @@ pub fn parse_pools(fields: &Fields<'_>, providers: &[Provider]) -> Result<Pools,
                 id: backend_id(provider, provider.model.as_deref()),
             })
             .collect();
-        return Ok(Pools {
-            pools: vec![pool(String::new(), strategy, latency_max_age_ms, backends)],
-            by_model: false,
-            unknown_model: UnknownModel::Reject,
-        });
+        let only = pool(String::new(), strategy, latency_max_age_ms, backends);
+        return Ok(Pools::new(vec![only], false, UnknownModel::Reject));
     };
     if fields.value("strategy").is_some() {
         return Err(ConfigError::at(
@@ -183,11 +211,7 @@ pub fn parse_pools(fields: &Fields<'_>, providers: &[Provider]) -> Result<Pools,
                 )
             })?,
     };
-    Ok(Pools {
-        pools,
-        by_model: true,
-        unknown_model,
-    })
+    Ok(Pools::new(pools, true, unknown_model))
 }
 
 fn parse_pool(
@@ -283,7 +307,13 @@ fn pool(
         let ids: Vec<&str> = backends.iter().map(|b| b.id.as_str()).collect();
         Ring::new(&ids)
     });
+    let mut identity = name.clone().into_bytes();
+    for backend in &backends {
+        identity.push(0);
+        identity.extend_from_slice(backend.id.as_bytes());
+    }
     Pool {
+        round_robin_key: format!("ai_lb/rr/{:016x}", fnv1a_64(&identity)),
         name,
         strategy,
         latency_max_age_ms,

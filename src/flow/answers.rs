@@ -59,11 +59,13 @@ mod tests {
             latency_max_age_ms: 0,
             backends: Vec::new(),
             ring: None,
+            round_robin_key: String::new(),
         };
         Pools {
             pools: names.iter().map(|name| pool(name)).collect(),
             by_model: true,
             unknown_model: UnknownModel::Reject,
+            common_prefix_bytes: 0,
         }
     }
 

@@ -8,7 +8,7 @@ use log::debug;
 use super::{accounting, Phase, RequestFlow, RequestHost, Sent, Stat, Verdict};
 use crate::config::{BalancerConfig, LoadSource, Pool, Refresh};
 use crate::load::Loads;
-use crate::refresh::{engine_keys, fnv1a_64, fresh_loads};
+use crate::refresh::fresh_loads;
 use crate::rng::Rng;
 use crate::store::StoreError;
 use crate::strategy::latency::LatencyStats;
@@ -106,7 +106,7 @@ impl RequestFlow {
             .collect();
         let inputs = Inputs {
             round_robin_ticket: match pool.strategy {
-                Strategy::RoundRobin => next_ticket(host, &round_robin_key(pool)),
+                Strategy::RoundRobin => next_ticket(host, &pool.round_robin_key),
                 _ => None,
             },
             prefix_hash: self.facts.prefix_hash,
@@ -161,7 +161,7 @@ fn engine_loads(host: &dyn RequestHost, config: &BalancerConfig, max_age_ms: u32
         .iter()
         .map(|provider| {
             let target = provider.metrics.as_ref()?;
-            let published = host.shared_data(&engine_keys(target).loads);
+            let published = host.shared_data(&target.shared_keys.loads);
             let loads = fresh_loads(published.as_deref(), 1, now_ms, u64::from(max_age_ms)).ok()?;
             loads.into_iter().next().flatten()
         })
@@ -182,16 +182,6 @@ fn latency_estimate(
     let bytes = host.shared_data(&latency_key(backend_id))?;
     let stats = LatencyStats::decode(&bytes).ok()?;
     stats.estimate(streaming, now_ms, u64::from(pool.latency_max_age_ms))
-}
-
-/// One sequence per pool for every worker: the pool's name and backends name the counter.
-fn round_robin_key(pool: &Pool) -> String {
-    let mut identity = pool.name.clone().into_bytes();
-    for backend in &pool.backends {
-        identity.push(0);
-        identity.extend_from_slice(backend.id.as_bytes());
-    }
-    format!("ai_lb/rr/{:016x}", fnv1a_64(&identity))
 }
 
 /// Takes the next ticket of a shared counter; `None` when shared data kept refusing.

@@ -29,7 +29,7 @@ use log::{debug, info, warn};
 
 pub use host::{RequestHost, SharedUpdate, Stat};
 
-use crate::config::{BalancerConfig, ConfigRef, PluginConfig, Refresh, UnknownModel};
+use crate::config::{BalancerConfig, ConfigRef, PluginConfig, Pool, Refresh, UnknownModel};
 use crate::rewrite::{body_facts, rewrite_model, BodyFacts};
 use crate::rng::Rng;
 use crate::rules::RequestIdentity;
@@ -182,18 +182,12 @@ impl RequestFlow {
         let Some(config) = self.config.and_then(|which| plugin.get(which)) else {
             return self.pass_through(host, "no configuration");
         };
-        let prefix_bytes = config
-            .pools
-            .pools
-            .iter()
-            .find_map(|pool| match pool.strategy {
-                crate::strategy::Strategy::PrefixAffinity(affinity) => Some(affinity.prefix_bytes),
-                _ => None,
-            })
-            .unwrap_or(0);
         let Some(body) = host.request_body(self.body_size) else {
             return self.pass_through(host, "request body unavailable");
         };
+        // The pool is known only once the model is read: hash with the prefix length most
+        // pools use, and again in the rare case the request's pool hashes another length.
+        let prefix_bytes = config.pools.common_prefix_bytes;
         self.facts = match body_facts(&body, prefix_bytes) {
             Ok(facts) => facts,
             Err(skip) => {
@@ -201,8 +195,7 @@ impl RequestFlow {
             }
         };
         self.pool = match config.pools.for_model(self.facts.model.as_deref()) {
-            Ok(pool) => pool,
-            Err(UnknownModel::Pool(pool)) => pool,
+            Ok(pool) | Err(UnknownModel::Pool(pool)) => pool,
             Err(UnknownModel::PassThrough) => {
                 return self.pass_through(host, "model names no pool (unknown_model: pass_through)")
             }
@@ -214,6 +207,16 @@ impl RequestFlow {
                 return Verdict::Pause;
             }
         };
+        let pool_prefix_bytes = config
+            .pools
+            .pools
+            .get(self.pool)
+            .map_or(0, Pool::prefix_bytes);
+        if pool_prefix_bytes != prefix_bytes {
+            self.facts.prefix_hash = body_facts(&body, pool_prefix_bytes)
+                .ok()
+                .and_then(|facts| facts.prefix_hash);
+        }
         self.start_choice(host, rng)
     }
 

@@ -225,3 +225,22 @@ fn across_replicas_counts_are_read_from_redis_and_kept_there() {
     flow.on_done(&mut host);
     assert_eq!(host.redis_counts[1], ("lb:inflight:b".to_string(), -1));
 }
+
+#[test]
+fn the_prompt_prefix_is_hashed_with_the_requests_own_pools_length() {
+    let config = "providers:\n- {name: a}\n- {name: b}\nload_source: in_flight\nmodels:
+  short: {strategy: {name: prefix_affinity, prefix_bytes: 8}, backends: [{provider: a}, {provider: b}]}
+  long: {strategy: {name: prefix_affinity, prefix_bytes: 4096}, backends: [{provider: a}, {provider: b}]}
+";
+    for model in ["short", "long"] {
+        let body = chat(model);
+        let mut flow = flow(config);
+        let mut host = post(&body);
+        send(&mut flow, &mut host);
+        let bytes = if model == "short" { 8 } else { 4096 };
+        let expected = crate::rewrite::body_facts(&body, bytes)
+            .unwrap()
+            .prefix_hash;
+        assert_eq!(flow.facts.prefix_hash, expected, "{model}");
+    }
+}

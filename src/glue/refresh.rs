@@ -11,7 +11,7 @@ use proxy_wasm::hostcalls;
 
 use crate::config::{LoadSource, PluginConfig, Refresh, ReplyFormat};
 use crate::engine::{engine_load, PrefixCounters};
-use crate::refresh::{claim, engine_keys, SharedKeys, Snapshot};
+use crate::refresh::{claim, SharedKeys, Snapshot};
 use crate::store::{parse_reply, StoreError, StoreQuery};
 
 /// A lease outlives this many intervals (plus the read's timeout), so that a holder that stops
@@ -89,7 +89,7 @@ impl Refresher {
                 }
                 LoadSource::Engines(scrape) => {
                     for target in config.providers.iter().filter_map(|p| p.metrics.as_ref()) {
-                        let keys = engine_keys(target);
+                        let keys = target.shared_keys.clone();
                         if reads.iter().any(|r| r.keys.loads == keys.loads) {
                             continue;
                         }
