@@ -4,10 +4,12 @@
 //! Everything but `glue` is host-independent and unit-tested natively; only `glue` touches
 //! `proxy_wasm`, and it is compiled for wasm only.
 
+pub mod call;
 pub mod config;
 pub mod engine;
 pub mod float_text;
 pub mod flow;
+pub mod health;
 pub mod inflight;
 pub mod load;
 pub mod refresh;

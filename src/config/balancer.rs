@@ -4,9 +4,14 @@
 use serde_json::Value;
 
 use super::fields::Fields;
+use super::health::{
+    parse_tokens, parse_upstream, HealthPolicy, RetryPolicy, StatusEndpoint, Upstream,
+};
 use super::pools::{parse_pools, Pools};
 use super::sources::{parse_load_source, LoadSource, StoreRead, DEFAULT_KEY_PREFIX, REDIS_FIELDS};
 use super::{Build, ConfigError};
+use crate::health::health_key;
+use crate::health::tokens::TokenPool;
 use crate::refresh::{engine_keys, SharedKeys};
 use crate::strategy::Strategy;
 
@@ -24,8 +29,22 @@ pub const FIELDS: &[&str] = &[
     "endpoint",
     "engine_metrics",
     "in_flight",
+    "health",
+    "retry",
+    "status_endpoint",
 ];
-const PROVIDER_FIELDS: &[&str] = &["name", "key", "model", "weight", "metrics"];
+const PROVIDER_FIELDS: &[&str] = &[
+    "name",
+    "key",
+    "model",
+    "weight",
+    "metrics",
+    "cluster",
+    "prefix_rewrite",
+    "probe",
+    "api_tokens",
+    "token_header",
+];
 const METRICS_FIELDS: &[&str] = &["cluster", "path"];
 
 pub const DEFAULT_SELECTED_PROVIDER_HEADER: &str = "x-selected-provider";
@@ -54,6 +73,21 @@ pub struct Provider {
     pub weight: u32,
     /// Its engine's `/metrics` (load_source "engine_metrics").
     pub metrics: Option<MetricsTarget>,
+    /// Where the filter reaches it itself: retries and probes.
+    pub upstream: Option<Upstream>,
+    /// Its API keys, one per request, written into the request.
+    pub tokens: Option<TokenPool>,
+    /// Its health record in shared data.
+    pub health_key: String,
+}
+
+impl Provider {
+    pub fn token_fingerprints(&self) -> Vec<u64> {
+        self.tokens
+            .as_ref()
+            .map(TokenPool::fingerprints)
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +100,10 @@ pub struct BalancerConfig {
     pub selected_provider_header: String,
     pub rewrite_model_header: String,
     pub max_body_bytes: usize,
+    pub health: HealthPolicy,
+    /// Retry on another provider; `None`: off.
+    pub retry: Option<RetryPolicy>,
+    pub status_endpoint: Option<StatusEndpoint>,
 }
 
 impl BalancerConfig {
@@ -117,6 +155,17 @@ impl BalancerConfig {
                 "lists the names in models; set models too".into(),
             ));
         }
+        let health = HealthPolicy::parse(&fields)?;
+        let retry = RetryPolicy::parse(&fields)?;
+        if retry.is_some() && providers.iter().all(|p| p.upstream.is_none()) {
+            return Err(ConfigError::at(
+                &fields.path("retry"),
+                "needs providers[].cluster on the providers a request may be retried on (the \
+                 filter sends retries to that Envoy cluster itself)"
+                    .into(),
+            ));
+        }
+        let status_endpoint = StatusEndpoint::parse(&fields)?;
         Ok(Self {
             providers,
             loads,
@@ -125,12 +174,21 @@ impl BalancerConfig {
             selected_provider_header,
             rewrite_model_header,
             max_body_bytes,
+            health,
+            retry,
+            status_endpoint,
         })
     }
 
     /// The store read once for every provider's load, when the loads come from one.
     pub fn store(&self) -> Option<&StoreRead> {
         self.loads.store()
+    }
+
+    /// Whether a request's body must be read before the choice: its pool or strategy needs it,
+    /// or a retry may have to send it again.
+    pub fn needs_body(&self) -> bool {
+        self.pools.need_body() || self.retry.is_some()
     }
 }
 
@@ -209,6 +267,9 @@ fn parse_providers(fields: &Fields<'_>, key_prefix: &str) -> Result<Vec<Provider
             model: model.map(str::to_string),
             weight,
             metrics: parse_metrics_target(&entry)?,
+            upstream: parse_upstream(&entry)?,
+            tokens: parse_tokens(&entry)?,
+            health_key: health_key(name),
         });
     }
     if providers.iter().all(|p| p.weight == 0) {

@@ -3,6 +3,7 @@
 
 mod balancer;
 mod fields;
+mod health;
 #[cfg(test)]
 mod pool_tests;
 mod pools;
@@ -17,6 +18,9 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 pub use balancer::{BalancerConfig, MetricsTarget, Provider};
+pub use health::{
+    HealthPolicy, Probe, ProbeSchedule, RetryPolicy, StatusEndpoint, StatusSet, Upstream,
+};
 pub use pools::{Pool, PoolBackend, Pools, UnknownModel};
 pub use sources::{
     DownPolicy, EngineScrape, InFlightScope, LoadSource, Protocol, Refresh, ReplicaCounters,

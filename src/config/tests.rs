@@ -165,7 +165,7 @@ fn refusals_name_the_field_and_the_reason() {
         (format!("providers: [{{name: a, key: 7}}]\n{redis}"), "providers[0].key: must be a string, got a number"),
         (
             format!("providers: [{{name: a, key: k, modle: m}}]\n{redis}"),
-            "providers[0].modle: unknown field; known fields: name, key, model, weight, metrics",
+            "providers[0].modle: unknown field; known fields: name, key, model, weight, metrics, cluster, prefix_rewrite, probe, api_tokens, token_header",
         ),
         (
             format!("providers: [{{name: a, key: k, weight: -1}}]\n{redis}"),
@@ -225,7 +225,7 @@ fn refusals_name_the_field_and_the_reason() {
             format!("{provider_list}{redis}max_body_bytes: 0\n"),
             "max_body_bytes: must be a whole number from 1 to 1073741824, got 0",
         ),
-        (format!("{provider_list}{redis}providerz: []\n"), "providerz: unknown field; known fields: providers, redis, selected_provider_header, rewrite_model_header, max_body_bytes, models, strategy, unknown_model, list_models, load_source, endpoint, engine_metrics, in_flight"),
+        (format!("{provider_list}{redis}providerz: []\n"), "providerz: unknown field; known fields: providers, redis, selected_provider_header, rewrite_model_header, max_body_bytes, models, strategy, unknown_model, list_models, load_source, endpoint, engine_metrics, in_flight, health, retry, status_endpoint"),
         ("- just\n- a list\n".into(), "configuration: must be a mapping, got a list"),
         ("providers: [\n".into(), "configuration: invalid YAML: "),
         ("{\"providers\": [}".into(), "configuration: invalid JSON: "),
@@ -347,7 +347,7 @@ fn rule_refusals_name_the_rule() {
         ),
         (
             r#"{"redis": {"cluster": "c"}, "_rules_": [{"_match_route_": ["a"], "providers": [{"name": "a", "key": "k", "wieght": 2}]}]}"#,
-            "_rules_[0].providers[0].wieght: unknown field; known fields: name, key, model, weight, metrics",
+            "_rules_[0].providers[0].wieght: unknown field; known fields: name, key, model, weight, metrics, cluster, prefix_rewrite, probe, api_tokens, token_header",
         ),
         (
             r#"{"redis": {"cluster": "c"}, "_rules_": [{"providers": []}]}"#,
@@ -355,7 +355,7 @@ fn rule_refusals_name_the_rule() {
         ),
         (
             r#"{"redis": {"cluster": "c"}, "_rulez_": [], "_rules_": [{"_match_route_": ["a"], "providers": [{"name": "a", "key": "k"}]}]}"#,
-            "_rulez_: unknown field; known fields: providers, redis, selected_provider_header, rewrite_model_header, max_body_bytes, models, strategy, unknown_model, list_models, load_source, endpoint, engine_metrics, in_flight",
+            "_rulez_: unknown field; known fields: providers, redis, selected_provider_header, rewrite_model_header, max_body_bytes, models, strategy, unknown_model, list_models, load_source, endpoint, engine_metrics, in_flight, health, retry, status_endpoint",
         ),
     ];
     for (text, expected) in cases {

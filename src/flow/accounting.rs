@@ -11,7 +11,7 @@ use crate::strategy::Strategy;
 
 impl RequestFlow {
     /// The response's headers arrived: the first byte, for latency.
-    pub fn on_response_headers(&mut self, host: &mut dyn RequestHost) {
+    pub(super) fn note_first_byte(&mut self, host: &mut dyn RequestHost) {
         if self.sent.is_some() && self.first_byte_ms.is_none() && self.tracks_latency() {
             self.first_byte_ms = Some(host.now_ms());
         }
@@ -33,6 +33,11 @@ impl RequestFlow {
         };
         if sent.counted_in_flight {
             count_in_flight(host, config, backend.provider, -1);
+        }
+        if let (Some(since_ms), false) = (sent.trial_since, sent.judged) {
+            if let Some(provider) = config.providers.get(sent.provider) {
+                super::health::abandon_trial(host, provider, since_ms);
+            }
         }
         if !self.tracks_latency() {
             return;

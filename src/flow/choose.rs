@@ -5,14 +5,14 @@ use std::rc::Rc;
 
 use log::debug;
 
-use super::{accounting, Phase, RequestFlow, RequestHost, Sent, Stat, Verdict};
+use super::{accounting, health, Phase, RequestFlow, RequestHost, Sent, Stat, Verdict};
 use crate::config::{BalancerConfig, LoadSource, Pool, Refresh};
 use crate::load::Loads;
 use crate::refresh::fresh_loads;
 use crate::rng::Rng;
 use crate::store::StoreError;
 use crate::strategy::latency::LatencyStats;
-use crate::strategy::{pick, Backend, Inputs, Reason, Strategy};
+use crate::strategy::{Backend, Inputs, Reason, Strategy};
 
 impl RequestFlow {
     /// Reads the loads the configuration's source gives (now, or by pausing for the store),
@@ -88,22 +88,7 @@ impl RequestFlow {
         }
         let now_ms = host.now_ms();
         let known = loads.as_ref().ok();
-        let backends: Vec<Backend> = pool
-            .backends
-            .iter()
-            .map(|backend| Backend {
-                weight: backend.weight,
-                priority: backend.priority,
-                available: true,
-                load: known.and_then(|loads| loads.get(backend.provider).copied().flatten()),
-                latency_ms: match pool.strategy {
-                    Strategy::LeastLatency => {
-                        latency_estimate(host, &backend.id, self.facts.streaming, now_ms, pool)
-                    }
-                    _ => None,
-                },
-            })
-            .collect();
+        let mut backends = backends_now(host, pool, known, self.facts.streaming, now_ms);
         let inputs = Inputs {
             round_robin_ticket: match pool.strategy {
                 Strategy::RoundRobin => next_ticket(host, &pool.round_robin_key),
@@ -111,7 +96,16 @@ impl RequestFlow {
             },
             prefix_hash: self.facts.prefix_hash,
         };
-        let Some(picked) = pick(&pool.strategy, &backends, pool.ring.as_ref(), &inputs, rng) else {
+        let health = health::read_health(host, config, pool);
+        let candidates = health::Candidates {
+            config,
+            pool,
+            health: &health,
+            excluded: &|_| false,
+            fall_back_to_out: true,
+        };
+        let Some(picked) = health::pick_healthy(host, &candidates, &mut backends, &inputs, rng)
+        else {
             self.phase = Phase::Released;
             return Verdict::Continue;
         };
@@ -123,11 +117,18 @@ impl RequestFlow {
             self.phase = Phase::Released;
             return Verdict::Continue;
         };
+        if let Some(retry) = &mut self.retry {
+            retry.tried.push(backend.provider);
+        }
         host.set_request_header(&config.selected_provider_header, &provider.name);
         match &backend.model {
             Some(model) => host.set_request_header(&config.rewrite_model_header, model),
             // A client's copy must not reach the route table.
             None => host.remove_request_header(&config.rewrite_model_header),
+        }
+        let token = health::choose_token(provider, &picked.health, now_ms, rng);
+        if let (Some(token), Some(pool)) = (token, &provider.tokens) {
+            host.set_request_header(&pool.header, &pool.header_value(token));
         }
         host.clear_route_cache();
         if picked.reason == Reason::NothingKnown {
@@ -138,23 +139,65 @@ impl RequestFlow {
                 Err(_) => Stat::FallbackStoreError,
             });
         }
+        if matches!(&loads, Err(err) if !matches!(err, StoreError::Stale(_))) {
+            // The store failed (or is known down) for a request sent here.
+            host.count(Stat::Provider(provider.name.clone(), "store_error"));
+        }
+        if picked.all_out {
+            host.count(Stat::Provider(provider.name.clone(), "fallback"));
+        }
         host.count(Stat::Selected(provider.name.clone()));
         let counted_in_flight = matches!(config.loads, LoadSource::InFlight(_));
         if counted_in_flight {
             accounting::count_in_flight(host, config, backend.provider, 1);
         }
+        let token = token.map(|token| token.fingerprint);
         self.sent = Some(Sent {
             pool: self.pool,
             backend: picked.index,
+            provider: backend.provider,
             at_ms: now_ms,
             counted_in_flight,
+            token,
+            trial_since: picked.trial_since,
+            clean: health::is_clean(&picked.health, token),
+            judged: false,
         });
         self.release(host)
     }
 }
 
+/// The pool's backends as the strategies see them now (all available: health decides that).
+pub(super) fn backends_now(
+    host: &dyn RequestHost,
+    pool: &Pool,
+    loads: Option<&Loads>,
+    streaming: bool,
+    now_ms: u64,
+) -> Vec<Backend> {
+    pool.backends
+        .iter()
+        .map(|backend| Backend {
+            weight: backend.weight,
+            priority: backend.priority,
+            available: true,
+            load: loads.and_then(|loads| loads.get(backend.provider).copied().flatten()),
+            latency_ms: match pool.strategy {
+                Strategy::LeastLatency => {
+                    latency_estimate(host, &backend.id, streaming, now_ms, pool)
+                }
+                _ => None,
+            },
+        })
+        .collect()
+}
+
 /// Each provider's engine load as the scrape last published it, if recent enough.
-fn engine_loads(host: &dyn RequestHost, config: &BalancerConfig, max_age_ms: u32) -> Loads {
+pub(super) fn engine_loads(
+    host: &dyn RequestHost,
+    config: &BalancerConfig,
+    max_age_ms: u32,
+) -> Loads {
     let now_ms = host.now_ms();
     config
         .providers

@@ -1,6 +1,7 @@
 //! What a request's decision logic needs from the host, and nothing more. The wasm glue
 //! implements it with proxy-wasm calls; tests implement it with a recording fake.
 
+use crate::call::CallRequest;
 use crate::config::{ConfigRef, DownPolicy, ReplicaCounters};
 use crate::store::{StoreQuery, Transition};
 
@@ -37,6 +38,21 @@ pub enum Stat {
     ScrapePublished,
     /// A provider's engine metrics could not be scraped or read.
     ScrapeFailed,
+    /// Something that happened to one provider: `ejected`, `restored`, `retried` (a request
+    /// was retried on it), `fallback` (chosen while every provider was out), `store_error`
+    /// (chosen by weight because the load store failed), `token_unavailable`, `token_restored`.
+    Provider(String, &'static str),
+    /// A retry on another provider was sent.
+    RetrySent,
+    /// A retry's reply answered the client.
+    RetryRecovered,
+    /// Every retry failed too (or none could be sent): the first provider's answer went on.
+    RetryExhausted,
+    /// A health probe and its outcome.
+    ProbeOk,
+    ProbeFailed,
+    /// The status page was served.
+    StatusServed,
 }
 
 impl Stat {
@@ -57,6 +73,13 @@ impl Stat {
             Stat::ModelsListed => "ai_lb.requests.models_listed".into(),
             Stat::ScrapePublished => "ai_lb.scrape.published".into(),
             Stat::ScrapeFailed => "ai_lb.scrape.failed".into(),
+            Stat::Provider(provider, event) => format!("ai_lb.provider.{provider}.{event}"),
+            Stat::RetrySent => "ai_lb.retry.sent".into(),
+            Stat::RetryRecovered => "ai_lb.retry.recovered".into(),
+            Stat::RetryExhausted => "ai_lb.retry.exhausted".into(),
+            Stat::ProbeOk => "ai_lb.probe.ok".into(),
+            Stat::ProbeFailed => "ai_lb.probe.failed".into(),
+            Stat::StatusServed => "ai_lb.status.served".into(),
         }
     }
 }
@@ -93,6 +116,18 @@ pub trait RequestHost {
     fn count_in_flight_in_redis(&mut self, counters: &ReplicaCounters, provider: usize, delta: i64);
     /// Answers the request from the filter (`application/json`), without a provider.
     fn send_local_response(&mut self, status: u32, body: &[u8]);
+    /// Answers the request with a response of the filter's making (a retry's reply), in place
+    /// of the held upstream response.
+    fn send_response(&mut self, status: u32, headers: &[(String, String)], body: &[u8]);
+    /// A header of the upstream's response (in the response-headers callback).
+    fn response_header(&self, name: &str) -> Option<String>;
+    /// Every request header, as the upstream would get them now.
+    fn request_headers(&self) -> Vec<(String, String)>;
+    /// Sends a call of the filter's own; its reply comes back through
+    /// `RequestFlow::on_call_reply`.
+    fn dispatch(&mut self, call: &CallRequest) -> Result<(), String>;
+    /// Lets a held upstream response go on to the client.
+    fn resume_response(&mut self);
     /// The host's wall clock, in milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
     /// Whether a request under configuration `which` may ask its store now: false while this

@@ -19,7 +19,12 @@
 mod accounting;
 mod answers;
 mod choose;
+#[cfg(test)]
+mod fake_host;
+mod health;
 mod host;
+mod retry;
+mod status_page;
 #[cfg(test)]
 mod tests;
 
@@ -27,6 +32,7 @@ use std::rc::Rc;
 
 use log::{debug, info, warn};
 
+pub use health::report as report_health_change;
 pub use host::{RequestHost, SharedUpdate, Stat};
 
 use crate::config::{BalancerConfig, ConfigRef, PluginConfig, Pool, Refresh, UnknownModel};
@@ -55,6 +61,8 @@ enum Phase {
     BufferingBody,
     /// Headers released; the body streams on.
     Released,
+    /// The upstream's failed response is held while a retry on another provider is out.
+    Retrying,
 }
 
 /// The backend a request was sent to, for what happens at its end.
@@ -62,8 +70,17 @@ enum Phase {
 struct Sent {
     pool: usize,
     backend: usize,
+    provider: usize,
     at_ms: u64,
     counted_in_flight: bool,
+    /// The fingerprint of the API token it carries.
+    token: Option<u64>,
+    /// It is the provider's half-open trial, claimed then.
+    trial_since: Option<u64>,
+    /// The provider's record was clean when picked: a success needs no write.
+    clean: bool,
+    /// Its verdict was recorded.
+    judged: bool,
 }
 
 pub struct RequestFlow {
@@ -80,6 +97,8 @@ pub struct RequestFlow {
     body_size: usize,
     /// `content-length` was removed when the headers were released before the body.
     content_length_dropped: bool,
+    /// What a retry on another provider needs (the configuration retries, the body was read).
+    retry: Option<retry::RetryState>,
 }
 
 impl RequestFlow {
@@ -97,6 +116,7 @@ impl RequestFlow {
             body_too_large: false,
             body_size: 0,
             content_length_dropped: false,
+            retry: None,
         }
     }
 
@@ -116,6 +136,14 @@ impl RequestFlow {
         let Some(config) = self.config.and_then(|which| plugin.get(which)) else {
             return self.pass_through(host, "no configuration applies to this request");
         };
+        if let Some(endpoint) = &config.status_endpoint {
+            if status_page::is_asked(host, endpoint) {
+                self.phase = Phase::Passthrough;
+                host.count(Stat::StatusServed);
+                host.send_local_response(200, &status_page::render(host, config));
+                return Verdict::Pause;
+            }
+        }
         if config.list_models && answers::is_models_list(host) {
             self.phase = Phase::Passthrough;
             host.count(Stat::ModelsListed);
@@ -134,7 +162,7 @@ impl RequestFlow {
                 host.remove_request_header(name);
             }
         }
-        if config.pools.need_body() {
+        if config.needs_body() {
             // Said once per request at debug level: where a host never delivers the body to
             // held headers (Envoy without allow_on_headers_stop_iteration), this is the last line.
             debug!(
@@ -216,6 +244,9 @@ impl RequestFlow {
             self.facts.prefix_hash = body_facts(&body, pool_prefix_bytes)
                 .ok()
                 .and_then(|facts| facts.prefix_hash);
+        }
+        if config.retry.is_some() {
+            self.retry = Some(retry::RetryState::new(host, body, &plugin.control_headers));
         }
         self.start_choice(host, rng)
     }

@@ -10,9 +10,9 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 
 use super::host::ProxyHost;
 use super::root::Shared;
+use crate::call::CallReply;
 use crate::flow::{RequestFlow, Verdict};
 use crate::rng::Rng;
-use crate::store::StoreError;
 
 pub struct Filter {
     context_id: u32,
@@ -80,8 +80,13 @@ impl HttpContext for Filter {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        self.with_flow((), |flow, host, _| flow.on_response_headers(host));
-        Action::Continue
+        action(self.with_flow(Verdict::Continue, |flow, host, rng| {
+            flow.on_response_headers(host, rng)
+        }))
+    }
+
+    fn on_http_response_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
+        action(self.with_flow(Verdict::Continue, |flow, _, _| flow.on_response_body()))
     }
 }
 
@@ -93,8 +98,8 @@ impl Context for Filter {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        let reply = webdis_reply(num_headers, body_size);
-        self.with_flow((), |flow, host, rng| flow.on_store_reply(host, reply, rng));
+        let reply = call_reply(num_headers, body_size);
+        self.with_flow((), |flow, host, rng| flow.on_call_reply(host, reply, rng));
     }
 
     fn on_done(&mut self) -> bool {
@@ -105,28 +110,19 @@ impl Context for Filter {
     }
 }
 
-/// The Webdis call's outcome: a 200 body, or why there is none.
-pub fn webdis_reply(num_headers: usize, body_size: usize) -> Result<Vec<u8>, StoreError> {
+/// A dispatched call's reply as the host hands it over (in its callback).
+pub fn call_reply(num_headers: usize, body_size: usize) -> CallReply {
     if num_headers == 0 {
-        return Err(StoreError::Unavailable(
-            "Webdis call failed, was refused or timed out".into(),
-        ));
+        return CallReply::failed();
     }
-    // Bytes, not `get_map_value`: the SDK panics on a value that is not UTF-8.
-    let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+    let headers = hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+        .collect();
+    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
         .ok()
         .flatten()
-        .map(|value| String::from_utf8_lossy(&value).into_owned())
         .unwrap_or_default();
-    if status != "200" {
-        return Err(StoreError::Unavailable(format!(
-            "Webdis answered status {status:?}"
-        )));
-    }
-    match hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size) {
-        Ok(body) => Ok(body.unwrap_or_default()),
-        Err(status) => Err(StoreError::Unavailable(format!(
-            "cannot read the Webdis reply: {status:?}"
-        ))),
-    }
+    CallReply::from_parts(headers, body)
 }

@@ -10,6 +10,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, Status};
 
 use super::root::Shared;
+use crate::call::CallRequest;
 use crate::config::{ConfigRef, DownPolicy, ReplicaCounters};
 use crate::flow::{RequestFlow, RequestHost, Stat};
 use crate::store::{StoreQuery, Transition};
@@ -200,6 +201,43 @@ impl RequestHost for ProxyHost<'_> {
         }
     }
 
+    fn send_response(&mut self, status: u32, headers: &[(String, String)], body: &[u8]) {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        if let Err(status) = hostcalls::send_http_response(status, headers, Some(body)) {
+            warn!("ai-load-balancer: answering with the retry's reply: {status:?}");
+        }
+    }
+
+    fn response_header(&self, name: &str) -> Option<String> {
+        hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name)
+            .ok()
+            .flatten()
+            .map(|value| String::from_utf8_lossy(&value).into_owned())
+    }
+
+    fn request_headers(&self) -> Vec<(String, String)> {
+        // As bytes, for the reason `request_header` gives.
+        hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+            .map_err(|status| warn!("ai-load-balancer: reading the request headers: {status:?}"))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+            .collect()
+    }
+
+    fn dispatch(&mut self, call: &CallRequest) -> Result<(), String> {
+        dispatch_call(call).map(|_| ())
+    }
+
+    fn resume_response(&mut self) {
+        if let Err(status) = hostcalls::resume_http_response() {
+            warn!("ai-load-balancer: resuming the response: {status:?}");
+        }
+    }
+
     fn store_may_be_asked(&mut self, which: ConfigRef, down: &DownPolicy, timeout_ms: u32) -> bool {
         // A re-entrant borrow cannot happen (one callback at a time); asking is the safe answer.
         self.shared
@@ -247,4 +285,21 @@ pub fn dispatch_webdis(query: &StoreQuery, timeout_ms: u32) -> Result<u32, Strin
         Duration::from_millis(u64::from(timeout_ms)),
     )
     .map_err(|status| format!("Webdis call to cluster {cluster:?} refused: {status:?}"))
+}
+
+/// Sends one of the filter's own calls from the current context; returns its token.
+pub fn dispatch_call(call: &CallRequest) -> Result<u32, String> {
+    let headers: Vec<(&str, &str)> = call
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    hostcalls::dispatch_http_call(
+        &call.cluster,
+        headers,
+        call.body.as_deref(),
+        Vec::new(),
+        Duration::from_millis(u64::from(call.timeout_ms)),
+    )
+    .map_err(|status| format!("call to cluster {:?} refused: {status:?}", call.cluster))
 }

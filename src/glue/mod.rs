@@ -4,6 +4,7 @@
 mod filter;
 mod host;
 mod metrics;
+mod probe;
 #[cfg(feature = "higress")]
 mod redis;
 mod refresh;

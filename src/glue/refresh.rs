@@ -248,7 +248,7 @@ impl Refresher {
 
 /// Takes or renews the lease with compare-and-swap; `false` when another VM holds it or won the
 /// race for it.
-fn hold_lease(key: &str, me: u64, now_ms: u64, ttl_ms: u64) -> bool {
+pub fn hold_lease(key: &str, me: u64, now_ms: u64, ttl_ms: u64) -> bool {
     let (current, cas) = match hostcalls::get_shared_data(key) {
         Ok(found) => found,
         Err(status) => {

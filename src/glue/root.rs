@@ -10,9 +10,10 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 
-use super::filter::{webdis_reply, Filter};
+use super::filter::{call_reply, Filter};
 use super::host::dispatch_webdis;
 use super::metrics::Metrics;
+use super::probe::{prune_removed_providers, Prober};
 use super::refresh::{Outcome, Read, Refresher};
 use crate::config::{Build, LoadSource, PluginConfig};
 use crate::flow::Stat;
@@ -26,6 +27,7 @@ pub struct Shared {
     pub metrics: RefCell<Metrics>,
     pub rng: RefCell<Rng>,
     pub refresher: RefCell<Refresher>,
+    pub prober: RefCell<Prober>,
     /// Whether each configuration's store is known down, as this worker has seen it.
     pub store_health: RefCell<StoreHealthBook>,
     /// This VM's identity: its in-flight slot and its leases.
@@ -150,12 +152,20 @@ impl Context for Root {
         _num_trailers: usize,
     ) {
         let Some(shared) = &self.shared else { return };
+        let reply = call_reply(num_headers, body_size);
+        if let Ok(mut prober) = shared.prober.try_borrow_mut() {
+            let mut count = |stat| shared.count(stat);
+            let now_ms = super::now_ms();
+            if prober.on_reply(&shared.plugin, token_id, &reply, now_ms, &mut count) {
+                return;
+            }
+        }
         let read = match shared.refresher.try_borrow_mut() {
             Ok(mut refresher) => refresher.http_read(token_id),
             Err(_) => None,
         };
         if let Some(read) = read {
-            shared.refreshed(read, webdis_reply(num_headers, body_size));
+            shared.refreshed(read, reply.into_store_reply());
         }
     }
 }
@@ -198,15 +208,18 @@ impl RootContext for Root {
         let mut rng = Rng::from_entropy(super::now_ms() ^ 0x9e37_79b9);
         let worker_id = rng.next_u64();
         let refresher = Refresher::new(&plugin, worker_id);
+        let prober = Prober::new(&plugin, worker_id);
+        prune_removed_providers(&plugin);
         let counts_in_flight = plugin
             .all()
             .any(|config| matches!(config.loads, LoadSource::InFlight(_)));
         // In-flight slots need a heartbeat from every worker, at least once a second.
         let heartbeat = counts_in_flight.then(|| Duration::from_millis(inflight::HEARTBEAT_MS));
-        let period = match (refresher.tick_period(), heartbeat) {
-            (Some(reads), Some(beat)) => reads.min(beat),
-            (reads, beat) => reads.or(beat).unwrap_or(Duration::ZERO),
-        };
+        let period = [refresher.tick_period(), prober.tick_period(), heartbeat]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(Duration::ZERO);
         if let Err(status) = hostcalls::set_tick_period(period) {
             warn!("ai-load-balancer: cannot set the tick for background refresh: {status:?}");
         }
@@ -215,6 +228,7 @@ impl RootContext for Root {
             metrics: RefCell::new(Metrics::default()),
             rng: RefCell::new(rng),
             refresher: RefCell::new(refresher),
+            prober: RefCell::new(prober),
             store_health: RefCell::new(StoreHealthBook::default()),
             worker_id,
             root_context_id: self.context_id,
@@ -234,6 +248,9 @@ impl RootContext for Root {
         };
         for read in reads {
             self.send(&shared, read);
+        }
+        if let Ok(mut prober) = shared.prober.try_borrow_mut() {
+            prober.on_tick(&shared.plugin, super::now_ms());
         }
         if shared
             .plugin

@@ -1,0 +1,161 @@
+//! A recording `RequestHost` for the flow's tests: headers, body, shared data and the clock
+//! are plain fields; every call out is recorded.
+
+use std::collections::BTreeMap;
+
+use super::{RequestHost, Stat};
+use crate::call::{CallReply, CallRequest};
+use crate::config::{ConfigRef, DownPolicy};
+use crate::store::{StoreHealthBook, StoreQuery, Transition};
+
+#[derive(Default)]
+pub struct FakeHost {
+    pub headers: BTreeMap<String, String>,
+    pub properties: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+    pub sent: Vec<StoreQuery>,
+    pub refuse_send: bool,
+    pub route_cache_cleared: usize,
+    pub resumed: usize,
+    pub stats: Vec<String>,
+    pub shared: BTreeMap<String, Vec<u8>>,
+    pub now_ms: u64,
+    pub store_health: StoreHealthBook,
+    /// Local answers the filter gave: (status, body).
+    pub answered: Vec<(u32, Vec<u8>)>,
+    pub worker: u64,
+    /// In-flight changes sent to Redis: (provider hash, delta).
+    pub redis_counts: Vec<(String, i64)>,
+    pub response_headers: BTreeMap<String, String>,
+    /// Calls the filter dispatched (retries).
+    pub dispatched: Vec<CallRequest>,
+    pub refuse_dispatch: bool,
+    /// Responses of the filter's making.
+    pub responded: Vec<CallReply>,
+    pub response_resumed: usize,
+}
+
+impl FakeHost {
+    pub fn request(headers: &[(&str, &str)]) -> Self {
+        Self {
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    pub fn counted(&self, name: &str) -> usize {
+        self.stats.iter().filter(|stat| *stat == name).count()
+    }
+}
+
+impl RequestHost for FakeHost {
+    fn request_header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).cloned()
+    }
+    fn set_request_header(&mut self, name: &str, value: &str) {
+        self.headers.insert(name.into(), value.into());
+    }
+    fn remove_request_header(&mut self, name: &str) {
+        self.headers.remove(name);
+    }
+    fn property(&self, name: &str) -> Option<String> {
+        self.properties.get(name).cloned()
+    }
+    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
+        self.body.get(..size).map(<[u8]>::to_vec)
+    }
+    fn replace_request_body(&mut self, size: usize, body: &[u8]) -> bool {
+        assert_eq!(size, self.body.len(), "the whole body is replaced");
+        self.body = body.to_vec();
+        true
+    }
+    fn clear_route_cache(&mut self) {
+        self.route_cache_cleared += 1;
+    }
+    fn resume_request(&mut self) {
+        self.resumed += 1;
+    }
+    fn send_store_query(&mut self, query: &StoreQuery, _timeout_ms: u32) -> Result<(), String> {
+        if self.refuse_send {
+            return Err("cluster unknown".into());
+        }
+        self.sent.push(query.clone());
+        Ok(())
+    }
+    fn count(&mut self, stat: Stat) {
+        self.stats.push(stat.name());
+    }
+    fn shared_data(&self, key: &str) -> Option<Vec<u8>> {
+        self.shared.get(key).cloned()
+    }
+    fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+    fn store_may_be_asked(&mut self, which: ConfigRef, down: &DownPolicy, timeout_ms: u32) -> bool {
+        self.store_health
+            .may_ask(which, down, timeout_ms, self.now_ms)
+    }
+    fn store_outcome(
+        &mut self,
+        which: ConfigRef,
+        down: &DownPolicy,
+        reachable: bool,
+    ) -> Option<Transition> {
+        self.store_health
+            .record(which, down, reachable, self.now_ms)
+    }
+    fn update_shared(&mut self, key: &str, update: &mut crate::flow::SharedUpdate<'_>) -> bool {
+        if let Some(value) = update(self.shared.get(key).map(Vec::as_slice)) {
+            self.shared.insert(key.to_string(), value);
+        }
+        true
+    }
+    fn worker_id(&self) -> u64 {
+        self.worker
+    }
+    fn count_in_flight_in_redis(
+        &mut self,
+        counters: &crate::config::ReplicaCounters,
+        provider: usize,
+        delta: i64,
+    ) {
+        let key = counters.provider_keys[provider].clone();
+        self.redis_counts.push((key, delta));
+    }
+    fn send_local_response(&mut self, status: u32, body: &[u8]) {
+        self.answered.push((status, body.to_vec()));
+    }
+    fn send_response(&mut self, status: u32, headers: &[(String, String)], body: &[u8]) {
+        self.responded.push(CallReply {
+            status: Some(status),
+            headers: headers.to_vec(),
+            body: body.to_vec(),
+        });
+    }
+    fn response_header(&self, name: &str) -> Option<String> {
+        self.response_headers.get(name).cloned()
+    }
+    fn request_headers(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+    fn dispatch(&mut self, call: &CallRequest) -> Result<(), String> {
+        if self.refuse_dispatch {
+            return Err("cluster unknown".into());
+        }
+        self.dispatched.push(call.clone());
+        Ok(())
+    }
+    fn resume_response(&mut self) {
+        self.response_resumed += 1;
+    }
+}

@@ -1,0 +1,264 @@
+//! Health in a request's life: which backends may be picked (ejected providers are skipped;
+//! when every one is out, the one back first), claiming a half-open trial, the API token a
+//! request uses, and what its response says about the provider.
+
+use log::{info, warn};
+
+use super::{RequestHost, Stat};
+use crate::config::{BalancerConfig, Pool, Provider};
+use crate::health::tokens::ApiToken;
+use crate::health::{Availability, Change, ProviderHealth, Verdict};
+use crate::rng::Rng;
+use crate::strategy::{pick, Backend, Inputs, Reason};
+
+/// The backend a request goes to, and what its health said when it was picked.
+pub(super) struct HealthyPick {
+    /// Index in the pool's backends.
+    pub index: usize,
+    pub reason: Reason,
+    /// Every candidate was out: this one comes back first.
+    pub all_out: bool,
+    /// This request is the provider's half-open trial, claimed at that time.
+    pub trial_since: Option<u64>,
+    pub health: ProviderHealth,
+}
+
+/// Each backend's provider health, read once per request (a missing record is healthy).
+pub(super) fn read_health(
+    host: &dyn RequestHost,
+    config: &BalancerConfig,
+    pool: &Pool,
+) -> Vec<ProviderHealth> {
+    pool.backends
+        .iter()
+        .map(|backend| {
+            let key = config
+                .providers
+                .get(backend.provider)
+                .map(|p| &p.health_key);
+            ProviderHealth::read(key.and_then(|key| host.shared_data(key)).as_deref())
+        })
+        .collect()
+}
+
+/// What a pick may choose from.
+pub(super) struct Candidates<'a> {
+    pub config: &'a BalancerConfig,
+    pub pool: &'a Pool,
+    pub health: &'a [ProviderHealth],
+    /// Providers this request must not go to (already tried, or unreachable for a retry).
+    pub excluded: &'a dyn Fn(usize) -> bool,
+    /// When nothing is available: the candidate back first (a first pick), or nothing (a
+    /// retry: going to a provider known out is not worth the client's wait).
+    pub fall_back_to_out: bool,
+}
+
+/// Picks with the pool's strategy among the available backends, claiming the trial of a
+/// provider whose cooldown is over (a claim lost to another request means pick again).
+pub(super) fn pick_healthy(
+    host: &mut dyn RequestHost,
+    candidates: &Candidates<'_>,
+    backends: &mut [Backend],
+    inputs: &Inputs,
+    rng: &mut Rng,
+) -> Option<HealthyPick> {
+    let now_ms = host.now_ms();
+    let pool = candidates.pool;
+    let availability: Vec<Option<Availability>> = pool
+        .backends
+        .iter()
+        .zip(candidates.health)
+        .map(|(backend, health)| {
+            let provider = candidates.config.providers.get(backend.provider)?;
+            if (candidates.excluded)(backend.provider) {
+                return None;
+            }
+            Some(health.availability(now_ms, &provider.token_fingerprints()))
+        })
+        .collect();
+    for (backend, availability) in backends.iter_mut().zip(&availability) {
+        backend.available = matches!(
+            availability,
+            Some(Availability::Available | Availability::TrialDue)
+        );
+    }
+    // Each round either returns or marks one more backend unavailable.
+    for _ in 0..=backends.len() {
+        if !backends.iter().any(|backend| backend.available) {
+            if !candidates.fall_back_to_out {
+                return None;
+            }
+            let index = back_first(&availability, now_ms)?;
+            return Some(HealthyPick {
+                index,
+                reason: Reason::Strategy,
+                all_out: true,
+                trial_since: None,
+                health: candidates.health.get(index).cloned().unwrap_or_default(),
+            });
+        }
+        let picked = pick(&pool.strategy, backends, pool.ring.as_ref(), inputs, rng)?;
+        let mut trial_since = None;
+        if availability.get(picked.index) == Some(&Some(Availability::TrialDue)) {
+            let provider = pool
+                .backends
+                .get(picked.index)
+                .and_then(|b| candidates.config.providers.get(b.provider))?;
+            if !claim_trial(host, provider, now_ms) {
+                if let Some(backend) = backends.get_mut(picked.index) {
+                    backend.available = false;
+                }
+                continue;
+            }
+            trial_since = Some(now_ms);
+        }
+        return Some(HealthyPick {
+            index: picked.index,
+            reason: picked.reason,
+            all_out: false,
+            trial_since,
+            health: candidates
+                .health
+                .get(picked.index)
+                .cloned()
+                .unwrap_or_default(),
+        });
+    }
+    None
+}
+
+/// The candidate whose cooldown ends first.
+fn back_first(availability: &[Option<Availability>], now_ms: u64) -> Option<usize> {
+    availability
+        .iter()
+        .enumerate()
+        .filter_map(|(index, availability)| {
+            let back_at = match availability.as_ref()? {
+                Availability::Out { until_ms } => *until_ms,
+                Availability::Available | Availability::TrialDue => now_ms,
+            };
+            Some((back_at, index))
+        })
+        .min()
+        .map(|(_, index)| index)
+}
+
+fn claim_trial(host: &mut dyn RequestHost, provider: &Provider, now_ms: u64) -> bool {
+    let mut claimed = false;
+    let written = host.update_shared(&provider.health_key, &mut |current| {
+        let mut record = ProviderHealth::read(current);
+        claimed = record.claim_trial(now_ms);
+        claimed.then(|| record.encode())
+    });
+    claimed && written
+}
+
+/// The token a request to `provider` uses, if it has a pool.
+pub(super) fn choose_token<'a>(
+    provider: &'a Provider,
+    health: &ProviderHealth,
+    now_ms: u64,
+    rng: &mut Rng,
+) -> Option<&'a ApiToken> {
+    provider.tokens.as_ref()?.choose(health, now_ms, rng)
+}
+
+/// Whether a success needs no write: the record was clean when the request was sent.
+pub(super) fn is_clean(health: &ProviderHealth, token: Option<u64>) -> bool {
+    health.state == crate::health::State::Healthy
+        && health.failures == 0
+        && token.is_none_or(|fingerprint| {
+            health
+                .tokens
+                .iter()
+                .all(|t| t.fingerprint != fingerprint || t.failures == 0)
+        })
+}
+
+/// Folds a response's verdict into the provider's shared record, and reports a change.
+pub(super) fn record_verdict(
+    host: &mut dyn RequestHost,
+    config: &BalancerConfig,
+    provider: usize,
+    token: Option<u64>,
+    verdict: Verdict,
+) {
+    let Some(provider) = config.providers.get(provider) else {
+        return;
+    };
+    let now_ms = host.now_ms();
+    let rules = config.health.rules(provider.upstream.is_some());
+    let mut change = None;
+    host.update_shared(&provider.health_key, &mut |current| {
+        let mut record = ProviderHealth::read(current);
+        let before = record.clone();
+        change = record.record(verdict, token, now_ms, &rules);
+        (record != before).then(|| record.encode())
+    });
+    if let Some(change) = change {
+        report(
+            &mut |stat| host.count(stat),
+            provider,
+            change,
+            token,
+            now_ms,
+        );
+    }
+}
+
+/// A trial that ended without a verdict: let another request try.
+pub(super) fn abandon_trial(host: &mut dyn RequestHost, provider: &Provider, since_ms: u64) {
+    host.update_shared(&provider.health_key, &mut |current| {
+        let mut record = ProviderHealth::read(current);
+        let before = record.clone();
+        record.abandon_trial(since_ms);
+        (record != before).then(|| record.encode())
+    });
+}
+
+/// Counts a health change and says it once, in the log (tokens masked).
+pub fn report(
+    count: &mut dyn FnMut(Stat),
+    provider: &Provider,
+    change: Change,
+    token: Option<u64>,
+    now_ms: u64,
+) {
+    let name = &provider.name;
+    let masked = || {
+        provider
+            .tokens
+            .as_ref()
+            .and_then(|pool| pool.tokens.iter().find(|t| Some(t.fingerprint) == token))
+            .map_or_else(|| "?".to_string(), ApiToken::masked)
+    };
+    let event = match change {
+        Change::Ejected { until_ms } => {
+            warn!(
+                "ai-load-balancer: provider {name} ejected for {} ms (failures in a row, or \
+                 Retry-After); requests go to the others",
+                until_ms.saturating_sub(now_ms)
+            );
+            "ejected"
+        }
+        Change::Restored => {
+            info!("ai-load-balancer: provider {name} restored");
+            "restored"
+        }
+        Change::TokenUnavailable => {
+            warn!(
+                "ai-load-balancer: provider {name}: API token {} unavailable",
+                masked()
+            );
+            "token_unavailable"
+        }
+        Change::TokenRestored => {
+            info!(
+                "ai-load-balancer: provider {name}: API token {} restored",
+                masked()
+            );
+            "token_restored"
+        }
+    };
+    count(Stat::Provider(name.clone(), event));
+}

@@ -1,0 +1,81 @@
+//! The opt-in status page (`status_endpoint`): served only to the configured source addresses,
+//! it shows each provider's health, cooldown, load (where the filter holds one without asking
+//! the store) and token availability, tokens masked.
+
+use super::{accounting, choose, RequestHost};
+use crate::config::{BalancerConfig, InFlightScope, LoadSource, Refresh, StatusEndpoint};
+use crate::health::status::{render as render_page, source_ip, ProviderStatus};
+use crate::health::ProviderHealth;
+use crate::load::Loads;
+use crate::refresh::fresh_loads;
+
+/// A `GET` of the page's path from an allowed address. Any other source is not told the page
+/// exists: its request goes on like any other.
+pub fn is_asked(host: &dyn RequestHost, endpoint: &StatusEndpoint) -> bool {
+    let path = host.request_header(":path").unwrap_or_default();
+    let path = path.split('?').next().unwrap_or_default();
+    if path != endpoint.path || host.request_header(":method").as_deref() != Some("GET") {
+        return false;
+    }
+    let Some(source) = host.property("source.address").and_then(|a| source_ip(&a)) else {
+        return false;
+    };
+    endpoint
+        .allowed_sources
+        .iter()
+        .any(|range| range.contains(source))
+}
+
+pub fn render(host: &dyn RequestHost, config: &BalancerConfig) -> Vec<u8> {
+    let now_ms = host.now_ms();
+    let loads = loads_at_hand(host, config, now_ms);
+    let health: Vec<ProviderHealth> = config
+        .providers
+        .iter()
+        .map(|p| ProviderHealth::read(host.shared_data(&p.health_key).as_deref()))
+        .collect();
+    let providers: Vec<ProviderStatus<'_>> = config
+        .providers
+        .iter()
+        .zip(&health)
+        .enumerate()
+        .map(|(index, (provider, health))| ProviderStatus {
+            name: &provider.name,
+            health,
+            load: loads.get(index).copied().flatten(),
+            tokens: provider.tokens.as_ref().map_or_else(Vec::new, |pool| {
+                pool.tokens
+                    .iter()
+                    .map(|t| (t.masked(), health.token_usable(t.fingerprint, now_ms)))
+                    .collect()
+            }),
+        })
+        .collect();
+    render_page(&providers, now_ms)
+}
+
+/// The loads the filter holds without asking anyone: published by background reads or
+/// scrapes, or counted in flight in this gateway. Unknown otherwise.
+fn loads_at_hand(host: &dyn RequestHost, config: &BalancerConfig, now_ms: u64) -> Loads {
+    let providers = config.providers.len();
+    match &config.loads {
+        LoadSource::Store(read) => match read.config.refresh {
+            Refresh::Background { max_age_ms, .. } => {
+                let published = host.shared_data(&read.shared_keys.loads);
+                fresh_loads(
+                    published.as_deref(),
+                    providers,
+                    now_ms,
+                    u64::from(max_age_ms),
+                )
+                .unwrap_or_else(|_| vec![None; providers])
+            }
+            Refresh::PerRequest { .. } => vec![None; providers],
+        },
+        LoadSource::Engines(scrape) => choose::engine_loads(host, config, scrape.max_age_ms),
+        LoadSource::InFlight(InFlightScope::Gateway) => accounting::in_flight_loads(host, config),
+        LoadSource::InFlight(InFlightScope::Replicas(_)) | LoadSource::None => {
+            vec![None; providers]
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The opt-in status page: which source addresses may read it, and what it says (each
+//! provider's health, load, cooldown and tokens, masked), as JSON written by hand.
+
+use std::fmt::Write;
+use std::net::{IpAddr, SocketAddr};
+
+use super::{Availability, ProviderHealth, State};
+use crate::float_text::float_text;
+use crate::load::Load;
+
+/// An address or a CIDR block (`10.0.0.0/8`, `::1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressRange {
+    pub network: IpAddr,
+    pub prefix_len: u8,
+}
+
+impl AddressRange {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let network: IpAddr = address
+            .parse()
+            .map_err(|_| format!("{address:?} is not an IP address"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix_len = match prefix {
+            None => max,
+            Some(prefix) => match prefix.parse::<u8>() {
+                Ok(len) if len <= max => len,
+                _ => return Err(format!("prefix length {prefix:?} is not 0 to {max}")),
+            },
+        };
+        Ok(Self {
+            network,
+            prefix_len,
+        })
+    }
+
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let (network, address, bits) = match (self.network, address) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                (u128::from(u32::from(n)), u128::from(u32::from(a)), 32u32)
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => (u128::from(n), u128::from(a), 128),
+            (IpAddr::V4(n), IpAddr::V6(a)) => match a.to_ipv4_mapped() {
+                Some(a) => (u128::from(u32::from(n)), u128::from(u32::from(a)), 32),
+                None => return false,
+            },
+            (IpAddr::V6(_), IpAddr::V4(_)) => return false,
+        };
+        let host_bits = bits - u32::from(self.prefix_len);
+        network.checked_shr(host_bits).unwrap_or(0) == address.checked_shr(host_bits).unwrap_or(0)
+    }
+}
+
+/// The client's address from Envoy's `source.address` property (`ip:port`, `[v6]:port`, or a
+/// bare address).
+pub fn source_ip(property: &str) -> Option<IpAddr> {
+    property
+        .parse::<SocketAddr>()
+        .map(|socket| socket.ip())
+        .or_else(|_| property.parse::<IpAddr>())
+        .ok()
+}
+
+/// What the page shows of one provider.
+pub struct ProviderStatus<'a> {
+    pub name: &'a str,
+    pub health: &'a ProviderHealth,
+    pub load: Option<Load>,
+    /// Masked token and whether it is usable now.
+    pub tokens: Vec<(String, bool)>,
+}
+
+pub fn render(providers: &[ProviderStatus<'_>], now_ms: u64) -> Vec<u8> {
+    let mut body = String::from("{\"providers\":[");
+    for (index, provider) in providers.iter().enumerate() {
+        if index > 0 {
+            body.push(',');
+        }
+        render_provider(&mut body, provider, now_ms);
+    }
+    body.push_str("]}");
+    body.into_bytes()
+}
+
+fn render_provider(body: &mut String, provider: &ProviderStatus<'_>, now_ms: u64) {
+    let health = provider.health;
+    let (state, cooldown_ms) = match (health.state, health.availability(now_ms, &[])) {
+        (State::Healthy, _) => ("healthy", 0),
+        (_, Availability::TrialDue) => ("half_open", 0),
+        (State::Trial { .. }, _) => ("half_open", 0),
+        (State::Ejected { until_ms }, _) => ("ejected", until_ms.saturating_sub(now_ms)),
+    };
+    body.push_str("{\"name\":");
+    push_string(body, provider.name);
+    let _ = write!(
+        body,
+        ",\"health\":\"{state}\",\"consecutive_failures\":{},\"cooldown_remaining_ms\":{cooldown_ms}",
+        health.failures
+    );
+    body.push_str(",\"load\":");
+    match provider.load {
+        None => body.push_str("null"),
+        Some(load) => {
+            let _ = write!(body, "{{\"running\":{}", float_text(load.running));
+            for (name, value) in [
+                ("waiting", load.waiting),
+                ("cache_ratio", load.cache_ratio),
+                ("kv_usage", load.kv_usage),
+            ] {
+                match value {
+                    Some(value) => {
+                        let _ = write!(body, ",\"{name}\":{}", float_text(value));
+                    }
+                    None => {
+                        let _ = write!(body, ",\"{name}\":null");
+                    }
+                }
+            }
+            body.push('}');
+        }
+    }
+    body.push_str(",\"tokens\":[");
+    for (index, (masked, usable)) in provider.tokens.iter().enumerate() {
+        if index > 0 {
+            body.push(',');
+        }
+        body.push_str("{\"token\":");
+        push_string(body, masked);
+        let _ = write!(body, ",\"available\":{usable}}}");
+    }
+    body.push_str("]}");
+}
+
+fn push_string(body: &mut String, text: &str) {
+    if let Ok(quoted) = serde_json::to_string(text) {
+        body.push_str(&quoted);
+    }
+}

@@ -1,0 +1,100 @@
+//! API-key pools: a provider's tokens, which one a request uses, and how a token is shown
+//! (never whole: logs, stats and the status page see a masked form).
+
+use super::ProviderHealth;
+use crate::refresh::fnv1a_64;
+use crate::rng::Rng;
+
+/// One configured secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub secret: String,
+    /// Identifies the token in shared data without its value.
+    pub fingerprint: u64,
+}
+
+impl ApiToken {
+    pub fn new(secret: &str) -> Self {
+        Self {
+            secret: secret.to_string(),
+            fingerprint: fingerprint(secret),
+        }
+    }
+
+    pub fn masked(&self) -> String {
+        mask(&self.secret)
+    }
+}
+
+/// Debug output must not print a secret either.
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiToken({})", self.masked())
+    }
+}
+
+/// A provider's tokens and how they are written into a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPool {
+    pub tokens: Vec<ApiToken>,
+    /// Lowercase header name.
+    pub header: String,
+    /// `Bearer <token>` (the `authorization` header) rather than the bare token.
+    pub bearer: bool,
+}
+
+impl TokenPool {
+    pub fn fingerprints(&self) -> Vec<u64> {
+        self.tokens.iter().map(|t| t.fingerprint).collect()
+    }
+
+    /// The header value that carries `token`.
+    pub fn header_value(&self, token: &ApiToken) -> String {
+        if self.bearer {
+            format!("Bearer {}", token.secret)
+        } else {
+            token.secret.clone()
+        }
+    }
+
+    /// A random usable token; when none is usable, the one that comes back first (a request is
+    /// never refused for want of a token).
+    pub fn choose<'a>(
+        &'a self,
+        health: &ProviderHealth,
+        now_ms: u64,
+        rng: &mut Rng,
+    ) -> Option<&'a ApiToken> {
+        let usable: Vec<&ApiToken> = self
+            .tokens
+            .iter()
+            .filter(|t| health.token_usable(t.fingerprint, now_ms))
+            .collect();
+        if usable.is_empty() {
+            return self.tokens.iter().min_by_key(|t| {
+                health
+                    .tokens
+                    .iter()
+                    .find(|h| h.fingerprint == t.fingerprint)
+                    .map_or(0, |h| h.until_ms)
+            });
+        }
+        let index = rng.below(usable.len() as u64) as usize;
+        usable.get(index).copied()
+    }
+}
+
+pub fn fingerprint(secret: &str) -> u64 {
+    fnv1a_64(secret.as_bytes())
+}
+
+/// `sk-…wxyz`: the first three and last four characters of a long token, nothing of a short one.
+pub fn mask(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() < 12 {
+        return "…".into();
+    }
+    let head: String = chars.iter().take(3).collect();
+    let tail: String = chars.iter().skip(chars.len() - 4).collect();
+    format!("{head}…{tail}")
+}
