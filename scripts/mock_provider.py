@@ -19,7 +19,10 @@ except these two:
                          cumulative counters), model_name (the metrics' label), delay_ms (how long
                          every later answer waits before it is sent: a slow provider),
                          metrics_status (the status GET /metrics answers: 500 is a broken
-                         exporter); answers the new state. An unknown field or a bad value answers 400, changing
+                         exporter), answer_status (the status every answer, probes of
+                         /v1/models included, carries: 503 is a failing provider; errors come
+                         in OpenAI's error format), retry_after_s (a Retry-After header on
+                         failing answers; 0 sends none); answers the new state. An unknown field or a bad value answers 400, changing
                          nothing.
     POST /_mock/reset    back to the starting values (the counters of what it saw stay)
 """
@@ -32,6 +35,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROUTING_HEADERS = ("x-selected-provider", "x-rewrite-target-model")
+TOKEN_HEADERS = ("authorization", "x-api-key")
 STATE_PATH = "/_mock/state"
 RESET_PATH = "/_mock/reset"
 METRICS_PATH = "/metrics"
@@ -43,7 +47,8 @@ MAX_DELAY_MS = 60_000
 def starting_state(name):
     """What a fresh mock pretends: an idle engine that answers at once."""
     return {"running": 0, "waiting": 0, "kv_cache_usage": 0.0, "prefix_cache_queries": 0,
-            "prefix_cache_hits": 0, "model_name": name, "delay_ms": 0, "metrics_status": 200}
+            "prefix_cache_hits": 0, "model_name": name, "delay_ms": 0, "metrics_status": 200,
+            "answer_status": 200, "retry_after_s": 0}
 
 
 def checked_update(update, current):
@@ -63,8 +68,9 @@ def checked_update(update, current):
             raise ValueError(f"kv_cache_usage is a share from 0 to 1, got {value!r}")
         elif key == "delay_ms" and value > MAX_DELAY_MS:
             raise ValueError(f"delay_ms above {MAX_DELAY_MS}")
-        elif key == "metrics_status" and (not isinstance(value, int) or not 200 <= value <= 599):
-            raise ValueError(f"metrics_status must be an HTTP status, got {value!r}")
+        elif key in ("metrics_status", "answer_status") and (
+                not isinstance(value, int) or not 200 <= value <= 599):
+            raise ValueError(f"{key} must be an HTTP status, got {value!r}")
         state[key] = value
     return state
 
@@ -213,6 +219,14 @@ class Handler(BaseHTTPRequestHandler):
         if delay_s:
             time.sleep(delay_s)
         name = self.server.provider_name
+        with self.server.engine.lock:
+            status = self.server.engine.state["answer_status"]
+            retry_after_s = self.server.engine.state["retry_after_s"]
+        if status != 200:
+            error = {"error": {"message": f"{name} is failing on purpose", "type": "mock_failure",
+                               "code": status}, "provider": name}
+            extra = {"Retry-After": str(retry_after_s)} if retry_after_s else {}
+            return self._send(status, json.dumps(error).encode(), extra_headers=extra)
         content_length = self.headers.get("Content-Length")
         answer = {
             "id": "mock-" + uuid.uuid4().hex[:12],
@@ -230,6 +244,8 @@ class Handler(BaseHTTPRequestHandler):
                 "chunked": chunked,
                 "sha256": hashlib.sha256(body).hexdigest(),
                 "headers": {h: self.headers.get(h) for h in ROUTING_HEADERS},
+                # The API-key headers as they arrived (a fake key pool's tokens are not secret).
+                "credentials": {h: self.headers.get(h) for h in TOKEN_HEADERS},
                 # How many times each arrived: a client's copy left beside the filter's shows.
                 "header_counts": {h: len(self.headers.get_all(h) or []) for h in ROUTING_HEADERS},
                 "path": self.path,
@@ -237,9 +253,11 @@ class Handler(BaseHTTPRequestHandler):
         }
         self._send(200, json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode())
 
-    def _send(self, status, payload, content_type="application/json"):
+    def _send(self, status, payload, content_type="application/json", extra_headers=None):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for header, value in (extra_headers or {}).items():
+            self.send_header(header, value)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("x-mock-provider", self.server.provider_name)
         self.end_headers()

@@ -66,7 +66,10 @@ impl RequestHost for ProxyHost<'_> {
     }
 
     fn property(&self, name: &str) -> Option<String> {
-        let bytes = hostcalls::get_property(vec![name]).ok().flatten()?;
+        // `source.address` is the path ["source", "address"].
+        let bytes = hostcalls::get_property(name.split('.').collect())
+            .ok()
+            .flatten()?;
         String::from_utf8(bytes).ok()
     }
 
