@@ -5,6 +5,8 @@ mod balancer;
 mod fields;
 mod health;
 #[cfg(test)]
+mod health_tests;
+#[cfg(test)]
 mod pool_tests;
 mod pools;
 mod source;

@@ -594,3 +594,6 @@ fn background_loads_too_old_or_never_published_fall_back_to_weights() {
 
 #[path = "pool_tests.rs"]
 mod pools;
+
+#[path = "health_tests.rs"]
+mod health_in_flow;
