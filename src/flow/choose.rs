@@ -160,7 +160,6 @@ impl RequestFlow {
             counted_in_flight,
             token,
             trial_since: picked.trial_since,
-            clean: health::is_clean(&picked.health, token),
             judged: false,
         });
         self.release(host)

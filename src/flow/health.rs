@@ -163,19 +163,8 @@ pub(super) fn choose_token<'a>(
     provider.tokens.as_ref()?.choose(health, now_ms, rng)
 }
 
-/// Whether a success needs no write: the record was clean when the request was sent.
-pub(super) fn is_clean(health: &ProviderHealth, token: Option<u64>) -> bool {
-    health.state == crate::health::State::Healthy
-        && health.failures == 0
-        && token.is_none_or(|fingerprint| {
-            health
-                .tokens
-                .iter()
-                .all(|t| t.fingerprint != fingerprint || t.failures == 0)
-        })
-}
-
-/// Folds a response's verdict into the provider's shared record, and reports a change.
+/// Folds a response's verdict into the provider's shared record (read on every response, written
+/// only when it changes: a success on a clean record costs one read), and reports a change.
 pub(super) fn record_verdict(
     host: &mut dyn RequestHost,
     config: &BalancerConfig,

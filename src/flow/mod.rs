@@ -77,8 +77,6 @@ struct Sent {
     token: Option<u64>,
     /// It is the provider's half-open trial, claimed then.
     trial_since: Option<u64>,
-    /// The provider's record was clean when picked: a success needs no write.
-    clean: bool,
     /// Its verdict was recorded.
     judged: bool,
 }

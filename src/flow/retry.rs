@@ -36,7 +36,6 @@ pub(super) struct RetryState {
 struct Attempt {
     provider: usize,
     token: Option<u64>,
-    clean: bool,
 }
 
 impl RetryState {
@@ -89,9 +88,7 @@ impl RequestFlow {
             config
                 .health
                 .verdict(Some(status), retry_after.as_deref(), sent.token.is_some());
-        if !(verdict == HealthVerdict::Success && sent.clean) {
-            health::record_verdict(host, config, sent.provider, sent.token, verdict);
-        }
+        health::record_verdict(host, config, sent.provider, sent.token, verdict);
         sent.judged = true;
         self.sent = Some(sent);
         if verdict != HealthVerdict::Success && self.retry_elsewhere(host, config, rng) {
@@ -133,9 +130,7 @@ impl RequestFlow {
             reply.header("retry-after"),
             attempt.token.is_some(),
         );
-        if !(verdict == HealthVerdict::Success && attempt.clean) {
-            health::record_verdict(host, config, attempt.provider, attempt.token, verdict);
-        }
+        health::record_verdict(host, config, attempt.provider, attempt.token, verdict);
         if verdict == HealthVerdict::Success {
             let headers: Vec<(String, String)> = reply
                 .headers
@@ -252,11 +247,9 @@ impl RequestFlow {
             return false;
         }
         state.retries += 1;
-        let token = token.map(|token| token.fingerprint);
         state.out = Some(Attempt {
             provider: backend.provider,
-            token,
-            clean: health::is_clean(&picked.health, token),
+            token: token.map(|token| token.fingerprint),
         });
         host.count(Stat::RetrySent);
         host.count(Stat::Provider(provider.name.clone(), "retried"));
