@@ -34,7 +34,7 @@ impl RequestFlow {
         if sent.counted_in_flight {
             count_in_flight(host, config, backend.provider, -1);
         }
-        if let (Some(since_ms), false) = (sent.trial_since, sent.judged) {
+        if let (Some(since_ms), None) = (sent.trial_since, sent.verdict) {
             if let Some(provider) = config.providers.get(sent.provider) {
                 super::health::abandon_trial(host, provider, since_ms);
             }
@@ -43,7 +43,10 @@ impl RequestFlow {
             return;
         }
         // Without a response there is nothing to learn (a client that gave up says nothing
-        // about the provider).
+        // about the provider), and a failure's quick answer must not make a provider look fast.
+        if sent.verdict != Some(crate::health::Verdict::Success) {
+            return;
+        }
         let Some(first_byte_ms) = self.first_byte_ms else {
             return;
         };

@@ -160,7 +160,7 @@ impl RequestFlow {
             counted_in_flight,
             token,
             trial_since: picked.trial_since,
-            judged: false,
+            verdict: None,
         });
         self.release(host)
     }

@@ -319,3 +319,28 @@ fn the_status_page_is_served_only_to_allowed_sources() {
         }
     }
 }
+
+#[test]
+fn a_failed_answer_teaches_least_latency_nothing() {
+    let config = HEALTH.replace("strategy: failover", "strategy: least_latency");
+    let latencies = |shared: &BTreeMap<String, Vec<u8>>| {
+        shared
+            .keys()
+            .filter(|key| key.starts_with("ai_lb/latency/"))
+            .count()
+    };
+    let (mut flow, mut host) = request(&config, &BTreeMap::new(), 1_000);
+    host.now_ms = 1_005;
+    respond(&mut flow, &mut host, 503, None);
+    flow.on_done(&mut host);
+    assert_eq!(
+        latencies(&host.shared),
+        0,
+        "a quick 503 is not a fast provider"
+    );
+    let (mut flow, mut host) = request(&config, &BTreeMap::new(), 1_000);
+    host.now_ms = 1_300;
+    respond(&mut flow, &mut host, 200, None);
+    flow.on_done(&mut host);
+    assert_eq!(latencies(&host.shared), 1);
+}

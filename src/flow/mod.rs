@@ -77,8 +77,8 @@ struct Sent {
     token: Option<u64>,
     /// It is the provider's half-open trial, claimed then.
     trial_since: Option<u64>,
-    /// Its verdict was recorded.
-    judged: bool,
+    /// Its response's verdict, once recorded.
+    verdict: Option<crate::health::Verdict>,
 }
 
 pub struct RequestFlow {

@@ -70,7 +70,7 @@ impl RequestFlow {
     /// another. `Pause` holds the response while a retry is out.
     pub fn on_response_headers(&mut self, host: &mut dyn RequestHost, rng: &mut Rng) -> Verdict {
         self.note_first_byte(host);
-        let Some(mut sent) = self.sent.filter(|sent| !sent.judged) else {
+        let Some(mut sent) = self.sent.filter(|sent| sent.verdict.is_none()) else {
             return Verdict::Continue;
         };
         let plugin = std::rc::Rc::clone(&self.plugin);
@@ -89,7 +89,7 @@ impl RequestFlow {
                 .health
                 .verdict(Some(status), retry_after.as_deref(), sent.token.is_some());
         health::record_verdict(host, config, sent.provider, sent.token, verdict);
-        sent.judged = true;
+        sent.verdict = Some(verdict);
         self.sent = Some(sent);
         if verdict != HealthVerdict::Success && self.retry_elsewhere(host, config, rng) {
             self.phase = Phase::Retrying;
