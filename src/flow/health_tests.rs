@@ -59,6 +59,22 @@ fn respond(
     flow.on_response_headers(host, &mut Rng::new(5))
 }
 
+/// Shared data where each named provider is ejected until the given time.
+fn ejected(until: &[(&str, u64)]) -> BTreeMap<String, Vec<u8>> {
+    until
+        .iter()
+        .map(|(provider, until_ms)| {
+            let record = ProviderHealth {
+                state: State::Ejected {
+                    until_ms: *until_ms,
+                },
+                ..ProviderHealth::default()
+            };
+            (health_key(provider), record.encode())
+        })
+        .collect()
+}
+
 fn record(shared: &BTreeMap<String, Vec<u8>>, provider: &str) -> ProviderHealth {
     ProviderHealth::read(shared.get(&health_key(provider)).map(Vec::as_slice))
 }
@@ -103,12 +119,7 @@ fn failures_eject_a_provider_and_the_next_requests_go_elsewhere() {
 
 #[test]
 fn after_the_cooldown_one_trial_decides_and_others_wait() {
-    let mut shared = BTreeMap::new();
-    let ejected = ProviderHealth {
-        state: State::Ejected { until_ms: 10_000 },
-        ..ProviderHealth::default()
-    };
-    shared.insert(health_key("minmax"), ejected.encode());
+    let shared = ejected(&[("minmax", 10_000)]);
     let (mut trial, mut host) = request(HEALTH, &shared, 10_000);
     assert_eq!(
         host.header("x-selected-provider"),
@@ -129,12 +140,7 @@ fn after_the_cooldown_one_trial_decides_and_others_wait() {
 
 #[test]
 fn a_trial_whose_client_left_lets_the_next_request_try() {
-    let mut shared = BTreeMap::new();
-    let ejected = ProviderHealth {
-        state: State::Ejected { until_ms: 10_000 },
-        ..ProviderHealth::default()
-    };
-    shared.insert(health_key("minmax"), ejected.encode());
+    let shared = ejected(&[("minmax", 10_000)]);
     let (mut trial, mut host) = request(HEALTH, &shared, 10_000);
     trial.on_done(&mut host); // no response: the client went away
     let (_, next) = request(HEALTH, &host.shared, 10_001);
@@ -143,14 +149,7 @@ fn a_trial_whose_client_left_lets_the_next_request_try() {
 
 #[test]
 fn with_every_provider_out_the_one_back_first_is_used() {
-    let mut shared = BTreeMap::new();
-    for (provider, until_ms) in [("minmax", 30_000), ("qianwen", 20_000)] {
-        let record = ProviderHealth {
-            state: State::Ejected { until_ms },
-            ..ProviderHealth::default()
-        };
-        shared.insert(health_key(provider), record.encode());
-    }
+    let shared = ejected(&[("minmax", 30_000), ("qianwen", 20_000)]);
     let (_, host) = request(HEALTH, &shared, 1_000);
     assert_eq!(host.header("x-selected-provider"), Some("qianwen"));
     assert_eq!(host.counted("ai_lb.provider.qianwen.fallback"), 1);
@@ -272,12 +271,7 @@ fn no_retry_without_budget_or_without_another_provider() {
     );
     assert!(host.dispatched.is_empty());
 
-    let mut shared = BTreeMap::new();
-    let ejected = ProviderHealth {
-        state: State::Ejected { until_ms: 60_000 },
-        ..ProviderHealth::default()
-    };
-    shared.insert(health_key("qianwen"), ejected.encode());
+    let shared = ejected(&[("qianwen", 60_000)]);
     let (mut flow, mut host) = request(&config, &shared, 1_000);
     assert_eq!(host.header("x-selected-provider"), Some("minmax"));
     assert_eq!(
@@ -294,12 +288,7 @@ fn no_retry_without_budget_or_without_another_provider() {
 
 #[test]
 fn the_status_page_is_served_only_to_allowed_sources() {
-    let mut shared = BTreeMap::new();
-    let ejected = ProviderHealth {
-        state: State::Ejected { until_ms: 4_000 },
-        ..ProviderHealth::default()
-    };
-    shared.insert(health_key("minmax"), ejected.encode());
+    let shared = ejected(&[("minmax", 4_000)]);
     for (source, served) in [("127.0.0.1:40000", true), ("10.1.2.3:40000", false)] {
         let mut flow = flow(HEALTH);
         let mut host = FakeHost::request(&[(":method", "GET"), (":path", "/ai-lb/status?x=1")]);
