@@ -140,30 +140,7 @@ impl RequestHost for ProxyHost<'_> {
     }
 
     fn update_shared(&mut self, key: &str, update: &mut crate::flow::SharedUpdate<'_>) -> bool {
-        // Another worker may write between our read and our write: the CAS then fails, and we
-        // read again. A few tries are plenty; past them the update is dropped, not waited on.
-        for _ in 0..CAS_TRIES {
-            let (current, cas) = match hostcalls::get_shared_data(key) {
-                Ok(found) => found,
-                Err(status) => {
-                    warn!("ai-load-balancer: reading shared data {key}: {status:?}");
-                    return false;
-                }
-            };
-            let Some(value) = update(current.as_deref()) else {
-                return true;
-            };
-            match hostcalls::set_shared_data(key, Some(&value), cas) {
-                Ok(()) => return true,
-                Err(Status::CasMismatch) => continue,
-                Err(status) => {
-                    warn!("ai-load-balancer: writing shared data {key}: {status:?}");
-                    return false;
-                }
-            }
-        }
-        debug!("ai-load-balancer: shared data {key} kept changing; update dropped");
-        false
+        update_shared_data(key, update)
     }
 
     fn worker_id(&self) -> u64 {
@@ -305,4 +282,32 @@ pub fn dispatch_call(call: &CallRequest) -> Result<u32, String> {
         Duration::from_millis(u64::from(call.timeout_ms)),
     )
     .map_err(|status| format!("call to cluster {:?} refused: {status:?}", call.cluster))
+}
+
+/// Read-modify-write of a shared-data value under compare-and-swap (`RequestHost::update_shared`).
+pub fn update_shared_data(key: &str, update: &mut crate::flow::SharedUpdate<'_>) -> bool {
+    // Another worker may write between our read and our write: the CAS then fails, and we
+    // read again. A few tries are plenty; past them the update is dropped, not waited on.
+    for _ in 0..CAS_TRIES {
+        let (current, cas) = match hostcalls::get_shared_data(key) {
+            Ok(found) => found,
+            Err(status) => {
+                warn!("ai-load-balancer: reading shared data {key}: {status:?}");
+                return false;
+            }
+        };
+        let Some(value) = update(current.as_deref()) else {
+            return true;
+        };
+        match hostcalls::set_shared_data(key, Some(&value), cas) {
+            Ok(()) => return true,
+            Err(Status::CasMismatch) => continue,
+            Err(status) => {
+                warn!("ai-load-balancer: writing shared data {key}: {status:?}");
+                return false;
+            }
+        }
+    }
+    debug!("ai-load-balancer: shared data {key} kept changing; update dropped");
+    false
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use log::{debug, warn};
 use proxy_wasm::hostcalls;
 
-use super::host::dispatch_call;
+use super::host::{dispatch_call, update_shared_data};
 use super::refresh::hold_lease;
 use crate::call::CallReply;
 use crate::config::{PluginConfig, ProbeSchedule, Provider};
@@ -17,7 +17,6 @@ use crate::health::{ProviderHealth, PROBE_LEASE_KEY, REGISTRY_KEY};
 
 /// A lease outlives this many probe intervals (plus a probe's timeout).
 const LEASE_INTERVALS: u64 = 3;
-const CAS_TRIES: usize = 8;
 
 /// A probe out: the provider (configuration and index) and the token it judges.
 struct Out {
@@ -167,32 +166,19 @@ fn read_health(provider: &Provider) -> ProviderHealth {
     ProviderHealth::read(current.as_deref())
 }
 
-/// Read-modify-write of a provider's record under compare-and-swap, retried on conflict.
+/// Applies `change` to a provider's shared record (under compare-and-swap, as requests do).
 fn update_health<T>(
     provider: &Provider,
     mut change: impl FnMut(&mut ProviderHealth) -> Option<T>,
 ) -> Option<T> {
-    for _ in 0..CAS_TRIES {
-        let (current, cas) = hostcalls::get_shared_data(&provider.health_key).ok()?;
-        let mut record = ProviderHealth::read(current.as_deref());
+    let mut outcome = None;
+    update_shared_data(&provider.health_key, &mut |current| {
+        let mut record = ProviderHealth::read(current);
         let before = record.clone();
-        let outcome = change(&mut record);
-        if record == before {
-            return outcome;
-        }
-        match hostcalls::set_shared_data(&provider.health_key, Some(&record.encode()), cas) {
-            Ok(()) => return outcome,
-            Err(proxy_wasm::types::Status::CasMismatch) => continue,
-            Err(status) => {
-                warn!(
-                    "ai-load-balancer: writing {}: {status:?}",
-                    provider.health_key
-                );
-                return None;
-            }
-        }
-    }
-    None
+        outcome = change(&mut record);
+        (record != before).then(|| record.encode())
+    });
+    outcome
 }
 
 /// On a new configuration: forget the health of providers it no longer names (the others keep
