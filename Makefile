@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 RELEASE_DIR := target/$(TARGET)/release
 WASM_NAME := ai_load_balancer.wasm
 
-.PHONY: setup build run test unit e2e lint fmt deploy clean bench bench-build
+.PHONY: setup build run test unit e2e load-run lint fmt deploy clean bench bench-build
 
 setup:
 	@bash scripts/setup.sh
@@ -34,6 +34,13 @@ unit:
 
 e2e:
 	$(PY) -m pytest -q tests/e2e
+
+# A bounded load run (~15 s, not part of `make test`): client threads through the whole stack
+# while one provider is killed and restarted; prints the errors clients saw and how long the
+# provider took to serve again (figures also in target/load-run.json). Options: LOAD_RUN_ARGS,
+# e.g. LOAD_RUN_ARGS="--clients 8 --seconds 20".
+load-run: setup build
+	$(PY) scripts/load_run.py $(LOAD_RUN_ARGS)
 
 # Benchmarks (not part of `make test`): writes bench/results.md and bench/chart.png (~10 min).
 bench: setup build bench-build

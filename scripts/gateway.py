@@ -309,6 +309,13 @@ class Stack:
             raise StackError(f"mock {name} refused {values}: {status} {body[:200]!r}")
         return json.loads(body)
 
+    def restart_mock(self, name):
+        """Mock `name` started again on its own port (killed first if it still runs), as a
+        provider back after a crash: its state and counts start afresh. Returns once it
+        answers."""
+        self.kill(name)
+        self._start_mock(name)
+
     def reset_mock(self, name):
         """Mock `name` back to an idle engine that answers at once (its counts stay)."""
         status, body = http_post_json(self.mock_url(name) + "/_mock/reset", {})

@@ -22,7 +22,10 @@ except these two:
                          exporter), answer_status (the status every answer, probes of
                          /v1/models included, carries: 503 is a failing provider; errors come
                          in OpenAI's error format), retry_after_s (a Retry-After header on
-                         failing answers; 0 sends none); answers the new state. An unknown field or a bad value answers 400, changing
+                         failing answers; 0 sends none), refused_tokens (API keys this provider
+                         refuses: an answer whose Authorization (`Bearer <key>` or the bare key)
+                         or X-Api-Key carries one is a 401, before answer_status); answers the
+                         new state. An unknown field or a bad value answers 400, changing
                          nothing.
     POST /_mock/reset    back to the starting values (the counters of what it saw stay)
 """
@@ -48,7 +51,7 @@ def starting_state(name):
     """What a fresh mock pretends: an idle engine that answers at once."""
     return {"running": 0, "waiting": 0, "kv_cache_usage": 0.0, "prefix_cache_queries": 0,
             "prefix_cache_hits": 0, "model_name": name, "delay_ms": 0, "metrics_status": 200,
-            "answer_status": 200, "retry_after_s": 0}
+            "answer_status": 200, "retry_after_s": 0, "refused_tokens": []}
 
 
 def checked_update(update, current):
@@ -62,6 +65,12 @@ def checked_update(update, current):
         if key == "model_name":
             if not isinstance(value, str) or not value or '"' in value or "\\" in value:
                 raise ValueError("model_name must be a non-empty string without quotes")
+        elif key == "refused_tokens":
+            if not isinstance(value, list) or not all(
+                    isinstance(token, str) and token for token in value):
+                raise ValueError(f"refused_tokens must be a list of non-empty strings, "
+                                 f"got {value!r}")
+            value = list(value)
         elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ValueError(f"{key} must be a number >= 0, got {value!r}")
         elif key == "kv_cache_usage" and value > 1:
@@ -222,6 +231,12 @@ class Handler(BaseHTTPRequestHandler):
         with self.server.engine.lock:
             status = self.server.engine.state["answer_status"]
             retry_after_s = self.server.engine.state["retry_after_s"]
+            refused_tokens = self.server.engine.state["refused_tokens"]
+        if self._carries_one_of(refused_tokens):
+            error = {"error": {"message": f"{name} refuses this API key", "type":
+                               "invalid_request_error", "code": "invalid_api_key"},
+                     "provider": name}
+            return self._send(401, json.dumps(error).encode())
         if status != 200:
             error = {"error": {"message": f"{name} is failing on purpose", "type": "mock_failure",
                                "code": status}, "provider": name}
@@ -252,6 +267,15 @@ class Handler(BaseHTTPRequestHandler):
             },
         }
         self._send(200, json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode())
+
+    def _carries_one_of(self, tokens):
+        """Whether the request's API-key headers carry one of `tokens`."""
+        for header in TOKEN_HEADERS:
+            for value in self.headers.get_all(header) or []:
+                key = value[len("Bearer "):] if value.startswith("Bearer ") else value
+                if key in tokens:
+                    return True
+        return False
 
     def _send(self, status, payload, content_type="application/json", extra_headers=None):
         self.send_response(status)

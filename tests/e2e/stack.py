@@ -114,6 +114,15 @@ def running_stack(plugin_config, **options):
         running.stop()
 
 
+def status_page(stack, path="/ai-lb/status"):
+    """The filter's status page (`status_endpoint`), asked from loopback: {provider name: its
+    entry}."""
+    answer = curl(stack, [stack.url + path])
+    assert answer.status == 200, answer.raw[:300]
+    assert "x-mock-provider" not in answer.headers, "a provider answered, not the filter"
+    return {entry["name"]: entry for entry in answer.json["providers"]}
+
+
 def chat_body(model, content="hi", system=None):
     """A chat completion request as bytes; `system` adds a system prompt first."""
     messages = [{"role": "system", "content": system}] if system is not None else []
