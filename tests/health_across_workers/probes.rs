@@ -23,7 +23,10 @@ fn probed_config() -> Value {
     qianwen["cluster"] = json!("qianwen");
     failover(
         json!([minmax, qianwen]),
-        json!({"health": {"cooldown_ms": 600_000, "probe": {"interval_ms": 1000, "timeout_ms": 500}}}),
+        json!({"health": {
+            "cooldown_ms": 600_000,
+            "probe": {"interval_ms": 1000, "timeout_ms": 500}
+        }}),
     )
 }
 
