@@ -1,7 +1,8 @@
 #![allow(clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 //! The test host's own promises, on small modules written in WAT: shared data with Envoy's
-//! compare-and-swap across VMs, ticks and time on the host's clock, a local response, and a loud
-//! failure naming any import the host does not implement.
+//! compare-and-swap across VMs (and the conflicts a test can inject), ticks and time on the
+//! host's clock, a configuration update in a running VM, a local response, and a loud failure
+//! naming any import the host does not implement.
 
 mod host;
 
@@ -105,6 +106,105 @@ fn shared_data_is_one_store_with_compare_and_swap() {
     assert_eq!(statuses(&host), [0, 0, 8]);
     let (_, cas_after) = host.shared_data("lease").expect("lease");
     assert!(cas_after > cas_before, "every stored write gets a new CAS");
+}
+
+#[test]
+fn injected_conflicts_fail_compare_and_swap_writes_only() {
+    let mut host = lease_host();
+    host.advance(Duration::from_secs(1));
+    let (_, cas_before) = host.shared_data("lease").expect("lease");
+    host.conflict_on("lease", 1);
+    host.conflict_on("status", 5);
+    // VM 0 alone: its write with the CAS it read loses (8), as to another worker's write, which
+    // also changed the CAS, so its second write loses too. Its CAS-0 write of `status` is
+    // unconditional and meets no conflict.
+    host.vm(0).tick();
+    assert_eq!(statuses(&host), [0, 8, 8]);
+    assert_eq!(host.conflicts_left("lease"), 0);
+    assert_eq!(host.conflicts_left("status"), 5);
+    let (_, cas_after) = host.shared_data("lease").expect("lease");
+    assert!(
+        cas_after > cas_before,
+        "the conflicting write changed the CAS"
+    );
+    host.vm(0).tick();
+    assert_eq!(statuses(&host), [0, 0, 8], "conflicts used up");
+}
+
+/// Writes the root context it is configured in to `configured`, a new stream's parent to
+/// `parent`, and the context it ticks in to `ticked` (each a little-endian u32). Refuses an
+/// empty configuration.
+const ROOTS_MODULE: &str = r#"
+(module
+  (import "env" "proxy_set_shared_data" (func $set (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_tick_period_milliseconds" (func $period (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "configured")
+  (data (i32.const 16) "parent")
+  (data (i32.const 32) "ticked")
+  (global $heap (mut i32) (i32.const 4096))
+  (func (export "proxy_on_memory_allocate") (param $size i32) (result i32)
+    (local $at i32)
+    (local.set $at (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $size)))
+    (local.get $at))
+  (func $put (param $key i32) (param $len i32) (param $value i32)
+    (i32.store (i32.const 100) (local.get $value))
+    (drop (call $set (local.get $key) (local.get $len)
+      (i32.const 100) (i32.const 4) (i32.const 0))))
+  (func (export "proxy_on_context_create") (param $id i32) (param $parent i32)
+    (if (local.get $parent) (then (call $put (i32.const 16) (i32.const 6) (local.get $parent)))))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_configure") (param $root i32) (param $size i32) (result i32)
+    (if (i32.eqz (local.get $size)) (then (return (i32.const 0))))
+    (call $put (i32.const 0) (i32.const 10) (local.get $root))
+    (drop (call $period (i32.const 1000)))
+    (i32.const 1))
+  (func (export "proxy_on_tick") (param $root i32)
+    (call $put (i32.const 32) (i32.const 6) (local.get $root)))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 0))
+  (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_log") (param i32))
+  (func (export "proxy_on_delete") (param i32))
+)
+"#;
+
+#[test]
+fn a_configuration_update_is_a_new_root_context_in_the_same_vm() {
+    let read = |host: &Host, key: &str| {
+        let (value, _) = host.shared_data(key).expect(key);
+        u32::from_le_bytes(value.try_into().expect("4 bytes"))
+    };
+    let mut host = Host::with_module(from_wat(ROOTS_MODULE), Flavor::Envoy);
+    let vm = host.start_vm("v1").expect("configured");
+    assert_eq!(read(&host, "configured"), 1);
+    let before = host
+        .vm(vm)
+        .request(&[(":method", "GET"), (":path", "/")], &[]);
+    assert_eq!(read(&host, "parent"), 1);
+
+    let root = host.vm(vm).reconfigure("v2").expect("reconfigured");
+    assert_eq!(
+        (read(&host, "configured"), host.vm(vm).root_context()),
+        (root, root)
+    );
+    let after = host
+        .vm(vm)
+        .request(&[(":method", "GET"), (":path", "/")], &[]);
+    assert_eq!(
+        read(&host, "parent"),
+        root,
+        "new streams hang off the new root"
+    );
+    assert_eq!(host.vm(vm).stream(before).root_context, 1);
+    assert_eq!(host.vm(vm).stream(after).root_context, root);
+    host.advance(Duration::from_secs(1));
+    assert_eq!(read(&host, "ticked"), root, "ticks go to the new root");
+    host.vm(vm).finish(before);
+
+    // A refused update leaves the VM on the configuration it had.
+    assert!(host.vm(vm).reconfigure("").is_err());
+    assert_eq!(host.vm(vm).root_context(), root);
 }
 
 #[test]

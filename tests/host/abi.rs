@@ -12,7 +12,7 @@ use super::memory::{
 use super::process::{Flavor, MetricKind, SetOutcome};
 use super::redis::RedisConnection;
 use super::stream::{HeadersState, LocalResponse, Stream};
-use super::vm::{Deferred, LogLine, VmState, ROOT_CONTEXT};
+use super::vm::{Deferred, LogLine, VmState};
 
 pub const OK: i32 = 0;
 pub const NOT_FOUND: i32 = 1;
@@ -368,7 +368,7 @@ fn define_stream_control(linker: &mut Linker<VmState>) -> Result<()> {
         |mut c: Ctx, context: i32| {
             let state = c.data_mut();
             let context = context as u32;
-            let alive = context == ROOT_CONTEXT
+            let alive = state.root_contexts.contains(&context)
                 || state
                     .streams
                     .get(&context)

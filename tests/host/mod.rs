@@ -183,6 +183,12 @@ impl Host {
         self.process.borrow().elapsed()
     }
 
+    /// The wall clock the filter reads, in milliseconds since the Unix epoch (what it writes
+    /// into leases and health records).
+    pub fn wall_clock_ms(&self) -> u64 {
+        self.process.borrow().realtime_ns() / 1_000_000
+    }
+
     /// A counter's or gauge's value, 0 when the filter never defined it.
     pub fn metric(&self, name: &str) -> u64 {
         self.process
@@ -204,5 +210,19 @@ impl Host {
 
     pub fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)> {
         self.process.borrow().shared_data.get(key)
+    }
+
+    /// Makes the next `writes` compare-and-swap writes to `key` (by any VM) fail with
+    /// `CasMismatch`, as another worker's write in between would; 0 ends the conflicts.
+    pub fn conflict_on(&self, key: &str, writes: u32) {
+        self.process
+            .borrow_mut()
+            .shared_data
+            .conflict_on(key, writes);
+    }
+
+    /// Conflicts [`Host::conflict_on`] set on `key` that no write has met yet.
+    pub fn conflicts_left(&self, key: &str) -> u32 {
+        self.process.borrow().shared_data.conflicts_left(key)
     }
 }

@@ -90,6 +90,8 @@ impl Process {
 pub struct SharedData {
     values: HashMap<String, (Vec<u8>, u32)>,
     last_cas: u32,
+    /// Writes (with a CAS) still to lose to another worker, by key (see `conflict_on`).
+    conflicts: HashMap<String, u32>,
 }
 
 pub enum SetOutcome {
@@ -102,8 +104,28 @@ impl SharedData {
         self.values.get(key).cloned()
     }
 
+    /// The next `writes` writes to `key` that carry a CAS (and find a value there) fail with
+    /// `CasMismatch`, as if another worker had written in between: each one also gives the value
+    /// a new CAS, so the loser's next read sees a changed record. A write with CAS 0 is
+    /// unconditional and never conflicts. `writes` 0 ends the conflicts.
+    pub fn conflict_on(&mut self, key: &str, writes: u32) {
+        self.conflicts.insert(key.to_string(), writes);
+    }
+
+    /// How many conflicts set by [`SharedData::conflict_on`] are still to come on `key`.
+    pub fn conflicts_left(&self, key: &str) -> u32 {
+        self.conflicts.get(key).copied().unwrap_or(0)
+    }
+
     pub fn set(&mut self, key: &str, value: &[u8], cas: u32) -> SetOutcome {
-        if let Some((_, current)) = self.values.get(key) {
+        if let Some((_, current)) = self.values.get_mut(key) {
+            let pending = self.conflicts.get_mut(key).filter(|left| **left > 0);
+            if let (Some(left), true) = (pending, cas != 0) {
+                *left -= 1;
+                self.last_cas += 1;
+                *current = self.last_cas;
+                return SetOutcome::CasMismatch;
+            }
             if cas != 0 && cas != *current {
                 return SetOutcome::CasMismatch;
             }

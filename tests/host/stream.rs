@@ -51,6 +51,8 @@ pub struct LocalResponse {
 #[derive(Debug)]
 pub struct Stream {
     pub id: u32,
+    /// The root context the stream was created under: the plugin configuration it runs with.
+    pub root_context: u32,
     pub request_headers: Vec<(String, String)>,
     pub response_headers: Vec<(String, String)>,
     pub properties: HashMap<String, Vec<u8>>,
@@ -85,6 +87,7 @@ impl Stream {
     pub fn new(id: u32, headers: &[(&str, &str)], properties: &[(&str, &str)]) -> Self {
         Self {
             id,
+            root_context: 0,
             request_headers: headers
                 .iter()
                 .map(|(name, value)| (name.to_ascii_lowercase(), value.to_string()))

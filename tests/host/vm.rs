@@ -13,6 +13,7 @@ use super::process::{BodyDelivery, Process};
 use super::redis::{RedisCall, RedisConnection};
 use super::stream::{Action, HeadersState, Stream};
 
+/// The root context a VM starts with; a reload ([`Vm::reconfigure`]) adds others.
 pub const ROOT_CONTEXT: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +45,10 @@ pub struct VmState {
     pub vm_config: Vec<u8>,
     pub root_properties: HashMap<String, Vec<u8>>,
     pub effective: u32,
+    /// The root context new streams, ticks and Redis replies go to: the latest configuration.
+    pub root_context: u32,
+    /// Every root context created in this VM, older configurations' included.
+    pub root_contexts: Vec<u32>,
     pub streams: BTreeMap<u32, Stream>,
     pub logs: Vec<LogLine>,
     pub stdio: Vec<u8>,
@@ -112,6 +117,8 @@ impl Vm {
                 ("plugin_vm_id".to_string(), b"".to_vec()),
             ]),
             effective: ROOT_CONTEXT,
+            root_context: ROOT_CONTEXT,
+            root_contexts: vec![ROOT_CONTEXT],
             streams: BTreeMap::new(),
             logs: Vec::new(),
             stdio: Vec::new(),
@@ -203,6 +210,40 @@ impl Vm {
             .any(|line| line.level >= level && line.message.contains(text))
     }
 
+    /// The root context of the VM's current configuration.
+    pub fn root_context(&self) -> u32 {
+        self.store.data().root_context
+    }
+
+    /// A configuration update, as Envoy applies one to a running VM: a new root context in the
+    /// same VM (`proxy_on_context_create` with no parent, then `proxy_on_configure` with
+    /// `config`). Streams opened from now on, ticks and Redis replies go to it; streams opened
+    /// before stay with their root context and finish there. Returns the new root context;
+    /// `Err` (with the lines the filter logged) when the filter refuses the configuration, and
+    /// then the VM keeps its current one, as Envoy does.
+    pub fn reconfigure(&mut self, config: &str) -> Result<u32, Refused> {
+        let root = self.next_context;
+        self.next_context += 1;
+        let logged_before = self.logs().len();
+        let state = self.store.data_mut();
+        state.plugin_config = config.as_bytes().to_vec();
+        state.root_contexts.push(root);
+        self.call_in::<(i32, i32), ()>(root, "proxy_on_context_create", (root as i32, 0));
+        let configured: i32 = self.call_in(
+            root,
+            "proxy_on_configure",
+            (root as i32, config.len() as i32),
+        );
+        self.settle();
+        if configured == 0 {
+            return Err(Refused {
+                logs: self.logs()[logged_before..].to_vec(),
+            });
+        }
+        self.store.data_mut().root_context = root;
+        Ok(root)
+    }
+
     // ---- requests -------------------------------------------------------------------------
 
     /// A new request with its client headers (`:method`, `:path`, … included) and the host
@@ -210,15 +251,11 @@ impl Vm {
     pub fn request(&mut self, headers: &[(&str, &str)], properties: &[(&str, &str)]) -> u32 {
         let id = self.next_context;
         self.next_context += 1;
-        self.store
-            .data_mut()
-            .streams
-            .insert(id, Stream::new(id, headers, properties));
-        self.call_in::<(i32, i32), ()>(
-            id,
-            "proxy_on_context_create",
-            (id as i32, ROOT_CONTEXT as i32),
-        );
+        let root = self.root_context();
+        let mut stream = Stream::new(id, headers, properties);
+        stream.root_context = root;
+        self.store.data_mut().streams.insert(id, stream);
+        self.call_in::<(i32, i32), ()>(id, "proxy_on_context_create", (id as i32, root as i32));
         id
     }
 
@@ -517,10 +554,11 @@ impl Vm {
         let (status, reply) = call.outcome.status_and_reply();
         let size = reply.len() as i32;
         self.store.data_mut().redis_reply = Some(reply);
+        let root = self.root_context();
         self.call_in::<(i32, i32, i32, i32), ()>(
-            ROOT_CONTEXT,
+            root,
             "proxy_on_redis_call_response",
-            (ROOT_CONTEXT as i32, token as i32, status as i32, size),
+            (root as i32, token as i32, status as i32, size),
         );
         self.store.data_mut().redis_reply = None;
         self.settle();
@@ -560,11 +598,15 @@ impl Vm {
         self.store.data().next_tick
     }
 
-    pub(super) fn tick(&mut self) {
+    /// One tick now, on the current configuration's root context (`proxy_on_tick`), whether or
+    /// not one is due; the next falls a period later. [`super::Host::advance`] ticks every VM
+    /// as its ticks fall due; this ticks one VM alone, as when the others' timers lag.
+    pub fn tick(&mut self) {
         let state = self.store.data_mut();
         let now = state.process.borrow().elapsed();
         state.next_tick = state.tick_period.map(|period| now + period);
-        self.call_in::<(i32,), ()>(ROOT_CONTEXT, "proxy_on_tick", (ROOT_CONTEXT as i32,));
+        let root = state.root_context;
+        self.call_in::<(i32,), ()>(root, "proxy_on_tick", (root as i32,));
         self.settle();
     }
 }
