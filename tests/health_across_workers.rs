@@ -190,6 +190,7 @@ fn eject(host: &mut Host, vm: usize, provider: &str) {
 
 both_builds!(
     the_first_worker_to_tick_probes_alone_until_its_lease_lapses,
+    a_reloaded_lease_holder_keeps_its_lease_and_probes_on,
     a_verdict_lands_through_conflicts_and_past_the_bound_is_dropped,
     a_dropped_update_is_neither_counted_nor_logged_as_an_ejection,
     a_trial_claim_lost_to_conflicts_sends_the_request_elsewhere,

@@ -178,13 +178,14 @@ pub(super) fn record_verdict(
     let now_ms = host.now_ms();
     let rules = config.health.rules(provider.upstream.is_some());
     let mut change = None;
-    host.update_shared(&provider.health_key, &mut |current| {
+    let written = host.update_shared(&provider.health_key, &mut |current| {
         let mut record = ProviderHealth::read(current);
         let before = record.clone();
         change = record.record(verdict, token, now_ms, &rules);
         (record != before).then(|| record.encode())
     });
-    if let Some(change) = change {
+    // A dropped update changed nothing: nothing to count or say.
+    if let (Some(change), true) = (change, written) {
         report(
             &mut |stat| host.count(stat),
             provider,

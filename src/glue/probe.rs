@@ -172,13 +172,13 @@ fn update_health<T>(
     mut change: impl FnMut(&mut ProviderHealth) -> Option<T>,
 ) -> Option<T> {
     let mut outcome = None;
-    update_shared_data(&provider.health_key, &mut |current| {
+    let written = update_shared_data(&provider.health_key, &mut |current| {
         let mut record = ProviderHealth::read(current);
         let before = record.clone();
         outcome = change(&mut record);
         (record != before).then(|| record.encode())
     });
-    outcome
+    outcome.filter(|_| written)
 }
 
 /// On a new configuration: forget the health of providers it no longer names (the others keep

@@ -206,7 +206,7 @@ impl RootContext for Root {
             }
         );
         let mut rng = Rng::from_entropy(super::now_ms() ^ 0x9e37_79b9);
-        let worker_id = rng.next_u64();
+        let worker_id = vm_worker_id(&mut rng);
         let refresher = Refresher::new(&plugin, worker_id);
         let prober = Prober::new(&plugin, worker_id);
         prune_removed_providers(&plugin);
@@ -270,6 +270,21 @@ impl RootContext for Root {
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
+}
+
+thread_local! {
+    /// This VM's identity, kept across configuration updates (each brings a new root context
+    /// to the same VM): a reloaded worker keeps its leases and its in-flight slot.
+    static VM_WORKER_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn vm_worker_id(rng: &mut Rng) -> u64 {
+    VM_WORKER_ID.with(|id| {
+        if id.get() == 0 {
+            id.set(rng.next_u64().max(1));
+        }
+        id.get()
+    })
 }
 
 /// Refreshes this worker's in-flight slot so that its counts keep counting (a slot that stops

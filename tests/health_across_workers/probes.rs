@@ -134,3 +134,23 @@ pub fn the_first_worker_to_tick_probes_alone_until_its_lease_lapses(build: Build
         "a healthy provider is not probed"
     );
 }
+
+pub fn a_reloaded_lease_holder_keeps_its_lease_and_probes_on(build: Build) {
+    let mut host = gateway(build, &probed_config(), 2, &["minmax", "qianwen"]);
+    eject(&mut host, 0, "minmax");
+    host.vm(1).tick();
+    assert_eq!(probing(&mut host, 2), [1]);
+    let (holder, _) = lease(&host);
+    answer_probes(&mut host, 1, 503);
+
+    // A configuration update gives worker 1 a new root context in the same VM: the worker is
+    // the same, so it renews its own lease at once rather than waiting 3.5 s for it to lapse.
+    host.vm(1)
+        .reconfigure(&probed_config().to_string())
+        .unwrap_or_else(|refused| panic!("reload refused: {}", refused.message()));
+    host.advance(INTERVAL);
+    assert_eq!(probing(&mut host, 2), [1], "the reloaded holder probes on");
+    assert_eq!(lease(&host).0, holder);
+    answer_probes(&mut host, 1, 200);
+    assert_eq!(host.metric("ai_lb.provider.minmax.restored"), 1);
+}
