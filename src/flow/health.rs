@@ -175,6 +175,11 @@ pub(super) fn record_verdict(
     let Some(provider) = config.providers.get(provider) else {
         return;
     };
+    if verdict != Verdict::Success && removed_since(host, &provider.name) {
+        // A newer configuration removed this provider while this request was out: writing
+        // would bring back the record the reload cleared.
+        return;
+    }
     let now_ms = host.now_ms();
     let rules = config.health.rules(provider.upstream.is_some());
     let mut change = None;
@@ -194,6 +199,18 @@ pub(super) fn record_verdict(
             now_ms,
         );
     }
+}
+
+/// Whether the providers' registry (written by each configuration update) no longer names
+/// `provider`. A failure costs this one extra read; a success writes nothing to a clean record
+/// and needs no check.
+fn removed_since(host: &dyn RequestHost, provider: &str) -> bool {
+    let Some(registry) = host.shared_data(crate::health::REGISTRY_KEY) else {
+        return false;
+    };
+    !registry
+        .split(|byte| *byte == b'\n')
+        .any(|name| name == provider.as_bytes())
 }
 
 /// A trial that ended without a verdict: let another request try.

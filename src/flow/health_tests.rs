@@ -333,3 +333,23 @@ fn a_failed_answer_teaches_least_latency_nothing() {
     flow.on_done(&mut host);
     assert_eq!(latencies(&host.shared), 1);
 }
+
+#[test]
+fn a_request_of_a_removed_provider_does_not_bring_its_record_back() {
+    let mut shared = BTreeMap::new();
+    let (mut flow, mut host) = request(HEALTH, &shared, 1_000);
+    assert_eq!(host.header("x-selected-provider"), Some("minmax"));
+    // While it was out, a configuration update removed minmax and cleared its record.
+    shared.insert(crate::health::REGISTRY_KEY.to_string(), b"qianwen".to_vec());
+    host.shared = shared;
+    respond(&mut flow, &mut host, 503, None);
+    assert_eq!(host.shared.get(&health_key("minmax")), None);
+    // A provider still listed is judged as usual.
+    host.shared.insert(
+        crate::health::REGISTRY_KEY.to_string(),
+        b"minmax\nqianwen".to_vec(),
+    );
+    let (mut flow, mut host) = request(HEALTH, &host.shared, 1_000);
+    respond(&mut flow, &mut host, 503, None);
+    assert_eq!(record(&host.shared, "minmax").failures, 1);
+}
