@@ -302,10 +302,35 @@ fn addresses_match_their_ranges() {
         "IPv4-mapped"
     );
     assert!(!range("::1").contains(ip("127.0.0.1:1")));
-    for bad in ["localhost", "10.0.0.0/33", "::/129", "1.2.3.4/x", ""] {
+    assert!(
+        range("192.168.1.7").contains(ip("192.168.1.7")),
+        "a bare address"
+    );
+    assert!(range("2001:db8::/32").contains(ip("2001:db8:1::9")));
+    assert!(!range("2001:db8::/32").contains(ip("[2001:db9::1]:443")));
+    assert!(
+        range("fe80::/10").contains(ip("[fe80::1%2]:80")),
+        "with a scope"
+    );
+    assert!(range("::ffff:0:0/96").contains(ip("::ffff:10.1.2.3")));
+    assert!(!range("10.0.0.0/8").contains(ip("[::1]:80")));
+    for bad in [
+        "localhost",
+        "10.0.0.0/33",
+        "::/129",
+        "1.2.3.4/x",
+        "",
+        "01.2.3.4",
+        "1.2.3.4:80",
+        "[::1]",
+        "1::2::3",
+        "1.2.3.4/",
+    ] {
         assert!(AddressRange::parse(bad).is_err(), "{bad}");
     }
     assert_eq!(source_ip("not an address"), None);
+    assert_eq!(source_ip("1.2.3.4:65536"), None);
+    assert_eq!(source_ip("[::1]"), None);
 }
 
 #[test]
