@@ -29,16 +29,17 @@ pub(super) fn read_health(
     config: &BalancerConfig,
     pool: &Pool,
 ) -> Vec<ProviderHealth> {
-    pool.backends
-        .iter()
-        .map(|backend| {
-            let key = config
-                .providers
-                .get(backend.provider)
-                .map(|p| &p.health_key);
-            ProviderHealth::read(key.and_then(|key| host.shared_data(key)).as_deref())
-        })
-        .collect()
+    let mut health = Vec::with_capacity(pool.backends.len());
+    for backend in &pool.backends {
+        let key = config
+            .providers
+            .get(backend.provider)
+            .map(|p| &p.health_key);
+        health.push(ProviderHealth::read(
+            key.and_then(|key| host.shared_data(key)).as_deref(),
+        ));
+    }
+    health
 }
 
 /// What a pick may choose from.
@@ -64,23 +65,21 @@ pub(super) fn pick_healthy(
 ) -> Option<HealthyPick> {
     let now_ms = host.now_ms();
     let pool = candidates.pool;
-    let availability: Vec<Option<Availability>> = pool
+    let mut availability: Vec<Option<Availability>> = Vec::with_capacity(backends.len());
+    for ((pool_backend, health), backend) in pool
         .backends
         .iter()
         .zip(candidates.health)
-        .map(|(backend, health)| {
-            let provider = candidates.config.providers.get(backend.provider)?;
-            if (candidates.excluded)(backend.provider) {
-                return None;
+        .zip(backends.iter_mut())
+    {
+        let now = match candidates.config.providers.get(pool_backend.provider) {
+            Some(provider) if !(candidates.excluded)(pool_backend.provider) => {
+                Some(health.availability(now_ms, &provider.token_fingerprints()))
             }
-            Some(health.availability(now_ms, &provider.token_fingerprints()))
-        })
-        .collect();
-    for (backend, availability) in backends.iter_mut().zip(&availability) {
-        backend.available = matches!(
-            availability,
-            Some(Availability::Available | Availability::TrialDue)
-        );
+            _ => None,
+        };
+        backend.available = matches!(now, Some(Availability::Available | Availability::TrialDue));
+        availability.push(now);
     }
     // Each round either returns or marks one more backend unavailable.
     for _ in 0..=backends.len() {
@@ -129,18 +128,18 @@ pub(super) fn pick_healthy(
 
 /// The candidate whose cooldown ends first.
 fn back_first(availability: &[Option<Availability>], now_ms: u64) -> Option<usize> {
-    availability
-        .iter()
-        .enumerate()
-        .filter_map(|(index, availability)| {
-            let back_at = match availability.as_ref()? {
-                Availability::Out { until_ms } => *until_ms,
-                Availability::Available | Availability::TrialDue => now_ms,
-            };
-            Some((back_at, index))
-        })
-        .min()
-        .map(|(_, index)| index)
+    let mut first: Option<(u64, usize)> = None;
+    for (index, availability) in availability.iter().enumerate() {
+        let back_at = match availability {
+            None => continue,
+            Some(Availability::Out { until_ms }) => *until_ms,
+            Some(Availability::Available | Availability::TrialDue) => now_ms,
+        };
+        if first.is_none_or(|(earliest, _)| back_at < earliest) {
+            first = Some((back_at, index));
+        }
+    }
+    first.map(|(_, index)| index)
 }
 
 fn claim_trial(host: &mut dyn RequestHost, provider: &Provider, now_ms: u64) -> bool {

@@ -41,23 +41,31 @@ struct Attempt {
 
 impl RetryState {
     pub fn new(host: &dyn RequestHost, body: Vec<u8>, control_headers: &[String]) -> Self {
-        let all = host.request_headers();
-        let pseudo = |name: &str| {
-            all.iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.clone())
-                .unwrap_or_default()
-        };
-        let headers = all
-            .iter()
-            .filter(|(name, _)| !is_hop_by_hop(name) && !control_headers.contains(name))
-            .cloned()
-            .collect();
+        let mut method = None;
+        let mut path = None;
+        let mut authority = None;
+        let mut headers = Vec::new();
+        for (name, value) in host.request_headers() {
+            // The first of each pseudo-header, as a lookup finds it; pseudo-headers are never
+            // sent on as they are.
+            let pseudo = match name.as_str() {
+                ":method" => &mut method,
+                ":path" => &mut path,
+                ":authority" => &mut authority,
+                _ => {
+                    if !is_hop_by_hop(&name) && !control_headers.contains(&name) {
+                        headers.push((name, value));
+                    }
+                    continue;
+                }
+            };
+            pseudo.get_or_insert(value);
+        }
         Self {
             body,
-            method: pseudo(":method"),
-            path: pseudo(":path"),
-            authority: pseudo(":authority"),
+            method: method.unwrap_or_default(),
+            path: path.unwrap_or_default(),
+            authority: authority.unwrap_or_default(),
             headers,
             tried: Vec::new(),
             retries: 0,
@@ -137,11 +145,8 @@ impl RequestFlow {
             health::record_verdict(host, config, attempt.provider, attempt.token, verdict);
         }
         if verdict == HealthVerdict::Success {
-            let headers: Vec<(String, String)> = reply
-                .headers
-                .into_iter()
-                .filter(|(name, _)| !is_hop_by_hop(name))
-                .collect();
+            let mut headers = reply.headers;
+            headers.retain(|(name, _)| !is_hop_by_hop(name));
             self.phase = Phase::Released;
             host.count(Stat::RetryRecovered);
             host.send_response(reply.status.unwrap_or(200), &headers, &reply.body);
@@ -220,13 +225,11 @@ impl RequestFlow {
         ];
         let token = health::choose_token(provider, &picked.health, now_ms, rng);
         let token_header = provider.tokens.as_ref().map(|pool| pool.header.as_str());
-        headers.extend(
-            state
-                .headers
-                .iter()
-                .filter(|(name, _)| Some(name.as_str()) != token_header)
-                .cloned(),
-        );
+        for (name, value) in &state.headers {
+            if Some(name.as_str()) != token_header {
+                headers.push((name.clone(), value.clone()));
+            }
+        }
         if let (Some(token), Some(pool)) = (token, &provider.tokens) {
             headers.push((pool.header.clone(), pool.header_value(token)));
         }

@@ -65,22 +65,21 @@ impl TokenPool {
         now_ms: u64,
         rng: &mut Rng,
     ) -> Option<&'a ApiToken> {
-        let usable: Vec<&ApiToken> = self
-            .tokens
-            .iter()
-            .filter(|t| health.token_usable(t.fingerprint, now_ms))
-            .collect();
-        if usable.is_empty() {
-            return self.tokens.iter().min_by_key(|t| {
-                health
-                    .tokens
-                    .iter()
-                    .find(|h| h.fingerprint == t.fingerprint)
-                    .map_or(0, |h| h.until_ms)
-            });
+        let usable = |token: &&ApiToken| health.token_usable(token.fingerprint, now_ms);
+        let count = self.tokens.iter().filter(usable).count();
+        if count == 0 {
+            // The first of those whose cooldown ends first.
+            let mut first: Option<(&ApiToken, u64)> = None;
+            for token in &self.tokens {
+                let until_ms = health.token(token.fingerprint).map_or(0, |h| h.until_ms);
+                if first.is_none_or(|(_, earliest)| until_ms < earliest) {
+                    first = Some((token, until_ms));
+                }
+            }
+            return first.map(|(token, _)| token);
         }
-        let index = rng.below(usable.len() as u64) as usize;
-        usable.get(index).copied()
+        let index = rng.below(count as u64) as usize;
+        self.tokens.iter().filter(usable).nth(index)
     }
 }
 
@@ -90,11 +89,14 @@ pub fn fingerprint(secret: &str) -> u64 {
 
 /// `sk-…wxyz`: the first three and last four characters of a long token, nothing of a short one.
 pub fn mask(secret: &str) -> String {
-    let chars: Vec<char> = secret.chars().collect();
-    if chars.len() < 12 {
+    let count = secret.chars().count();
+    if count < 12 {
         return "…".into();
     }
-    let head: String = chars.iter().take(3).collect();
-    let tail: String = chars.iter().skip(chars.len() - 4).collect();
-    format!("{head}…{tail}")
+    let offset = |nth: usize| secret.char_indices().nth(nth).map_or(0, |(at, _)| at);
+    let mut masked = String::new();
+    masked.push_str(secret.get(..offset(3)).unwrap_or_default());
+    masked.push('…');
+    masked.push_str(secret.get(offset(count - 4)..).unwrap_or_default());
+    masked
 }
