@@ -245,10 +245,7 @@ impl StatusEndpoint {
         let status = Fields::new(value, &fields.path("status_endpoint"), STATUS_FIELDS, false)?;
         let path = status.required_string("path")?;
         if !path.starts_with('/') {
-            return Err(ConfigError::at(
-                &status.path("path"),
-                format!("{path:?} must start with /"),
-            ));
+            return Err(status.error("path", format!("{path:?} must start with /")));
         }
         let sources_path = status.path("allowed_sources");
         let sources = match status.value("allowed_sources") {
@@ -321,8 +318,8 @@ pub fn parse_upstream(entry: &Fields<'_>) -> Result<Option<Upstream>, ConfigErro
     let Some(cluster) = entry.non_empty_string("cluster")? else {
         for key in ["probe", "prefix_rewrite"] {
             if entry.value(key).is_some() {
-                return Err(ConfigError::at(
-                    &entry.path(key),
+                return Err(entry.error(
+                    key,
                     "needs cluster: the Envoy cluster retries and probes are sent to".into(),
                 ));
             }
@@ -349,18 +346,15 @@ pub fn parse_upstream(entry: &Fields<'_>) -> Result<Option<Upstream>, ConfigErro
             let probe = Fields::new(value, &entry.path("probe"), PROBE_FIELDS, false)?;
             let path = probe.non_empty_string("path")?.unwrap_or("/v1/models");
             if !path.starts_with('/') {
-                return Err(ConfigError::at(
-                    &probe.path("path"),
-                    format!("{path:?} must start with /"),
-                ));
+                return Err(probe.error("path", format!("{path:?} must start with /")));
             }
             let body = probe.string("body")?.map(str::to_string);
             let method = probe
                 .non_empty_string("method")?
                 .unwrap_or(if body.is_some() { "POST" } else { "GET" });
             if !method.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(ConfigError::at(
-                    &probe.path("method"),
+                return Err(probe.error(
+                    "method",
                     format!("{method:?} is not an HTTP method like GET or POST"),
                 ));
             }
@@ -386,10 +380,7 @@ pub fn parse_upstream(entry: &Fields<'_>) -> Result<Option<Upstream>, ConfigErro
 pub fn parse_tokens(entry: &Fields<'_>) -> Result<Option<TokenPool>, ConfigError> {
     let Some(value) = entry.value("api_tokens") else {
         if entry.value("token_header").is_some() {
-            return Err(ConfigError::at(
-                &entry.path("token_header"),
-                "needs api_tokens".into(),
-            ));
+            return Err(entry.error("token_header", "needs api_tokens".into()));
         }
         return Ok(None);
     };
@@ -433,8 +424,8 @@ pub fn parse_tokens(entry: &Fields<'_>) -> Result<Option<TokenPool>, ConfigError
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
     {
-        return Err(ConfigError::at(
-            &entry.path("token_header"),
+        return Err(entry.error(
+            "token_header",
             format!("{header:?} is not a valid header name"),
         ));
     }

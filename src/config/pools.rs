@@ -138,10 +138,7 @@ impl Pools {
 pub fn parse_pools(fields: &Fields<'_>, providers: &[Provider]) -> Result<Pools, ConfigError> {
     let Some(models) = fields.value("models") else {
         if fields.value("unknown_model").is_some() {
-            return Err(ConfigError::at(
-                &fields.path("unknown_model"),
-                "only used with models".into(),
-            ));
+            return Err(fields.error("unknown_model", "only used with models".into()));
         }
         let (strategy, latency_max_age_ms) =
             parse_strategy(fields.value("strategy"), &fields.path("strategy"))?;
@@ -160,8 +157,8 @@ pub fn parse_pools(fields: &Fields<'_>, providers: &[Provider]) -> Result<Pools,
         return Ok(Pools::new(vec![only], false, UnknownModel::Reject));
     };
     if fields.value("strategy").is_some() {
-        return Err(ConfigError::at(
-            &fields.path("strategy"),
+        return Err(fields.error(
+            "strategy",
             "with models, each pool sets its own strategy (models.<name>.strategy)".into(),
         ));
     }
@@ -203,8 +200,8 @@ pub fn parse_pools(fields: &Fields<'_>, providers: &[Provider]) -> Result<Pools,
             .position(|pool| pool.name == name)
             .map(UnknownModel::Pool)
             .ok_or_else(|| {
-                ConfigError::at(
-                    &fields.path("unknown_model"),
+                fields.error(
+                    "unknown_model",
                     format!(
                         "{name:?} is neither \"reject\", \"pass_through\" nor a name in models"
                     ),
@@ -252,10 +249,7 @@ fn parse_pool(
             .iter()
             .position(|p| p.name == provider_name)
             .ok_or_else(|| {
-                ConfigError::at(
-                    &entry.path("provider"),
-                    format!("{provider_name:?} is not in providers"),
-                )
+                entry.error("provider", format!("{provider_name:?} is not in providers"))
             })?;
         let model = match entry.non_empty_string("model")? {
             Some(model) => {
@@ -266,10 +260,7 @@ fn parse_pool(
         };
         let id = backend_id(&providers[provider], model.as_deref());
         if backends.iter().any(|b| b.id == id) {
-            return Err(ConfigError::at(
-                &entry.path("provider"),
-                format!("{id:?} is listed twice in this pool"),
-            ));
+            return Err(entry.error("provider", format!("{id:?} is listed twice in this pool")));
         }
         backends.push(PoolBackend {
             provider,
@@ -361,10 +352,7 @@ fn parse_strategy(value: Option<&Value>, path: &str) -> Result<(Strategy, u32), 
     if let Some(options) = &options {
         for key in STRATEGY_FIELDS.iter().filter(|key| **key != "name") {
             if options.value(key).is_some() && !allowed.contains(key) {
-                return Err(ConfigError::at(
-                    &options.path(key),
-                    format!("not an option of strategy {name:?}"),
-                ));
+                return Err(options.error(key, format!("not an option of strategy {name:?}")));
             }
         }
     }

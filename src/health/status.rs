@@ -27,8 +27,9 @@ impl AddressRange {
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix_len = match prefix {
             None => max,
-            Some(prefix) => match prefix.parse::<u8>() {
-                Ok(len) if len <= max => len,
+            // Read as a `u32`, whose parser the module has anyway; a `u8` takes the same text.
+            Some(prefix) => match prefix.parse::<u32>() {
+                Ok(len) if len <= u32::from(max) => len as u8,
                 _ => return Err(format!("prefix length {prefix:?} is not 0 to {max}")),
             },
         };
