@@ -265,17 +265,18 @@ impl StatusEndpoint {
                 ))
             }
         };
-        let allowed_sources = sources
-            .iter()
-            .enumerate()
-            .map(|(index, item)| {
-                let at = format!("{sources_path}[{index}]");
-                let text = item.as_str().ok_or_else(|| {
-                    ConfigError::at(&at, format!("must be a string, got {}", kind(item)))
-                })?;
-                AddressRange::parse(text).map_err(|why| ConfigError::at(&at, why))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut allowed_sources = Vec::with_capacity(sources.len());
+        for (index, item) in sources.iter().enumerate() {
+            let at = format!("{sources_path}[{index}]");
+            let Some(text) = item.as_str() else {
+                return Err(ConfigError::at(
+                    &at,
+                    format!("must be a string, got {}", kind(item)),
+                ));
+            };
+            allowed_sources
+                .push(AddressRange::parse(text).map_err(|why| ConfigError::at(&at, why))?);
+        }
         Ok(Some(Self {
             path: path.to_string(),
             allowed_sources,

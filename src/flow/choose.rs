@@ -175,9 +175,9 @@ pub(super) fn backends_now(
     streaming: bool,
     now_ms: u64,
 ) -> Vec<Backend> {
-    pool.backends
-        .iter()
-        .map(|backend| Backend {
+    let mut backends = Vec::with_capacity(pool.backends.len());
+    for backend in &pool.backends {
+        backends.push(Backend {
             weight: backend.weight,
             priority: backend.priority,
             available: true,
@@ -188,8 +188,9 @@ pub(super) fn backends_now(
                 }
                 _ => None,
             },
-        })
-        .collect()
+        });
+    }
+    backends
 }
 
 /// Each provider's engine load as the scrape last published it, if recent enough.
@@ -199,16 +200,15 @@ pub(super) fn engine_loads(
     max_age_ms: u32,
 ) -> Loads {
     let now_ms = host.now_ms();
-    config
-        .providers
-        .iter()
-        .map(|provider| {
-            let target = provider.metrics.as_ref()?;
+    let mut loads = Vec::with_capacity(config.providers.len());
+    for provider in &config.providers {
+        loads.push(provider.metrics.as_ref().and_then(|target| {
             let published = host.shared_data(&target.shared_keys.loads);
             let loads = fresh_loads(published.as_deref(), 1, now_ms, u64::from(max_age_ms)).ok()?;
             loads.into_iter().next().flatten()
-        })
-        .collect()
+        }));
+    }
+    loads
 }
 
 pub fn latency_key(backend_id: &str) -> String {

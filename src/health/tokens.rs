@@ -45,7 +45,11 @@ pub struct TokenPool {
 
 impl TokenPool {
     pub fn fingerprints(&self) -> Vec<u64> {
-        self.tokens.iter().map(|t| t.fingerprint).collect()
+        let mut fingerprints = Vec::with_capacity(self.tokens.len());
+        for token in &self.tokens {
+            fingerprints.push(token.fingerprint);
+        }
+        fingerprints
     }
 
     /// The header value that carries `token`.
