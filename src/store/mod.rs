@@ -91,8 +91,11 @@ pub fn parse_reply(
             crate::engine::parse_hash_loads(body, providers).map_err(StoreError::BadReply)
         }
         ReplyFormat::Endpoint(names) => {
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            crate::engine::parse_json_loads(body, &names).map_err(StoreError::BadReply)
+            let mut borrowed: Vec<&str> = Vec::with_capacity(names.len());
+            for name in names {
+                borrowed.push(name);
+            }
+            crate::engine::parse_json_loads(body, &borrowed).map_err(StoreError::BadReply)
         }
     }
 }
@@ -110,10 +113,11 @@ pub fn parse_keys_reply(body: &[u8], providers: usize) -> Result<Loads, StoreErr
             values.len()
         )));
     }
-    Ok(values
-        .iter()
-        .map(|value| parse_load(value.as_deref()).map(Load::running))
-        .collect())
+    let mut loads = Vec::with_capacity(values.len());
+    for value in &values {
+        loads.push(parse_load(value.as_deref()).map(Load::running));
+    }
+    Ok(loads)
 }
 
 /// A load is a finite, non-negative number. Anything else — missing, text, negative, NaN,
