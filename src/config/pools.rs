@@ -142,17 +142,16 @@ pub fn parse_pools(fields: &Fields<'_>, providers: &[Provider]) -> Result<Pools,
         }
         let (strategy, latency_max_age_ms) =
             parse_strategy(fields.value("strategy"), &fields.path("strategy"))?;
-        let backends: Vec<PoolBackend> = providers
-            .iter()
-            .enumerate()
-            .map(|(index, provider)| PoolBackend {
+        let mut backends: Vec<PoolBackend> = Vec::with_capacity(providers.len());
+        for (index, provider) in providers.iter().enumerate() {
+            backends.push(PoolBackend {
                 provider: index,
                 model: provider.model.clone(),
                 weight: provider.weight,
                 priority: index as u32 + 1,
                 id: backend_id(provider, provider.model.as_deref()),
-            })
-            .collect();
+            });
+        }
         let only = pool(String::new(), strategy, latency_max_age_ms, backends);
         return Ok(Pools::new(vec![only], false, UnknownModel::Reject));
     };

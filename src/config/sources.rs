@@ -9,7 +9,7 @@ use super::fields::Fields;
 use super::{Build, ConfigError};
 use crate::inflight::replicas;
 use crate::refresh::{shared_keys, SharedKeys};
-use crate::store::StoreQuery;
+use crate::store::{str_refs, StoreQuery};
 
 pub const REDIS_FIELDS: &[&str] = &[
     "service_name",
@@ -236,14 +236,15 @@ pub fn parse_load_source(
                 .ok_or_else(|| ConfigError::at(&path, "required".into()))?;
             let redis_fields = Fields::new(redis, &path, REDIS_FIELDS, false)?;
             let store = parse_store(&redis_fields, &path, build)?;
-            let keys: Vec<&str> = providers.iter().map(|p| p.key.as_str()).collect();
+            let mut keys: Vec<&str> = Vec::with_capacity(providers.len());
+            for provider in providers {
+                keys.push(&provider.key);
+            }
             let (query, format) = match parse_load_format(&redis_fields)? {
                 None => (StoreQuery::mget(&store, &keys), ReplyFormat::Keys),
                 Some(hash_fields) => {
-                    let fields: Vec<&str> = hash_fields.iter().map(String::as_str).collect();
-                    let args = crate::engine::hash_eval_args(&keys, &fields);
-                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                    (StoreQuery::command(&store, &args), ReplyFormat::Hashes)
+                    let args = crate::engine::hash_eval_args(&keys, &str_refs(&hash_fields));
+                    (StoreQuery::command(&store, &str_refs(&args)), ReplyFormat::Hashes)
                 }
             };
             Ok(store_source(store, query, format))
@@ -273,7 +274,10 @@ pub fn parse_load_source(
                 path: url_path.to_string(),
                 authorization: None,
             };
-            let names = providers.iter().map(|p| p.name.clone()).collect();
+            let mut names = Vec::with_capacity(providers.len());
+            for provider in providers {
+                names.push(provider.name.clone());
+            }
             Ok(store_source(store, query, ReplyFormat::Endpoint(names)))
         }
         "engine_metrics" => {
@@ -337,13 +341,12 @@ pub fn parse_load_source(
                         .string("key_prefix")?
                         .unwrap_or(DEFAULT_KEY_PREFIX);
                     let heartbeats_key = replicas::heartbeats_key(prefix);
-                    let provider_keys: Vec<String> = providers
-                        .iter()
-                        .map(|p| replicas::provider_key(prefix, &p.name))
-                        .collect();
+                    let mut provider_keys: Vec<String> = Vec::with_capacity(providers.len());
+                    for provider in providers {
+                        provider_keys.push(replicas::provider_key(prefix, &provider.name));
+                    }
                     let args = replicas::read_args(&heartbeats_key, &provider_keys);
-                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                    let query = StoreQuery::command(&store, &args);
+                    let query = StoreQuery::command(&store, &str_refs(&args));
                     let StoreQuery::Resp { upstream, .. } = &query else {
                         return Err(ConfigError::at(
                             &redis_path,
@@ -403,7 +406,10 @@ fn parse_load_format(redis: &Fields<'_>) -> Result<Option<Vec<String>>, ConfigEr
             Ok(None)
         }
         Some("hash") => {
-            let mut names: Vec<String> = HASH_FIELDS.iter().map(|f| f.to_string()).collect();
+            let mut names: Vec<String> = Vec::with_capacity(HASH_FIELDS.len());
+            for field in HASH_FIELDS {
+                names.push(field.to_string());
+            }
             if let Some(value) = hash_fields {
                 let path = redis.path("hash_fields");
                 let given = Fields::new(value, &path, &HASH_FIELDS, false)?;

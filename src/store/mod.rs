@@ -79,6 +79,16 @@ impl fmt::Display for StoreError {
     }
 }
 
+/// `&str`s of `strings`, as the readers and commands take them (one loop for every caller:
+/// a `map(String::as_str).collect()` per call site costs module bytes each).
+pub fn str_refs(strings: &[String]) -> Vec<&str> {
+    let mut refs = Vec::with_capacity(strings.len());
+    for string in strings {
+        refs.push(string.as_str());
+    }
+    refs
+}
+
 /// Reads a store's reply in the configured format.
 pub fn parse_reply(
     format: &ReplyFormat,
@@ -91,11 +101,7 @@ pub fn parse_reply(
             crate::engine::parse_hash_loads(body, providers).map_err(StoreError::BadReply)
         }
         ReplyFormat::Endpoint(names) => {
-            let mut borrowed: Vec<&str> = Vec::with_capacity(names.len());
-            for name in names {
-                borrowed.push(name);
-            }
-            crate::engine::parse_json_loads(body, &borrowed).map_err(StoreError::BadReply)
+            crate::engine::parse_json_loads(body, &str_refs(names)).map_err(StoreError::BadReply)
         }
     }
 }

@@ -39,19 +39,16 @@ pub struct Ring {
 
 impl Ring {
     pub fn new<S: AsRef<str>>(ids: &[S]) -> Self {
-        let mut points: Vec<(u64, usize)> = ids
-            .iter()
-            .enumerate()
-            .flat_map(|(index, id)| {
-                let id_hash = fnv1a(id.as_ref().as_bytes());
-                (1..=VIRTUAL_NODES).map(move |node| {
-                    (
-                        mix(id_hash.wrapping_add(node.wrapping_mul(GOLDEN_GAMMA))),
-                        index,
-                    )
-                })
-            })
-            .collect();
+        let mut points: Vec<(u64, usize)> = Vec::new();
+        for (index, id) in ids.iter().enumerate() {
+            let id_hash = fnv1a(id.as_ref().as_bytes());
+            for node in 1..=VIRTUAL_NODES {
+                points.push((
+                    mix(id_hash.wrapping_add(node.wrapping_mul(GOLDEN_GAMMA))),
+                    index,
+                ));
+            }
+        }
         // `sort`, not `sort_unstable`: the same order (equal points are indistinguishable), and
         // the sort the inference score uses, so one sort is linked instead of two.
         points.sort();
