@@ -67,7 +67,11 @@ impl RequestHost for ProxyHost<'_> {
 
     fn property(&self, name: &str) -> Option<String> {
         // `source.address` is the path ["source", "address"].
-        let bytes = hostcalls::get_property(name.split('.').collect())
+        let mut path = Vec::new();
+        for segment in name.split('.') {
+            path.push(segment);
+        }
+        let bytes = hostcalls::get_property(path)
             .ok()
             .flatten()?;
         String::from_utf8(bytes).ok()
