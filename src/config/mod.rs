@@ -171,10 +171,17 @@ impl PluginConfig {
     }
 
     /// Every distinct configuration, for work done once per configuration (store set-up).
-    pub fn all(&self) -> impl Iterator<Item = &BalancerConfig> {
-        self.global
-            .iter()
-            .chain(self.rules.iter().map(|rule| &rule.config))
+    /// Gathered in a Vec: one iterator type for every caller keeps the module small (a chain
+    /// of the two is instantiated again for each caller's closure).
+    pub fn all(&self) -> std::vec::IntoIter<&BalancerConfig> {
+        let mut all = Vec::with_capacity(1 + self.rules.len());
+        if let Some(global) = &self.global {
+            all.push(global);
+        }
+        for rule in &self.rules {
+            all.push(&rule.config);
+        }
+        all.into_iter()
     }
 }
 
