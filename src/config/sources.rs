@@ -244,7 +244,10 @@ pub fn parse_load_source(
                 None => (StoreQuery::mget(&store, &keys), ReplyFormat::Keys),
                 Some(hash_fields) => {
                     let args = crate::engine::hash_eval_args(&keys, &str_refs(&hash_fields));
-                    (StoreQuery::command(&store, &str_refs(&args)), ReplyFormat::Hashes)
+                    (
+                        StoreQuery::command(&store, &str_refs(&args)),
+                        ReplyFormat::Hashes,
+                    )
                 }
             };
             Ok(store_source(store, query, format))

@@ -71,9 +71,7 @@ impl RequestHost for ProxyHost<'_> {
         for segment in name.split('.') {
             path.push(segment);
         }
-        let bytes = hostcalls::get_property(path)
-            .ok()
-            .flatten()?;
+        let bytes = hostcalls::get_property(path).ok().flatten()?;
         String::from_utf8(bytes).ok()
     }
 

@@ -94,11 +94,16 @@ pub(super) fn pick(
 /// candidates whose load is known (`None` when none is). The `+ 1`s count the request being
 /// placed; the ceiling keeps an idle pool sticky (without it, `1 <= 1.25 / n` fails for n > 1).
 fn load_bound(load_factor: f64, candidates: &Candidates) -> Option<f64> {
-    let (count, sum) = candidates
-        .iter()
-        .filter_map(|(_, backend)| backend.load.map(|load| load.total()))
-        .filter(|total| !total.is_nan())
-        .fold((0u32, 0.0), |(count, sum), total| (count + 1, sum + total));
+    let (mut count, mut sum) = (0u32, 0.0);
+    for (_, backend) in &candidates.list {
+        let Some(total) = backend.load.map(|load| load.total()) else {
+            continue;
+        };
+        if !total.is_nan() {
+            count += 1;
+            sum += total;
+        }
+    }
     if count == 0 {
         return None;
     }

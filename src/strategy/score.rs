@@ -64,9 +64,9 @@ fn kept(candidates: usize, candidate_percent: u32) -> usize {
 
 pub(super) fn pick(weights: &ScoreWeights, candidates: &Candidates, rng: &mut Rng) -> Option<Pick> {
     let mut known: Vec<(usize, Load)> = Vec::new();
-    for (index, backend) in candidates.iter() {
+    for (index, backend) in &candidates.list {
         if let Some(load) = backend.load {
-            known.push((index, load));
+            known.push((*index, load));
         }
     }
     if known.is_empty() {
@@ -99,11 +99,13 @@ pub(super) fn pick(weights: &ScoreWeights, candidates: &Candidates, rng: &mut Rn
     let (drawn, _) = *ranked.get(rng.below(keep as u64) as usize)?;
     // Equal scores straddling the cut are broken at random: drawing a position, then any
     // backend with that position's score, gives each kept position the same chance.
-    let tied = ranked
-        .iter()
-        .filter(move |(key, _)| *key == drawn)
-        .map(|(_, index)| *index);
-    Pick::decided(draw::uniform(tied, rng))
+    let mut tied = Vec::new();
+    for (key, index) in &ranked {
+        if *key == drawn {
+            tied.push(*index);
+        }
+    }
+    Pick::decided(draw::uniform(&tied, rng))
 }
 
 #[cfg(test)]
