@@ -92,11 +92,13 @@ pub struct Pools {
 
 impl Pools {
     fn new(pools: Vec<Pool>, by_model: bool, unknown_model: UnknownModel) -> Self {
-        let common_prefix_bytes = pools
-            .iter()
-            .map(Pool::prefix_bytes)
-            .find(|bytes| *bytes > 0)
-            .unwrap_or(0);
+        let mut common_prefix_bytes = 0;
+        for pool in &pools {
+            common_prefix_bytes = pool.prefix_bytes();
+            if common_prefix_bytes > 0 {
+                break;
+            }
+        }
         Self {
             pools,
             by_model,
@@ -294,7 +296,10 @@ fn pool(
     backends: Vec<PoolBackend>,
 ) -> Pool {
     let ring = matches!(strategy, Strategy::PrefixAffinity(_)).then(|| {
-        let ids: Vec<&str> = backends.iter().map(|b| b.id.as_str()).collect();
+        let mut ids: Vec<&str> = Vec::with_capacity(backends.len());
+        for backend in &backends {
+            ids.push(&backend.id);
+        }
         Ring::new(&ids)
     });
     let mut identity = name.clone().into_bytes();

@@ -69,9 +69,13 @@ impl TokenPool {
         now_ms: u64,
         rng: &mut Rng,
     ) -> Option<&'a ApiToken> {
-        let usable = |token: &&ApiToken| health.token_usable(token.fingerprint, now_ms);
-        let count = self.tokens.iter().filter(usable).count();
-        if count == 0 {
+        let mut usable: Vec<&ApiToken> = Vec::with_capacity(self.tokens.len());
+        for token in &self.tokens {
+            if health.token_usable(token.fingerprint, now_ms) {
+                usable.push(token);
+            }
+        }
+        if usable.is_empty() {
             // The first of those whose cooldown ends first.
             let mut first: Option<(&ApiToken, u64)> = None;
             for token in &self.tokens {
@@ -82,8 +86,8 @@ impl TokenPool {
             }
             return first.map(|(token, _)| token);
         }
-        let index = rng.below(count as u64) as usize;
-        self.tokens.iter().filter(usable).nth(index)
+        let index = rng.below(usable.len() as u64) as usize;
+        usable.get(index).copied()
     }
 }
 
@@ -97,10 +101,19 @@ pub fn mask(secret: &str) -> String {
     if count < 12 {
         return "…".into();
     }
-    let offset = |nth: usize| secret.char_indices().nth(nth).map_or(0, |(at, _)| at);
+    // Where the fourth character starts, and the fourth from the end.
+    let (mut head_end, mut tail_start) = (0, 0);
+    for (position, (at, _)) in secret.char_indices().enumerate() {
+        if position == 3 {
+            head_end = at;
+        }
+        if position == count - 4 {
+            tail_start = at;
+        }
+    }
     let mut masked = String::new();
-    masked.push_str(secret.get(..offset(3)).unwrap_or_default());
+    masked.push_str(secret.get(..head_end).unwrap_or_default());
     masked.push('…');
-    masked.push_str(secret.get(offset(count - 4)..).unwrap_or_default());
+    masked.push_str(secret.get(tail_start..).unwrap_or_default());
     masked
 }

@@ -55,15 +55,20 @@ impl Ring {
         Self { points }
     }
 
-    /// Pool indices met walking the ring clockwise from the prefix's position, once per point
-    /// (so a backend recurs), wrapping around once.
-    fn walk(&self, prefix_hash: u64) -> impl Iterator<Item = usize> + '_ {
+    /// The first pool index `accept` takes, walking the ring clockwise from the prefix's
+    /// position, once per point (so a backend recurs), wrapping around once.
+    fn find(&self, prefix_hash: u64, accept: &dyn Fn(usize) -> bool) -> Option<usize> {
         // Mixed again so that a weak prefix hash still lands evenly on the ring.
         let position = mix(prefix_hash);
-        let (before, after) = self
-            .points
-            .split_at(self.points.partition_point(|(point, _)| *point < position));
-        after.iter().chain(before).map(|(_, index)| *index)
+        let start = self.points.partition_point(|(point, _)| *point < position);
+        let count = self.points.len();
+        for offset in 0..count {
+            let (_, index) = self.points.get((start + offset) % count)?;
+            if accept(*index) {
+                return Some(*index);
+            }
+        }
+        None
     }
 }
 
@@ -84,7 +89,7 @@ pub(super) fn pick(
                 .is_none_or(|load| bound.is_none_or(|bound| load.total() + 1.0 <= bound))
         })
     };
-    match ring.walk(prefix_hash).find(|index| within_bound(*index)) {
+    match ring.find(prefix_hash, &within_bound) {
         Some(index) => Pick::decided(Some(index)),
         None => least_load(candidates, rng),
     }
