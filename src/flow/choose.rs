@@ -126,7 +126,7 @@ impl RequestFlow {
             // A client's copy must not reach the route table.
             None => host.remove_request_header(&config.rewrite_model_header),
         }
-        let token = health::choose_token(provider, &picked.health, now_ms, rng);
+        let token = health::choose_token(provider, picked.health, now_ms, rng);
         if let (Some(token), Some(pool)) = (token, &provider.tokens) {
             host.set_request_header(&pool.header, &pool.header_value(token));
         }
@@ -160,7 +160,7 @@ impl RequestFlow {
             counted_in_flight,
             token,
             trial_since: picked.trial_since,
-            clean: health::is_clean(&picked.health, token),
+            clean: health::is_clean(picked.health, token),
             judged: false,
         });
         self.release(host)

@@ -12,7 +12,7 @@ use crate::rng::Rng;
 use crate::strategy::{pick, Backend, Inputs, Reason};
 
 /// The backend a request goes to, and what its health said when it was picked.
-pub(super) struct HealthyPick {
+pub(super) struct HealthyPick<'a> {
     /// Index in the pool's backends.
     pub index: usize,
     pub reason: Reason,
@@ -20,7 +20,8 @@ pub(super) struct HealthyPick {
     pub all_out: bool,
     /// This request is the provider's half-open trial, claimed at that time.
     pub trial_since: Option<u64>,
-    pub health: ProviderHealth,
+    /// Its record as read for this pick (before any trial claim).
+    pub health: &'a ProviderHealth,
 }
 
 /// Each backend's provider health, read once per request (a missing record is healthy).
@@ -56,13 +57,13 @@ pub(super) struct Candidates<'a> {
 
 /// Picks with the pool's strategy among the available backends, claiming the trial of a
 /// provider whose cooldown is over (a claim lost to another request means pick again).
-pub(super) fn pick_healthy(
+pub(super) fn pick_healthy<'a>(
     host: &mut dyn RequestHost,
-    candidates: &Candidates<'_>,
+    candidates: &Candidates<'a>,
     backends: &mut [Backend],
     inputs: &Inputs,
     rng: &mut Rng,
-) -> Option<HealthyPick> {
+) -> Option<HealthyPick<'a>> {
     let now_ms = host.now_ms();
     let pool = candidates.pool;
     let mut availability: Vec<Option<Availability>> = Vec::with_capacity(backends.len());
@@ -93,7 +94,7 @@ pub(super) fn pick_healthy(
                 reason: Reason::Strategy,
                 all_out: true,
                 trial_since: None,
-                health: candidates.health.get(index).cloned().unwrap_or_default(),
+                health: candidates.health.get(index)?,
             });
         }
         let picked = pick(&pool.strategy, backends, pool.ring.as_ref(), inputs, rng)?;
@@ -116,11 +117,7 @@ pub(super) fn pick_healthy(
             reason: picked.reason,
             all_out: false,
             trial_since,
-            health: candidates
-                .health
-                .get(picked.index)
-                .cloned()
-                .unwrap_or_default(),
+            health: candidates.health.get(picked.index)?,
         });
     }
     None
@@ -144,12 +141,25 @@ fn back_first(availability: &[Option<Availability>], now_ms: u64) -> Option<usiz
 
 fn claim_trial(host: &mut dyn RequestHost, provider: &Provider, now_ms: u64) -> bool {
     let mut claimed = false;
-    let written = host.update_shared(&provider.health_key, &mut |current| {
-        let mut record = ProviderHealth::read(current);
+    // A claim changes the record; a lost one leaves it as it is, unwritten.
+    let written = update_record(host, provider, &mut |record| {
         claimed = record.claim_trial(now_ms);
-        claimed.then(|| record.encode())
     });
     claimed && written
+}
+
+/// Read-modify-write of a provider's shared record, written only when `change` changed it.
+fn update_record(
+    host: &mut dyn RequestHost,
+    provider: &Provider,
+    change: &mut dyn FnMut(&mut ProviderHealth),
+) -> bool {
+    host.update_shared(&provider.health_key, &mut |current| {
+        let mut record = ProviderHealth::read(current);
+        let before = record.clone();
+        change(&mut record);
+        (record != before).then(|| record.encode())
+    })
 }
 
 /// The token a request to `provider` uses, if it has a pool.
@@ -188,11 +198,8 @@ pub(super) fn record_verdict(
     let now_ms = host.now_ms();
     let rules = config.health.rules(provider.upstream.is_some());
     let mut change = None;
-    host.update_shared(&provider.health_key, &mut |current| {
-        let mut record = ProviderHealth::read(current);
-        let before = record.clone();
+    update_record(host, provider, &mut |record| {
         change = record.record(verdict, token, now_ms, &rules);
-        (record != before).then(|| record.encode())
     });
     if let Some(change) = change {
         report(
@@ -207,12 +214,7 @@ pub(super) fn record_verdict(
 
 /// A trial that ended without a verdict: let another request try.
 pub(super) fn abandon_trial(host: &mut dyn RequestHost, provider: &Provider, since_ms: u64) {
-    host.update_shared(&provider.health_key, &mut |current| {
-        let mut record = ProviderHealth::read(current);
-        let before = record.clone();
-        record.abandon_trial(since_ms);
-        (record != before).then(|| record.encode())
-    });
+    update_record(host, provider, &mut |record| record.abandon_trial(since_ms));
 }
 
 /// Counts a health change and says it once, in the log (tokens masked).

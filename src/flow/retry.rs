@@ -185,7 +185,7 @@ impl RequestFlow {
         let remaining_ms = policy.budget_ms - elapsed_ms;
         let health = health::read_health(host, config, pool);
         let mut backends = super::choose::backends_now(host, pool, None, false, now_ms);
-        let tried = state.tried.clone();
+        let tried = &state.tried;
         let unreachable = |provider: usize| {
             tried.contains(&provider)
                 || config
@@ -223,7 +223,9 @@ impl RequestFlow {
             (":path".to_string(), upstream.path_for(&state.path)),
             (":authority".to_string(), state.authority.clone()),
         ];
-        let token = health::choose_token(provider, &picked.health, now_ms, rng);
+        let token = health::choose_token(provider, picked.health, now_ms, rng);
+        let fingerprint = token.map(|token| token.fingerprint);
+        let clean = health::is_clean(picked.health, fingerprint);
         let token_header = provider.tokens.as_ref().map(|pool| pool.header.as_str());
         for (name, value) in &state.headers {
             if Some(name.as_str()) != token_header {
@@ -255,11 +257,10 @@ impl RequestFlow {
             return false;
         }
         state.retries += 1;
-        let token = token.map(|token| token.fingerprint);
         state.out = Some(Attempt {
             provider: backend.provider,
-            token,
-            clean: health::is_clean(&picked.health, token),
+            token: fingerprint,
+            clean,
         });
         host.count(Stat::RetrySent);
         host.count(Stat::Provider(provider.name.clone(), "retried"));

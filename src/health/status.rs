@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use super::address::{parse_ip, parse_socket_ip};
 use super::{Availability, ProviderHealth, State};
-use crate::float_text::float_text;
+use crate::float_text::write_float;
 use crate::load::Load;
 
 /// An address or a CIDR block (`10.0.0.0/8`, `::1`).
@@ -111,19 +111,19 @@ fn render_provider(body: &mut String, provider: &ProviderStatus<'_>, now_ms: u64
     match provider.load {
         None => body.push_str("null"),
         Some(load) => {
-            let _ = write!(body, "{{\"running\":{}", float_text(load.running));
+            body.push_str("{\"running\":");
+            write_float(body, load.running);
             for (name, value) in [
                 ("waiting", load.waiting),
                 ("cache_ratio", load.cache_ratio),
                 ("kv_usage", load.kv_usage),
             ] {
+                body.push_str(",\"");
+                body.push_str(name);
+                body.push_str("\":");
                 match value {
-                    Some(value) => {
-                        let _ = write!(body, ",\"{name}\":{}", float_text(value));
-                    }
-                    None => {
-                        let _ = write!(body, ",\"{name}\":null");
-                    }
+                    Some(value) => write_float(body, value),
+                    None => body.push_str("null"),
                 }
             }
             body.push('}');
@@ -136,7 +136,11 @@ fn render_provider(body: &mut String, provider: &ProviderStatus<'_>, now_ms: u64
         }
         body.push_str("{\"token\":");
         push_string(body, masked);
-        let _ = write!(body, ",\"available\":{usable}}}");
+        body.push_str(if *usable {
+            ",\"available\":true}"
+        } else {
+            ",\"available\":false}"
+        });
     }
     body.push_str("]}");
 }
