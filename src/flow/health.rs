@@ -184,14 +184,19 @@ pub(super) fn is_clean(health: &ProviderHealth, token: Option<u64>) -> bool {
         })
 }
 
-/// Folds a response's verdict into the provider's shared record, and reports a change.
+/// Folds a response's verdict into the provider's shared record, and reports a change. A
+/// success from a provider whose record was `clean` when picked needs no write.
 pub(super) fn record_verdict(
     host: &mut dyn RequestHost,
     config: &BalancerConfig,
     provider: usize,
     token: Option<u64>,
     verdict: Verdict,
+    clean: bool,
 ) {
+    if verdict == Verdict::Success && clean {
+        return;
+    }
     let Some(provider) = config.providers.get(provider) else {
         return;
     };

@@ -97,9 +97,7 @@ impl RequestFlow {
             config
                 .health
                 .verdict(Some(status), retry_after.as_deref(), sent.token.is_some());
-        if !(verdict == HealthVerdict::Success && sent.clean) {
-            health::record_verdict(host, config, sent.provider, sent.token, verdict);
-        }
+        health::record_verdict(host, config, sent.provider, sent.token, verdict, sent.clean);
         sent.judged = true;
         self.sent = Some(sent);
         if verdict != HealthVerdict::Success && self.retry_elsewhere(host, config, rng) {
@@ -141,9 +139,14 @@ impl RequestFlow {
             reply.header("retry-after"),
             attempt.token.is_some(),
         );
-        if !(verdict == HealthVerdict::Success && attempt.clean) {
-            health::record_verdict(host, config, attempt.provider, attempt.token, verdict);
-        }
+        health::record_verdict(
+            host,
+            config,
+            attempt.provider,
+            attempt.token,
+            verdict,
+            attempt.clean,
+        );
         if verdict == HealthVerdict::Success {
             let mut headers = reply.headers;
             headers.retain(|(name, _)| !is_hop_by_hop(name));
