@@ -215,11 +215,12 @@ impl RootContext for Root {
         let heartbeat = counts_in_flight.then(|| Duration::from_millis(inflight::HEARTBEAT_MS));
         // The shortest period any of them wants; none: no tick.
         let mut period: Option<Duration> = None;
-        for wanted in [refresher.tick_period(), prober.tick_period(), heartbeat] {
-            if let Some(wanted) = wanted {
-                if period.is_none_or(|shortest| wanted < shortest) {
-                    period = Some(wanted);
-                }
+        for wanted in [refresher.tick_period(), prober.tick_period(), heartbeat]
+            .into_iter()
+            .flatten()
+        {
+            if period.is_none_or(|shortest| wanted < shortest) {
+                period = Some(wanted);
             }
         }
         let period = period.unwrap_or(Duration::ZERO);
