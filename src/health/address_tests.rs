@@ -1,9 +1,11 @@
 //! The hand-written address reader against `std::net`'s: the same answer for every text, on
-//! a list of edge cases and on many mutations of valid addresses (fixed seed).
+//! a list of edge cases and on many mutations of valid addresses (fixed seed); and range
+//! checks on octets against the same checks on 128-bit integers.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::address::{parse_ip, parse_socket_ip};
+use super::status::AddressRange;
 use crate::rng::Rng;
 
 fn std_ip(text: &str) -> Option<IpAddr> {
@@ -132,4 +134,54 @@ fn mutated_addresses_read_as_std_reads_them() {
     }
     // The mutations reach both sides of the line, not only garbage.
     assert!(valid_seen > 2_000, "{valid_seen}");
+}
+
+/// The range check as first written, on 128-bit integers: the reference `contains` must agree
+/// with.
+fn contains_by_integers(range: &AddressRange, address: IpAddr) -> bool {
+    let (network, address, bits) = match (range.network, address) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => (u128::from(u32::from(n)), u128::from(u32::from(a)), 32),
+        (IpAddr::V6(n), IpAddr::V6(a)) => (u128::from(n), u128::from(a), 128),
+        (IpAddr::V4(n), IpAddr::V6(a)) => match a.to_ipv4_mapped() {
+            Some(a) => (u128::from(u32::from(n)), u128::from(u32::from(a)), 32),
+            None => return false,
+        },
+        (IpAddr::V6(_), IpAddr::V4(_)) => return false,
+    };
+    let host_bits = bits - u32::from(range.prefix_len);
+    network.checked_shr(host_bits).unwrap_or(0) == address.checked_shr(host_bits).unwrap_or(0)
+}
+
+#[test]
+fn ranges_hold_the_addresses_an_integer_reference_says_they_hold() {
+    let mut rng = Rng::new(7);
+    let mut held = 0;
+    for _ in 0..20_000 {
+        let v4 = rng.below(2) == 0;
+        let network = if v4 {
+            IpAddr::V4(Ipv4Addr::from(rng.next_u64() as u32))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(
+                u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64()),
+            ))
+        };
+        let max = if v4 { 32 } else { 128 };
+        let range = AddressRange {
+            network,
+            prefix_len: rng.below(max + 1) as u8,
+        };
+        // Near the network (one bit flipped), in the other family, or IPv4-mapped.
+        let flip = rng.below(max) as u32;
+        let address = match (network, rng.below(4)) {
+            (IpAddr::V4(n), 0) => IpAddr::V6(n.to_ipv6_mapped()),
+            (IpAddr::V4(n), 1) => IpAddr::V6(Ipv6Addr::from(u128::from(u32::from(n)))),
+            (IpAddr::V4(n), _) => IpAddr::V4(Ipv4Addr::from(u32::from(n) ^ (1 << flip))),
+            (IpAddr::V6(n), 0) => IpAddr::V4(Ipv4Addr::from(u128::from(n) as u32)),
+            (IpAddr::V6(n), _) => IpAddr::V6(Ipv6Addr::from(u128::from(n) ^ (1 << flip))),
+        };
+        let expected = contains_by_integers(&range, address);
+        held += usize::from(expected);
+        assert_eq!(range.contains(address), expected, "{range:?} {address}");
+    }
+    assert!(held > 2_000, "{held}");
 }
