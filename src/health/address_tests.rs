@@ -1,12 +1,60 @@
-//! The hand-written address reader against `std::net`'s: the same answer for every text, on
-//! a list of edge cases and on many mutations of valid addresses (fixed seed); and range
-//! checks on octets against the same checks on 128-bit integers.
+//! Source addresses and the status page's address ranges: which addresses a range holds; the
+//! hand-written reader against `std::net`'s (the same answer for every text, on edge cases and
+//! on many mutations of valid addresses, fixed seed); and range checks on octets against the
+//! same checks on 128-bit integers.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::address::{parse_ip, parse_socket_ip};
-use super::status::AddressRange;
+use super::status::{source_ip, AddressRange};
 use crate::rng::Rng;
+
+#[test]
+fn addresses_match_their_ranges() {
+    let range = |text: &str| AddressRange::parse(text).unwrap();
+    let ip = |text: &str| source_ip(text).unwrap();
+    assert!(range("127.0.0.1").contains(ip("127.0.0.1:5555")));
+    assert!(!range("127.0.0.1").contains(ip("127.0.0.2:5555")));
+    assert!(range("10.0.0.0/8").contains(ip("10.200.3.4:1")));
+    assert!(!range("10.0.0.0/8").contains(ip("11.0.0.1:1")));
+    assert!(range("0.0.0.0/0").contains(ip("8.8.8.8")));
+    assert!(range("::1").contains(ip("[::1]:8080")));
+    assert!(range("fd00::/8").contains(ip("[fd12::1]:1")));
+    assert!(
+        range("127.0.0.1").contains(ip("[::ffff:127.0.0.1]:9")),
+        "IPv4-mapped"
+    );
+    assert!(!range("::1").contains(ip("127.0.0.1:1")));
+    assert!(
+        range("192.168.1.7").contains(ip("192.168.1.7")),
+        "a bare address"
+    );
+    assert!(range("2001:db8::/32").contains(ip("2001:db8:1::9")));
+    assert!(!range("2001:db8::/32").contains(ip("[2001:db9::1]:443")));
+    assert!(
+        range("fe80::/10").contains(ip("[fe80::1%2]:80")),
+        "with a scope"
+    );
+    assert!(range("::ffff:0:0/96").contains(ip("::ffff:10.1.2.3")));
+    assert!(!range("10.0.0.0/8").contains(ip("[::1]:80")));
+    for bad in [
+        "localhost",
+        "10.0.0.0/33",
+        "::/129",
+        "1.2.3.4/x",
+        "",
+        "01.2.3.4",
+        "1.2.3.4:80",
+        "[::1]",
+        "1::2::3",
+        "1.2.3.4/",
+    ] {
+        assert!(AddressRange::parse(bad).is_err(), "{bad}");
+    }
+    assert_eq!(source_ip("not an address"), None);
+    assert_eq!(source_ip("1.2.3.4:65536"), None);
+    assert_eq!(source_ip("[::1]"), None);
+}
 
 fn std_ip(text: &str) -> Option<IpAddr> {
     text.parse().ok()
