@@ -93,24 +93,31 @@ pub fn register(registry: Option<&[u8]>, me: u64) -> Option<Vec<u8>> {
 }
 
 pub fn workers(registry: Option<&[u8]>) -> Vec<u64> {
-    registry
+    let text = registry
         .and_then(|bytes| std::str::from_utf8(bytes).ok())
-        .unwrap_or("")
-        .split(' ')
-        .filter_map(|id| u64::from_str_radix(id, 16).ok())
-        .collect()
+        .unwrap_or("");
+    let mut workers = Vec::new();
+    for id in text.split(' ') {
+        if let Ok(worker) = u64::from_str_radix(id, 16) {
+            workers.push(worker);
+        }
+    }
+    workers
 }
 
 /// Each provider's count summed over the live slots.
 pub fn totals(slots: &[Slot], providers: &[&str], now_ms: u64) -> Vec<u64> {
-    let live: Vec<&Slot> = slots
-        .iter()
-        .filter(|slot| now_ms.saturating_sub(slot.heartbeat_ms) <= STALE_AFTER_MS)
-        .collect();
-    providers
-        .iter()
-        .map(|provider| live.iter().map(|slot| slot.count(provider)).sum())
-        .collect()
+    let mut totals = Vec::with_capacity(providers.len());
+    for provider in providers {
+        let mut total: u64 = 0;
+        for slot in slots {
+            if now_ms.saturating_sub(slot.heartbeat_ms) <= STALE_AFTER_MS {
+                total += slot.count(provider);
+            }
+        }
+        totals.push(total);
+    }
+    totals
 }
 
 #[cfg(test)]
@@ -211,7 +218,9 @@ redis.call('HSET',KEYS[1],ARGV[1],tonumber(t[1])*1000+math.floor(tonumber(t[2])/
             (providers.len() + 1).to_string(),
             heartbeats.to_string(),
         ];
-        args.extend(providers.iter().cloned());
+        for provider in providers {
+            args.push(provider.clone());
+        }
         args.push(STALE_AFTER_MS.to_string());
         args
     }

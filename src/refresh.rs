@@ -127,14 +127,12 @@ impl Snapshot {
         let loads_text = parts
             .next()
             .ok_or_else(|| format!("snapshot has no loads field: {text:?}"))?;
-        let loads = if loads_text.is_empty() {
-            Vec::new()
-        } else {
-            loads_text
-                .split(',')
-                .map(decode_load)
-                .collect::<Result<Loads, String>>()?
-        };
+        let mut loads = Vec::new();
+        if !loads_text.is_empty() {
+            for load in loads_text.split(',') {
+                loads.push(decode_load(load)?);
+            }
+        }
         Ok(Snapshot {
             fetched_at_ms,
             loads,

@@ -35,11 +35,12 @@ impl RuleMatch {
 
     /// A rule carries exactly one `_match_*_` key whose value is a non-empty list of names.
     pub fn parse(rule: &Map<String, Value>, path: &str) -> Result<Self, ConfigError> {
-        let present: Vec<&str> = Self::MATCH_KEYS
-            .iter()
-            .copied()
-            .filter(|key| rule.contains_key(*key))
-            .collect();
+        let mut present: Vec<&str> = Vec::new();
+        for key in Self::MATCH_KEYS {
+            if rule.contains_key(*key) {
+                present.push(key);
+            }
+        }
         let key = match present.as_slice() {
             [key] => *key,
             [] => {
@@ -78,11 +79,12 @@ impl RuleMatch {
         Ok(match key {
             "_match_route_" => RuleMatch::Route(list),
             "_match_route_prefix_" => RuleMatch::RoutePrefix(list),
-            "_match_domain_" => RuleMatch::Domain(
-                list.into_iter()
-                    .map(|domain| domain.to_ascii_lowercase())
-                    .collect(),
-            ),
+            "_match_domain_" => {
+                for domain in &mut list {
+                    domain.make_ascii_lowercase();
+                }
+                RuleMatch::Domain(list)
+            }
             _ => RuleMatch::Service(list),
         })
     }
@@ -137,10 +139,15 @@ fn domain_matches(pattern: &str, host: &str) -> bool {
 /// Higress cluster names look like `outbound|8080||svc.ns.svc.cluster.local`; a rule names the
 /// service as `svc.ns.svc.cluster.local` or `svc.ns.svc.cluster.local:8080`.
 fn service_matches(service: &str, cluster: &str) -> bool {
-    let parts: Vec<&str> = cluster.split('|').collect();
-    let (port, host) = match parts.as_slice() {
-        [_, port, _, host] => (*port, *host),
-        _ => return service == cluster,
+    let mut parts = cluster.split('|');
+    let (Some(_), Some(port), Some(_), Some(host), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return service == cluster;
     };
     match service.rsplit_once(':') {
         Some((name, want_port)) if want_port.bytes().all(|b| b.is_ascii_digit()) => {

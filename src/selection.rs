@@ -44,16 +44,22 @@ pub fn choose(loads: Option<&[Option<f64>]>, weights: &[u32], rng: &mut Rng) -> 
 
 /// The index of the lowest known load; among equal lowest loads, a uniform random one.
 pub fn least_load(loads: &[Option<f64>], rng: &mut Rng) -> Option<usize> {
-    let known = loads
-        .iter()
-        .enumerate()
-        .filter_map(|(index, load)| load.map(|load| (index, load)));
-    draw::lowest(known, rng)
+    let mut known = Vec::new();
+    for (index, load) in loads.iter().enumerate() {
+        if let Some(load) = load {
+            known.push((index, *load));
+        }
+    }
+    draw::lowest(&known, rng)
 }
 
 /// A random index with probability proportional to its weight.
 pub fn by_weight(weights: &[u32], rng: &mut Rng) -> usize {
-    draw::by_weight(weights.iter().copied().enumerate(), rng).unwrap_or(0)
+    let mut indexed = Vec::with_capacity(weights.len());
+    for (index, weight) in weights.iter().enumerate() {
+        indexed.push((index, *weight));
+    }
+    draw::by_weight(&indexed, rng).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -131,8 +131,8 @@ impl BalancerConfig {
             DEFAULT_REWRITE_MODEL_HEADER,
         )?;
         if rewrite_model_header == selected_provider_header {
-            return Err(ConfigError::at(
-                &fields.path("rewrite_model_header"),
+            return Err(fields.error(
+                "rewrite_model_header",
                 format!("must differ from selected_provider_header ({selected_provider_header:?})"),
             ));
         }
@@ -143,23 +143,23 @@ impl BalancerConfig {
             None => false,
             Some(Value::Bool(flag)) => *flag,
             Some(other) => {
-                return Err(ConfigError::at(
-                    &fields.path("list_models"),
+                return Err(fields.error(
+                    "list_models",
                     format!("must be true or false, got {}", super::fields::kind(other)),
                 ))
             }
         };
         if list_models && !pools.by_model {
-            return Err(ConfigError::at(
-                &fields.path("list_models"),
+            return Err(fields.error(
+                "list_models",
                 "lists the names in models; set models too".into(),
             ));
         }
         let health = HealthPolicy::parse(&fields)?;
         let retry = RetryPolicy::parse(&fields)?;
         if retry.is_some() && providers.iter().all(|p| p.upstream.is_none()) {
-            return Err(ConfigError::at(
-                &fields.path("retry"),
+            return Err(fields.error(
+                "retry",
                 "needs providers[].cluster on the providers a request may be retried on (the \
                  filter sends retries to that Envoy cluster itself)"
                     .into(),
@@ -249,10 +249,7 @@ fn parse_providers(fields: &Fields<'_>, key_prefix: &str) -> Result<Vec<Provider
         let name = entry.required_string("name")?;
         check_header_value(name, &entry.path("name"))?;
         if providers.iter().any(|p| p.name == name) {
-            return Err(ConfigError::at(
-                &entry.path("name"),
-                format!("duplicate {name:?}"),
-            ));
+            return Err(entry.error("name", format!("duplicate {name:?}")));
         }
         // Without a key of its own, a provider's Redis key is its name.
         let key = entry.non_empty_string("key")?.unwrap_or(name);
@@ -293,17 +290,14 @@ fn header_name(fields: &Fields<'_>, key: &str, default: &str) -> Result<String, 
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if !is_token {
-        return Err(ConfigError::at(
-            &fields.path(key),
-            format!("{name:?} is not a valid header name"),
-        ));
+        return Err(fields.error(key, format!("{name:?} is not a valid header name")));
     }
     if matches!(
         lower.as_str(),
         "host" | "content-length" | "content-type" | "transfer-encoding" | "connection"
     ) {
-        return Err(ConfigError::at(
-            &fields.path(key),
+        return Err(fields.error(
+            key,
             format!("{name:?} is a header the gateway relies on; choose another name"),
         ));
     }
@@ -332,10 +326,7 @@ fn parse_metrics_target(entry: &Fields<'_>) -> Result<Option<MetricsTarget>, Con
         .non_empty_string("path")?
         .unwrap_or(super::sources::DEFAULT_METRICS_PATH);
     if !path.starts_with('/') {
-        return Err(ConfigError::at(
-            &metrics.path("path"),
-            format!("{path:?} must start with /"),
-        ));
+        return Err(metrics.error("path", format!("{path:?} must start with /")));
     }
     let cluster = metrics.required_string("cluster")?;
     Ok(Some(MetricsTarget {

@@ -50,6 +50,12 @@ impl<'a> Fields<'a> {
         join(&self.path, key)
     }
 
+    /// An error about `key`. Out of line: error paths are most of the configuration code.
+    #[inline(never)]
+    pub fn error(&self, key: &str, reason: String) -> ConfigError {
+        ConfigError::at(&self.path(key), reason)
+    }
+
     pub fn value(&self, key: &str) -> Option<&'a Value> {
         self.map.get(key).filter(|value| !value.is_null())
     }
@@ -58,10 +64,7 @@ impl<'a> Fields<'a> {
         match self.value(key) {
             None => Ok(None),
             Some(Value::String(text)) => Ok(Some(text.as_str())),
-            Some(other) => Err(ConfigError::at(
-                &self.path(key),
-                format!("must be a string, got {}", kind(other)),
-            )),
+            Some(other) => Err(self.error(key, format!("must be a string, got {}", kind(other)))),
         }
     }
 
@@ -69,7 +72,7 @@ impl<'a> Fields<'a> {
     pub fn non_empty_string(&self, key: &str) -> Result<Option<&'a str>, ConfigError> {
         match self.string(key)? {
             Some(text) if text.trim().is_empty() => {
-                Err(ConfigError::at(&self.path(key), "must not be empty".into()))
+                Err(self.error(key, "must not be empty".into()))
             }
             other => Ok(other),
         }
@@ -77,7 +80,7 @@ impl<'a> Fields<'a> {
 
     pub fn required_string(&self, key: &str) -> Result<&'a str, ConfigError> {
         self.non_empty_string(key)?
-            .ok_or_else(|| ConfigError::at(&self.path(key), "required".into()))
+            .ok_or_else(|| self.error(key, "required".into()))
     }
 
     /// A whole number within `min..=max`.
@@ -87,9 +90,8 @@ impl<'a> Fields<'a> {
         };
         match value.as_u64() {
             Some(number) if (min..=max).contains(&number) => Ok(Some(number)),
-            _ => Err(ConfigError::at(
-                &self.path(key),
-                // `to_string` is `{value}` without linking the pretty printer as well.
+            _ => Err(self.error(
+                key, // `to_string` is `{value}` without linking the pretty printer as well.
                 format!(
                     "must be a whole number from {min} to {max}, got {}",
                     serde_json::to_string(value).unwrap_or_default()
@@ -107,8 +109,8 @@ impl Fields<'_> {
         };
         match value.as_f64() {
             Some(number) if (min..=max).contains(&number) => Ok(Some(number)),
-            _ => Err(ConfigError::at(
-                &self.path(key),
+            _ => Err(self.error(
+                key,
                 format!(
                     "must be a number from {} to {}, got {}",
                     float_text(min),

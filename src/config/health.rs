@@ -245,10 +245,7 @@ impl StatusEndpoint {
         let status = Fields::new(value, &fields.path("status_endpoint"), STATUS_FIELDS, false)?;
         let path = status.required_string("path")?;
         if !path.starts_with('/') {
-            return Err(ConfigError::at(
-                &status.path("path"),
-                format!("{path:?} must start with /"),
-            ));
+            return Err(status.error("path", format!("{path:?} must start with /")));
         }
         let sources_path = status.path("allowed_sources");
         let sources = match status.value("allowed_sources") {
@@ -268,17 +265,18 @@ impl StatusEndpoint {
                 ))
             }
         };
-        let allowed_sources = sources
-            .iter()
-            .enumerate()
-            .map(|(index, item)| {
-                let at = format!("{sources_path}[{index}]");
-                let text = item.as_str().ok_or_else(|| {
-                    ConfigError::at(&at, format!("must be a string, got {}", kind(item)))
-                })?;
-                AddressRange::parse(text).map_err(|why| ConfigError::at(&at, why))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut allowed_sources = Vec::with_capacity(sources.len());
+        for (index, item) in sources.iter().enumerate() {
+            let at = format!("{sources_path}[{index}]");
+            let Some(text) = item.as_str() else {
+                return Err(ConfigError::at(
+                    &at,
+                    format!("must be a string, got {}", kind(item)),
+                ));
+            };
+            allowed_sources
+                .push(AddressRange::parse(text).map_err(|why| ConfigError::at(&at, why))?);
+        }
         Ok(Some(Self {
             path: path.to_string(),
             allowed_sources,
@@ -321,8 +319,8 @@ pub fn parse_upstream(entry: &Fields<'_>) -> Result<Option<Upstream>, ConfigErro
     let Some(cluster) = entry.non_empty_string("cluster")? else {
         for key in ["probe", "prefix_rewrite"] {
             if entry.value(key).is_some() {
-                return Err(ConfigError::at(
-                    &entry.path(key),
+                return Err(entry.error(
+                    key,
                     "needs cluster: the Envoy cluster retries and probes are sent to".into(),
                 ));
             }
@@ -349,18 +347,15 @@ pub fn parse_upstream(entry: &Fields<'_>) -> Result<Option<Upstream>, ConfigErro
             let probe = Fields::new(value, &entry.path("probe"), PROBE_FIELDS, false)?;
             let path = probe.non_empty_string("path")?.unwrap_or("/v1/models");
             if !path.starts_with('/') {
-                return Err(ConfigError::at(
-                    &probe.path("path"),
-                    format!("{path:?} must start with /"),
-                ));
+                return Err(probe.error("path", format!("{path:?} must start with /")));
             }
             let body = probe.string("body")?.map(str::to_string);
             let method = probe
                 .non_empty_string("method")?
                 .unwrap_or(if body.is_some() { "POST" } else { "GET" });
             if !method.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(ConfigError::at(
-                    &probe.path("method"),
+                return Err(probe.error(
+                    "method",
                     format!("{method:?} is not an HTTP method like GET or POST"),
                 ));
             }
@@ -386,10 +381,7 @@ pub fn parse_upstream(entry: &Fields<'_>) -> Result<Option<Upstream>, ConfigErro
 pub fn parse_tokens(entry: &Fields<'_>) -> Result<Option<TokenPool>, ConfigError> {
     let Some(value) = entry.value("api_tokens") else {
         if entry.value("token_header").is_some() {
-            return Err(ConfigError::at(
-                &entry.path("token_header"),
-                "needs api_tokens".into(),
-            ));
+            return Err(entry.error("token_header", "needs api_tokens".into()));
         }
         return Ok(None);
     };
@@ -433,8 +425,8 @@ pub fn parse_tokens(entry: &Fields<'_>) -> Result<Option<TokenPool>, ConfigError
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
     {
-        return Err(ConfigError::at(
-            &entry.path("token_header"),
+        return Err(entry.error(
+            "token_header",
             format!("{header:?} is not a valid header name"),
         ));
     }

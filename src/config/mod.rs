@@ -51,10 +51,15 @@ impl Build {
     }
 }
 
+/// Where in the configuration, and what is wrong there. Boxed: every `Result` of the parsers
+/// carries it, and a one-pointer error keeps each of their many `?` small in the module.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub path: String,
-    pub reason: String,
+pub struct ConfigError(Box<Located>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Located {
+    path: String,
+    reason: String,
 }
 
 impl ConfigError {
@@ -64,10 +69,10 @@ impl ConfigError {
         } else {
             path
         };
-        Self {
+        Self(Box::new(Located {
             path: path.to_string(),
             reason,
-        }
+        }))
     }
 
     pub fn root(reason: String) -> Self {
@@ -77,7 +82,7 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.reason)
+        write!(f, "{}: {}", self.0.path, self.0.reason)
     }
 }
 
@@ -166,10 +171,17 @@ impl PluginConfig {
     }
 
     /// Every distinct configuration, for work done once per configuration (store set-up).
-    pub fn all(&self) -> impl Iterator<Item = &BalancerConfig> {
-        self.global
-            .iter()
-            .chain(self.rules.iter().map(|rule| &rule.config))
+    /// Gathered in a Vec: one iterator type for every caller keeps the module small (a chain
+    /// of the two is instantiated again for each caller's closure).
+    pub fn all(&self) -> std::vec::IntoIter<&BalancerConfig> {
+        let mut all = Vec::with_capacity(1 + self.rules.len());
+        if let Some(global) = &self.global {
+            all.push(global);
+        }
+        for rule in &self.rules {
+            all.push(&rule.config);
+        }
+        all.into_iter()
     }
 }
 

@@ -92,11 +92,13 @@ pub struct Pools {
 
 impl Pools {
     fn new(pools: Vec<Pool>, by_model: bool, unknown_model: UnknownModel) -> Self {
-        let common_prefix_bytes = pools
-            .iter()
-            .map(Pool::prefix_bytes)
-            .find(|bytes| *bytes > 0)
-            .unwrap_or(0);
+        let mut common_prefix_bytes = 0;
+        for pool in &pools {
+            common_prefix_bytes = pool.prefix_bytes();
+            if common_prefix_bytes > 0 {
+                break;
+            }
+        }
         Self {
             pools,
             by_model,
@@ -138,30 +140,26 @@ impl Pools {
 pub fn parse_pools(fields: &Fields<'_>, providers: &[Provider]) -> Result<Pools, ConfigError> {
     let Some(models) = fields.value("models") else {
         if fields.value("unknown_model").is_some() {
-            return Err(ConfigError::at(
-                &fields.path("unknown_model"),
-                "only used with models".into(),
-            ));
+            return Err(fields.error("unknown_model", "only used with models".into()));
         }
         let (strategy, latency_max_age_ms) =
             parse_strategy(fields.value("strategy"), &fields.path("strategy"))?;
-        let backends: Vec<PoolBackend> = providers
-            .iter()
-            .enumerate()
-            .map(|(index, provider)| PoolBackend {
+        let mut backends: Vec<PoolBackend> = Vec::with_capacity(providers.len());
+        for (index, provider) in providers.iter().enumerate() {
+            backends.push(PoolBackend {
                 provider: index,
                 model: provider.model.clone(),
                 weight: provider.weight,
                 priority: index as u32 + 1,
                 id: backend_id(provider, provider.model.as_deref()),
-            })
-            .collect();
+            });
+        }
         let only = pool(String::new(), strategy, latency_max_age_ms, backends);
         return Ok(Pools::new(vec![only], false, UnknownModel::Reject));
     };
     if fields.value("strategy").is_some() {
-        return Err(ConfigError::at(
-            &fields.path("strategy"),
+        return Err(fields.error(
+            "strategy",
             "with models, each pool sets its own strategy (models.<name>.strategy)".into(),
         ));
     }
@@ -203,8 +201,8 @@ pub fn parse_pools(fields: &Fields<'_>, providers: &[Provider]) -> Result<Pools,
             .position(|pool| pool.name == name)
             .map(UnknownModel::Pool)
             .ok_or_else(|| {
-                ConfigError::at(
-                    &fields.path("unknown_model"),
+                fields.error(
+                    "unknown_model",
                     format!(
                         "{name:?} is neither \"reject\", \"pass_through\" nor a name in models"
                     ),
@@ -252,10 +250,7 @@ fn parse_pool(
             .iter()
             .position(|p| p.name == provider_name)
             .ok_or_else(|| {
-                ConfigError::at(
-                    &entry.path("provider"),
-                    format!("{provider_name:?} is not in providers"),
-                )
+                entry.error("provider", format!("{provider_name:?} is not in providers"))
             })?;
         let model = match entry.non_empty_string("model")? {
             Some(model) => {
@@ -266,10 +261,7 @@ fn parse_pool(
         };
         let id = backend_id(&providers[provider], model.as_deref());
         if backends.iter().any(|b| b.id == id) {
-            return Err(ConfigError::at(
-                &entry.path("provider"),
-                format!("{id:?} is listed twice in this pool"),
-            ));
+            return Err(entry.error("provider", format!("{id:?} is listed twice in this pool")));
         }
         backends.push(PoolBackend {
             provider,
@@ -304,7 +296,10 @@ fn pool(
     backends: Vec<PoolBackend>,
 ) -> Pool {
     let ring = matches!(strategy, Strategy::PrefixAffinity(_)).then(|| {
-        let ids: Vec<&str> = backends.iter().map(|b| b.id.as_str()).collect();
+        let mut ids: Vec<&str> = Vec::with_capacity(backends.len());
+        for backend in &backends {
+            ids.push(&backend.id);
+        }
         Ring::new(&ids)
     });
     let mut identity = name.clone().into_bytes();
@@ -361,10 +356,7 @@ fn parse_strategy(value: Option<&Value>, path: &str) -> Result<(Strategy, u32), 
     if let Some(options) = &options {
         for key in STRATEGY_FIELDS.iter().filter(|key| **key != "name") {
             if options.value(key).is_some() && !allowed.contains(key) {
-                return Err(ConfigError::at(
-                    &options.path(key),
-                    format!("not an option of strategy {name:?}"),
-                ));
+                return Err(options.error(key, format!("not an option of strategy {name:?}")));
             }
         }
     }

@@ -9,7 +9,7 @@ use super::fields::Fields;
 use super::{Build, ConfigError};
 use crate::inflight::replicas;
 use crate::refresh::{shared_keys, SharedKeys};
-use crate::store::StoreQuery;
+use crate::store::{str_refs, StoreQuery};
 
 pub const REDIS_FIELDS: &[&str] = &[
     "service_name",
@@ -197,8 +197,8 @@ pub fn parse_load_source(
     let section = match chosen {
         "redis" | "endpoint" | "engine_metrics" | "in_flight" | "none" => chosen,
         other => {
-            return Err(ConfigError::at(
-                &fields.path("load_source"),
+            return Err(fields.error(
+                "load_source",
                 format!(
                     "unknown load source {other:?}; expected \"redis\", \"endpoint\", \
                      \"engine_metrics\", \"in_flight\" or \"none\""
@@ -215,16 +215,16 @@ pub fn parse_load_source(
     for (key, _) in SOURCE_SECTIONS {
         let used = key == section || (key == "redis" && needs_redis);
         if !used && fields.value(key).is_some() {
-            return Err(ConfigError::at(
-                &fields.path(key),
+            return Err(fields.error(
+                key,
                 format!("only used with load_source \"{key}\" (load_source is \"{chosen}\")"),
             ));
         }
     }
     let providers_with_metrics = providers.iter().filter(|p| p.metrics.is_some()).count();
     if chosen != "engine_metrics" && providers_with_metrics > 0 {
-        return Err(ConfigError::at(
-            &fields.path("providers"),
+        return Err(fields.error(
+            "providers",
             "providers[].metrics is only used with load_source \"engine_metrics\"".into(),
         ));
     }
@@ -236,14 +236,18 @@ pub fn parse_load_source(
                 .ok_or_else(|| ConfigError::at(&path, "required".into()))?;
             let redis_fields = Fields::new(redis, &path, REDIS_FIELDS, false)?;
             let store = parse_store(&redis_fields, &path, build)?;
-            let keys: Vec<&str> = providers.iter().map(|p| p.key.as_str()).collect();
+            let mut keys: Vec<&str> = Vec::with_capacity(providers.len());
+            for provider in providers {
+                keys.push(&provider.key);
+            }
             let (query, format) = match parse_load_format(&redis_fields)? {
                 None => (StoreQuery::mget(&store, &keys), ReplyFormat::Keys),
                 Some(hash_fields) => {
-                    let fields: Vec<&str> = hash_fields.iter().map(String::as_str).collect();
-                    let args = crate::engine::hash_eval_args(&keys, &fields);
-                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                    (StoreQuery::command(&store, &args), ReplyFormat::Hashes)
+                    let args = crate::engine::hash_eval_args(&keys, &str_refs(&hash_fields));
+                    (
+                        StoreQuery::command(&store, &str_refs(&args)),
+                        ReplyFormat::Hashes,
+                    )
                 }
             };
             Ok(store_source(store, query, format))
@@ -257,10 +261,7 @@ pub fn parse_load_source(
             let cluster = endpoint.required_string("cluster")?.to_string();
             let url_path = endpoint.required_string("path")?;
             if !url_path.starts_with('/') {
-                return Err(ConfigError::at(
-                    &endpoint.path("path"),
-                    format!("{url_path:?} must start with /"),
-                ));
+                return Err(endpoint.error("path", format!("{url_path:?} must start with /")));
             }
             let store = StoreConfig {
                 cluster: cluster.clone(),
@@ -276,13 +277,16 @@ pub fn parse_load_source(
                 path: url_path.to_string(),
                 authorization: None,
             };
-            let names = providers.iter().map(|p| p.name.clone()).collect();
+            let mut names = Vec::with_capacity(providers.len());
+            for provider in providers {
+                names.push(provider.name.clone());
+            }
             Ok(store_source(store, query, ReplyFormat::Endpoint(names)))
         }
         "engine_metrics" => {
             if let Some(provider) = providers.iter().find(|p| p.metrics.is_none()) {
-                return Err(ConfigError::at(
-                    &fields.path("providers"),
+                return Err(fields.error(
+                    "providers",
                     format!(
                         "provider {:?} has no metrics (cluster and path of its engine's \
                          /metrics), which load_source \"engine_metrics\" needs",
@@ -301,8 +305,8 @@ pub fn parse_load_source(
                 .integer("max_age_ms", 100, 600_000)?
                 .map_or(interval_ms * DEFAULT_MAX_AGE_INTERVALS, |ms| ms as u32);
             if max_age_ms < interval_ms {
-                return Err(ConfigError::at(
-                    &scrape.path("max_age_ms"),
+                return Err(scrape.error(
+                    "max_age_ms",
                     format!("{max_age_ms} is shorter than interval_ms ({interval_ms})"),
                 ));
             }
@@ -330,9 +334,7 @@ pub fn parse_load_source(
                     let redis_fields = Fields::new(redis, &redis_path, REDIS_FIELDS, false)?;
                     let store = parse_store(&redis_fields, &redis_path, build)?;
                     if store.protocol != Protocol::Resp {
-                        return Err(ConfigError::at(
-                            &in_flight.path("scope"),
-                            "\"replicas\" counts in Redis with INCR/DECR through Higress's Redis \
+                        return Err(in_flight.error("scope", "\"replicas\" counts in Redis with INCR/DECR through Higress's Redis \
                              calls: it needs the Higress build (ai-load-balancer.wasm) and protocol \
                              \"resp\""
                                 .into(),
@@ -342,13 +344,12 @@ pub fn parse_load_source(
                         .string("key_prefix")?
                         .unwrap_or(DEFAULT_KEY_PREFIX);
                     let heartbeats_key = replicas::heartbeats_key(prefix);
-                    let provider_keys: Vec<String> = providers
-                        .iter()
-                        .map(|p| replicas::provider_key(prefix, &p.name))
-                        .collect();
+                    let mut provider_keys: Vec<String> = Vec::with_capacity(providers.len());
+                    for provider in providers {
+                        provider_keys.push(replicas::provider_key(prefix, &provider.name));
+                    }
                     let args = replicas::read_args(&heartbeats_key, &provider_keys);
-                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                    let query = StoreQuery::command(&store, &args);
+                    let query = StoreQuery::command(&store, &str_refs(&args));
                     let StoreQuery::Resp { upstream, .. } = &query else {
                         return Err(ConfigError::at(
                             &redis_path,
@@ -370,8 +371,8 @@ pub fn parse_load_source(
                         },
                     ))))
                 }
-                Some(other) => Err(ConfigError::at(
-                    &in_flight.path("scope"),
+                Some(other) => Err(in_flight.error(
+                    "scope",
                     format!("unknown scope {other:?}; expected \"gateway\" or \"replicas\""),
                 )),
             }
@@ -401,15 +402,17 @@ fn parse_load_format(redis: &Fields<'_>) -> Result<Option<Vec<String>>, ConfigEr
     match redis.string("load_format")? {
         None | Some("key") => {
             if hash_fields.is_some() {
-                return Err(ConfigError::at(
-                    &redis.path("hash_fields"),
-                    "only used with load_format \"hash\"".into(),
-                ));
+                return Err(
+                    redis.error("hash_fields", "only used with load_format \"hash\"".into())
+                );
             }
             Ok(None)
         }
         Some("hash") => {
-            let mut names: Vec<String> = HASH_FIELDS.iter().map(|f| f.to_string()).collect();
+            let mut names: Vec<String> = Vec::with_capacity(HASH_FIELDS.len());
+            for field in HASH_FIELDS {
+                names.push(field.to_string());
+            }
             if let Some(value) = hash_fields {
                 let path = redis.path("hash_fields");
                 let given = Fields::new(value, &path, &HASH_FIELDS, false)?;
@@ -421,8 +424,8 @@ fn parse_load_format(redis: &Fields<'_>) -> Result<Option<Vec<String>>, ConfigEr
             }
             Ok(Some(names))
         }
-        Some(other) => Err(ConfigError::at(
-            &redis.path("load_format"),
+        Some(other) => Err(redis.error(
+            "load_format",
             format!("unknown load format {other:?}; expected \"key\" or \"hash\""),
         )),
     }
@@ -435,12 +438,9 @@ fn parse_store(fields: &Fields<'_>, path: &str, build: Build) -> Result<StoreCon
     ) {
         (Some(cluster), _) => cluster.to_string(),
         (None, Some(service)) => {
-            let port = fields.integer("service_port", 1, 65535)?.ok_or_else(|| {
-                ConfigError::at(
-                    &fields.path("service_port"),
-                    "required with service_name".into(),
-                )
-            })?;
+            let port = fields
+                .integer("service_port", 1, 65535)?
+                .ok_or_else(|| fields.error("service_port", "required with service_name".into()))?;
             format!("outbound|{port}||{service}")
         }
         (None, None) => {
@@ -454,16 +454,16 @@ fn parse_store(fields: &Fields<'_>, path: &str, build: Build) -> Result<StoreCon
         (None, Build::Higress) | (Some("resp"), Build::Higress) => Protocol::Resp,
         (None, Build::Envoy) | (Some("webdis"), _) => Protocol::Webdis,
         (Some("resp"), Build::Envoy) => {
-            return Err(ConfigError::at(
-                &fields.path("protocol"),
+            return Err(fields.error(
+                "protocol",
                 "\"resp\" needs the Higress build (ai-load-balancer.wasm); this Envoy build \
                  (ai-load-balancer-envoy.wasm) reads Redis through Webdis: use \"webdis\""
                     .into(),
             ))
         }
         (Some(other), _) => {
-            return Err(ConfigError::at(
-                &fields.path("protocol"),
+            return Err(fields.error(
+                "protocol",
                 format!("unknown protocol {other:?}; expected \"resp\" or \"webdis\""),
             ))
         }
@@ -489,10 +489,7 @@ fn parse_refresh(fields: &Fields<'_>) -> Result<Refresh, ConfigError> {
         .iter()
         .find(|(_, value)| value.is_some())
     {
-        Some((key, _)) => Err(ConfigError::at(
-            &fields.path(key),
-            format!("only used with refresh \"{mode}\""),
-        )),
+        Some((key, _)) => Err(fields.error(key, format!("only used with refresh \"{mode}\""))),
         None => Ok(()),
     };
     match fields.string("refresh")? {
@@ -521,8 +518,8 @@ fn parse_refresh(fields: &Fields<'_>) -> Result<Refresh, ConfigError> {
             let max_age_ms =
                 max_age.map_or(interval_ms * DEFAULT_MAX_AGE_INTERVALS, |ms| ms as u32);
             if max_age_ms < interval_ms {
-                return Err(ConfigError::at(
-                    &fields.path("max_age_ms"),
+                return Err(fields.error(
+                    "max_age_ms",
                     format!(
                         "{max_age_ms} is shorter than refresh_interval_ms ({interval_ms}): \
                          every load would count as unknown between refreshes"
@@ -534,8 +531,8 @@ fn parse_refresh(fields: &Fields<'_>) -> Result<Refresh, ConfigError> {
                 max_age_ms,
             })
         }
-        Some(other) => Err(ConfigError::at(
-            &fields.path("refresh"),
+        Some(other) => Err(fields.error(
+            "refresh",
             format!("unknown mode {other:?}; expected \"per_request\" or \"background\""),
         )),
     }

@@ -22,16 +22,20 @@ use serde_json::Value;
 /// Deeper nesting is refused: each level costs native stack, and wasm stacks are small.
 const MAX_DEPTH: usize = 64;
 
-/// Why a text is not YAML this reader accepts, and on which line (1-based).
+/// Why a text is not YAML this reader accepts, and on which line (1-based). Boxed, as
+/// `ConfigError` is: a one-pointer error keeps every `?` of the reader small in the module.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct YamlError {
-    pub line: usize,
-    pub reason: String,
+pub struct YamlError(Box<OnLine>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OnLine {
+    line: usize,
+    reason: String,
 }
 
 impl fmt::Display for YamlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.reason)
+        write!(f, "line {}: {}", self.0.line, self.0.reason)
     }
 }
 
@@ -187,9 +191,9 @@ impl Parser<'_> {
             .iter()
             .filter(|&&byte| byte == b'\n')
             .count();
-        YamlError {
+        YamlError(Box::new(OnLine {
             line: line + 1,
             reason: reason.into(),
-        }
+        }))
     }
 }

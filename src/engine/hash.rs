@@ -34,8 +34,12 @@ pub fn hash_eval_args(keys: &[&str], fields: &[&str]) -> Vec<String> {
     args.push("EVAL".to_owned());
     args.push(HASH_SCRIPT.to_owned());
     args.push(keys.len().to_string());
-    args.extend(keys.iter().map(|key| (*key).to_owned()));
-    args.extend(fields.iter().map(|field| (*field).to_owned()));
+    for arg in keys {
+        args.push((*arg).to_owned());
+    }
+    for arg in fields {
+        args.push((*arg).to_owned());
+    }
     args
 }
 
@@ -58,18 +62,17 @@ pub fn parse_hash_loads(body: &[u8], providers: usize) -> Result<Loads, String> 
             ))
         }
     };
-    Ok(values
-        .chunks(fields)
-        .map(|row| {
-            let field = |index: usize| parse_load(row.get(index)?.as_deref());
-            Some(Load {
-                running: field(0)?,
-                waiting: field(1),
-                cache_ratio: field(2).and_then(ratio),
-                kv_usage: field(3).and_then(ratio),
-            })
-        })
-        .collect())
+    let mut loads = Vec::with_capacity(providers);
+    for row in values.chunks(fields) {
+        let field = |index: usize| parse_load(row.get(index)?.as_deref());
+        loads.push(field(0).map(|running| Load {
+            running,
+            waiting: field(1),
+            cache_ratio: field(2).and_then(ratio),
+            kv_usage: field(3).and_then(ratio),
+        }));
+    }
+    Ok(loads)
 }
 
 #[cfg(test)]

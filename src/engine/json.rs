@@ -36,10 +36,11 @@ pub fn parse_json_loads(body: &[u8], names: &[&str]) -> Result<Loads, String> {
         Some(Value::Object(inner)) if !names.contains(&"providers") => inner,
         _ => top,
     };
-    Ok(names
-        .iter()
-        .map(|name| providers.get(*name).and_then(provider_load))
-        .collect())
+    let mut loads = Vec::with_capacity(names.len());
+    for name in names {
+        loads.push(providers.get(*name).and_then(provider_load));
+    }
+    Ok(loads)
 }
 
 fn provider_load(metrics: &Value) -> Option<Load> {

@@ -123,14 +123,22 @@ fn in_flight_add(host: &mut dyn RequestHost, provider: &str, delta: i64) {
 /// Requests in flight per provider, summed over the gateway's live workers.
 pub fn in_flight_loads(host: &dyn RequestHost, config: &BalancerConfig) -> Loads {
     let registry = host.shared_data(REGISTRY_KEY);
-    let slots: Vec<Slot> = workers(registry.as_deref())
-        .into_iter()
-        .filter_map(|worker| host.shared_data(&slot_key(worker)))
-        .filter_map(|bytes| Slot::decode(&bytes).ok())
-        .collect();
-    let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
-    totals(&slots, &names, host.now_ms())
-        .into_iter()
-        .map(|count| Some(Load::count(count)))
-        .collect()
+    let mut slots: Vec<Slot> = Vec::new();
+    for worker in workers(registry.as_deref()) {
+        if let Some(slot) = host
+            .shared_data(&slot_key(worker))
+            .and_then(|bytes| Slot::decode(&bytes).ok())
+        {
+            slots.push(slot);
+        }
+    }
+    let mut names: Vec<&str> = Vec::with_capacity(config.providers.len());
+    for provider in &config.providers {
+        names.push(&provider.name);
+    }
+    let mut loads = Vec::with_capacity(names.len());
+    for count in totals(&slots, &names, host.now_ms()) {
+        loads.push(Some(Load::count(count)));
+    }
+    loads
 }

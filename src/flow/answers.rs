@@ -27,7 +27,13 @@ pub fn models_list(pools: &Pools) -> Vec<u8> {
 }
 
 pub fn unknown_model(model: Option<&str>, pools: &Pools) -> Vec<u8> {
-    let available = pools.names().collect::<Vec<_>>().join(", ");
+    let mut available = String::new();
+    for name in pools.names() {
+        if !available.is_empty() {
+            available.push_str(", ");
+        }
+        available.push_str(name);
+    }
     let message = match model {
         Some(model) => format!("The model `{model}` does not exist. Available models: {available}"),
         None => format!("The request names no model. Available models: {available}"),

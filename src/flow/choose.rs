@@ -126,7 +126,7 @@ impl RequestFlow {
             // A client's copy must not reach the route table.
             None => host.remove_request_header(&config.rewrite_model_header),
         }
-        let token = health::choose_token(provider, &picked.health, now_ms, rng);
+        let token = health::choose_token(provider, picked.health, now_ms, rng);
         if let (Some(token), Some(pool)) = (token, &provider.tokens) {
             host.set_request_header(&pool.header, &pool.header_value(token));
         }
@@ -174,9 +174,9 @@ pub(super) fn backends_now(
     streaming: bool,
     now_ms: u64,
 ) -> Vec<Backend> {
-    pool.backends
-        .iter()
-        .map(|backend| Backend {
+    let mut backends = Vec::with_capacity(pool.backends.len());
+    for backend in &pool.backends {
+        backends.push(Backend {
             weight: backend.weight,
             priority: backend.priority,
             available: true,
@@ -187,8 +187,9 @@ pub(super) fn backends_now(
                 }
                 _ => None,
             },
-        })
-        .collect()
+        });
+    }
+    backends
 }
 
 /// Each provider's engine load as the scrape last published it, if recent enough.
@@ -198,16 +199,15 @@ pub(super) fn engine_loads(
     max_age_ms: u32,
 ) -> Loads {
     let now_ms = host.now_ms();
-    config
-        .providers
-        .iter()
-        .map(|provider| {
-            let target = provider.metrics.as_ref()?;
+    let mut loads = Vec::with_capacity(config.providers.len());
+    for provider in &config.providers {
+        loads.push(provider.metrics.as_ref().and_then(|target| {
             let published = host.shared_data(&target.shared_keys.loads);
             let loads = fresh_loads(published.as_deref(), 1, now_ms, u64::from(max_age_ms)).ok()?;
             loads.into_iter().next().flatten()
-        })
-        .collect()
+        }));
+    }
+    loads
 }
 
 pub fn latency_key(backend_id: &str) -> String {

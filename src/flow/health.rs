@@ -12,7 +12,7 @@ use crate::rng::Rng;
 use crate::strategy::{pick, Backend, Inputs, Reason};
 
 /// The backend a request goes to, and what its health said when it was picked.
-pub(super) struct HealthyPick {
+pub(super) struct HealthyPick<'a> {
     /// Index in the pool's backends.
     pub index: usize,
     pub reason: Reason,
@@ -20,7 +20,8 @@ pub(super) struct HealthyPick {
     pub all_out: bool,
     /// This request is the provider's half-open trial, claimed at that time.
     pub trial_since: Option<u64>,
-    pub health: ProviderHealth,
+    /// Its record as read for this pick (before any trial claim).
+    pub health: &'a ProviderHealth,
 }
 
 /// Each backend's provider health, read once per request (a missing record is healthy).
@@ -29,16 +30,17 @@ pub(super) fn read_health(
     config: &BalancerConfig,
     pool: &Pool,
 ) -> Vec<ProviderHealth> {
-    pool.backends
-        .iter()
-        .map(|backend| {
-            let key = config
-                .providers
-                .get(backend.provider)
-                .map(|p| &p.health_key);
-            ProviderHealth::read(key.and_then(|key| host.shared_data(key)).as_deref())
-        })
-        .collect()
+    let mut health = Vec::with_capacity(pool.backends.len());
+    for backend in &pool.backends {
+        let key = config
+            .providers
+            .get(backend.provider)
+            .map(|p| &p.health_key);
+        health.push(ProviderHealth::read(
+            key.and_then(|key| host.shared_data(key)).as_deref(),
+        ));
+    }
+    health
 }
 
 /// What a pick may choose from.
@@ -55,32 +57,30 @@ pub(super) struct Candidates<'a> {
 
 /// Picks with the pool's strategy among the available backends, claiming the trial of a
 /// provider whose cooldown is over (a claim lost to another request means pick again).
-pub(super) fn pick_healthy(
+pub(super) fn pick_healthy<'a>(
     host: &mut dyn RequestHost,
-    candidates: &Candidates<'_>,
+    candidates: &Candidates<'a>,
     backends: &mut [Backend],
     inputs: &Inputs,
     rng: &mut Rng,
-) -> Option<HealthyPick> {
+) -> Option<HealthyPick<'a>> {
     let now_ms = host.now_ms();
     let pool = candidates.pool;
-    let availability: Vec<Option<Availability>> = pool
+    let mut availability: Vec<Option<Availability>> = Vec::with_capacity(backends.len());
+    for ((pool_backend, health), backend) in pool
         .backends
         .iter()
         .zip(candidates.health)
-        .map(|(backend, health)| {
-            let provider = candidates.config.providers.get(backend.provider)?;
-            if (candidates.excluded)(backend.provider) {
-                return None;
+        .zip(backends.iter_mut())
+    {
+        let now = match candidates.config.providers.get(pool_backend.provider) {
+            Some(provider) if !(candidates.excluded)(pool_backend.provider) => {
+                Some(health.availability(now_ms, &provider.token_fingerprints()))
             }
-            Some(health.availability(now_ms, &provider.token_fingerprints()))
-        })
-        .collect();
-    for (backend, availability) in backends.iter_mut().zip(&availability) {
-        backend.available = matches!(
-            availability,
-            Some(Availability::Available | Availability::TrialDue)
-        );
+            _ => None,
+        };
+        backend.available = matches!(now, Some(Availability::Available | Availability::TrialDue));
+        availability.push(now);
     }
     // Each round either returns or marks one more backend unavailable.
     for _ in 0..=backends.len() {
@@ -94,7 +94,7 @@ pub(super) fn pick_healthy(
                 reason: Reason::Strategy,
                 all_out: true,
                 trial_since: None,
-                health: candidates.health.get(index).cloned().unwrap_or_default(),
+                health: candidates.health.get(index)?,
             });
         }
         let picked = pick(&pool.strategy, backends, pool.ring.as_ref(), inputs, rng)?;
@@ -117,11 +117,7 @@ pub(super) fn pick_healthy(
             reason: picked.reason,
             all_out: false,
             trial_since,
-            health: candidates
-                .health
-                .get(picked.index)
-                .cloned()
-                .unwrap_or_default(),
+            health: candidates.health.get(picked.index)?,
         });
     }
     None
@@ -129,28 +125,41 @@ pub(super) fn pick_healthy(
 
 /// The candidate whose cooldown ends first.
 fn back_first(availability: &[Option<Availability>], now_ms: u64) -> Option<usize> {
-    availability
-        .iter()
-        .enumerate()
-        .filter_map(|(index, availability)| {
-            let back_at = match availability.as_ref()? {
-                Availability::Out { until_ms } => *until_ms,
-                Availability::Available | Availability::TrialDue => now_ms,
-            };
-            Some((back_at, index))
-        })
-        .min()
-        .map(|(_, index)| index)
+    let mut first: Option<(u64, usize)> = None;
+    for (index, availability) in availability.iter().enumerate() {
+        let back_at = match availability {
+            None => continue,
+            Some(Availability::Out { until_ms }) => *until_ms,
+            Some(Availability::Available | Availability::TrialDue) => now_ms,
+        };
+        if first.is_none_or(|(earliest, _)| back_at < earliest) {
+            first = Some((back_at, index));
+        }
+    }
+    first.map(|(_, index)| index)
 }
 
 fn claim_trial(host: &mut dyn RequestHost, provider: &Provider, now_ms: u64) -> bool {
     let mut claimed = false;
-    let written = host.update_shared(&provider.health_key, &mut |current| {
-        let mut record = ProviderHealth::read(current);
+    // A claim changes the record; a lost one leaves it as it is, unwritten.
+    let written = update_record(host, provider, &mut |record| {
         claimed = record.claim_trial(now_ms);
-        claimed.then(|| record.encode())
     });
     claimed && written
+}
+
+/// Read-modify-write of a provider's shared record, written only when `change` changed it.
+fn update_record(
+    host: &mut dyn RequestHost,
+    provider: &Provider,
+    change: &mut dyn FnMut(&mut ProviderHealth),
+) -> bool {
+    host.update_shared(&provider.health_key, &mut |current| {
+        let mut record = ProviderHealth::read(current);
+        let before = record.clone();
+        change(&mut record);
+        (record != before).then(|| record.encode())
+    })
 }
 
 /// The token a request to `provider` uses, if it has a pool.
@@ -183,11 +192,8 @@ pub(super) fn record_verdict(
     let now_ms = host.now_ms();
     let rules = config.health.rules(provider.upstream.is_some());
     let mut change = None;
-    let written = host.update_shared(&provider.health_key, &mut |current| {
-        let mut record = ProviderHealth::read(current);
-        let before = record.clone();
+    let written = update_record(host, provider, &mut |record| {
         change = record.record(verdict, token, now_ms, &rules);
-        (record != before).then(|| record.encode())
     });
     // A dropped update changed nothing: nothing to count or say.
     if let (Some(change), true) = (change, written) {
@@ -215,12 +221,7 @@ fn removed_since(host: &dyn RequestHost, provider: &str) -> bool {
 
 /// A trial that ended without a verdict: let another request try.
 pub(super) fn abandon_trial(host: &mut dyn RequestHost, provider: &Provider, since_ms: u64) {
-    host.update_shared(&provider.health_key, &mut |current| {
-        let mut record = ProviderHealth::read(current);
-        let before = record.clone();
-        record.abandon_trial(since_ms);
-        (record != before).then(|| record.encode())
-    });
+    update_record(host, provider, &mut |record| record.abandon_trial(since_ms));
 }
 
 /// Counts a health change and says it once, in the log (tokens masked).

@@ -40,23 +40,31 @@ struct Attempt {
 
 impl RetryState {
     pub fn new(host: &dyn RequestHost, body: Vec<u8>, control_headers: &[String]) -> Self {
-        let all = host.request_headers();
-        let pseudo = |name: &str| {
-            all.iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.clone())
-                .unwrap_or_default()
-        };
-        let headers = all
-            .iter()
-            .filter(|(name, _)| !is_hop_by_hop(name) && !control_headers.contains(name))
-            .cloned()
-            .collect();
+        let mut method = None;
+        let mut path = None;
+        let mut authority = None;
+        let mut headers = Vec::new();
+        for (name, value) in host.request_headers() {
+            // The first of each pseudo-header, as a lookup finds it; pseudo-headers are never
+            // sent on as they are.
+            let pseudo = match name.as_str() {
+                ":method" => &mut method,
+                ":path" => &mut path,
+                ":authority" => &mut authority,
+                _ => {
+                    if !is_hop_by_hop(&name) && !control_headers.contains(&name) {
+                        headers.push((name, value));
+                    }
+                    continue;
+                }
+            };
+            pseudo.get_or_insert(value);
+        }
         Self {
             body,
-            method: pseudo(":method"),
-            path: pseudo(":path"),
-            authority: pseudo(":authority"),
+            method: method.unwrap_or_default(),
+            path: path.unwrap_or_default(),
+            authority: authority.unwrap_or_default(),
             headers,
             tried: Vec::new(),
             retries: 0,
@@ -132,11 +140,8 @@ impl RequestFlow {
         );
         health::record_verdict(host, config, attempt.provider, attempt.token, verdict);
         if verdict == HealthVerdict::Success {
-            let headers: Vec<(String, String)> = reply
-                .headers
-                .into_iter()
-                .filter(|(name, _)| !is_hop_by_hop(name))
-                .collect();
+            let mut headers = reply.headers;
+            headers.retain(|(name, _)| !is_hop_by_hop(name));
             self.phase = Phase::Released;
             host.count(Stat::RetryRecovered);
             host.send_response(reply.status.unwrap_or(200), &headers, &reply.body);
@@ -175,7 +180,7 @@ impl RequestFlow {
         let remaining_ms = policy.budget_ms - elapsed_ms;
         let health = health::read_health(host, config, pool);
         let mut backends = super::choose::backends_now(host, pool, None, false, now_ms);
-        let tried = state.tried.clone();
+        let tried = &state.tried;
         let unreachable = |provider: usize| {
             tried.contains(&provider)
                 || config
@@ -213,15 +218,14 @@ impl RequestFlow {
             (":path".to_string(), upstream.path_for(&state.path)),
             (":authority".to_string(), state.authority.clone()),
         ];
-        let token = health::choose_token(provider, &picked.health, now_ms, rng);
+        let token = health::choose_token(provider, picked.health, now_ms, rng);
+        let fingerprint = token.map(|token| token.fingerprint);
         let token_header = provider.tokens.as_ref().map(|pool| pool.header.as_str());
-        headers.extend(
-            state
-                .headers
-                .iter()
-                .filter(|(name, _)| Some(name.as_str()) != token_header)
-                .cloned(),
-        );
+        for (name, value) in &state.headers {
+            if Some(name.as_str()) != token_header {
+                headers.push((name.clone(), value.clone()));
+            }
+        }
         if let (Some(token), Some(pool)) = (token, &provider.tokens) {
             headers.push((pool.header.clone(), pool.header_value(token)));
         }
@@ -238,18 +242,22 @@ impl RequestFlow {
             body: Some(body),
             timeout_ms: u32::try_from(remaining_ms).unwrap_or(u32::MAX),
         };
+        let trial_since = picked.trial_since;
         state.tried.push(backend.provider);
         if let Err(why) = host.dispatch(&call) {
             debug!(
                 "ai-load-balancer: retry on {} not sent: {why}",
                 provider.name
             );
+            if let Some(since_ms) = trial_since {
+                health::abandon_trial(host, provider, since_ms);
+            }
             return false;
         }
         state.retries += 1;
         state.out = Some(Attempt {
             provider: backend.provider,
-            token: token.map(|token| token.fingerprint),
+            token: fingerprint,
         });
         host.count(Stat::RetrySent);
         host.count(Stat::Provider(provider.name.clone(), "retried"));

@@ -29,28 +29,30 @@ pub fn is_asked(host: &dyn RequestHost, endpoint: &StatusEndpoint) -> bool {
 pub fn render(host: &dyn RequestHost, config: &BalancerConfig) -> Vec<u8> {
     let now_ms = host.now_ms();
     let loads = loads_at_hand(host, config, now_ms);
-    let health: Vec<ProviderHealth> = config
-        .providers
-        .iter()
-        .map(|p| ProviderHealth::read(host.shared_data(&p.health_key).as_deref()))
-        .collect();
-    let providers: Vec<ProviderStatus<'_>> = config
-        .providers
-        .iter()
-        .zip(&health)
-        .enumerate()
-        .map(|(index, (provider, health))| ProviderStatus {
+    let mut health = Vec::with_capacity(config.providers.len());
+    for provider in &config.providers {
+        health.push(ProviderHealth::read(
+            host.shared_data(&provider.health_key).as_deref(),
+        ));
+    }
+    let mut providers = Vec::with_capacity(config.providers.len());
+    for (index, (provider, health)) in config.providers.iter().zip(&health).enumerate() {
+        let mut tokens = Vec::new();
+        if let Some(pool) = &provider.tokens {
+            for token in &pool.tokens {
+                tokens.push((
+                    token.masked(),
+                    health.token_usable(token.fingerprint, now_ms),
+                ));
+            }
+        }
+        providers.push(ProviderStatus {
             name: &provider.name,
             health,
             load: loads.get(index).copied().flatten(),
-            tokens: provider.tokens.as_ref().map_or_else(Vec::new, |pool| {
-                pool.tokens
-                    .iter()
-                    .map(|t| (t.masked(), health.token_usable(t.fingerprint, now_ms)))
-                    .collect()
-            }),
-        })
-        .collect();
+            tokens,
+        });
+    }
     render_page(&providers, now_ms)
 }
 

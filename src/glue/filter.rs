@@ -115,11 +115,9 @@ pub fn call_reply(num_headers: usize, body_size: usize) -> CallReply {
     if num_headers == 0 {
         return CallReply::failed();
     }
-    let headers = hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
-        .collect();
+    let headers = super::host::lossy_text(
+        hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default(),
+    );
     let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
         .ok()
         .flatten()

@@ -67,9 +67,11 @@ impl RequestHost for ProxyHost<'_> {
 
     fn property(&self, name: &str) -> Option<String> {
         // `source.address` is the path ["source", "address"].
-        let bytes = hostcalls::get_property(name.split('.').collect())
-            .ok()
-            .flatten()?;
+        let mut path = Vec::new();
+        for segment in name.split('.') {
+            path.push(segment);
+        }
+        let bytes = hostcalls::get_property(path).ok().flatten()?;
         String::from_utf8(bytes).ok()
     }
 
@@ -182,11 +184,7 @@ impl RequestHost for ProxyHost<'_> {
     }
 
     fn send_response(&mut self, status: u32, headers: &[(String, String)], body: &[u8]) {
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
-            .collect();
-        if let Err(status) = hostcalls::send_http_response(status, headers, Some(body)) {
+        if let Err(status) = hostcalls::send_http_response(status, borrowed(headers), Some(body)) {
             warn!("ai-load-balancer: answering with the retry's reply: {status:?}");
         }
     }
@@ -200,12 +198,13 @@ impl RequestHost for ProxyHost<'_> {
 
     fn request_headers(&self) -> Vec<(String, String)> {
         // As bytes, for the reason `request_header` gives.
-        hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
-            .map_err(|status| warn!("ai-load-balancer: reading the request headers: {status:?}"))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
-            .collect()
+        lossy_text(
+            hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+                .map_err(|status| {
+                    warn!("ai-load-balancer: reading the request headers: {status:?}")
+                })
+                .unwrap_or_default(),
+        )
     }
 
     fn dispatch(&mut self, call: &CallRequest) -> Result<(), String> {
@@ -269,14 +268,9 @@ pub fn dispatch_webdis(query: &StoreQuery, timeout_ms: u32) -> Result<u32, Strin
 
 /// Sends one of the filter's own calls from the current context; returns its token.
 pub fn dispatch_call(call: &CallRequest) -> Result<u32, String> {
-    let headers: Vec<(&str, &str)> = call
-        .headers
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_str()))
-        .collect();
     hostcalls::dispatch_http_call(
         &call.cluster,
-        headers,
+        borrowed(&call.headers),
         call.body.as_deref(),
         Vec::new(),
         Duration::from_millis(u64::from(call.timeout_ms)),
@@ -310,4 +304,22 @@ pub fn update_shared_data(key: &str, update: &mut crate::flow::SharedUpdate<'_>)
     }
     debug!("ai-load-balancer: shared data {key} kept changing; update dropped");
     false
+}
+
+/// Headers as the host calls take them.
+fn borrowed(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    let mut pairs = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        pairs.push((name.as_str(), value.as_str()));
+    }
+    pairs
+}
+
+/// Header values read as bytes, made text (invalid UTF-8 replaced).
+pub fn lossy_text(headers: Vec<(String, Vec<u8>)>) -> Vec<(String, String)> {
+    let mut pairs = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        pairs.push((name, String::from_utf8_lossy(&value).into_owned()));
+    }
+    pairs
 }

@@ -37,11 +37,18 @@ pub struct Prober {
 impl Prober {
     /// Probes run when some configuration enables them and has a provider with a cluster.
     pub fn new(plugin: &PluginConfig, me: u64) -> Self {
-        let schedule = plugin
-            .all()
-            .filter(|config| config.providers.iter().any(|p| p.upstream.is_some()))
-            .filter_map(|config| config.health.probe)
-            .min_by_key(|schedule| schedule.interval_ms);
+        // The shortest interval (the first, among equals).
+        let mut schedule: Option<ProbeSchedule> = None;
+        for config in plugin.all() {
+            let Some(probe) = config.health.probe else {
+                continue;
+            };
+            if config.providers.iter().any(|p| p.upstream.is_some())
+                && schedule.is_none_or(|shortest| probe.interval_ms < shortest.interval_ms)
+            {
+                schedule = Some(probe);
+            }
+        }
         Self {
             me,
             schedule,
@@ -85,14 +92,11 @@ impl Prober {
                 probed.push(&provider.health_key);
                 let health = read_health(provider);
                 for plan in probes_due(provider, &health, now_ms) {
+                    let judged_token = plan.judged_token();
                     if self.out.iter().any(|out| {
                         out.config == config_index
                             && out.provider == index
-                            && out.judged_token
-                                == plan
-                                    .judges_token
-                                    .then(|| plan.token.as_ref().map(|t| t.fingerprint))
-                                    .flatten()
+                            && out.judged_token == judged_token
                     }) {
                         continue; // the last one has not come back yet
                     }
@@ -104,10 +108,7 @@ impl Prober {
                             token,
                             config: config_index,
                             provider: index,
-                            judged_token: plan
-                                .judges_token
-                                .then(|| plan.token.as_ref().map(|t| t.fingerprint))
-                                .flatten(),
+                            judged_token,
                             sent_at_ms: now_ms,
                         }),
                         Err(why) => warn!(
@@ -184,12 +185,16 @@ fn update_health<T>(
 /// On a new configuration: forget the health of providers it no longer names (the others keep
 /// theirs: a reload neither ejects nor restores anyone).
 pub fn prune_removed_providers(plugin: &PluginConfig) {
-    let mut names: Vec<&str> = plugin
-        .all()
-        .flat_map(|config| config.providers.iter().map(|p| p.name.as_str()))
-        .collect();
-    names.sort_unstable();
-    names.dedup();
+    // Sorted and deduplicated by insertion: a slice sort of `&str` would cost 4 KB of module
+    // for a list of a few names.
+    let mut names: Vec<&str> = Vec::new();
+    for config in plugin.all() {
+        for provider in &config.providers {
+            if let Err(position) = names.binary_search(&provider.name.as_str()) {
+                names.insert(position, &provider.name);
+            }
+        }
+    }
     let (registry, cas) = hostcalls::get_shared_data(REGISTRY_KEY).unwrap_or((None, None));
     let (new_registry, removed) = prune(registry.as_deref(), &names);
     for key in removed {

@@ -86,7 +86,10 @@ fn cluster_settings<'a>(
 
 /// Registers every RESP store of the configuration with the host (once per cluster).
 pub fn init_clusters(plugin: &PluginConfig) {
-    for read in plugin.all().filter_map(|config| config.store()) {
+    for config in plugin.all() {
+        let Some(read) = config.store() else {
+            continue;
+        };
         // The query is RESP exactly when the store's protocol is.
         let StoreQuery::Resp { upstream, .. } = &read.query else {
             continue;

@@ -210,16 +210,20 @@ impl RootContext for Root {
         let refresher = Refresher::new(&plugin, worker_id);
         let prober = Prober::new(&plugin, worker_id);
         prune_removed_providers(&plugin);
-        let counts_in_flight = plugin
-            .all()
-            .any(|config| matches!(config.loads, LoadSource::InFlight(_)));
+        let counts_in_flight = counts_in_flight(&plugin);
         // In-flight slots need a heartbeat from every worker, at least once a second.
         let heartbeat = counts_in_flight.then(|| Duration::from_millis(inflight::HEARTBEAT_MS));
-        let period = [refresher.tick_period(), prober.tick_period(), heartbeat]
+        // The shortest period any of them wants; none: no tick.
+        let mut period: Option<Duration> = None;
+        for wanted in [refresher.tick_period(), prober.tick_period(), heartbeat]
             .into_iter()
             .flatten()
-            .min()
-            .unwrap_or(Duration::ZERO);
+        {
+            if period.is_none_or(|shortest| wanted < shortest) {
+                period = Some(wanted);
+            }
+        }
+        let period = period.unwrap_or(Duration::ZERO);
         if let Err(status) = hostcalls::set_tick_period(period) {
             warn!("ai-load-balancer: cannot set the tick for background refresh: {status:?}");
         }
@@ -252,11 +256,7 @@ impl RootContext for Root {
         if let Ok(mut prober) = shared.prober.try_borrow_mut() {
             prober.on_tick(&shared.plugin, super::now_ms());
         }
-        if shared
-            .plugin
-            .all()
-            .any(|config| matches!(config.loads, LoadSource::InFlight(_)))
-        {
+        if counts_in_flight(&shared.plugin) {
             heartbeat(shared.worker_id);
             #[cfg(feature = "higress")]
             reassert_redis_in_flight(&shared);
@@ -285,6 +285,16 @@ fn vm_worker_id(rng: &mut Rng) -> u64 {
         }
         id.get()
     })
+}
+
+/// Whether some configuration counts requests in flight (its workers beat on the tick).
+fn counts_in_flight(plugin: &PluginConfig) -> bool {
+    for config in plugin.all() {
+        if matches!(config.loads, LoadSource::InFlight(_)) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Refreshes this worker's in-flight slot so that its counts keep counting (a slot that stops

@@ -7,6 +7,9 @@
 //! every worker and written under compare-and-swap; tokens are kept by fingerprint, never by
 //! value, so a reloaded token list keeps its state and no secret reaches shared data.
 
+mod address;
+#[cfg(test)]
+mod address_tests;
 pub mod probe;
 mod record;
 pub mod status;
@@ -102,17 +105,15 @@ impl ProviderHealth {
 
     /// `None` while one of `tokens` is usable; otherwise when the first comes back.
     fn tokens_back_at(&self, now_ms: u64, tokens: &[u64]) -> Option<u64> {
-        tokens
-            .iter()
-            .map(|fingerprint| self.token(*fingerprint).map_or(0, |t| t.until_ms))
-            .map(|until_ms| {
-                if until_ms <= now_ms {
-                    None
-                } else {
-                    Some(until_ms)
-                }
-            })
-            .try_fold(u64::MAX, |earliest, until| until.map(|u| earliest.min(u)))
+        let mut earliest = u64::MAX;
+        for fingerprint in tokens {
+            let until_ms = self.token(*fingerprint).map_or(0, |t| t.until_ms);
+            if until_ms <= now_ms {
+                return None;
+            }
+            earliest = earliest.min(until_ms);
+        }
+        Some(earliest)
     }
 
     /// Claims the half-open trial: the caller's request decides. False when the trial is not

@@ -15,6 +15,16 @@ pub struct ProbePlan {
     pub judges_token: bool,
 }
 
+impl ProbePlan {
+    /// The fingerprint of the token the result counts for, if it judges one.
+    pub fn judged_token(&self) -> Option<u64> {
+        self.token
+            .as_ref()
+            .filter(|_| self.judges_token)
+            .map(|token| token.fingerprint)
+    }
+}
+
 /// The probes `provider` needs now, given its record. A provider without a cluster cannot be
 /// probed; a healthy one with all its tokens usable needs none (live traffic judges it).
 pub fn probes_due(provider: &Provider, health: &ProviderHealth, now_ms: u64) -> Vec<ProbePlan> {
@@ -33,15 +43,14 @@ pub fn probes_due(provider: &Provider, health: &ProviderHealth, now_ms: u64) -> 
             judges_token: false,
         });
     }
-    plans.extend(
-        tokens
-            .iter()
-            .filter(|t| !health.token_usable(t.fingerprint, now_ms))
-            .map(|t| ProbePlan {
-                token: Some(t.clone()),
+    for token in tokens {
+        if !health.token_usable(token.fingerprint, now_ms) {
+            plans.push(ProbePlan {
+                token: Some(token.clone()),
                 judges_token: true,
-            }),
-    );
+            });
+        }
+    }
     plans
 }
 
@@ -82,10 +91,11 @@ pub fn prune(registry: Option<&[u8]>, configured: &[&str]) -> (Vec<u8>, Vec<Stri
     let listed = registry
         .and_then(|bytes| std::str::from_utf8(bytes).ok())
         .unwrap_or_default();
-    let removed = listed
-        .split('\n')
-        .filter(|name| !name.is_empty() && !configured.contains(name))
-        .map(super::health_key)
-        .collect();
+    let mut removed = Vec::new();
+    for name in listed.split('\n') {
+        if !name.is_empty() && !configured.contains(&name) {
+            removed.push(super::health_key(name));
+        }
+    }
     (configured.join("\n").into_bytes(), removed)
 }

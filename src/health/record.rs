@@ -82,11 +82,10 @@ impl ProviderHealth {
         let text = std::str::from_utf8(bytes).map_err(|_| "health record is not UTF-8")?;
         let mut parts = text.split(';');
         let head = parts.next().unwrap_or_default();
-        let fields: Vec<&str> = head.split(' ').collect();
-        let [version, state, failures, probe_successes] = fields.as_slice() else {
+        let Some([version, state, failures, probe_successes]) = four_fields(head) else {
             return Err(format!("health record head {head:?} has not 4 fields"));
         };
-        if *version != "h1" {
+        if version != "h1" {
             return Err(format!("health record version {version:?} is not h1"));
         }
         let state = match state.split_at_checked(1) {
@@ -99,31 +98,50 @@ impl ProviderHealth {
             },
             _ => return Err(format!("health state {state:?} is not H, E<ms> or T<ms>")),
         };
-        let tokens = parts.map(decode_token).collect::<Result<Vec<_>, _>>()?;
+        let mut tokens = Vec::new();
+        for part in parts {
+            tokens.push(decode_token(part)?);
+        }
         Ok(Self {
             state,
-            failures: number(failures)?,
-            probe_successes: number(probe_successes)?,
+            failures: small_number(failures)?,
+            probe_successes: small_number(probe_successes)?,
             tokens,
         })
     }
 }
 
 fn decode_token(text: &str) -> Result<TokenHealth, String> {
-    let fields: Vec<&str> = text.split(' ').collect();
-    let [fingerprint, failures, until_ms, successes] = fields.as_slice() else {
+    let Some([fingerprint, failures, until_ms, successes]) = four_fields(text) else {
         return Err(format!("token record {text:?} has not 4 fields"));
     };
     Ok(TokenHealth {
         fingerprint: u64::from_str_radix(fingerprint, 16)
             .map_err(|_| format!("token fingerprint {fingerprint:?} is not hex"))?,
-        failures: number(failures)?,
+        failures: small_number(failures)?,
         until_ms: number(until_ms)?,
-        successes: number(successes)?,
+        successes: small_number(successes)?,
     })
 }
 
-fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+/// Exactly four space-separated fields.
+fn four_fields(text: &str) -> Option<[&str; 4]> {
+    let mut fields = text.split(' ');
+    let four = [
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+    ];
+    fields.next().is_none().then_some(four)
+}
+
+fn number(text: &str) -> Result<u64, String> {
     text.parse()
         .map_err(|_| format!("{text:?} in a health record is not a number"))
+}
+
+/// A count (`u32`): one parser for both widths keeps the module small.
+fn small_number(text: &str) -> Result<u32, String> {
+    u32::try_from(number(text)?).map_err(|_| format!("{text:?} in a health record is not a number"))
 }

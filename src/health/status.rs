@@ -2,10 +2,11 @@
 //! provider's health, load, cooldown and tokens, masked), as JSON written by hand.
 
 use std::fmt::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
+use super::address::{parse_ip, parse_socket_ip};
 use super::{Availability, ProviderHealth, State};
-use crate::float_text::float_text;
+use crate::float_text::write_float;
 use crate::load::Load;
 
 /// An address or a CIDR block (`10.0.0.0/8`, `::1`).
@@ -21,14 +22,14 @@ impl AddressRange {
             Some((address, prefix)) => (address, Some(prefix)),
             None => (text, None),
         };
-        let network: IpAddr = address
-            .parse()
-            .map_err(|_| format!("{address:?} is not an IP address"))?;
+        let network =
+            parse_ip(address).ok_or_else(|| format!("{address:?} is not an IP address"))?;
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix_len = match prefix {
             None => max,
-            Some(prefix) => match prefix.parse::<u8>() {
-                Ok(len) if len <= max => len,
+            // Read as a `u32`, whose parser the module has anyway; a `u8` takes the same text.
+            Some(prefix) => match prefix.parse::<u32>() {
+                Ok(len) if len <= u32::from(max) => len as u8,
                 _ => return Err(format!("prefix length {prefix:?} is not 0 to {max}")),
             },
         };
@@ -39,30 +40,35 @@ impl AddressRange {
     }
 
     pub fn contains(&self, address: IpAddr) -> bool {
-        let (network, address, bits) = match (self.network, address) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                (u128::from(u32::from(n)), u128::from(u32::from(a)), 32u32)
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => (u128::from(n), u128::from(a), 128),
-            (IpAddr::V4(n), IpAddr::V6(a)) => match a.to_ipv4_mapped() {
-                Some(a) => (u128::from(u32::from(n)), u128::from(u32::from(a)), 32),
-                None => return false,
-            },
-            (IpAddr::V6(_), IpAddr::V4(_)) => return false,
-        };
-        let host_bits = bits - u32::from(self.prefix_len);
-        network.checked_shr(host_bits).unwrap_or(0) == address.checked_shr(host_bits).unwrap_or(0)
+        let (network, network_v4) = octets(self.network);
+        let (address, address_v4) = octets(address);
+        if address_v4 && !network_v4 {
+            return false;
+        }
+        // An IPv4 range, as IPv4-mapped IPv6, also holds the mapped form of its addresses.
+        let bits = usize::from(self.prefix_len) + if network_v4 { 96 } else { 0 };
+        let (whole, rest) = (bits / 8, bits % 8);
+        network.get(..whole) == address.get(..whole)
+            && (rest == 0
+                || network
+                    .get(whole)
+                    .zip(address.get(whole))
+                    .is_some_and(|(n, a)| (n ^ a) >> (8 - rest) == 0))
+    }
+}
+
+/// An address as IPv6 octets (IPv4 mapped to `::ffff:a.b.c.d`), and whether it is IPv4.
+fn octets(address: IpAddr) -> ([u8; 16], bool) {
+    match address {
+        IpAddr::V4(v4) => (v4.to_ipv6_mapped().octets(), true),
+        IpAddr::V6(v6) => (v6.octets(), false),
     }
 }
 
 /// The client's address from Envoy's `source.address` property (`ip:port`, `[v6]:port`, or a
 /// bare address).
 pub fn source_ip(property: &str) -> Option<IpAddr> {
-    property
-        .parse::<SocketAddr>()
-        .map(|socket| socket.ip())
-        .or_else(|_| property.parse::<IpAddr>())
-        .ok()
+    parse_socket_ip(property).or_else(|| parse_ip(property))
 }
 
 /// What the page shows of one provider.
@@ -105,19 +111,19 @@ fn render_provider(body: &mut String, provider: &ProviderStatus<'_>, now_ms: u64
     match provider.load {
         None => body.push_str("null"),
         Some(load) => {
-            let _ = write!(body, "{{\"running\":{}", float_text(load.running));
+            body.push_str("{\"running\":");
+            write_float(body, load.running);
             for (name, value) in [
                 ("waiting", load.waiting),
                 ("cache_ratio", load.cache_ratio),
                 ("kv_usage", load.kv_usage),
             ] {
+                body.push_str(",\"");
+                body.push_str(name);
+                body.push_str("\":");
                 match value {
-                    Some(value) => {
-                        let _ = write!(body, ",\"{name}\":{}", float_text(value));
-                    }
-                    None => {
-                        let _ = write!(body, ",\"{name}\":null");
-                    }
+                    Some(value) => write_float(body, value),
+                    None => body.push_str("null"),
                 }
             }
             body.push('}');
@@ -130,7 +136,11 @@ fn render_provider(body: &mut String, provider: &ProviderStatus<'_>, now_ms: u64
         }
         body.push_str("{\"token\":");
         push_string(body, masked);
-        let _ = write!(body, ",\"available\":{usable}}}");
+        body.push_str(if *usable {
+            ",\"available\":true}"
+        } else {
+            ",\"available\":false}"
+        });
     }
     body.push_str("]}");
 }

@@ -45,7 +45,11 @@ pub struct TokenPool {
 
 impl TokenPool {
     pub fn fingerprints(&self) -> Vec<u64> {
-        self.tokens.iter().map(|t| t.fingerprint).collect()
+        let mut fingerprints = Vec::with_capacity(self.tokens.len());
+        for token in &self.tokens {
+            fingerprints.push(token.fingerprint);
+        }
+        fingerprints
     }
 
     /// The header value that carries `token`.
@@ -65,19 +69,22 @@ impl TokenPool {
         now_ms: u64,
         rng: &mut Rng,
     ) -> Option<&'a ApiToken> {
-        let usable: Vec<&ApiToken> = self
-            .tokens
-            .iter()
-            .filter(|t| health.token_usable(t.fingerprint, now_ms))
-            .collect();
+        let mut usable: Vec<&ApiToken> = Vec::with_capacity(self.tokens.len());
+        for token in &self.tokens {
+            if health.token_usable(token.fingerprint, now_ms) {
+                usable.push(token);
+            }
+        }
         if usable.is_empty() {
-            return self.tokens.iter().min_by_key(|t| {
-                health
-                    .tokens
-                    .iter()
-                    .find(|h| h.fingerprint == t.fingerprint)
-                    .map_or(0, |h| h.until_ms)
-            });
+            // The first of those whose cooldown ends first.
+            let mut first: Option<(&ApiToken, u64)> = None;
+            for token in &self.tokens {
+                let until_ms = health.token(token.fingerprint).map_or(0, |h| h.until_ms);
+                if first.is_none_or(|(_, earliest)| until_ms < earliest) {
+                    first = Some((token, until_ms));
+                }
+            }
+            return first.map(|(token, _)| token);
         }
         let index = rng.below(usable.len() as u64) as usize;
         usable.get(index).copied()
@@ -90,11 +97,23 @@ pub fn fingerprint(secret: &str) -> u64 {
 
 /// `sk-…wxyz`: the first three and last four characters of a long token, nothing of a short one.
 pub fn mask(secret: &str) -> String {
-    let chars: Vec<char> = secret.chars().collect();
-    if chars.len() < 12 {
+    let count = secret.chars().count();
+    if count < 12 {
         return "…".into();
     }
-    let head: String = chars.iter().take(3).collect();
-    let tail: String = chars.iter().skip(chars.len() - 4).collect();
-    format!("{head}…{tail}")
+    // Where the fourth character starts, and the fourth from the end.
+    let (mut head_end, mut tail_start) = (0, 0);
+    for (position, (at, _)) in secret.char_indices().enumerate() {
+        if position == 3 {
+            head_end = at;
+        }
+        if position == count - 4 {
+            tail_start = at;
+        }
+    }
+    let mut masked = String::new();
+    masked.push_str(secret.get(..head_end).unwrap_or_default());
+    masked.push('…');
+    masked.push_str(secret.get(tail_start..).unwrap_or_default());
+    masked
 }

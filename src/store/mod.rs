@@ -79,6 +79,16 @@ impl fmt::Display for StoreError {
     }
 }
 
+/// `&str`s of `strings`, as the readers and commands take them (one loop for every caller:
+/// a `map(String::as_str).collect()` per call site costs module bytes each).
+pub fn str_refs(strings: &[String]) -> Vec<&str> {
+    let mut refs = Vec::with_capacity(strings.len());
+    for string in strings {
+        refs.push(string.as_str());
+    }
+    refs
+}
+
 /// Reads a store's reply in the configured format.
 pub fn parse_reply(
     format: &ReplyFormat,
@@ -91,8 +101,7 @@ pub fn parse_reply(
             crate::engine::parse_hash_loads(body, providers).map_err(StoreError::BadReply)
         }
         ReplyFormat::Endpoint(names) => {
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            crate::engine::parse_json_loads(body, &names).map_err(StoreError::BadReply)
+            crate::engine::parse_json_loads(body, &str_refs(names)).map_err(StoreError::BadReply)
         }
     }
 }
@@ -110,10 +119,11 @@ pub fn parse_keys_reply(body: &[u8], providers: usize) -> Result<Loads, StoreErr
             values.len()
         )));
     }
-    Ok(values
-        .iter()
-        .map(|value| parse_load(value.as_deref()).map(Load::running))
-        .collect())
+    let mut loads = Vec::with_capacity(values.len());
+    for value in &values {
+        loads.push(parse_load(value.as_deref()).map(Load::running));
+    }
+    Ok(loads)
 }
 
 /// A load is a finite, non-negative number. Anything else — missing, text, negative, NaN,

@@ -82,14 +82,15 @@ pub fn parse_named_json_reply(
     if let [Value::Bool(false), Value::String(message)] = items.as_slice() {
         return Err(StoreError::BadReply(format!("error reply: {message}")));
     }
-    Ok(items
-        .iter()
-        .map(|item| match item {
+    let mut values = Vec::with_capacity(items.len());
+    for item in items {
+        values.push(match item {
             Value::String(text) => Some(text.as_bytes().to_vec()),
             Value::Number(number) => Some(number.to_string().into_bytes()),
             _ => None,
-        })
-        .collect())
+        });
+    }
+    Ok(values)
 }
 
 #[cfg(test)]

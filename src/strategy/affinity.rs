@@ -39,34 +39,36 @@ pub struct Ring {
 
 impl Ring {
     pub fn new<S: AsRef<str>>(ids: &[S]) -> Self {
-        let mut points: Vec<(u64, usize)> = ids
-            .iter()
-            .enumerate()
-            .flat_map(|(index, id)| {
-                let id_hash = fnv1a(id.as_ref().as_bytes());
-                (1..=VIRTUAL_NODES).map(move |node| {
-                    (
-                        mix(id_hash.wrapping_add(node.wrapping_mul(GOLDEN_GAMMA))),
-                        index,
-                    )
-                })
-            })
-            .collect();
+        let mut points: Vec<(u64, usize)> = Vec::new();
+        for (index, id) in ids.iter().enumerate() {
+            let id_hash = fnv1a(id.as_ref().as_bytes());
+            for node in 1..=VIRTUAL_NODES {
+                points.push((
+                    mix(id_hash.wrapping_add(node.wrapping_mul(GOLDEN_GAMMA))),
+                    index,
+                ));
+            }
+        }
         // `sort`, not `sort_unstable`: the same order (equal points are indistinguishable), and
         // the sort the inference score uses, so one sort is linked instead of two.
         points.sort();
         Self { points }
     }
 
-    /// Pool indices met walking the ring clockwise from the prefix's position, once per point
-    /// (so a backend recurs), wrapping around once.
-    fn walk(&self, prefix_hash: u64) -> impl Iterator<Item = usize> + '_ {
+    /// The first pool index `accept` takes, walking the ring clockwise from the prefix's
+    /// position, once per point (so a backend recurs), wrapping around once.
+    fn find(&self, prefix_hash: u64, accept: &dyn Fn(usize) -> bool) -> Option<usize> {
         // Mixed again so that a weak prefix hash still lands evenly on the ring.
         let position = mix(prefix_hash);
-        let (before, after) = self
-            .points
-            .split_at(self.points.partition_point(|(point, _)| *point < position));
-        after.iter().chain(before).map(|(_, index)| *index)
+        let start = self.points.partition_point(|(point, _)| *point < position);
+        let count = self.points.len();
+        for offset in 0..count {
+            let (_, index) = self.points.get((start + offset) % count)?;
+            if accept(*index) {
+                return Some(*index);
+            }
+        }
+        None
     }
 }
 
@@ -87,7 +89,7 @@ pub(super) fn pick(
                 .is_none_or(|load| bound.is_none_or(|bound| load.total() + 1.0 <= bound))
         })
     };
-    match ring.walk(prefix_hash).find(|index| within_bound(*index)) {
+    match ring.find(prefix_hash, &within_bound) {
         Some(index) => Pick::decided(Some(index)),
         None => least_load(candidates, rng),
     }
@@ -97,11 +99,16 @@ pub(super) fn pick(
 /// candidates whose load is known (`None` when none is). The `+ 1`s count the request being
 /// placed; the ceiling keeps an idle pool sticky (without it, `1 <= 1.25 / n` fails for n > 1).
 fn load_bound(load_factor: f64, candidates: &Candidates) -> Option<f64> {
-    let (count, sum) = candidates
-        .iter()
-        .filter_map(|(_, backend)| backend.load.map(|load| load.total()))
-        .filter(|total| !total.is_nan())
-        .fold((0u32, 0.0), |(count, sum), total| (count + 1, sum + total));
+    let (mut count, mut sum) = (0u32, 0.0);
+    for (_, backend) in &candidates.list {
+        let Some(total) = backend.load.map(|load| load.total()) else {
+            continue;
+        };
+        if !total.is_nan() {
+            count += 1;
+            sum += total;
+        }
+    }
     if count == 0 {
         return None;
     }

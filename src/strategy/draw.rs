@@ -1,41 +1,46 @@
 //! The random draws every strategy is built from: the lowest value with ties broken at random,
-//! a pick proportional to weight, and a uniform pick. Each takes `(index, value)` pairs as a
-//! cloneable iterator, so callers filter the pool without allocating, and each draws from the
-//! `Rng` exactly once (never when there is nothing to choose between).
+//! a pick proportional to weight, and a uniform pick. Each takes `(index, value)` pairs (or
+//! indices) as a slice, so that each is one function in the module whatever the caller
+//! filtered, and each draws from the `Rng` exactly once (never when there is nothing to choose
+//! between).
 
 use crate::rng::Rng;
 
 /// The index with the lowest value; among equal lowest values, a uniform random one. NaN values
 /// never win. `None` when there are no values (or only NaN).
-pub(crate) fn lowest<I>(values: I, rng: &mut Rng) -> Option<usize>
-where
-    I: Iterator<Item = (usize, f64)> + Clone,
-{
-    let numbers = values.filter(|(_, value)| !value.is_nan());
-    let lowest = numbers.clone().map(|(_, value)| value).reduce(f64::min)?;
-    uniform(
-        numbers
-            .filter(move |(_, value)| *value == lowest)
-            .map(|(index, _)| index),
-        rng,
-    )
+pub(crate) fn lowest(values: &[(usize, f64)], rng: &mut Rng) -> Option<usize> {
+    let mut lowest: Option<f64> = None;
+    for (_, value) in values {
+        if !value.is_nan() {
+            lowest = Some(lowest.map_or(*value, |low| low.min(*value)));
+        }
+    }
+    let lowest = lowest?;
+    let mut tied = Vec::new();
+    for (index, value) in values {
+        // NaN equals nothing, so it is never among them.
+        if *value == lowest {
+            tied.push(*index);
+        }
+    }
+    uniform(&tied, rng)
 }
 
 /// An index with probability proportional to its weight; weight 0 is never drawn. `None` when
 /// the weights add up to 0 (or there are none).
-pub(crate) fn by_weight<I>(weights: I, rng: &mut Rng) -> Option<usize>
-where
-    I: Iterator<Item = (usize, u32)> + Clone,
-{
-    let total: u64 = weights.clone().map(|(_, weight)| u64::from(weight)).sum();
+pub(crate) fn by_weight(weights: &[(usize, u32)], rng: &mut Rng) -> Option<usize> {
+    let mut total: u64 = 0;
+    for (_, weight) in weights {
+        total += u64::from(*weight);
+    }
     if total == 0 {
         return None;
     }
     let mut ticket = rng.below(total);
     for (index, weight) in weights {
-        let weight = u64::from(weight);
+        let weight = u64::from(*weight);
         if ticket < weight {
-            return Some(index);
+            return Some(*index);
         }
         ticket -= weight;
     }
@@ -43,13 +48,11 @@ where
 }
 
 /// A uniform random index among `indices`; `None` when there are none.
-pub(crate) fn uniform<I>(mut indices: I, rng: &mut Rng) -> Option<usize>
-where
-    I: Iterator<Item = usize> + Clone,
-{
-    let count = indices.clone().count();
-    if count == 0 {
+pub(crate) fn uniform(indices: &[usize], rng: &mut Rng) -> Option<usize> {
+    if indices.is_empty() {
         return None;
     }
-    indices.nth(rng.below(count as u64) as usize)
+    indices
+        .get(rng.below(indices.len() as u64) as usize)
+        .copied()
 }

@@ -101,11 +101,26 @@ impl LatencyStats {
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(bytes)
             .map_err(|error| format!("latency stats: not UTF-8 text ({error})"))?;
-        let fields: Vec<&str> = text.split(';').collect();
-        let [version, ttfb_ms, total_ms, updated_at_ms, samples] = fields[..] else {
+        let mut fields = text.split(';');
+        let (
+            Some(version),
+            Some(ttfb_ms),
+            Some(total_ms),
+            Some(updated_at_ms),
+            Some(samples),
+            None,
+        ) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        )
+        else {
             return Err(format!(
                 "latency stats {text:?}: expected 5 fields separated by ';', found {}",
-                fields.len()
+                text.split(';').count()
             ));
         };
         if version != VERSION {

@@ -115,8 +115,8 @@ pub fn pick(
     let candidates = Candidates::new(backends);
     match strategy {
         Strategy::LeastLoad => least_load(&candidates, rng),
-        Strategy::WeightedRandom => Pick::decided(weighted(candidates.iter(), rng)),
-        Strategy::Random => Pick::decided(draw::uniform(candidates.indices(), rng)),
+        Strategy::WeightedRandom => Pick::decided(weighted(&candidates, &|_| true, rng)),
+        Strategy::Random => Pick::decided(draw::uniform(&candidates.indices(), rng)),
         Strategy::RoundRobin => round_robin(&candidates, inputs.round_robin_ticket, rng),
         Strategy::Failover => failover(&candidates, rng),
         Strategy::LeastLatency => least_latency(&candidates, rng),
@@ -131,16 +131,28 @@ pub fn pick(
 }
 
 /// The backends that may be picked: the available ones, or all of them when none is available.
+/// Listed once per pick, so that every strategy walks a plain slice (generic iterator chains,
+/// instantiated once per strategy and closure, cost the module several KB).
 struct Candidates<'a> {
     backends: &'a [Backend],
     any_available: bool,
+    /// The candidates with their pool index, in pool order.
+    list: Vec<(usize, &'a Backend)>,
 }
 
 impl<'a> Candidates<'a> {
     fn new(backends: &'a [Backend]) -> Self {
+        let any_available = backends.iter().any(|backend| backend.available);
+        let mut list = Vec::with_capacity(backends.len());
+        for (index, backend) in backends.iter().enumerate() {
+            if may_pick(backend, any_available) {
+                list.push((index, backend));
+            }
+        }
         Self {
             backends,
-            any_available: backends.iter().any(|backend| backend.available),
+            any_available,
+            list,
         }
     }
 
@@ -151,17 +163,12 @@ impl<'a> Candidates<'a> {
             .filter(|backend| may_pick(backend, self.any_available))
     }
 
-    /// The candidates with their pool index, in pool order.
-    fn iter(&self) -> impl Iterator<Item = (usize, &'a Backend)> + Clone + 'a {
-        let any_available = self.any_available;
-        self.backends
-            .iter()
-            .enumerate()
-            .filter(move |(_, backend)| may_pick(backend, any_available))
-    }
-
-    fn indices(&self) -> impl Iterator<Item = usize> + Clone + 'a {
-        self.iter().map(|(index, _)| index)
+    fn indices(&self) -> Vec<usize> {
+        let mut indices = Vec::with_capacity(self.list.len());
+        for (index, _) in &self.list {
+            indices.push(*index);
+        }
+        indices
     }
 }
 
@@ -170,10 +177,13 @@ fn may_pick(backend: &Backend, any_available: bool) -> bool {
 }
 
 fn least_load(candidates: &Candidates, rng: &mut Rng) -> Option<Pick> {
-    let known = candidates
-        .iter()
-        .filter_map(|(index, backend)| backend.load.map(|load| (index, load.total())));
-    match draw::lowest(known, rng) {
+    let mut known = Vec::new();
+    for (index, backend) in &candidates.list {
+        if let Some(load) = backend.load {
+            known.push((*index, load.total()));
+        }
+    }
+    match draw::lowest(&known, rng) {
         Some(index) => Pick::decided(Some(index)),
         None => nothing_known(candidates, rng),
     }
@@ -181,57 +191,76 @@ fn least_load(candidates: &Candidates, rng: &mut Rng) -> Option<Pick> {
 
 /// The fallback of a strategy whose inputs are all unknown.
 fn nothing_known(candidates: &Candidates, rng: &mut Rng) -> Option<Pick> {
-    weighted(candidates.iter(), rng).map(|index| Pick {
+    weighted(candidates, &|_| true, rng).map(|index| Pick {
         index,
         reason: Reason::NothingKnown,
     })
 }
 
-/// By weight; uniform when every weight is 0 (a pool must still answer).
-fn weighted<'a, I>(backends: I, rng: &mut Rng) -> Option<usize>
-where
-    I: Iterator<Item = (usize, &'a Backend)> + Clone,
-{
-    let weights = backends
-        .clone()
-        .map(|(index, backend)| (index, backend.weight));
-    draw::by_weight(weights, rng).or_else(|| draw::uniform(backends.map(|(index, _)| index), rng))
+/// By weight among the candidates `keep` accepts; uniform among them when every weight is 0 (a
+/// pool must still answer).
+fn weighted(
+    candidates: &Candidates,
+    keep: &dyn Fn(&Backend) -> bool,
+    rng: &mut Rng,
+) -> Option<usize> {
+    let mut weights = Vec::new();
+    for (index, backend) in &candidates.list {
+        if keep(backend) {
+            weights.push((*index, backend.weight));
+        }
+    }
+    draw::by_weight(&weights, rng).or_else(|| {
+        let mut indices = Vec::with_capacity(weights.len());
+        for (index, _) in &weights {
+            indices.push(*index);
+        }
+        draw::uniform(&indices, rng)
+    })
 }
 
 fn round_robin(candidates: &Candidates, ticket: Option<u64>, rng: &mut Rng) -> Option<Pick> {
     let Some(ticket) = ticket else {
-        return Pick::decided(draw::uniform(candidates.indices(), rng));
+        return Pick::decided(draw::uniform(&candidates.indices(), rng));
     };
-    let count = candidates.indices().count() as u64;
+    let count = candidates.list.len() as u64;
     if count == 0 {
         return None;
     }
-    Pick::decided(candidates.indices().nth((ticket % count) as usize))
+    Pick::decided(
+        candidates
+            .list
+            .get((ticket % count) as usize)
+            .map(|(index, _)| *index),
+    )
 }
 
 fn failover(candidates: &Candidates, rng: &mut Rng) -> Option<Pick> {
-    let first = candidates
-        .iter()
-        .map(|(_, backend)| backend.priority)
-        .min()?;
-    let tied = candidates
-        .iter()
-        .filter(move |(_, backend)| backend.priority == first);
-    Pick::decided(weighted(tied, rng))
+    let mut first: Option<u32> = None;
+    for (_, backend) in &candidates.list {
+        first = Some(first.map_or(backend.priority, |first| first.min(backend.priority)));
+    }
+    let first = first?;
+    Pick::decided(weighted(
+        candidates,
+        &|backend| backend.priority == first,
+        rng,
+    ))
 }
 
 fn least_latency(candidates: &Candidates, rng: &mut Rng) -> Option<Pick> {
     let measured = |backend: &Backend| backend.latency_ms.filter(|latency| !latency.is_nan());
     // Exploring first is what refreshes an estimate that aged out.
-    let unmeasured = candidates
-        .iter()
-        .filter(move |(_, backend)| measured(backend).is_none())
-        .map(|(index, _)| index);
-    if let Some(index) = draw::uniform(unmeasured, rng) {
+    let mut unmeasured = Vec::new();
+    let mut latencies = Vec::new();
+    for (index, backend) in &candidates.list {
+        match measured(backend) {
+            None => unmeasured.push(*index),
+            Some(ms) => latencies.push((*index, ms)),
+        }
+    }
+    if let Some(index) = draw::uniform(&unmeasured, rng) {
         return Pick::decided(Some(index));
     }
-    let latencies = candidates
-        .iter()
-        .filter_map(move |(index, backend)| measured(backend).map(|ms| (index, ms)));
-    Pick::decided(draw::lowest(latencies, rng))
+    Pick::decided(draw::lowest(&latencies, rng))
 }

@@ -63,10 +63,12 @@ fn kept(candidates: usize, candidate_percent: u32) -> usize {
 }
 
 pub(super) fn pick(weights: &ScoreWeights, candidates: &Candidates, rng: &mut Rng) -> Option<Pick> {
-    let known: Vec<(usize, Load)> = candidates
-        .iter()
-        .filter_map(|(index, backend)| backend.load.map(|load| (index, load)))
-        .collect();
+    let mut known: Vec<(usize, Load)> = Vec::new();
+    for (index, backend) in &candidates.list {
+        if let Some(load) = backend.load {
+            known.push((*index, load));
+        }
+    }
     if known.is_empty() {
         return nothing_known(candidates, rng);
     }
@@ -81,29 +83,29 @@ pub(super) fn pick(weights: &ScoreWeights, candidates: &Candidates, rng: &mut Rn
     // Ranked as `(key, index)` pairs, sorted with the same sort the affinity ring uses (one
     // sort linked instead of two). The key orders scores from best to worst; the index keeps
     // equal scores in pool order, as a stable sort of the scores would.
-    let mut ranked: Vec<(u64, usize)> = known
-        .iter()
-        .map(|(index, load)| {
-            let value = score(weights, load, max_running, max_waiting);
-            // A garbled load must not win.
-            let value = if value.is_nan() {
-                f64::NEG_INFINITY
-            } else {
-                value
-            };
-            (best_first_key(value), *index)
-        })
-        .collect();
+    let mut ranked: Vec<(u64, usize)> = Vec::with_capacity(known.len());
+    for (index, load) in &known {
+        let value = score(weights, load, max_running, max_waiting);
+        // A garbled load must not win.
+        let value = if value.is_nan() {
+            f64::NEG_INFINITY
+        } else {
+            value
+        };
+        ranked.push((best_first_key(value), *index));
+    }
     ranked.sort();
     let keep = kept(ranked.len(), weights.candidate_percent);
     let (drawn, _) = *ranked.get(rng.below(keep as u64) as usize)?;
     // Equal scores straddling the cut are broken at random: drawing a position, then any
     // backend with that position's score, gives each kept position the same chance.
-    let tied = ranked
-        .iter()
-        .filter(move |(key, _)| *key == drawn)
-        .map(|(_, index)| *index);
-    Pick::decided(draw::uniform(tied, rng))
+    let mut tied = Vec::new();
+    for (key, index) in &ranked {
+        if *key == drawn {
+            tied.push(*index);
+        }
+    }
+    Pick::decided(draw::uniform(&tied, rng))
 }
 
 #[cfg(test)]
