@@ -412,6 +412,7 @@ def checklist(stack):
         f"  {redis} SET ai_metric:qwen_1 90",
         f"  {curl}",
         "",
+        f"Provider health: curl {stack.url}/masgod/ai-lb/status",
         f"Filter stats: curl '{stack.admin_url}/stats?filter=ai_lb'",
         f"Logs: {stack.dir}",
         "Ctrl-C stops everything.",

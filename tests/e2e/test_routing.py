@@ -5,7 +5,7 @@ import socket
 import pytest
 
 from stack import (SEED_BODY, MODEL_OF, assert_answered_consistently, counter, curl, post,
-                   seed_request)
+                   seed_request, status_page)
 
 REPEATS = 4  # least-load must be deterministic when loads differ
 
@@ -91,3 +91,12 @@ def test_a_control_header_that_is_not_utf8_cannot_crash_the_filter(stack, loads)
     answer = seed_request(stack)  # the worker is still there
     assert_answered_consistently(answer, stack)
     assert answer.provider == "qianwen"
+
+
+def test_the_shipped_gateway_shows_provider_health_to_loopback(stack):
+    """`make run`'s Envoy config serves the status page the checklist points to."""
+    page = status_page(stack, "/masgod/ai-lb/status")
+    assert set(page) == {"minmax", "qianwen"}
+    for entry in page.values():
+        assert entry["health"] == "healthy"
+        assert entry["tokens"] == []
