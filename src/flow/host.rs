@@ -56,6 +56,61 @@ pub enum Stat {
 }
 
 impl Stat {
+    /// The events a `Stat::Provider` counter names, as its call sites spell them.
+    pub const PROVIDER_EVENTS: [&'static str; 7] = [
+        "ejected",
+        "restored",
+        "retried",
+        "fallback",
+        "store_error",
+        "token_unavailable",
+        "token_restored",
+    ];
+
+    /// One of each counter (provider-scoped ones for the provider `<provider>`, once per
+    /// event): what docs/metrics.md and README's Stats table must list (tests/docs.rs).
+    pub fn all_for_docs() -> Vec<Stat> {
+        let provider = || "<provider>".to_string();
+        let mut all = Vec::new();
+        let mut next = Some(Stat::Balanced);
+        // Each variant names the one after it, without a wildcard arm: a variant added to
+        // `Stat` does not compile until it is listed here, and so documented.
+        while let Some(stat) = next {
+            next = match &stat {
+                Stat::Balanced => Some(Stat::Passthrough),
+                Stat::Passthrough => Some(Stat::UnknownModel),
+                Stat::UnknownModel => Some(Stat::ModelsListed),
+                Stat::ModelsListed => Some(Stat::Selected(provider())),
+                Stat::Selected(_) => Some(Stat::FallbackStoreError),
+                Stat::FallbackStoreError => Some(Stat::FallbackStoreDown),
+                Stat::FallbackStoreDown => Some(Stat::FallbackAllUnknown),
+                Stat::FallbackAllUnknown => Some(Stat::FallbackStaleLoads),
+                Stat::FallbackStaleLoads => Some(Stat::Rewritten),
+                Stat::Rewritten => Some(Stat::RewriteSkipped),
+                Stat::RewriteSkipped => Some(Stat::RefreshPublished),
+                Stat::RefreshPublished => Some(Stat::RefreshFailed),
+                Stat::RefreshFailed => Some(Stat::ScrapePublished),
+                Stat::ScrapePublished => Some(Stat::ScrapeFailed),
+                Stat::ScrapeFailed => Some(Stat::Provider(provider(), "")),
+                Stat::Provider(..) => Some(Stat::RetrySent),
+                Stat::RetrySent => Some(Stat::RetryRecovered),
+                Stat::RetryRecovered => Some(Stat::RetryExhausted),
+                Stat::RetryExhausted => Some(Stat::ProbeOk),
+                Stat::ProbeOk => Some(Stat::ProbeFailed),
+                Stat::ProbeFailed => Some(Stat::StatusServed),
+                Stat::StatusServed => None,
+            };
+            if let Stat::Provider(..) = stat {
+                for event in Stat::PROVIDER_EVENTS {
+                    all.push(Stat::Provider(provider(), event));
+                }
+            } else {
+                all.push(stat);
+            }
+        }
+        all
+    }
+
     pub fn name(&self) -> String {
         match self {
             Stat::Balanced => "ai_lb.requests.balanced".into(),
