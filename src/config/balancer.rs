@@ -33,7 +33,7 @@ pub const FIELDS: &[&str] = &[
     "retry",
     "status_endpoint",
 ];
-const PROVIDER_FIELDS: &[&str] = &[
+pub(crate) const PROVIDER_FIELDS: &[&str] = &[
     "name",
     "key",
     "model",
@@ -45,7 +45,7 @@ const PROVIDER_FIELDS: &[&str] = &[
     "api_tokens",
     "token_header",
 ];
-const METRICS_FIELDS: &[&str] = &["cluster", "path"];
+pub(crate) const METRICS_FIELDS: &[&str] = &["cluster", "path"];
 
 pub const DEFAULT_SELECTED_PROVIDER_HEADER: &str = "x-selected-provider";
 pub const DEFAULT_REWRITE_MODEL_HEADER: &str = "x-rewrite-target-model";

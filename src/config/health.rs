@@ -9,7 +9,7 @@ use crate::health::status::AddressRange;
 use crate::health::tokens::{ApiToken, TokenPool};
 use crate::health::{retry_after_ms, Rules, Verdict};
 
-const HEALTH_FIELDS: &[&str] = &[
+pub(crate) const HEALTH_FIELDS: &[&str] = &[
     "failure_threshold",
     "failure_statuses",
     "cooldown_ms",
@@ -17,11 +17,11 @@ const HEALTH_FIELDS: &[&str] = &[
     "success_threshold",
     "probe",
 ];
-const PROBE_SCHEDULE_FIELDS: &[&str] = &["interval_ms", "timeout_ms"];
-const RETRY_FIELDS: &[&str] = &["max_retries", "budget_ms"];
-const STATUS_FIELDS: &[&str] = &["path", "allowed_sources"];
-const PROBE_FIELDS: &[&str] = &["method", "path", "body", "expected_statuses"];
-const REWRITE_FIELDS: &[&str] = &["from", "to"];
+pub(crate) const PROBE_SCHEDULE_FIELDS: &[&str] = &["interval_ms", "timeout_ms"];
+pub(crate) const RETRY_FIELDS: &[&str] = &["max_retries", "budget_ms"];
+pub(crate) const STATUS_FIELDS: &[&str] = &["path", "allowed_sources"];
+pub(crate) const PROBE_FIELDS: &[&str] = &["method", "path", "body", "expected_statuses"];
+pub(crate) const REWRITE_FIELDS: &[&str] = &["from", "to"];
 
 /// Statuses that mean a provider failed, unless the configuration says otherwise.
 pub const DEFAULT_FAILURE_STATUSES: &[(u16, u16)] = &[(429, 429), (500, 599)];

@@ -9,6 +9,8 @@ mod health_tests;
 #[cfg(test)]
 mod pool_tests;
 mod pools;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod schema;
 mod source;
 mod sources;
 #[cfg(test)]

@@ -11,8 +11,8 @@ use crate::refresh::fnv1a_64;
 use crate::strategy::{Affinity, Ring, ScoreWeights, Strategy};
 
 pub const POOL_FIELDS: &[&str] = &["strategy", "backends"];
-const BACKEND_FIELDS: &[&str] = &["provider", "model", "weight", "priority"];
-const STRATEGY_FIELDS: &[&str] = &[
+pub(crate) const BACKEND_FIELDS: &[&str] = &["provider", "model", "weight", "priority"];
+pub(crate) const STRATEGY_FIELDS: &[&str] = &[
     "name",
     "cache_ratio_weight",
     "request_load_weight",
@@ -22,8 +22,9 @@ const STRATEGY_FIELDS: &[&str] = &[
     "load_factor",
     "max_age_ms",
 ];
-const STRATEGY_NAMES: &str = "least_load, weighted_random, random, round_robin, failover, \
-                              least_latency, inference_score, prefix_affinity";
+pub(crate) const STRATEGY_NAMES: &str =
+    "least_load, weighted_random, random, round_robin, failover, least_latency, \
+     inference_score, prefix_affinity";
 /// Latency samples older than this count as none, so a slow provider is tried again.
 pub const DEFAULT_LATENCY_MAX_AGE_MS: u32 = 30_000;
 const MAX_WEIGHT: u64 = 1_000_000;

@@ -29,7 +29,7 @@ pub const REDIS_FIELDS: &[&str] = &[
     "load_format",
     "hash_fields",
 ];
-const ENDPOINT_FIELDS: &[&str] = &[
+pub(crate) const ENDPOINT_FIELDS: &[&str] = &[
     "cluster",
     "path",
     "timeout_ms",
@@ -39,9 +39,9 @@ const ENDPOINT_FIELDS: &[&str] = &[
     "down_after_failures",
     "down_retry_ms",
 ];
-const ENGINE_FIELDS: &[&str] = &["interval_ms", "timeout_ms", "max_age_ms"];
-const IN_FLIGHT_FIELDS: &[&str] = &["scope"];
-const HASH_FIELDS: [&str; 3] = ["running", "waiting", "cache_ratio"];
+pub(crate) const ENGINE_FIELDS: &[&str] = &["interval_ms", "timeout_ms", "max_age_ms"];
+pub(crate) const IN_FLIGHT_FIELDS: &[&str] = &["scope"];
+pub(crate) const HASH_FIELDS: [&str; 3] = ["running", "waiting", "cache_ratio"];
 pub const SOURCE_SECTIONS: [(&str, &str); 4] = [
     ("redis", "redis"),
     ("endpoint", "endpoint"),

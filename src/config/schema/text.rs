@@ -1,0 +1,271 @@
+//! An ordered document tree and its JSON and YAML text. serde_json's `Map` sorts its keys (the
+//! crate leaves `preserve_order` off), and a schema reads best, and a console form renders
+//! best, with fields in the order they are described.
+
+use serde_json::{Map, Number, Value};
+
+use crate::float_text::write_float;
+
+pub enum Node {
+    Bool(bool),
+    Int(u64),
+    Num(f64),
+    Str(String),
+    List(Vec<Node>),
+    Map(Vec<(String, Node)>),
+}
+
+impl Node {
+    pub fn str(text: &str) -> Self {
+        Node::Str(text.to_string())
+    }
+
+    pub fn to_value(&self) -> Value {
+        match self {
+            Node::Bool(flag) => Value::Bool(*flag),
+            Node::Int(number) => Value::from(*number),
+            // Written as `2`, read back as an integer: the value says so too.
+            Node::Num(number) if number.fract() == 0.0 && (0.0..9e15).contains(number) => {
+                Value::from(*number as u64)
+            }
+            Node::Num(number) => Number::from_f64(*number).map_or(Value::Null, Value::Number),
+            Node::Str(text) => Value::String(text.clone()),
+            Node::List(items) => Value::Array(items.iter().map(Node::to_value).collect()),
+            Node::Map(entries) => {
+                let mut map = Map::new();
+                for (key, value) in entries {
+                    map.insert(key.clone(), value.to_value());
+                }
+                Value::Object(map)
+            }
+        }
+    }
+
+    /// Pretty JSON with two-space indents, as `serde_json::to_string_pretty` writes it.
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        self.write_json(&mut out, 0);
+        out
+    }
+
+    fn write_json(&self, out: &mut String, indent: usize) {
+        match self {
+            Node::List(items) if !items.is_empty() => {
+                out.push('[');
+                for (index, item) in items.iter().enumerate() {
+                    out.push_str(if index == 0 { "\n" } else { ",\n" });
+                    push_indent(out, indent + 2);
+                    item.write_json(out, indent + 2);
+                }
+                out.push('\n');
+                push_indent(out, indent);
+                out.push(']');
+            }
+            Node::Map(entries) if !entries.is_empty() => {
+                out.push('{');
+                for (index, (key, value)) in entries.iter().enumerate() {
+                    out.push_str(if index == 0 { "\n" } else { ",\n" });
+                    push_indent(out, indent + 2);
+                    out.push_str(&quoted(key));
+                    out.push_str(": ");
+                    value.write_json(out, indent + 2);
+                }
+                out.push('\n');
+                push_indent(out, indent);
+                out.push('}');
+            }
+            Node::List(_) => out.push_str("[]"),
+            Node::Map(_) => out.push_str("{}"),
+            scalar => out.push_str(&scalar.scalar_text(false)),
+        }
+    }
+
+    /// Block-style YAML, each line indented by `indent` spaces at least; sequences are indented
+    /// under their key, as Higress's own plugin specs write them.
+    pub fn to_yaml(&self, indent: usize) -> String {
+        let mut out = String::new();
+        match self {
+            Node::Map(entries) if !entries.is_empty() => write_yaml_map(entries, &mut out, indent),
+            Node::List(items) if !items.is_empty() => write_yaml_list(items, &mut out, indent),
+            other => {
+                push_indent(&mut out, indent);
+                out.push_str(&other.yaml_inline());
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// A scalar or an empty collection, on the line of its key.
+    fn yaml_inline(&self) -> String {
+        match self {
+            Node::List(_) => "[]".to_string(),
+            Node::Map(_) => "{}".to_string(),
+            scalar => scalar.scalar_text(true),
+        }
+    }
+
+    fn is_block(&self) -> bool {
+        match self {
+            Node::List(items) => !items.is_empty(),
+            Node::Map(entries) => !entries.is_empty(),
+            _ => false,
+        }
+    }
+
+    fn scalar_text(&self, yaml: bool) -> String {
+        match self {
+            Node::Bool(flag) => flag.to_string(),
+            Node::Int(number) => number.to_string(),
+            Node::Num(number) => {
+                let mut text = String::new();
+                write_float(&mut text, *number);
+                text
+            }
+            Node::Str(text) if yaml && is_plain_yaml(text) => text.clone(),
+            Node::Str(text) => quoted(text),
+            Node::List(_) | Node::Map(_) => String::new(),
+        }
+    }
+}
+
+fn write_yaml_map(entries: &[(String, Node)], out: &mut String, indent: usize) {
+    for (key, value) in entries {
+        push_indent(out, indent);
+        out.push_str(&yaml_key(key));
+        out.push(':');
+        if value.is_block() {
+            out.push('\n');
+            out.push_str(&value.to_yaml(indent + 2));
+        } else {
+            out.push(' ');
+            out.push_str(&value.yaml_inline());
+            out.push('\n');
+        }
+    }
+}
+
+fn write_yaml_list(items: &[Node], out: &mut String, indent: usize) {
+    for item in items {
+        push_indent(out, indent);
+        out.push('-');
+        match item {
+            // The first entry on the dash's line, the others under it.
+            Node::Map(entries) if !entries.is_empty() => {
+                let block = item.to_yaml(indent + 2);
+                out.push(' ');
+                out.push_str(&block[indent + 2..]);
+            }
+            Node::List(nested) if !nested.is_empty() => {
+                out.push('\n');
+                write_yaml_list(nested, out, indent + 2);
+            }
+            scalar => {
+                out.push(' ');
+                out.push_str(&scalar.yaml_inline());
+                out.push('\n');
+            }
+        }
+    }
+}
+
+fn yaml_key(key: &str) -> String {
+    if is_plain_yaml(key) {
+        key.to_string()
+    } else {
+        quoted(key)
+    }
+}
+
+/// Whether `text` reads back as this string when written unquoted, in YAML 1.2 and in the YAML
+/// 1.1 readers consoles use (SnakeYAML): no indicator first, no `: ` or ` #`, nothing a reader
+/// takes for a boolean, null or number. Anything else is written double-quoted.
+fn is_plain_yaml(text: &str) -> bool {
+    let Some(first) = text.chars().next() else {
+        return false;
+    };
+    let lower = text.to_ascii_lowercase();
+    let reserved = [
+        "true", "false", "yes", "no", "on", "off", "y", "n", "null", "~",
+    ];
+    !(first.is_whitespace()
+        || first.is_ascii_digit()
+        || "-?:,[]{}#&*!|>'\"%@`+.<=\\".contains(first)
+        || text.ends_with(char::is_whitespace)
+        || text.ends_with(':')
+        || text.contains(": ")
+        || text.contains(" #")
+        || text.chars().any(char::is_control)
+        || reserved.contains(&lower.as_str()))
+}
+
+fn quoted(text: &str) -> String {
+    // A JSON string is a YAML double-quoted scalar too; writing a `&str` cannot fail.
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+fn push_indent(out: &mut String, indent: usize) {
+    for _ in 0..indent {
+        out.push(' ');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_a_reader_would_take_for_something_else_are_quoted() {
+        for text in [
+            "",
+            "true",
+            "No",
+            "~",
+            "5xx",
+            "-1",
+            "a: b",
+            "a #b",
+            "'x'",
+            " x",
+            "x ",
+            "*x",
+            "1.5",
+            "ai_metric:",
+        ] {
+            assert!(!is_plain_yaml(text), "{text:?} must be quoted");
+        }
+        for text in [
+            "least_load",
+            "x-selected-provider",
+            "/v1/models",
+            "AI 负载均衡",
+        ] {
+            assert!(is_plain_yaml(text), "{text:?} reads back unquoted");
+        }
+    }
+
+    #[test]
+    fn yaml_round_trips_through_the_configuration_reader() {
+        let node = Node::Map(vec![
+            ("name".into(), Node::str("a: b # c")),
+            ("count".into(), Node::Int(3)),
+            ("ratio".into(), Node::Num(0.25)),
+            (
+                "items".into(),
+                Node::List(vec![
+                    Node::Map(vec![
+                        ("x".into(), Node::str("5xx")),
+                        ("y".into(), Node::List(vec![])),
+                    ]),
+                    Node::str("中文：说明"),
+                    Node::Bool(false),
+                ]),
+            ),
+            ("empty".into(), Node::Map(vec![])),
+        ]);
+        let parsed = crate::config::yaml::parse(&node.to_yaml(0));
+        assert_eq!(parsed.ok(), Some(node.to_value()));
+        let json: Value = serde_json::from_str(&node.to_json()).unwrap_or(Value::Null);
+        assert_eq!(json, node.to_value());
+    }
+}

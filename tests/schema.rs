@@ -1,0 +1,312 @@
+#![allow(clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
+//! The configuration's one source of truth, `src/config/schema.rs`, against what ships and what
+//! the parsers accept: the three generated files are what it generates (`UPDATE_SCHEMA=1`
+//! rewrites them), its field lists are the parsers' at every place, every shipped plugin
+//! configuration validates against its JSON Schema, and configurations the filter refuses for a
+//! wrong type or an unknown field the schema refuses too.
+
+#[path = "schema/shipped.rs"]
+mod shipped;
+#[path = "schema/validator.rs"]
+mod validator;
+
+use std::path::PathBuf;
+
+use ai_load_balancer::config::{schema, yaml, Build, PluginConfig};
+use serde_json::{json, Value};
+
+use shipped::{read_config, shipped_configurations};
+use validator::validate;
+
+const SCHEMA_FILE: &str = "schema/ai-load-balancer.schema.json";
+const SPEC_FILE: &str = "higress/spec.yaml";
+const REFERENCE_FILE: &str = "docs/config-reference.md";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Compares a shipped file with what is generated now, or with `UPDATE_SCHEMA=1` rewrites it.
+fn check_generated(relative: &str, generated: &str) {
+    let path = root().join(relative);
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        let dir = path.parent().expect("a file in a directory");
+        std::fs::create_dir_all(dir).expect("create the directory");
+        std::fs::write(&path, generated).unwrap_or_else(|err| panic!("{relative}: {err}"));
+        return;
+    }
+    let shipped = std::fs::read_to_string(&path).unwrap_or_default();
+    if shipped != generated {
+        let line = shipped
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .map_or(
+                shipped.lines().count().min(generated.lines().count()),
+                |n| n,
+            )
+            + 1;
+        panic!(
+            "{relative} is not what src/config/schema.rs generates (first difference on line \
+             {line}); run `UPDATE_SCHEMA=1 cargo test --test schema` to rewrite it, and review \
+             the diff"
+        );
+    }
+}
+
+#[test]
+fn shipped_json_schema_is_generated() {
+    check_generated(SCHEMA_FILE, &schema::json_schema_text());
+}
+
+#[test]
+fn shipped_higress_spec_is_generated() {
+    check_generated(SPEC_FILE, &schema::higress_spec_yaml());
+}
+
+#[test]
+fn shipped_config_reference_is_generated() {
+    check_generated(REFERENCE_FILE, &schema::config_reference_markdown());
+}
+
+#[test]
+fn json_schema_text_is_the_schema_value() {
+    let text: Value = serde_json::from_str(&schema::json_schema_text()).expect("JSON");
+    assert_eq!(text, schema::json_schema());
+}
+
+/// `providers[].metrics` → the schema of a provider's `metrics`; `[]` steps into a list's items,
+/// `<name>` into a mapping's values, and a field that may be a name or a mapping is its mapping.
+fn schema_at<'a>(root: &'a Value, place: &str) -> &'a Value {
+    let mut node = root;
+    let steps = place
+        .split('.')
+        .filter(|step| !step.is_empty())
+        .flat_map(|step| match step.strip_suffix("[]") {
+            Some(name) => vec![name, "[]"],
+            None => vec![step],
+        });
+    for step in steps {
+        node = match step {
+            "[]" => &node["items"],
+            "<name>" => &node["additionalProperties"],
+            name => &node["properties"][name],
+        };
+        if let Some(variants) = node["oneOf"].as_array() {
+            if node.get("properties").is_none() {
+                node = variants
+                    .iter()
+                    .find(|variant| variant.get("properties").is_some())
+                    .unwrap_or(node);
+            }
+        }
+        assert!(!node.is_null(), "{place}: no schema at {step}");
+    }
+    node
+}
+
+fn sorted(mut names: Vec<String>) -> Vec<String> {
+    names.sort();
+    names
+}
+
+#[test]
+fn schema_fields_are_the_fields_the_parsers_accept_at_every_place() {
+    let schema = schema::json_schema();
+    for (place, accepted) in schema::parser_field_lists() {
+        let node = schema_at(&schema, place);
+        let described: Vec<String> = node["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{place:?}: not an object in the schema"))
+            .keys()
+            .cloned()
+            .collect();
+        let accepted: Vec<String> = accepted.iter().map(|name| name.to_string()).collect();
+        let (described, accepted) = (sorted(described), sorted(accepted));
+        let missing: Vec<&String> = accepted.iter().filter(|n| !described.contains(n)).collect();
+        let extra: Vec<&String> = described.iter().filter(|n| !accepted.contains(n)).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{place:?}: the parser accepts {missing:?} the schema does not describe, and the \
+             schema describes {extra:?} the parser refuses"
+        );
+        assert_eq!(
+            node["additionalProperties"],
+            json!(false),
+            "{place:?}: other fields must be refused"
+        );
+    }
+}
+
+#[test]
+fn strategy_names_are_the_parsers() {
+    let schema = schema::json_schema();
+    let names = &schema["properties"]["strategy"]["oneOf"][0]["enum"];
+    assert_eq!(names, &json!(schema::parser_strategy_names()));
+    let option = &schema_at(&schema, "models.<name>.strategy")["properties"]["name"]["enum"];
+    assert_eq!(option, names);
+}
+
+fn schema_errors(config: &Value) -> Vec<String> {
+    let mut errors = Vec::new();
+    validate(&schema::json_schema(), config, "", &mut errors);
+    errors
+}
+
+#[test]
+fn every_shipped_configuration_validates_against_the_schema() {
+    let configs = shipped_configurations();
+    assert!(
+        configs.len() >= 10,
+        "found {} configurations",
+        configs.len()
+    );
+    for (place, text) in configs {
+        let errors = schema_errors(&read_config(&text));
+        assert!(errors.is_empty(), "{place}: {errors:#?}");
+    }
+}
+
+#[test]
+fn configurations_the_filter_refuses_for_types_or_unknown_fields_the_schema_refuses() {
+    let provider = json!({"name": "a", "key": "a"});
+    let redis = json!({"service_name": "redis-svc", "service_port": 6379});
+    let refused = [
+        json!({}),
+        json!({"providers": [provider], "typo": 1}),
+        json!({"providers": []}),
+        json!({"providers": "a"}),
+        json!({"providers": [{"name": "a", "wieght": 2}]}),
+        json!({"providers": [{"name": "a", "weight": "2"}]}),
+        json!({"providers": [{"name": "a", "weight": 2_000_000}]}),
+        json!({"providers": [{"name": ""}]}),
+        json!({"providers": [provider], "max_body_bytes": -1}),
+        json!({"providers": [provider], "list_models": "yes"}),
+        json!({"providers": [provider], "redis": {"service_name": "r", "service_port": 6379, "protocol": "tcp"}}),
+        json!({"providers": [provider], "redis": {"service_name": "r", "service_port": 70000}}),
+        json!({"providers": [provider], "redis": {"cluster": "r", "refresh_intervl_ms": 100}}),
+        json!({"providers": [provider], "redis": redis, "strategy": "fastest"}),
+        json!({"providers": [provider], "redis": redis, "strategy": {"name": "least_load", "extra": 1}}),
+        json!({"providers": [provider], "health": {"probe": "yes"}}),
+        json!({"providers": [provider], "health": {"failure_statuses": [700]}}),
+        json!({"providers": [provider], "health": {"failure_statuses": ["6xx"]}}),
+        json!({"providers": [provider], "retry": {"max_retries": 0}}),
+        json!({"providers": [provider], "load_source": "gossip"}),
+        json!({"providers": [provider], "models": {"auto": {"backends": [{"provider": "a", "prio": 1}]}}}),
+        json!({"providers": [provider], "_match_route_": ["r"]}),
+        json!({"_rules_": [{"_match_route_": ["r"], "_match_domain_": ["d"], "providers": [provider]}]}),
+        json!({"_rules_": [{"providers": [provider]}]}),
+        json!({"_rules_": [{"_match_route_": [], "providers": [provider]}]}),
+    ];
+    for config in refused {
+        let text = config.to_string();
+        assert!(
+            PluginConfig::parse(text.as_bytes(), Build::Higress).is_err(),
+            "the filter accepts {text}"
+        );
+        assert!(
+            !schema_errors(&config).is_empty(),
+            "the schema accepts {text}"
+        );
+    }
+}
+
+#[test]
+fn higress_spec_carries_the_schema_and_examples_the_filter_accepts() {
+    let spec = yaml::parse(&schema::higress_spec_yaml()).expect("spec.yaml is YAML");
+    let json_schema = schema::json_schema();
+    let config = &spec["spec"]["configSchema"]["openAPIV3Schema"];
+    assert_eq!(config["properties"], json_schema["properties"]);
+    assert_eq!(config["anyOf"], json_schema["anyOf"]);
+    let route = &spec["spec"]["routeConfigSchema"]["openAPIV3Schema"];
+    let mut without_rules = json_schema["properties"].clone();
+    without_rules
+        .as_object_mut()
+        .expect("properties")
+        .remove("_rules_");
+    assert_eq!(route["properties"], without_rules);
+    for form in [config, route] {
+        let example = &form["example"];
+        let mut errors = Vec::new();
+        validate(form, example, "", &mut errors);
+        assert!(errors.is_empty(), "{errors:#?}");
+        PluginConfig::parse(example.to_string().as_bytes(), Build::Higress)
+            .unwrap_or_else(|err| panic!("spec example: {err}"));
+    }
+    for key in [
+        "name",
+        "title",
+        "x-title-i18n",
+        "description",
+        "x-description-i18n",
+    ] {
+        assert!(!spec["info"][key].is_null(), "info.{key}");
+    }
+    assert!(spec["spec"]["phase"].is_string() && spec["spec"]["priority"].is_u64());
+}
+
+/// Every field has a Chinese title and description, for the console's zh-CN form.
+#[test]
+fn every_field_is_described_in_english_and_chinese() {
+    fn walk(node: &Value, at: &str) {
+        if let Some(properties) = node["properties"].as_object() {
+            for (name, field) in properties {
+                let path = format!("{at}.{name}");
+                for key in ["title", "description"] {
+                    assert!(
+                        field[key].as_str().is_some_and(|t| !t.is_empty()),
+                        "{path}: {key}"
+                    );
+                    let zh = field[format!("x-{key}-i18n")]["zh-CN"]
+                        .as_str()
+                        .unwrap_or("");
+                    assert!(
+                        zh.chars().any(|c| c > '\u{2e80}'),
+                        "{path}: {key} in Chinese"
+                    );
+                }
+                walk(field, &path);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if node[key].is_object() {
+                walk(&node[key], at);
+            }
+        }
+        if let Some(variants) = node["oneOf"].as_array() {
+            for variant in variants {
+                walk(variant, at);
+            }
+        }
+    }
+    walk(&schema::json_schema(), "");
+}
+
+#[test]
+fn the_reference_has_a_row_for_every_field() {
+    let reference = schema::config_reference_markdown();
+    fn names(node: &Value, found: &mut Vec<String>) {
+        if let Some(properties) = node["properties"].as_object() {
+            for (name, field) in properties {
+                found.push(name.clone());
+                names(field, found);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if node[key].is_object() {
+                names(&node[key], found);
+            }
+        }
+        for variant in node["oneOf"].as_array().into_iter().flatten() {
+            names(variant, found);
+        }
+    }
+    let mut found = Vec::new();
+    names(&schema::json_schema(), &mut found);
+    for name in found {
+        assert!(
+            reference.contains(&format!("| `{name}` |")),
+            "no row for {name}"
+        );
+    }
+}
