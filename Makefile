@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 RELEASE_DIR := target/$(TARGET)/release
 WASM_NAME := ai_load_balancer.wasm
 
-.PHONY: setup build run test unit e2e load-run lint fmt deploy clean bench bench-build
+.PHONY: setup build run test unit e2e load-run lint fmt deploy image clean bench bench-build
 
 setup:
 	@bash scripts/setup.sh
@@ -70,6 +70,17 @@ fmt:
 # Copies the Higress build into a running Higress container (see higress/README.md).
 deploy: build
 	bash higress/deploy.sh $(DIST)/ai-load-balancer.wasm
+
+# OCI images of both modules for a WasmPlugin's `url: oci://…` (higress/Dockerfile: the module
+# as plugin.wasm, FROM scratch), then `docker push $(IMAGE) $(ENVOY_IMAGE)` yourself, e.g.
+# make image REGISTRY=registry.example.com/ai-gateway/ VERSION=0.1.0
+REGISTRY ?=
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+IMAGE ?= $(REGISTRY)ai-load-balancer:$(VERSION)
+ENVOY_IMAGE ?= $(REGISTRY)ai-load-balancer-envoy:$(VERSION)
+image: build
+	docker build -f higress/Dockerfile --build-arg WASM=ai-load-balancer.wasm -t $(IMAGE) $(DIST)
+	docker build -f higress/Dockerfile --build-arg WASM=ai-load-balancer-envoy.wasm -t $(ENVOY_IMAGE) $(DIST)
 
 clean:
 	rm -rf $(DIST) target
