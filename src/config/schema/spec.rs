@@ -6,13 +6,14 @@ use super::{object_entries, plugin_object, route_object, Object};
 
 /// Where the plugin runs among Higress's plugins, and why (written into the spec as comments).
 const PHASE: &str = "UNSPECIFIED_PHASE";
-const PRIORITY: u64 = 150;
+const PRIORITY: u64 = 250;
 const PLACEMENT: &[&str] = &[
     "Phase UNSPECIFIED_PHASE: at the end of the chain, after the AUTHN, AUTHZ and STATS phases,",
     "so a request that authentication or a rate limit refuses costs no load read, body hold or",
-    "retry. Priority 150 (higher runs first within a phase): before ai-proxy (100), which is",
-    "configured per route and so must see the route this plugin's header selects, and after",
-    "ai-statistics (200), which only observes.",
+    "retry. Priority 250 (higher runs first within a phase): after ai-prompt-template (500) and",
+    "ai-prompt-decorator (450), which build the body whose model it rewrites; before",
+    "ai-statistics (200) and ai-proxy (100), which then see the provider's route and model.",
+    "The same as higress/wasmplugin.yaml.",
 ];
 
 /// The spec document, as shipped in `higress/spec.yaml`.
