@@ -5,26 +5,20 @@
 //! configuration validates against its JSON Schema, and configurations the filter refuses for a
 //! wrong type or an unknown field the schema refuses too.
 
-#[path = "schema/shipped.rs"]
+#[path = "shipped/mod.rs"]
 mod shipped;
 #[path = "schema/validator.rs"]
 mod validator;
 
-use std::path::PathBuf;
-
 use ai_load_balancer::config::{schema, yaml, Build, PluginConfig};
 use serde_json::{json, Value};
 
-use shipped::{read_config, shipped_configurations};
+use shipped::{read_config, root, shipped_configurations};
 use validator::validate;
 
 const SCHEMA_FILE: &str = "schema/ai-load-balancer.schema.json";
 const SPEC_FILE: &str = "higress/spec.yaml";
 const REFERENCE_FILE: &str = "docs/config-reference.md";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Compares a shipped file with what is generated now, or with `UPDATE_SCHEMA=1` rewrites it.
 fn check_generated(relative: &str, generated: &str) {

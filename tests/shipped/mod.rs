@@ -1,12 +1,17 @@
-//! Every plugin configuration the project ships: `examples/envoy/*`, `examples/higress/*`,
-//! `higress/console.yaml` and the one inside `envoy/envoy.yaml`.
+//! Reading what the project ships, for the test binaries that check it (`examples`, `schema`):
+//! every plugin configuration (`examples/envoy/*`, `examples/higress/*`, `higress/console.yaml`
+//! and the one inside `envoy/envoy.yaml`) and the pieces that find them.
+// Each binary uses part of this module.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
 use ai_load_balancer::config::yaml;
 use serde_json::Value;
 
-use super::root;
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
 
 /// A configuration file as the filter reads it: JSON when it starts with `{`, else YAML.
 pub fn read_config(text: &str) -> Value {
@@ -17,7 +22,8 @@ pub fn read_config(text: &str) -> Value {
     }
 }
 
-fn files(dir: &Path) -> Vec<PathBuf> {
+/// The files of a directory, sorted.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
         .map(|entry| entry.expect("directory entry").path())
@@ -26,8 +32,9 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// envoy/envoy.yaml is a template (`${LISTEN_PORT}`…); any value will do for reading its YAML.
-fn fill_placeholders(template: &str) -> String {
+/// envoy/envoy.yaml is a template (`${LISTEN_PORT}`…, filled by scripts/gateway.py); any value
+/// will do for reading its YAML.
+pub fn fill_placeholders(template: &str) -> String {
     let mut text = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find("${") {
@@ -41,7 +48,7 @@ fn fill_placeholders(template: &str) -> String {
 }
 
 /// Every `configuration: {value: ...}` string in an Envoy configuration.
-fn plugin_configurations(node: &Value, found: &mut Vec<String>) {
+pub fn plugin_configurations(node: &Value, found: &mut Vec<String>) {
     match node {
         Value::Object(map) => {
             for (key, value) in map {
@@ -73,13 +80,20 @@ pub fn shipped_configurations() -> Vec<(String, String)> {
     }
     let console = std::fs::read_to_string(root().join("higress/console.yaml")).expect("console");
     configs.push(("higress/console.yaml".into(), console));
-    let template = std::fs::read_to_string(root().join("envoy/envoy.yaml")).expect("envoy.yaml");
-    let envoy = yaml::parse(&fill_placeholders(&template)).expect("envoy/envoy.yaml is YAML");
-    let mut found = Vec::new();
-    plugin_configurations(&envoy, &mut found);
+    let found = envoy_yaml_configurations();
     assert!(!found.is_empty(), "envoy/envoy.yaml configures the plugin");
     for text in found {
         configs.push(("envoy/envoy.yaml".into(), text));
     }
     configs
+}
+
+/// The plugin configurations inside `envoy/envoy.yaml`.
+pub fn envoy_yaml_configurations() -> Vec<String> {
+    let template =
+        std::fs::read_to_string(root().join("envoy/envoy.yaml")).expect("envoy/envoy.yaml");
+    let envoy = yaml::parse(&fill_placeholders(&template)).expect("envoy/envoy.yaml is YAML");
+    let mut found = Vec::new();
+    plugin_configurations(&envoy, &mut found);
+    found
 }
