@@ -169,7 +169,15 @@ fn assert_routed(stream: &Stream, build: Build, provider: &str, model: &str) {
     assert_eq!(stream.upstream_json()["model"], model);
     assert!(stream.route_cache_cleared(), "the route was not re-matched");
     if build == Build::Envoy {
-        assert_eq!(stream.foreign_calls, ["clear_route_cache"]);
+        // After the choice, and before it when the client sent routing headers of its own.
+        assert_eq!(
+            stream.foreign_calls.last().map(String::as_str),
+            Some("clear_route_cache")
+        );
+        assert!(stream
+            .foreign_calls
+            .iter()
+            .all(|call| call == "clear_route_cache"));
     }
     let routing_headers = stream
         .upstream
@@ -294,7 +302,10 @@ fn store_down_falls_back_to_weights(build: Build) {
         }
         assert_eq!(gateway.metric("fallback.store_error"), 3);
         let vm = gateway.vm();
-        let request = vm.request(&[(":method", "POST"), (":path", "/")], &[]);
+        let request = vm.request(
+            &[(":method", "POST"), (":path", "/v1/chat/completions")],
+            &[],
+        );
         assert_eq!(vm.send_headers(request, false), Action::Pause);
         if build == Build::Higress {
             // The failure reaches the filter as Higress sends it: a non-zero status, no reply.
@@ -307,7 +318,10 @@ fn store_down_falls_back_to_weights(build: Build) {
 
         // Known down: the next requests neither ask nor wait.
         for _ in 0..3 {
-            let request = vm.request(&[(":method", "POST"), (":path", "/")], &[]);
+            let request = vm.request(
+                &[(":method", "POST"), (":path", "/v1/chat/completions")],
+                &[],
+            );
             assert_eq!(vm.send_headers(request, false), Action::Continue);
             assert!(vm.redis_calls().is_empty() && vm.http_calls().is_empty());
             vm.send_body(request, SEED_BODY, true);
@@ -406,7 +420,7 @@ fn rules_pick_the_configuration_by_route(build: Build) {
     // Another route: the global configuration.
     let vm = gateway.vm();
     let request = vm.request(
-        &[(":method", "POST"), (":path", "/v1/chat")],
+        &[(":method", "POST"), (":path", "/v1/chat/completions")],
         &[("route_name", "other")],
     );
     assert_eq!(vm.send_headers(request, false), Action::Pause);
@@ -424,7 +438,7 @@ fn rules_pick_the_configuration_by_route(build: Build) {
     let request = vm.request(
         &[
             (":method", "POST"),
-            (":path", "/v1/chat"),
+            (":path", "/v1/chat/completions"),
             ("x-selected-provider", "vllm-a"),
         ],
         &[("route_name", "other")],
@@ -622,7 +636,8 @@ fn debug_lines_follow_the_host_log_level(build: Build) {
             .start_vm(&config(build, json!({})).to_string())
             .expect("configured");
         let vm = gateway.vm();
-        let request = vm.request(&[(":method", "GET"), (":path", "/v1/models")], &[]);
+        let chat = "/v1/chat/completions";
+        let request = vm.request(&[(":method", "GET"), (":path", chat)], &[]);
         vm.send_headers(request, true);
         assert_eq!(
             vm.logged(1, "not balanced: request has no body"),
@@ -670,7 +685,10 @@ fn higress_reply_after_the_request_ended_is_dropped() {
     let mut gateway = Gateway::start(Build::Higress, BodyDelivery::WhileHeadersPaused);
     gateway.loads("90", "10");
     let vm = gateway.vm();
-    let request = vm.request(&[(":method", "POST"), (":path", "/v1/chat")], &[]);
+    let request = vm.request(
+        &[(":method", "POST"), (":path", "/v1/chat/completions")],
+        &[],
+    );
     vm.send_headers(request, false);
     vm.finish(request);
     assert_eq!(vm.deliver_redis_replies(), 1);
@@ -704,7 +722,10 @@ fn envoy_webdis_replies_recorded_and_failed() {
     ];
     for (reply, provider) in answers {
         let vm = gateway.vm();
-        let request = vm.request(&[(":method", "POST"), (":path", "/v1/chat")], &[]);
+        let request = vm.request(
+            &[(":method", "POST"), (":path", "/v1/chat/completions")],
+            &[],
+        );
         vm.send_headers(request, false);
         let token = vm.http_calls()[0].token;
         vm.answer_http_call(token, reply);
@@ -721,7 +742,10 @@ fn envoy_webdis_replies_recorded_and_failed() {
     ];
     for reply in failures {
         let vm = gateway.vm();
-        let request = vm.request(&[(":method", "POST"), (":path", "/v1/chat")], &[]);
+        let request = vm.request(
+            &[(":method", "POST"), (":path", "/v1/chat/completions")],
+            &[],
+        );
         vm.send_headers(request, false);
         let token = vm.http_calls()[0].token;
         vm.answer_http_call(token, reply);

@@ -89,7 +89,10 @@ fn an_http_endpoint_gives_every_providers_load_in_one_get() {
     ];
     for (answer, expected) in answers {
         let vm_ref = host.vm(vm);
-        let request = vm_ref.request(&[(":method", "POST"), (":path", "/v1/chat")], &[]);
+        let request = vm_ref.request(
+            &[(":method", "POST"), (":path", "/v1/chat/completions")],
+            &[],
+        );
         vm_ref.send_headers(request, false);
         let calls: Vec<_> = vm_ref
             .http_calls()

@@ -8,6 +8,7 @@ use super::health::{
     parse_tokens, parse_upstream, HealthPolicy, RetryPolicy, StatusEndpoint, Upstream,
 };
 use super::pools::{parse_pools, Pools};
+use super::scope::Scope;
 use super::sources::{parse_load_source, LoadSource, StoreRead, DEFAULT_KEY_PREFIX, REDIS_FIELDS};
 use super::{Build, ConfigError};
 use crate::health::health_key;
@@ -32,6 +33,8 @@ pub const FIELDS: &[&str] = &[
     "health",
     "retry",
     "status_endpoint",
+    "paths",
+    "route_names",
 ];
 pub(crate) const PROVIDER_FIELDS: &[&str] = &[
     "name",
@@ -104,6 +107,8 @@ pub struct BalancerConfig {
     /// Retry on another provider; `None`: off.
     pub retry: Option<RetryPolicy>,
     pub status_endpoint: Option<StatusEndpoint>,
+    /// The requests it balances (paths, routes); every other one passes untouched.
+    pub scope: Scope,
 }
 
 impl BalancerConfig {
@@ -139,16 +144,7 @@ impl BalancerConfig {
         let max_body_bytes = fields
             .integer("max_body_bytes", 1, 1 << 30)?
             .map_or(DEFAULT_MAX_BODY_BYTES, |bytes| bytes as usize);
-        let list_models = match fields.value("list_models") {
-            None => false,
-            Some(Value::Bool(flag)) => *flag,
-            Some(other) => {
-                return Err(fields.error(
-                    "list_models",
-                    format!("must be true or false, got {}", super::fields::kind(other)),
-                ))
-            }
-        };
+        let list_models = fields.boolean("list_models")?.unwrap_or(false);
         if list_models && !pools.by_model {
             return Err(fields.error(
                 "list_models",
@@ -166,6 +162,7 @@ impl BalancerConfig {
             ));
         }
         let status_endpoint = StatusEndpoint::parse(&fields)?;
+        let scope = Scope::parse(&fields)?;
         Ok(Self {
             providers,
             loads,
@@ -177,6 +174,7 @@ impl BalancerConfig {
             health,
             retry,
             status_endpoint,
+            scope,
         })
     }
 

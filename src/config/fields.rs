@@ -78,6 +78,16 @@ impl<'a> Fields<'a> {
         }
     }
 
+    pub fn boolean(&self, key: &str) -> Result<Option<bool>, ConfigError> {
+        match self.value(key) {
+            None => Ok(None),
+            Some(Value::Bool(flag)) => Ok(Some(*flag)),
+            Some(other) => {
+                Err(self.error(key, format!("must be true or false, got {}", kind(other))))
+            }
+        }
+    }
+
     pub fn required_string(&self, key: &str) -> Result<&'a str, ConfigError> {
         self.non_empty_string(key)?
             .ok_or_else(|| self.error(key, "required".into()))

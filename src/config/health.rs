@@ -19,7 +19,7 @@ pub(crate) const HEALTH_FIELDS: &[&str] = &[
 ];
 pub(crate) const PROBE_SCHEDULE_FIELDS: &[&str] = &["interval_ms", "timeout_ms"];
 pub(crate) const RETRY_FIELDS: &[&str] = &["max_retries", "budget_ms"];
-pub(crate) const STATUS_FIELDS: &[&str] = &["path", "allowed_sources"];
+pub(crate) const STATUS_FIELDS: &[&str] = &["path", "allowed_sources", "trust_forwarded_for"];
 pub(crate) const PROBE_FIELDS: &[&str] = &["method", "path", "body", "expected_statuses"];
 pub(crate) const REWRITE_FIELDS: &[&str] = &["from", "to"];
 
@@ -235,6 +235,10 @@ impl RetryPolicy {
 pub struct StatusEndpoint {
     pub path: String,
     pub allowed_sources: Vec<AddressRange>,
+    /// Whether the source address may have come from `X-Forwarded-For`: Envoy derives it from
+    /// that header unless the connection manager sets `use_remote_address`. Off, a request
+    /// carrying the header is never served.
+    pub trust_forwarded_for: bool,
 }
 
 impl StatusEndpoint {
@@ -277,9 +281,11 @@ impl StatusEndpoint {
             allowed_sources
                 .push(AddressRange::parse(text).map_err(|why| ConfigError::at(&at, why))?);
         }
+        let trust_forwarded_for = status.boolean("trust_forwarded_for")?.unwrap_or(false);
         Ok(Some(Self {
             path: path.to_string(),
             allowed_sources,
+            trust_forwarded_for,
         }))
     }
 }

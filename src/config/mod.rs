@@ -11,6 +11,7 @@ mod pool_tests;
 mod pools;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod schema;
+mod scope;
 mod source;
 mod sources;
 #[cfg(test)]
@@ -26,6 +27,7 @@ pub use health::{
     HealthPolicy, Probe, ProbeSchedule, RetryPolicy, StatusEndpoint, StatusSet, Upstream,
 };
 pub use pools::{Pool, PoolBackend, Pools, UnknownModel};
+pub use scope::{PathPattern, Scope, DEFAULT_PATHS};
 pub use sources::{
     DownPolicy, EngineScrape, InFlightScope, LoadSource, Protocol, Refresh, ReplicaCounters,
     ReplyFormat, StoreConfig, StoreRead,

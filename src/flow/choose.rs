@@ -120,15 +120,22 @@ impl RequestFlow {
         if let Some(retry) = &mut self.retry {
             retry.tried.push(backend.provider);
         }
+        // The client's copies of these headers were removed when its headers arrived.
         host.set_request_header(&config.selected_provider_header, &provider.name);
-        match &backend.model {
-            Some(model) => host.set_request_header(&config.rewrite_model_header, model),
-            // A client's copy must not reach the route table.
-            None => host.remove_request_header(&config.rewrite_model_header),
+        if let Some(model) = &backend.model {
+            host.set_request_header(&config.rewrite_model_header, model);
         }
         let token = health::choose_token(provider, picked.health, now_ms, rng);
-        if let (Some(token), Some(pool)) = (token, &provider.tokens) {
-            host.set_request_header(&pool.header, &pool.header_value(token));
+        if let Some(pool) = &provider.tokens {
+            let names = pool.client_credential_headers();
+            for (index, name) in names.iter().enumerate() {
+                if !names[..index].contains(name) {
+                    host.remove_request_header(name);
+                }
+            }
+            if let Some(token) = token {
+                host.set_request_header(&pool.header, &pool.header_value(token));
+            }
         }
         host.clear_route_cache();
         if picked.reason == Reason::NothingKnown {

@@ -68,8 +68,9 @@ impl RequestHost for FakeHost {
     fn property(&self, name: &str) -> Option<String> {
         self.properties.get(name).cloned()
     }
-    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
-        self.body.get(..size).map(<[u8]>::to_vec)
+    fn request_body(&self, start: usize, size: usize) -> Option<Vec<u8>> {
+        let end = start.saturating_add(size).min(self.body.len());
+        self.body.get(start..end).map(<[u8]>::to_vec)
     }
     fn replace_request_body(&mut self, size: usize, body: &[u8]) -> bool {
         assert_eq!(size, self.body.len(), "the whole body is replaced");

@@ -148,8 +148,8 @@ pub trait RequestHost {
     fn remove_request_header(&mut self, name: &str);
     /// A host property such as `route_name` or `cluster_name`.
     fn property(&self, name: &str) -> Option<String>;
-    /// The request body buffered so far (`size` bytes).
-    fn request_body(&self, size: usize) -> Option<Vec<u8>>;
+    /// `size` bytes of the request body buffered so far, from `start` (fewer at its end).
+    fn request_body(&self, start: usize, size: usize) -> Option<Vec<u8>>;
     /// Replaces the first `size` bytes of the buffered body (all of it) with `body`.
     fn replace_request_body(&mut self, size: usize, body: &[u8]) -> bool;
     /// Makes the gateway re-match the route after the routing header changed.

@@ -19,6 +19,7 @@
 mod accounting;
 mod answers;
 mod choose;
+mod early_body;
 #[cfg(test)]
 mod fake_host;
 mod health;
@@ -27,6 +28,8 @@ mod retry;
 mod status_page;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trust_tests;
 
 use std::rc::Rc;
 
@@ -128,6 +131,12 @@ impl RequestFlow {
         end_of_stream: bool,
         rng: &mut Rng,
     ) -> Verdict {
+        // A client never chooses its provider: its copies of the control headers go now, before
+        // the route table or anything else reads them, whatever becomes of the request.
+        if self.strip_control_headers(host) {
+            // The route may have been matched on the client's header already.
+            host.clear_route_cache();
+        }
         self.config = self.applicable_config(host);
         // A handle of our own on the configuration, so that `self` stays free to change.
         let plugin = Rc::clone(&self.plugin);
@@ -148,18 +157,13 @@ impl RequestFlow {
             host.send_local_response(200, &answers::models_list(&config.pools));
             return Verdict::Pause;
         }
+        if !in_scope(host, config) {
+            return self.pass_through(host, "path or route not balanced (paths, route_names)");
+        }
         if end_of_stream {
             return self.pass_through(host, "request has no body");
         }
         host.count(Stat::Balanced);
-        // The headers this configuration writes are overwritten when a provider is chosen (a
-        // client's copies included); any other configuration's are removed now, unread. Each
-        // host call costs the gateway about a microsecond, on every request.
-        for name in &plugin.control_headers {
-            if *name != config.selected_provider_header && *name != config.rewrite_model_header {
-                host.remove_request_header(name);
-            }
-        }
         if config.needs_body() {
             // Said once per request at debug level: where a host never delivers the body to
             // held headers (Envoy without allow_on_headers_stop_iteration), this is the last line.
@@ -192,6 +196,9 @@ impl RequestFlow {
             host.count(Stat::RewriteSkipped);
         }
         match self.phase {
+            Phase::BufferingBody if self.content_length_dropped && !end_of_stream => {
+                self.forward_body_early(host)
+            }
             Phase::BufferingBody => self.release(host),
             Phase::AwaitingBody if self.body_too_large => {
                 self.pass_through(host, "body over max_body_bytes: its model cannot be read")
@@ -202,13 +209,34 @@ impl RequestFlow {
         }
     }
 
+    /// The client's trailers: the body is complete. While the choice or the rewrite is pending
+    /// they are held with the rest: a Continue here makes Envoy continue the whole stream,
+    /// held headers included.
+    pub fn on_request_trailers(&mut self, host: &mut dyn RequestHost, rng: &mut Rng) -> Verdict {
+        match self.phase {
+            Phase::Passthrough | Phase::Released | Phase::Retrying => Verdict::Continue,
+            Phase::AwaitingStore => {
+                self.body_complete = true;
+                Verdict::Pause
+            }
+            Phase::AwaitingBody => {
+                self.body_complete = true;
+                self.on_whole_body(host, rng)
+            }
+            Phase::BufferingBody => {
+                self.body_complete = true;
+                self.release(host)
+            }
+        }
+    }
+
     /// The whole body is here, headers held: read its model and prompt, find the pool.
     fn on_whole_body(&mut self, host: &mut dyn RequestHost, rng: &mut Rng) -> Verdict {
         let plugin = Rc::clone(&self.plugin);
         let Some(config) = self.config.and_then(|which| plugin.get(which)) else {
             return self.pass_through(host, "no configuration");
         };
-        let Some(body) = host.request_body(self.body_size) else {
+        let Some(body) = host.request_body(0, self.body_size) else {
             return self.pass_through(host, "request body unavailable");
         };
         // The pool is known only once the model is read: hash with the prefix length most
@@ -328,22 +356,22 @@ impl RequestFlow {
         debug!("ai-load-balancer: not balanced: {why}");
         self.phase = Phase::Passthrough;
         host.count(Stat::Passthrough);
-        if self.strip_control_headers(host) {
-            // The route was matched on the client's header; match again without it.
-            host.clear_route_cache();
-        }
         Verdict::Continue
+    }
+
+    /// The model the chosen backend expects, when the body is to be rewritten for it.
+    fn model_to_write<'a>(&self, plugin: &'a PluginConfig) -> Option<&'a str> {
+        let sent = self.sent?;
+        let config = self.config.and_then(|which| plugin.get(which))?;
+        let pool = config.pools.pools.get(sent.pool)?;
+        let model = pool.backends.get(sent.backend)?.model.as_deref();
+        model.filter(|_| !self.body_too_large)
     }
 
     /// Lets the request go as soon as nothing more needs holding; see the module comment.
     fn release(&mut self, host: &mut dyn RequestHost) -> Verdict {
         let plugin = Rc::clone(&self.plugin);
-        let model = self.sent.and_then(|sent| {
-            let config = self.config.and_then(|which| plugin.get(which))?;
-            let pool = config.pools.pools.get(sent.pool)?;
-            pool.backends.get(sent.backend)?.model.as_deref()
-        });
-        let Some(model) = model.filter(|_| !self.body_too_large) else {
+        let Some(model) = self.model_to_write(&plugin) else {
             self.phase = Phase::Released;
             return Verdict::Continue;
         };
@@ -364,7 +392,7 @@ impl RequestFlow {
     }
 
     fn rewrite_body(&mut self, host: &mut dyn RequestHost, model: &str) {
-        let Some(body) = host.request_body(self.body_size) else {
+        let Some(body) = host.request_body(0, self.body_size) else {
             debug!("ai-load-balancer: request body unavailable, forwarded untouched");
             host.count(Stat::RewriteSkipped);
             return;
@@ -388,4 +416,17 @@ impl RequestFlow {
             }
         }
     }
+}
+
+/// Whether the configuration balances this request's path and route (`paths`, `route_names`).
+fn in_scope(host: &dyn RequestHost, config: &BalancerConfig) -> bool {
+    let path = host.request_header(":path").unwrap_or_default();
+    if !config.scope.covers_path(&path) {
+        return false;
+    }
+    // The route name is read only where routes are named: most configurations do not.
+    config.scope.route_names.is_none()
+        || config
+            .scope
+            .covers_route(host.property("route_name").as_deref())
 }

@@ -220,9 +220,12 @@ impl RequestFlow {
         ];
         let token = health::choose_token(provider, picked.health, now_ms, rng);
         let fingerprint = token.map(|token| token.fingerprint);
-        let token_header = provider.tokens.as_ref().map(|pool| pool.header.as_str());
         for (name, value) in &state.headers {
-            if Some(name.as_str()) != token_header {
+            let credential = provider
+                .tokens
+                .as_ref()
+                .is_some_and(|pool| pool.is_client_credential(name));
+            if !credential {
                 headers.push((name.clone(), value.clone()));
             }
         }

@@ -17,6 +17,11 @@ pub fn is_asked(host: &dyn RequestHost, endpoint: &StatusEndpoint) -> bool {
     if path != endpoint.path || host.request_header(":method").as_deref() != Some("GET") {
         return false;
     }
+    // Under Envoy's default `use_remote_address: false` the source address is taken from
+    // X-Forwarded-For, which any client can write.
+    if !endpoint.trust_forwarded_for && host.request_header("x-forwarded-for").is_some() {
+        return false;
+    }
     let Some(source) = host.property("source.address").and_then(|a| source_ip(&a)) else {
         return false;
     };

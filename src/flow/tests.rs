@@ -9,7 +9,7 @@ use super::*;
 use crate::config::{Build, PluginConfig};
 use crate::store::{StoreHealthBook, StoreQuery};
 
-const CONFIG: &str = r#"
+pub(super) const CONFIG: &str = r#"
 providers:
 - {name: minmax, key: minimax_1, model: MiniMax-M2.1}
 - {name: qianwen, key: qwen_1, model: qwen3-max-preview}
@@ -18,15 +18,15 @@ redis: {cluster: webdis, protocol: webdis}
 max_body_bytes: 64
 "#;
 
-const BODY: &[u8] = br#"{"model":"auto","messages":[{"role":"user","content":"hi"}]}"#;
+pub(super) const BODY: &[u8] = br#"{"model":"auto","messages":[{"role":"user","content":"hi"}]}"#;
 
-fn flow(config: &str) -> RequestFlow {
+pub(super) fn flow(config: &str) -> RequestFlow {
     RequestFlow::new(Rc::new(
         PluginConfig::parse(config.as_bytes(), Build::Envoy).unwrap(),
     ))
 }
 
-fn post(body: &[u8]) -> FakeHost {
+pub(super) fn post(body: &[u8]) -> FakeHost {
     let length = body.len().to_string();
     let mut host = FakeHost::request(&[
         (":method", "POST"),
@@ -38,7 +38,7 @@ fn post(body: &[u8]) -> FakeHost {
 }
 
 /// RESP for an MGET reply with these values (None = nil).
-fn mget(values: &[Option<&str>]) -> Vec<u8> {
+pub(super) fn mget(values: &[Option<&str>]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", values.len()).into_bytes();
     for value in values {
         match value {
@@ -66,7 +66,7 @@ fn oversized_body() -> String {
     format!(r#"{{"model":"auto","pad":"{}"}}"#, "x".repeat(100))
 }
 
-fn expected_body(model: &str) -> Vec<u8> {
+pub(super) fn expected_body(model: &str) -> Vec<u8> {
     String::from_utf8(BODY.to_vec())
         .unwrap()
         .replacen("\"auto\"", &format!("\"{model}\""), 1)
@@ -180,7 +180,7 @@ fn client_sent_control_headers_are_replaced() {
     host.set_request_header("x-selected-provider", "minmax");
     host.set_request_header("x-rewrite-target-model", "evil");
     let rng = &mut Rng::new(1);
-    // Held with the headers until the provider is chosen, then overwritten.
+    // Removed when the headers arrive; the filter writes its own once it has chosen.
     assert_eq!(
         flow.on_request_headers(&mut host, false, rng),
         Verdict::Pause

@@ -79,6 +79,12 @@ impl HttpContext for Filter {
         }))
     }
 
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        action(self.with_flow(Verdict::Continue, |flow, host, rng| {
+            flow.on_request_trailers(host, rng)
+        }))
+    }
+
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         action(self.with_flow(Verdict::Continue, |flow, host, rng| {
             flow.on_response_headers(host, rng)

@@ -75,8 +75,8 @@ impl RequestHost for ProxyHost<'_> {
         String::from_utf8(bytes).ok()
     }
 
-    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
-        hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size)
+    fn request_body(&self, start: usize, size: usize) -> Option<Vec<u8>> {
+        hostcalls::get_buffer(BufferType::HttpRequestBody, start, size)
             .map_err(|status| warn!("ai-load-balancer: reading the request body: {status:?}"))
             .ok()
             .flatten()

@@ -53,6 +53,22 @@ impl TokenPool {
     }
 
     /// The header value that carries `token`.
+    /// The headers a client's own credential may travel in; a request to a provider with a pool
+    /// carries none of them but the pool's token (the client's key is not the provider's, and
+    /// must not leak to it).
+    pub fn client_credential_headers(&self) -> [&str; 4] {
+        [
+            "authorization",
+            "api-key",
+            "x-api-key",
+            self.header.as_str(),
+        ]
+    }
+
+    pub fn is_client_credential(&self, name: &str) -> bool {
+        self.client_credential_headers().contains(&name)
+    }
+
     pub fn header_value(&self, token: &ApiToken) -> String {
         if self.bearer {
             format!("Bearer {}", token.secret)

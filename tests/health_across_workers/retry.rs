@@ -84,8 +84,8 @@ pub fn a_failed_response_is_held_and_answered_by_another_provider(build: Build) 
     assert_eq!(call.header("x-api-key"), Some(QIANWEN_TOKEN));
     assert_eq!(
         call.header("authorization"),
-        Some(CLIENT_CREDENTIALS),
-        "the client's own header, never minmax's token"
+        None,
+        "a pooled provider gets neither the client's credential nor minmax's token"
     );
     assert_eq!(call.header("x-request-id"), Some("req-7"));
     assert_eq!(call.header("content-type"), Some("application/json"));

@@ -246,6 +246,39 @@ static BALANCER_FIELDS: &[Field] = &[
          addresses only.",
         "JSON 状态页（提供方健康状态、负载、脱敏的令牌），仅对列出的来源地址开放。",
     ),
+    Field::new(
+        "paths",
+        "均衡的路径",
+        NAMES,
+        Value(Literal::List(&[
+            Literal::Str("/chat/completions"),
+            Literal::Str("/completions"),
+            Literal::Str("/embeddings"),
+            Literal::Str("/responses"),
+            Literal::Str("/v1/messages"),
+            Literal::Str("/rerank"),
+            Literal::Str("/moderations"),
+            Literal::Str("/images/generations"),
+            Literal::Str("/audio/speech"),
+        ])),
+        "The request paths (query ignored) this configuration balances: a suffix such as \
+         `/chat/completions`, a prefix ending in `*` such as `/llm/*`, or `*` for every path. \
+         Any other request passes untouched: no provider chosen, body byte for byte, no API key, \
+         while client-sent routing headers are still removed.",
+        "本配置均衡的请求路径（忽略查询串）：后缀如 `/chat/completions`，以 `*` 结尾的前缀如 `/llm/*`，\
+         或 `*` 表示所有路径。其他请求原样通过：不选择提供方，请求体逐字节不变，不写入 API 密钥，\
+         但客户端发送的路由请求头仍会被移除。",
+    ),
+    Field::new(
+        "route_names",
+        "均衡的路由",
+        NAMES,
+        Described("every route"),
+        "Route names (the `route_name` the gateway gives) this configuration balances; requests \
+         on other routes, or where the gateway names no route, pass untouched.",
+        "本配置均衡的路由名称（网关提供的 `route_name`）；其他路由上的请求，或网关未提供路由名称的请求，\
+         原样通过。",
+    ),
 ];
 
 static PROVIDER: Object = Object::of(&[PROVIDER_FIELDS]);

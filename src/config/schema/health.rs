@@ -150,6 +150,19 @@ pub static STATUS_ENDPOINT: Object = Object::of(&[&[
          如同状态页不存在一样继续处理。",
     )
     .required(),
+    Field::new(
+        "trust_forwarded_for",
+        "信任 X-Forwarded-For",
+        Shape::Bool,
+        Value(Literal::Bool(false)),
+        "Off: a request carrying `X-Forwarded-For` is never served the page, since under \
+         Envoy's default `use_remote_address: false` the source address comes from that header, \
+         which any client can write. Turn on only where the connection manager sets \
+         `use_remote_address: true` (or trusted hops), so that Envoy decides the source.",
+        "关闭时，携带 `X-Forwarded-For` 的请求一律不返回状态页：Envoy 默认 `use_remote_address: false`，\
+         来源地址取自该请求头，而任何客户端都可以伪造它。仅在连接管理器设置 `use_remote_address: true`\
+         （或可信跳数）、由 Envoy 决定来源地址时开启。",
+    ),
 ]]);
 
 pub static PROBE: Object = Object::of(&[&[
