@@ -5,7 +5,8 @@
 //! asked reaches the filter with the trailers right behind it, in one continuation. When the
 //! filter then continues on the trailers, Envoy 1.40's filter manager has already marked the
 //! stream ended for this filter and drops the body it still buffers: the provider gets none.
-//! A body passed on from a body callback is never held when the trailers come.
+//! A body passed on from a body callback is never held when the trailers come; one that is
+//! still held then (not yet a whole JSON object) goes on from the next tick.
 
 use log::debug;
 
@@ -55,6 +56,21 @@ impl RequestFlow {
         }
         self.phase = Phase::Released;
         Verdict::Continue
+    }
+}
+
+impl RequestFlow {
+    /// Trailers end a body buffered after the headers went on: rewrite it, then let it go. When
+    /// the headers went before it, the body may have been queued with the trailers behind it:
+    /// continuing now would lose it (above), and resuming from within this callback makes
+    /// Envoy deliver both again, endlessly. So the request resumes on the next tick.
+    pub(super) fn end_buffered_body(&mut self, host: &mut dyn RequestHost) -> Verdict {
+        let verdict = self.release(host);
+        if verdict == Verdict::Continue && self.content_length_dropped {
+            host.resume_request_later();
+            return Verdict::Pause;
+        }
+        verdict
     }
 }
 

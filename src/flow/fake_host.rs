@@ -17,6 +17,7 @@ pub struct FakeHost {
     pub refuse_send: bool,
     pub route_cache_cleared: usize,
     pub resumed: usize,
+    pub resumed_later: usize,
     pub stats: Vec<String>,
     pub shared: BTreeMap<String, Vec<u8>>,
     pub now_ms: u64,
@@ -82,6 +83,9 @@ impl RequestHost for FakeHost {
     }
     fn resume_request(&mut self) {
         self.resumed += 1;
+    }
+    fn resume_request_later(&mut self) {
+        self.resumed_later += 1;
     }
     fn send_store_query(&mut self, query: &StoreQuery, _timeout_ms: u32) -> Result<(), String> {
         if self.refuse_send {

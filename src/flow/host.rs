@@ -156,6 +156,9 @@ pub trait RequestHost {
     fn clear_route_cache(&mut self);
     /// Resumes a request paused in an earlier callback.
     fn resume_request(&mut self);
+    /// Resumes the request paused in this callback from a later turn of the host's event loop
+    /// (the next tick), never from within the callback.
+    fn resume_request_later(&mut self);
     /// Sends the store query; the reply arrives later through `RequestFlow::on_store_reply`.
     fn send_store_query(&mut self, query: &StoreQuery, timeout_ms: u32) -> Result<(), String>;
     fn count(&mut self, stat: Stat);

@@ -225,7 +225,7 @@ impl RequestFlow {
             }
             Phase::BufferingBody => {
                 self.body_complete = true;
-                self.release(host)
+                self.end_buffered_body(host)
             }
         }
     }

@@ -111,6 +111,9 @@ impl Context for Filter {
     fn on_done(&mut self) -> bool {
         #[cfg(feature = "higress")]
         super::redis::forget_context(self.context_id);
+        if let Some((shared, _)) = &self.state {
+            super::root::forget_resume(shared, self.context_id);
+        }
         self.with_flow((), |flow, host, _| flow.on_done(host));
         true
     }

@@ -19,7 +19,6 @@ const CAS_TRIES: usize = 8;
 
 pub struct ProxyHost<'a> {
     shared: &'a Rc<Shared>,
-    #[cfg_attr(not(feature = "higress"), allow(dead_code))]
     context_id: u32,
     #[cfg_attr(not(feature = "higress"), allow(dead_code))]
     flow: &'a Rc<RefCell<RequestFlow>>,
@@ -100,6 +99,10 @@ impl RequestHost for ProxyHost<'_> {
         if let Err(status) = hostcalls::resume_http_request() {
             warn!("ai-load-balancer: resuming the request: {status:?}");
         }
+    }
+
+    fn resume_request_later(&mut self) {
+        super::root::resume_on_next_tick(self.shared, self.context_id);
     }
 
     fn send_store_query(&mut self, query: &StoreQuery, timeout_ms: u32) -> Result<(), String> {

@@ -32,8 +32,12 @@ pub struct Shared {
     pub store_health: RefCell<StoreHealthBook>,
     /// This VM's identity: its in-flight slot and its leases.
     pub worker_id: u64,
-    /// Calls that need no reply (Redis in-flight counts) are made from the root context.
-    #[cfg_attr(not(feature = "higress"), allow(dead_code))]
+    /// The tick the periodic work wants (zero: none).
+    pub tick_period: Duration,
+    /// Requests to resume on the next tick (`RequestHost::resume_request_later`).
+    pub resumes_due: RefCell<Vec<u32>>,
+    /// Calls that need no reply (Redis in-flight counts) are made from the root context, and
+    /// the tick makes it current again after resuming requests.
     pub root_context_id: u32,
     /// This worker's own in-flight counts kept in Redis, re-asserted on the tick.
     #[cfg(feature = "higress")]
@@ -224,9 +228,7 @@ impl RootContext for Root {
             }
         }
         let period = period.unwrap_or(Duration::ZERO);
-        if let Err(status) = hostcalls::set_tick_period(period) {
-            warn!("ai-load-balancer: cannot set the tick for background refresh: {status:?}");
-        }
+        set_tick(period);
         self.shared = Some(Rc::new(Shared {
             plugin: Rc::new(plugin),
             metrics: RefCell::new(Metrics::default()),
@@ -235,6 +237,8 @@ impl RootContext for Root {
             prober: RefCell::new(prober),
             store_health: RefCell::new(StoreHealthBook::default()),
             worker_id,
+            tick_period: period,
+            resumes_due: RefCell::new(Vec::new()),
             root_context_id: self.context_id,
             #[cfg(feature = "higress")]
             redis_in_flight: RefCell::new(RedisInFlight::default()),
@@ -261,6 +265,7 @@ impl RootContext for Root {
             #[cfg(feature = "higress")]
             reassert_redis_in_flight(&shared);
         }
+        resume_due_requests(&shared);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -346,5 +351,48 @@ pub fn fire_and_forget(shared: &Shared, upstream: &str, command: &[u8]) {
     });
     if let Err(why) = super::redis::call(upstream, command, shared.root_context_id, ignore) {
         debug!("ai-load-balancer: in-flight count not sent to Redis: {why}");
+    }
+}
+
+/// Asks for a tick as soon as the host gives one, to resume the request `context_id` from it.
+pub fn resume_on_next_tick(shared: &Shared, context_id: u32) {
+    if let Ok(mut due) = shared.resumes_due.try_borrow_mut() {
+        due.push(context_id);
+    }
+    set_tick(Duration::from_millis(1));
+}
+
+/// A request that ended before its tick is not resumed.
+pub fn forget_resume(shared: &Shared, context_id: u32) {
+    if let Ok(mut due) = shared.resumes_due.try_borrow_mut() {
+        due.retain(|id| *id != context_id);
+    }
+}
+
+/// Resumes the requests waiting for this tick, then goes back to the periodic work's tick.
+fn resume_due_requests(shared: &Shared) {
+    let due = match shared.resumes_due.try_borrow_mut() {
+        Ok(mut due) if !due.is_empty() => std::mem::take(&mut *due),
+        _ => return,
+    };
+    for context_id in due {
+        match hostcalls::set_effective_context(context_id) {
+            Ok(()) => {
+                if let Err(status) = hostcalls::resume_http_request() {
+                    warn!("ai-load-balancer: resuming the request: {status:?}");
+                }
+            }
+            Err(status) => debug!("ai-load-balancer: request {context_id} gone: {status:?}"),
+        }
+    }
+    if let Err(status) = hostcalls::set_effective_context(shared.root_context_id) {
+        debug!("ai-load-balancer: root context not current again: {status:?}");
+    }
+    set_tick(shared.tick_period);
+}
+
+fn set_tick(period: Duration) {
+    if let Err(status) = hostcalls::set_tick_period(period) {
+        warn!("ai-load-balancer: cannot set the tick: {status:?}");
     }
 }
