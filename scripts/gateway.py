@@ -29,6 +29,10 @@ ENVOY_TEMPLATE = ROOT / "envoy" / "envoy.yaml"
 WASM_PATH = ROOT / "dist" / "ai-load-balancer-envoy.wasm"
 MOCK_PROVIDER = ROOT / "scripts" / "mock_provider.py"
 PROVIDERS = {"minmax": "MiniMax-M2.1", "qianwen": "qwen3-max-preview"}  # as in envoy.yaml
+# A service that is no provider, on the same listener: `Stack(jobs_service=True)` routes
+# JOBS_PREFIX to a mock of its own (cluster `jobs`), as a gateway fronts other APIs too.
+JOBS = "jobs"
+JOBS_PREFIX = "/internal/"
 ENVOY_READY_S = 15
 OTHERS_READY_S = 10
 
@@ -55,11 +59,16 @@ def envoy_binary():
 
 
 def render_envoy_config(ports, wasm_path, body_while_headers_paused=True, redis_extra=None,
-                        plugin_config=None):
+                        plugin_config=None, forward_request_trailers=False,
+                        connection_manager=None):
     """envoy/envoy.yaml with its ${VAR}s filled; refuses to leave any placeholder behind.
     `redis_extra`: {field: value} added to the plugin configuration's `redis` section.
     `plugin_config`: YAML (or JSON) text that replaces the whole plugin configuration; the
-    routes on x-selected-provider and the clusters `minmax`, `qianwen` and `webdis` stay."""
+    routes on x-selected-provider and the clusters `minmax`, `qianwen` and `webdis` stay.
+    With a "jobs" port in `ports`: the route and cluster of the non-provider service (JOBS).
+    `forward_request_trailers`: the upstream clusters pass request trailers on (HTTP/1.1
+    chunked trailers; Envoy's default drops them). `connection_manager`: {field: value} added
+    to the HTTP connection manager (e.g. use_remote_address)."""
     if redis_extra and plugin_config is not None:
         raise StackError("redis_extra edits the default plugin configuration; with "
                          "plugin_config, write the redis section in it")
@@ -79,7 +88,59 @@ def render_envoy_config(ports, wasm_path, body_while_headers_paused=True, redis_
     if plugin_config is not None:
         # After substitution: a `$` in the plugin configuration is not a placeholder.
         text = replace_plugin_config(text, plugin_config)
+    if "jobs" in ports:
+        text = add_jobs_service(text, ports["jobs"])
+    upstreams = [name for name in (*PROVIDERS, JOBS) if name in ports]
+    if forward_request_trailers:
+        for name in upstreams:
+            text = insert_after_line(text, f"  - name: {name}\n", TRAILERS_OPTION)
+    if connection_manager:
+        lines = "".join(f"          {key}: {value}\n" for key, value in connection_manager.items())
+        text = insert_after_line(text, "          codec_type: AUTO\n", lines)
     return text
+
+
+TRAILERS_OPTION = """\
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config:
+          http_protocol_options: { enable_trailers: true }
+"""
+
+
+def insert_after_line(text, line, addition):
+    """`text` with `addition` inserted after `line` (a whole line, indentation included, which
+    must occur exactly once)."""
+    lines = text.splitlines(keepends=True)
+    found = [index for index, candidate in enumerate(lines) if candidate == line]
+    if len(found) != 1:
+        raise StackError(f"envoy.yaml: expected the line {line!r} exactly once, "
+                         f"found {len(found)}")
+    lines.insert(found[0] + 1, addition)
+    return "".join(lines)
+
+
+def add_jobs_service(envoy_yaml, port):
+    """The rendered config with a route for JOBS_PREFIX to the cluster `jobs` on `port`,
+    ahead of the gateway's own routes, and that cluster."""
+    route = f"""\
+              - name: {JOBS}
+                match: {{ prefix: {JOBS_PREFIX} }}
+                route: {{ cluster: {JOBS}, timeout: 30s }}
+"""
+    cluster = f"""\
+  - name: {JOBS}
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: {JOBS}
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }} }}
+"""
+    with_route = insert_after_line(envoy_yaml, "              routes:\n", route)
+    return insert_after_line(with_route, "  clusters:\n", cluster)
 
 
 def replace_plugin_config(envoy_yaml, plugin_config):
@@ -155,10 +216,16 @@ def _die_with_parent():
 class Stack:
     def __init__(self, listen_port=0, wasm_path=WASM_PATH, envoy_log_levels="wasm:debug",
                  body_while_headers_paused=True, redis_extra=None, plugin_config=None,
-                 concurrency=1):
+                 concurrency=1, jobs_service=False, forward_request_trailers=False,
+                 connection_manager=None):
         """`plugin_config`: YAML text run as the filter's whole configuration instead of the
         one in envoy/envoy.yaml (see `render_envoy_config`). `concurrency`: Envoy's worker
-        threads, each with its own VM of the filter."""
+        threads, each with its own VM of the filter. `jobs_service`: one more mock, `jobs`,
+        behind the route JOBS_PREFIX (no provider). `forward_request_trailers` and
+        `connection_manager`: see `render_envoy_config`."""
+        self.jobs_service = jobs_service
+        self.forward_request_trailers = forward_request_trailers
+        self.connection_manager = connection_manager
         self.envoy_log_levels = envoy_log_levels
         self.concurrency = concurrency
         self.redis_extra = redis_extra
@@ -179,18 +246,22 @@ class Stack:
             raise StackError(f"{self.wasm_path} is missing: run `make build`")
         self.open_dir()
         try:
-            names = ("redis", "webdis", "minmax", "qianwen", "admin")
+            names = ("redis", "webdis", *self.mock_names(), "admin")
             self.ports = {name: free_port() for name in names}
             self.ports["listen"] = self.listen_port or free_port()
             self.start_redis(wait_for_webdis=False)
             self.start_webdis()
-            for name in PROVIDERS:
+            for name in self.mock_names():
                 self._start_mock(name)
             self._start_envoy()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def mock_names(self):
+        """The mocks this stack runs: the providers, and `jobs` with jobs_service."""
+        return (*PROVIDERS, JOBS) if self.jobs_service else tuple(PROVIDERS)
 
     def open_dir(self, prefix="ai-lb-stack-"):
         """The temporary directory every process runs in (its logs are there)."""
@@ -254,9 +325,10 @@ class Stack:
 
     def _start_envoy(self):
         config = self.dir / "envoy.yaml"
-        config.write_text(render_envoy_config(self.ports, self.wasm_path.resolve(),
-                                             self.body_while_headers_paused, self.redis_extra,
-                                             self.plugin_config))
+        config.write_text(render_envoy_config(
+            self.ports, self.wasm_path.resolve(), self.body_while_headers_paused,
+            self.redis_extra, self.plugin_config, self.forward_request_trailers,
+            self.connection_manager))
         # Envoy logs to stderr, i.e. envoy.log, unbuffered (a --log-path file is flushed only
         # every few seconds, too late for the log tail of a failed test). wasm:debug shows the
         # filter's own decisions.
@@ -308,6 +380,21 @@ class Stack:
         if status != 200:
             raise StackError(f"mock {name} refused {values}: {status} {body[:200]!r}")
         return json.loads(body)
+
+    def mock_received(self, name):
+        """The requests mock `name` answered, exactly as they arrived (GET /_mock/received):
+        {"total": n, "requests": [{"seq", "method", "path", "headers", "body_base64",
+        "chunked", "trailers"}]}."""
+        status, body = http_get(self.mock_url(name) + "/_mock/received", timeout=2)
+        if status != 200:
+            raise StackError(f"mock {name} received: {status} {body[:200]!r}")
+        return json.loads(body)
+
+    def forget_received(self, name):
+        """Mock `name` forgets the requests it received."""
+        status, body = http_post_json(self.mock_url(name) + "/_mock/forget", {})
+        if status != 200:
+            raise StackError(f"mock {name} forget: {status} {body[:200]!r}")
 
     def restart_mock(self, name):
         """Mock `name` started again on its own port (killed first if it still runs), as a

@@ -28,7 +28,16 @@ except these two:
                          new state. An unknown field or a bad value answers 400, changing
                          nothing.
     POST /_mock/reset    back to the starting values (the counters of what it saw stay)
+    GET  /_mock/received the requests it answered, oldest first (the last 200), each exactly
+                         as it arrived: method, path, every header line in order (repeats
+                         included), the body's bytes (base64), whether it came chunked, and
+                         the chunked trailers: {"total": answered since start or forget,
+                         "requests": [{"seq", "method", "path", "headers": [[name, value]],
+                         "body_base64", "chunked", "trailers": [[name, value]]}]}
+    POST /_mock/forget   forgets those requests (and restarts `total` and `seq` at 0)
 """
+import base64
+import collections
 import hashlib
 import json
 import sys
@@ -41,6 +50,9 @@ ROUTING_HEADERS = ("x-selected-provider", "x-rewrite-target-model")
 TOKEN_HEADERS = ("authorization", "x-api-key")
 STATE_PATH = "/_mock/state"
 RESET_PATH = "/_mock/reset"
+RECEIVED_PATH = "/_mock/received"
+FORGET_PATH = "/_mock/forget"
+MAX_RECORDED = 200  # requests kept for GET /_mock/received
 METRICS_PATH = "/metrics"
 # The end-to-end latency histogram's buckets (seconds), a subset of vLLM's own.
 LATENCY_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 20.0)
@@ -100,6 +112,8 @@ class Engine:
         self.in_bucket = [0] * len(LATENCY_BUCKETS)
         self.answered = 0
         self.seconds_total = 0.0
+        self.recorded = collections.deque(maxlen=MAX_RECORDED)
+        self.recorded_total = 0
 
     def begin(self):
         """An answer starts: counts it, and returns the delay it must wait (seconds)."""
@@ -116,6 +130,22 @@ class Engine:
             for index, bound in enumerate(LATENCY_BUCKETS):
                 if seconds <= bound:
                     self.in_bucket[index] += 1
+
+    def record(self, request):
+        """Keeps what one request brought (a dict, see GET /_mock/received)."""
+        with self.lock:
+            self.recorded_total += 1
+            self.recorded.append({"seq": self.recorded_total, **request})
+
+    def received(self):
+        with self.lock:
+            return {"total": self.recorded_total, "requests": list(self.recorded)}
+
+    def forget(self):
+        with self.lock:
+            self.recorded.clear()
+            self.recorded_total = 0
+            return {"total": 0, "requests": []}
 
     def set(self, update):
         with self.lock:
@@ -178,17 +208,25 @@ class Engine:
 
 
 def read_chunked(stream):
-    """Reads a chunked request body (RFC 9112 §7.1); trailers are read and dropped."""
+    """Reads a chunked request body (RFC 9112 §7.1): (body bytes, trailer [name, value] pairs
+    in order)."""
     body = bytearray()
     while True:
         size_line = stream.readline(65537)
         size = int(size_line.split(b";", 1)[0].strip(), 16)
         if size == 0:
-            while stream.readline(65537).strip():
-                pass
-            return bytes(body)
+            return bytes(body), read_trailers(stream)
         body += stream.read(size)
         stream.readline(3)  # the CRLF after each chunk
+
+
+def read_trailers(stream):
+    """The trailer section after the last chunk, up to its blank line."""
+    trailers = []
+    while line := stream.readline(65537).strip():
+        name, _, value = line.decode("iso-8859-1").partition(":")
+        trailers.append([name.strip(), value.strip()])
+    return trailers
 
 
 def body_model(body):
@@ -208,11 +246,24 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _read_body(self):
+        """(body bytes, whether it came chunked, its trailers)."""
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
         if chunked:
-            return read_chunked(self.rfile), chunked
+            body, trailers = read_chunked(self.rfile)
+            return body, chunked, trailers
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length), chunked
+        return self.rfile.read(length), chunked, []
+
+    def _record(self, body, chunked, trailers):
+        """Keeps the request exactly as it arrived, for GET /_mock/received."""
+        self.server.engine.record({
+            "method": self.command,
+            "path": self.path,
+            "headers": [[name, value] for name, value in self.headers.items()],
+            "body_base64": base64.b64encode(body).decode(),
+            "chunked": chunked,
+            "trailers": trailers,
+        })
 
     def _answer(self):
         engine = self.server.engine
@@ -224,7 +275,8 @@ class Handler(BaseHTTPRequestHandler):
             engine.end(time.monotonic() - started)
 
     def _answer_after(self, delay_s):
-        body, chunked = self._read_body()
+        body, chunked, trailers = self._read_body()
+        self._record(body, chunked, trailers)
         if delay_s:
             time.sleep(delay_s)
         name = self.server.provider_name
@@ -291,9 +343,12 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(value, separators=(",", ":")).encode())
 
     def _control(self):
-        """POST /_mock/state and /_mock/reset: change what the mock pretends."""
-        body, _ = self._read_body()
+        """POST /_mock/state, /_mock/reset and /_mock/forget: change what the mock pretends,
+        or forget what it received."""
+        body, _, _ = self._read_body()
         engine = self.server.engine
+        if self.path == FORGET_PATH:
+            return self._send_json(200, engine.forget())
         if self.path == RESET_PATH:
             engine.reset()
             return self._send_json(200, engine.report())
@@ -304,7 +359,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send_json(200, engine.report())
 
     def do_POST(self):
-        if self.path in (STATE_PATH, RESET_PATH):
+        if self.path in (STATE_PATH, RESET_PATH, FORGET_PATH):
             self._control()
         else:
             self._answer()
@@ -319,6 +374,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(status, page, "text/plain; version=0.0.4; charset=utf-8")
         elif self.path == STATE_PATH:
             self._send_json(200, self.server.engine.report())
+        elif self.path == RECEIVED_PATH:
+            self._send_json(200, self.server.engine.received())
         else:
             self._answer()
 

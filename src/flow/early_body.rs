@@ -66,7 +66,8 @@ impl RequestFlow {
     /// Envoy deliver both again, endlessly. So the request resumes on the next tick.
     pub(super) fn end_buffered_body(&mut self, host: &mut dyn RequestHost) -> Verdict {
         let verdict = self.release(host);
-        if verdict == Verdict::Continue && self.content_length_dropped {
+        // No body seen: nothing held that a Continue could lose.
+        if verdict == Verdict::Continue && self.content_length_dropped && self.body_seen {
             host.resume_request_later();
             return Verdict::Pause;
         }

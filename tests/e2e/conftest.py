@@ -12,9 +12,11 @@ from stack import KEYS, gateway
 @pytest.fixture(scope="session", params=["body-while-paused", "envoy-default"])
 def stack(request):
     """Every test runs twice: with `allow_on_headers_stop_iteration` (the body reaches the filter
-    while it holds the headers) and with Envoy's default (no body until the headers resume)."""
+    while it holds the headers) and with Envoy's default (no body until the headers resume).
+    The providers' clusters pass request trailers on, so that a test sees them arrive."""
     try:
-        running = gateway.Stack(body_while_headers_paused=request.param == "body-while-paused")
+        running = gateway.Stack(body_while_headers_paused=request.param == "body-while-paused",
+                                forward_request_trailers=True)
         running.start()
     except gateway.StackError as err:
         pytest.fail(f"cannot start the stack: {err}", pytrace=False)

@@ -2,8 +2,10 @@
 Envoy admin stats for the filter's counters. The stack itself is scripts/gateway.py's `Stack`
 (one implementation, shared with `make run`).
 """
+import base64
 import contextlib
 import json
+import socket
 import subprocess
 import sys
 import tempfile
@@ -178,3 +180,79 @@ class Background:
         failed = [result for result in results if isinstance(result, AssertionError)]
         assert not failed, failed[0]
         return results
+
+
+# ---- what the upstreams received, exactly (scripts/mock_provider.py GET /_mock/received) -----
+
+@dataclass
+class Received:
+    """One request as a mock received it: header names lowercase as Envoy sends them, in
+    order, repeats included."""
+    mock: str
+    method: str
+    path: str
+    headers: list  # [(name, value), ...]
+    body: bytes
+    chunked: bool
+    trailers: list  # [(name, value), ...]
+
+    def values(self, name):
+        """Every value of header `name` (lowercase), in order."""
+        return [value for header, value in self.headers if header == name]
+
+    def header_names(self):
+        return {name for name, _ in self.headers}
+
+
+def forget_received(stack):
+    """Every mock of `stack` forgets what it received, so that the next look shows only what
+    came after."""
+    for name in stack.mock_names():
+        stack.forget_received(name)
+
+
+def upstream_requests(stack):
+    """Every request the mocks received since `forget_received`, in each mock's order."""
+    requests = []
+    for name in stack.mock_names():
+        for entry in stack.mock_received(name)["requests"]:
+            requests.append(Received(
+                mock=name, method=entry["method"], path=entry["path"],
+                headers=[tuple(pair) for pair in entry["headers"]],
+                body=base64.b64decode(entry["body_base64"]), chunked=entry["chunked"],
+                trailers=[tuple(pair) for pair in entry["trailers"]]))
+    return requests
+
+
+def only_upstream_request(stack):
+    """The one request an upstream received since `forget_received`; fails if there were none
+    or several (a retry or a duplicate would show here)."""
+    requests = upstream_requests(stack)
+    assert len(requests) == 1, [(r.mock, r.method, r.path) for r in requests]
+    return requests[0]
+
+
+def http1(stack, method, path, headers=(), body=b"", timeout_s=10):
+    """Sends exactly this HTTP/1.1 request (the headers as given, plus Content-Length when there
+    is a body and Connection: close) on a new connection; returns the `Answer`."""
+    lines = [f"{method} {path} HTTP/1.1", *(f"{name}: {value}" for name, value in headers)]
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
+    lines.append("Connection: close")
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", stack.ports["listen"]), timeout=timeout_s) as conn:
+        conn.sendall(request)
+        reader = conn.makefile("rb")
+        status_line = reader.readline().decode("iso-8859-1")
+        answer_headers = {}
+        while line := reader.readline().decode("iso-8859-1").strip():
+            name, _, value = line.partition(":")
+            answer_headers[name.strip().lower()] = value.strip()
+        if "content-length" not in answer_headers:
+            raise AssertionError(f"http1(): an answer without Content-Length: {answer_headers}")
+        # Read by length, not to the close: Envoy closes a connection it answered locally
+        # only after its delayed-close timeout (1 s).
+        raw = reader.read(int(answer_headers["content-length"]))
+    return Answer(int(status_line.split(" ", 2)[1]), time.monotonic() - started,
+                  answer_headers, raw)

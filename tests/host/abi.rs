@@ -141,6 +141,7 @@ fn define_buffers(linker: &mut Linker<VmState>) -> Result<()> {
                 return Ok(NOT_FOUND);
             };
             let target = match kind {
+                0 if !stream.body_writable() => return Ok(NOT_FOUND),
                 0 => &mut stream.body_buffer,
                 1 => &mut stream.response_body_buffer,
                 _ => return Ok(BAD_ARGUMENT),
@@ -163,6 +164,11 @@ fn define_buffers(linker: &mut Linker<VmState>) -> Result<()> {
 fn header_map(state: &VmState, kind: i32) -> Option<&Vec<(String, String)>> {
     match kind {
         0 => state.stream().map(|stream| &stream.request_headers),
+        // Request trailers exist for the filter only while they are in its hands.
+        1 => state
+            .stream()
+            .filter(|stream| stream.trailers_in_filter())
+            .map(|stream| &stream.request_trailers),
         2 => state.stream().map(|stream| &stream.response_headers),
         6 => state
             .call_response
@@ -198,6 +204,7 @@ fn change_map(c: &mut Ctx, kind: i32, change: impl FnOnce(&mut Vec<(String, Stri
                 stream.route_cache_clears += 1;
             }
         }
+        1 if stream.trailers_in_filter() => change(&mut stream.request_trailers),
         2 => change(&mut stream.response_headers),
         _ => return BAD_ARGUMENT,
     }

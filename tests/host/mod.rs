@@ -46,7 +46,7 @@ pub use module::{filter as filter_module, from_wat, Build};
 pub use process::{BodyDelivery, Flavor};
 pub use redis::{Outcome, RedisCall, STATUS_NETWORK_ERROR, STATUS_TIMEOUT};
 pub use servers::{RedisServer, Webdis};
-pub use stream::{Action, HeadersState, LocalResponse, Stream, Upstream};
+pub use stream::{Action, HeadersState, LocalResponse, Stream, TrailersState, Upstream};
 pub use vm::{LogLine, Refused, Vm};
 
 use process::Process;

@@ -30,13 +30,32 @@ pub enum HeadersState {
     Released,
 }
 
+/// Where the client's request trailers are (Envoy's filter manager semantics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrailersState {
+    /// The client sent none (yet).
+    NotSent,
+    /// They arrived while the filter's paused headers stopped everything (Envoy's default): they
+    /// reach the filter after the queued body, once it resumes the request.
+    Queued,
+    /// `proxy_on_request_trailers` is running: the filter may read and change them.
+    InCallback,
+    /// The filter paused them; `proxy_continue_stream` sends them on (with the held headers and
+    /// body). The filter may still read and change them.
+    Held,
+    /// Sent upstream: the request is complete.
+    Forwarded,
+}
+
 /// What reached the upstream (the router, in Envoy terms).
 #[derive(Debug, Default, Clone)]
 pub struct Upstream {
     /// The request headers as they were when the filter released them.
     pub headers: Option<Vec<(String, String)>>,
     pub body: Vec<u8>,
-    /// The whole request (headers, body, end of stream) went through.
+    /// The request trailers as they were when they went through (`None`: none did).
+    pub trailers: Option<Vec<(String, String)>>,
+    /// The whole request (headers, body, trailers, end of stream) went through.
     pub complete: bool,
 }
 
@@ -65,9 +84,15 @@ pub struct Stream {
     pub body_held: bool,
     /// The filter has seen the end of the body.
     pub body_end_seen: bool,
+    /// `proxy_on_request_body` is running (the body buffer is writable then).
+    pub in_body_callback: bool,
     /// Body that arrived while the headers stopped everything (Envoy's default).
     pub queued_body: Vec<u8>,
     pub queued_end: bool,
+    /// The client's request trailers (`HttpRequestTrailers`, map type 1), as the filter left
+    /// them.
+    pub request_trailers: Vec<(String, String)>,
+    pub trailers_state: TrailersState,
     pub response_body_buffer: Vec<u8>,
     pub upstream: Upstream,
     /// What reached the client from the upstream's response.
@@ -102,8 +127,11 @@ impl Stream {
             body_buffer: Vec::new(),
             body_held: false,
             body_end_seen: false,
+            in_body_callback: false,
             queued_body: Vec::new(),
             queued_end: false,
+            request_trailers: Vec::new(),
+            trailers_state: TrailersState::NotSent,
             response_body_buffer: Vec::new(),
             upstream: Upstream::default(),
             downstream_body: Vec::new(),
@@ -126,6 +154,32 @@ impl Stream {
             .map(|(_, value)| value.as_str())
     }
 
+    /// A request trailer as the upstream received it (`None`: no trailers went through, or not
+    /// this one).
+    pub fn upstream_trailer(&self, name: &str) -> Option<&str> {
+        self.upstream
+            .trailers
+            .as_ref()?
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The filter may read and change the request trailers: they are in its hands.
+    pub fn trailers_in_filter(&self) -> bool {
+        matches!(
+            self.trailers_state,
+            TrailersState::InCallback | TrailersState::Held
+        )
+    }
+
+    /// The filter may change the request body: in its body callback, or while it holds the
+    /// body it buffered (its last body callback paused), as Envoy gives it the decoding buffer
+    /// then. Otherwise Envoy has no buffer to change (the body went on, or never came).
+    pub fn body_writable(&self) -> bool {
+        self.in_body_callback || self.body_held
+    }
+
     pub fn upstream_body(&self) -> &[u8] {
         &self.upstream.body
     }
@@ -145,7 +199,7 @@ impl Stream {
     }
 
     /// The request reached the upstream whole and correctly framed: a `content-length`, when
-    /// present, matches the body forwarded.
+    /// present, matches the body forwarded; the client's trailers, if any, went through.
     pub fn assert_forwarded_whole(&self) {
         assert!(
             self.upstream.complete,
@@ -155,6 +209,13 @@ impl Stream {
             self.upstream.body.len(),
             self.actions
         );
+        if self.trailers_state != TrailersState::NotSent {
+            assert!(
+                self.upstream.trailers.is_some(),
+                "request {} ended with trailers, but none reached the upstream",
+                self.id
+            );
+        }
         if let Some(length) = self.upstream_header("content-length") {
             assert_eq!(
                 length,

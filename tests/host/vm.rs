@@ -9,9 +9,13 @@ use std::time::Duration;
 use wasmtime::{Instance, Module, Store, WasmParams, WasmResults};
 
 use super::calls::{HttpCall, HttpReply};
-use super::process::{BodyDelivery, Process};
+use super::process::Process;
 use super::redis::{RedisCall, RedisConnection};
-use super::stream::{Action, HeadersState, Stream};
+use super::stream::{Action, Stream};
+
+// Driving one request through the filter, as a gateway's filter manager does.
+#[path = "request_stream.rs"]
+mod request_stream;
 
 /// The root context a VM starts with; a reload ([`Vm::reconfigure`]) adds others.
 pub const ROOT_CONTEXT: u32 = 1;
@@ -244,156 +248,6 @@ impl Vm {
         Ok(root)
     }
 
-    // ---- requests -------------------------------------------------------------------------
-
-    /// A new request with its client headers (`:method`, `:path`, … included) and the host
-    /// properties the gateway would give it (`route_name`, `cluster_name`, …).
-    pub fn request(&mut self, headers: &[(&str, &str)], properties: &[(&str, &str)]) -> u32 {
-        let id = self.next_context;
-        self.next_context += 1;
-        let root = self.root_context();
-        let mut stream = Stream::new(id, headers, properties);
-        stream.root_context = root;
-        self.store.data_mut().streams.insert(id, stream);
-        self.call_in::<(i32, i32), ()>(id, "proxy_on_context_create", (id as i32, root as i32));
-        id
-    }
-
-    pub fn stream(&self, id: u32) -> &Stream {
-        self.store
-            .data()
-            .streams
-            .get(&id)
-            .unwrap_or_else(|| panic!("no request {id}"))
-    }
-
-    fn stream_mut(&mut self, id: u32) -> &mut Stream {
-        self.store
-            .data_mut()
-            .streams
-            .get_mut(&id)
-            .unwrap_or_else(|| panic!("no request {id}"))
-    }
-
-    fn record(&mut self, id: u32, callback: &'static str, action: Action) {
-        self.stream_mut(id).actions.push((callback, action));
-    }
-
-    /// The client's request headers reach the filter.
-    pub fn send_headers(&mut self, id: u32, end_of_stream: bool) -> Action {
-        let count = self.stream(id).request_headers.len() as i32;
-        assert_eq!(
-            self.stream(id).headers_state,
-            HeadersState::NotSent,
-            "headers sent twice"
-        );
-        self.stream_mut(id).headers_end_of_stream = end_of_stream;
-        let action = Action::from_abi(self.call_in(
-            id,
-            "proxy_on_request_headers",
-            (id as i32, count, i32::from(end_of_stream)),
-        ));
-        self.record(id, "request_headers", action);
-        match action {
-            Action::Continue => self.release_headers(id),
-            Action::Pause => self.stream_mut(id).headers_state = HeadersState::Held,
-        }
-        self.settle();
-        action
-    }
-
-    /// A chunk of the client's body reaches the host. It reaches the filter now, or, when the
-    /// filter paused the headers and the host stops everything (Envoy's default), once the
-    /// filter resumes: then this returns `None`.
-    pub fn send_body(&mut self, id: u32, chunk: &[u8], end_of_stream: bool) -> Option<Action> {
-        let stream = self.stream_mut(id);
-        assert_ne!(
-            stream.headers_state,
-            HeadersState::NotSent,
-            "body before headers"
-        );
-        if stream.local_response.is_some() || stream.done {
-            return None;
-        }
-        let stopped_all = stream.headers_state == HeadersState::Held
-            && self.store.data().process.borrow().body_delivery == BodyDelivery::AfterHeadersResume;
-        if stopped_all {
-            let stream = self.stream_mut(id);
-            stream.queued_body.extend_from_slice(chunk);
-            stream.queued_end = end_of_stream;
-            return None;
-        }
-        let action = self.deliver_body(id, chunk, end_of_stream);
-        self.settle();
-        Some(action)
-    }
-
-    fn deliver_body(&mut self, id: u32, chunk: &[u8], end_of_stream: bool) -> Action {
-        let stream = self.stream_mut(id);
-        stream.body_buffer.extend_from_slice(chunk);
-        stream.body_end_seen = end_of_stream;
-        let size = stream.body_buffer.len() as i32;
-        let action = Action::from_abi(self.call_in(
-            id,
-            "proxy_on_request_body",
-            (id as i32, size, i32::from(end_of_stream)),
-        ));
-        self.record(id, "request_body", action);
-        match action {
-            // Continue on the body continues held headers too (Envoy's filter manager).
-            Action::Continue => {
-                self.release_headers(id);
-                self.forward_body(id);
-            }
-            Action::Pause => self.stream_mut(id).body_held = true,
-        }
-        action
-    }
-
-    fn release_headers(&mut self, id: u32) {
-        let stream = self.stream_mut(id);
-        if stream.headers_state == HeadersState::Released || stream.local_response.is_some() {
-            return;
-        }
-        stream.headers_state = HeadersState::Released;
-        stream.upstream.headers = Some(stream.request_headers.clone());
-        if stream.headers_end_of_stream {
-            stream.upstream.complete = true;
-        }
-    }
-
-    fn forward_body(&mut self, id: u32) {
-        let stream = self.stream_mut(id);
-        let body = std::mem::take(&mut stream.body_buffer);
-        stream.upstream.body.extend_from_slice(&body);
-        stream.body_held = false;
-        if stream.body_end_seen {
-            stream.upstream.complete = true;
-        }
-    }
-
-    /// `proxy_continue_stream` for the request, run after the VM call that asked for it.
-    fn resume_request(&mut self, id: u32) {
-        let Some(stream) = self.store.data().streams.get(&id) else {
-            return;
-        };
-        if stream.local_response.is_some() || stream.done {
-            return;
-        }
-        let was_held = stream.headers_state == HeadersState::Held;
-        self.release_headers(id);
-        if self.stream(id).body_held {
-            self.forward_body(id);
-        }
-        let stream = self.stream_mut(id);
-        let has_queued = !stream.queued_body.is_empty() || stream.queued_end;
-        if was_held && has_queued {
-            let chunk = std::mem::take(&mut stream.queued_body);
-            let end = std::mem::take(&mut stream.queued_end);
-            self.deliver_body(id, &chunk, end);
-        }
-    }
-
     /// Runs what the filter deferred (resumes), which may call back into the filter.
     fn settle(&mut self) {
         while let Some(deferred) = self.store.data_mut().deferred.pop_front() {
@@ -406,56 +260,6 @@ impl Vm {
                 }
             }
         }
-    }
-
-    /// The upstream's response headers reach the filter.
-    pub fn send_response_headers(
-        &mut self,
-        id: u32,
-        headers: &[(&str, &str)],
-        end_of_stream: bool,
-    ) -> Action {
-        self.stream_mut(id).response_headers = headers
-            .iter()
-            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_string()))
-            .collect();
-        let action = Action::from_abi(self.call_in(
-            id,
-            "proxy_on_response_headers",
-            (id as i32, headers.len() as i32, i32::from(end_of_stream)),
-        ));
-        self.record(id, "response_headers", action);
-        self.settle();
-        action
-    }
-
-    /// A chunk of the upstream's response body reaches the filter.
-    pub fn send_response_body(&mut self, id: u32, chunk: &[u8], end_of_stream: bool) -> Action {
-        let stream = self.stream_mut(id);
-        stream.response_body_buffer.extend_from_slice(chunk);
-        let size = stream.response_body_buffer.len() as i32;
-        let action = Action::from_abi(self.call_in(
-            id,
-            "proxy_on_response_body",
-            (id as i32, size, i32::from(end_of_stream)),
-        ));
-        self.record(id, "response_body", action);
-        if action == Action::Continue {
-            let stream = self.stream_mut(id);
-            let body = std::mem::take(&mut stream.response_body_buffer);
-            stream.downstream_body.extend_from_slice(&body);
-        }
-        self.settle();
-        action
-    }
-
-    /// The stream ends (completed or reset): `on_done`, `on_log`, `on_delete`.
-    pub fn finish(&mut self, id: u32) {
-        let _: i32 = self.call_in(id, "proxy_on_done", (id as i32,));
-        self.call_in::<(i32,), ()>(id, "proxy_on_log", (id as i32,));
-        self.call_in::<(i32,), ()>(id, "proxy_on_delete", (id as i32,));
-        self.stream_mut(id).done = true;
-        self.settle();
     }
 
     // ---- calls out: Webdis (dispatched HTTP) and Redis (Higress) ---------------------------
