@@ -34,20 +34,27 @@ fn control_headers_are_gone_when_the_headers_callback_returns() {
     }
 }
 
+/// Headers held and the whole body delivered to them (Envoy with
+/// `allow_on_headers_stop_iteration`, Higress), without end of stream: trailers will end it.
+fn body_delivered_to_held_headers(config: &str) -> (RequestFlow, FakeHost, Rng) {
+    let mut flow = flow(config);
+    let mut host = hostile_post();
+    let mut rng = Rng::new(1);
+    assert_eq!(
+        flow.on_request_headers(&mut host, false, &mut rng),
+        Verdict::Pause
+    );
+    assert_eq!(
+        flow.on_request_body(&mut host, BODY.len(), false, &mut rng),
+        Verdict::Pause
+    );
+    (flow, host, rng)
+}
+
 #[test]
 fn trailers_while_the_store_is_asked_are_held_and_the_body_rewritten_after() {
-    let mut flow = flow(CONFIG);
-    let mut host = hostile_post();
-    let rng = &mut Rng::new(1);
-    assert_eq!(
-        flow.on_request_headers(&mut host, false, rng),
-        Verdict::Pause
-    );
-    // Body delivered to held headers, then the trailers end the stream.
-    assert_eq!(
-        flow.on_request_body(&mut host, BODY.len(), false, rng),
-        Verdict::Pause
-    );
+    let (mut flow, mut host, mut rng) = body_delivered_to_held_headers(CONFIG);
+    let rng = &mut rng;
     assert_eq!(flow.on_request_trailers(&mut host, rng), Verdict::Pause);
     assert_eq!(host.resumed, 0);
     flow.on_store_reply(&mut host, Ok(mget(&[Some("90"), Some("10"), None])), rng);
@@ -172,17 +179,8 @@ fn a_buffered_body_the_trailers_end_goes_on_from_the_next_tick() {
 #[test]
 fn trailers_while_a_pool_waits_for_the_body_start_the_choice_and_stay_held() {
     let config = format!("{CONFIG}models:\n  auto: {{backends: [{{provider: minmax}}]}}\n");
-    let mut flow = flow(&config);
-    let mut host = hostile_post();
-    let rng = &mut Rng::new(1);
-    assert_eq!(
-        flow.on_request_headers(&mut host, false, rng),
-        Verdict::Pause
-    );
-    assert_eq!(
-        flow.on_request_body(&mut host, BODY.len(), false, rng),
-        Verdict::Pause
-    );
+    let (mut flow, mut host, mut rng) = body_delivered_to_held_headers(&config);
+    let rng = &mut rng;
     assert!(host.sent.is_empty(), "the pool is read from the whole body");
     assert_eq!(flow.on_request_trailers(&mut host, rng), Verdict::Pause);
     assert_eq!(

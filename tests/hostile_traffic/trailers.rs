@@ -36,6 +36,15 @@ fn assert_held(stream: &Stream, when: &str) {
     );
 }
 
+/// A chat request whose client names its own provider and model; its headers sent, without
+/// end of stream (a body, or trailers, follow).
+fn hostile_chat(vm: &mut crate::host::Vm, body: Option<&[u8]>) -> u32 {
+    let path = "/v1/chat/completions";
+    let id = request(vm, "POST", path, body, &CLIENT_CONTROL_HEADERS, &[]);
+    vm.send_headers(id, false);
+    id
+}
+
 /// The client's trailer, and no other, reached the upstream.
 fn assert_trailer_forwarded(stream: &Stream) {
     let expected = vec![(CLIENT_TRAILER.0.to_string(), CLIENT_TRAILER.1.to_string())];
@@ -51,15 +60,7 @@ pub fn trailers_never_release_headers_before_the_choice(build: Build) {
         let mut gateway = Gateway::start(build, delivery, &seed_config(build, json!({})));
         for arrival in REPLY_ARRIVALS {
             let vm = gateway.vm();
-            let id = request(
-                vm,
-                "POST",
-                "/v1/chat/completions",
-                Some(CHAT),
-                &CLIENT_CONTROL_HEADERS,
-                &[],
-            );
-            vm.send_headers(id, false);
+            let id = hostile_chat(vm, Some(CHAT));
             match arrival {
                 ReplyArrives::AfterTheTrailer => {
                     vm.send_body(id, CHAT, false);
@@ -102,15 +103,7 @@ pub fn trailers_end_the_body_a_model_pool_reads(build: Build) {
     let config = seed_config(build, json!({"models": pools}));
     let mut gateway = Gateway::start(build, BodyDelivery::WhileHeadersPaused, &config);
     let vm = gateway.vm();
-    let id = request(
-        vm,
-        "POST",
-        "/v1/chat/completions",
-        Some(CHAT),
-        &CLIENT_CONTROL_HEADERS,
-        &[],
-    );
-    vm.send_headers(id, false);
+    let id = hostile_chat(vm, Some(CHAT));
     vm.send_body(id, CHAT, false);
     assert_held(vm.stream(id), "before the trailer");
     vm.send_trailers(id, &[CLIENT_TRAILER]);
@@ -129,15 +122,7 @@ pub fn trailers_without_a_body_wait_for_the_choice(build: Build) {
     for delivery in DELIVERIES {
         let mut gateway = Gateway::start(build, delivery, &seed_config(build, json!({})));
         let vm = gateway.vm();
-        let id = request(
-            vm,
-            "POST",
-            "/v1/chat/completions",
-            None,
-            &CLIENT_CONTROL_HEADERS,
-            &[],
-        );
-        vm.send_headers(id, false);
+        let id = hostile_chat(vm, None);
         vm.send_trailers(id, &[CLIENT_TRAILER]);
         assert_held(
             vm.stream(id),
