@@ -76,20 +76,26 @@ impl Slot {
     }
 }
 
-/// The worker registry with `me` in it, or `None` when it is there already.
-pub fn register(registry: Option<&[u8]>, me: u64) -> Option<Vec<u8>> {
-    let current = registry
-        .and_then(|bytes| std::str::from_utf8(bytes).ok())
-        .unwrap_or("");
-    let id = format!("{me:016x}");
-    if current.split(' ').any(|listed| listed == id) {
+/// How long a worker's slot may go without a heartbeat before the worker is taken off the
+/// registry (its VM is gone): the registry then holds the live workers and the recently dead,
+/// however often VMs restart.
+pub const FORGET_AFTER_MS: u64 = 6 * STALE_AFTER_MS;
+
+/// The worker registry with `me` in it and the workers in `gone` out of it, or `None` when it
+/// needs no change.
+pub fn register(registry: Option<&[u8]>, me: u64, gone: &[u64]) -> Option<Vec<u8>> {
+    let listed = workers(registry);
+    if listed.contains(&me) && !listed.iter().any(|worker| gone.contains(worker)) {
         return None;
     }
-    Some(if current.is_empty() {
-        id.into_bytes()
-    } else {
-        format!("{current} {id}").into_bytes()
-    })
+    let mut ids = Vec::with_capacity(listed.len() + 1);
+    for worker in listed {
+        if worker != me && !gone.contains(&worker) {
+            ids.push(format!("{worker:016x}"));
+        }
+    }
+    ids.push(format!("{me:016x}"));
+    Some(ids.join(" ").into_bytes())
 }
 
 pub fn workers(registry: Option<&[u8]>) -> Vec<u64> {
@@ -150,11 +156,21 @@ mod tests {
 
     #[test]
     fn registry_lists_each_worker_once() {
-        let first = register(None, 1).unwrap();
-        let both = register(Some(&first), 0xab).unwrap();
-        assert_eq!(register(Some(&both), 1), None);
+        let first = register(None, 1, &[]).unwrap();
+        let both = register(Some(&first), 0xab, &[]).unwrap();
+        assert_eq!(register(Some(&both), 1, &[]), None);
         assert_eq!(workers(Some(&both)), vec![1, 0xab]);
         assert_eq!(workers(None), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn restarted_workers_do_not_grow_the_registry() {
+        let mut registry = register(None, 1, &[]).unwrap();
+        // Each restart brings a new worker; the one before it is gone by then.
+        for worker in 2..1_000u64 {
+            registry = register(Some(&registry), worker, &[worker - 1]).unwrap();
+        }
+        assert_eq!(workers(Some(&registry)), vec![999]);
     }
 
     #[test]

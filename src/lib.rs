@@ -9,6 +9,7 @@ pub mod config;
 pub mod engine;
 pub mod float_text;
 pub mod flow;
+pub mod header_map;
 pub mod health;
 pub mod inflight;
 pub mod load;

@@ -53,6 +53,10 @@ pub(crate) const METRICS_FIELDS: &[&str] = &["cluster", "path"];
 pub const DEFAULT_SELECTED_PROVIDER_HEADER: &str = "x-selected-provider";
 pub const DEFAULT_REWRITE_MODEL_HEADER: &str = "x-rewrite-target-model";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// A worker's wasm32 heap is at most 4 GiB, and a request holding a body of this size costs
+/// about twice that while it is rewritten (the copy read, the rewritten copy): 128 MiB leaves
+/// room for 16 such requests at once on one worker (README, "Gateway buffer limit").
+const MAX_BODY_BYTES_CEILING: u64 = 128 * 1024 * 1024;
 const MAX_WEIGHT: u64 = 1_000_000;
 
 /// Where a provider's engine serves its Prometheus `/metrics`.
@@ -142,7 +146,7 @@ impl BalancerConfig {
             ));
         }
         let max_body_bytes = fields
-            .integer("max_body_bytes", 1, 1 << 30)?
+            .integer("max_body_bytes", 1, MAX_BODY_BYTES_CEILING)?
             .map_or(DEFAULT_MAX_BODY_BYTES, |bytes| bytes as usize);
         let list_models = fields.boolean("list_models")?.unwrap_or(false);
         if list_models && !pools.by_model {

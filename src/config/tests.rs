@@ -223,7 +223,7 @@ fn refusals_name_the_field_and_the_reason() {
         ),
         (
             format!("{provider_list}{redis}max_body_bytes: 0\n"),
-            "max_body_bytes: must be a whole number from 1 to 1073741824, got 0",
+            "max_body_bytes: must be a whole number from 1 to 134217728, got 0",
         ),
         (format!("{provider_list}{redis}providerz: []\n"), "providerz: unknown field; known fields: providers, redis, selected_provider_header, rewrite_model_header, max_body_bytes, models, strategy, unknown_model, list_models, load_source, endpoint, engine_metrics, in_flight, health, retry, status_endpoint, paths, route_names"),
         ("- just\n- a list\n".into(), "configuration: must be a mapping, got a list"),

@@ -4,7 +4,7 @@
 use super::choose::latency_key;
 use super::{RequestFlow, RequestHost};
 use crate::config::{BalancerConfig, InFlightScope, LoadSource};
-use crate::inflight::{register, slot_key, totals, workers, Slot, REGISTRY_KEY};
+use crate::inflight::{register, slot_key, totals, workers, Slot, FORGET_AFTER_MS, REGISTRY_KEY};
 use crate::load::{Load, Loads};
 use crate::strategy::latency::{LatencyStats, DEFAULT_ALPHA};
 use crate::strategy::Strategy;
@@ -106,10 +106,25 @@ fn in_flight_add(host: &mut dyn RequestHost, provider: &str, delta: i64) {
     let me = host.worker_id();
     let now_ms = host.now_ms();
     let registry = host.shared_data(REGISTRY_KEY);
-    if workers(registry.as_deref()).contains(&me) {
-        // Registered already: the common case costs one read.
-    } else {
-        host.update_shared(REGISTRY_KEY, &mut |current| register(current, me));
+    let listed = workers(registry.as_deref());
+    if !listed.contains(&me) {
+        // Once per worker (the common case costs one read): register, and take the workers
+        // whose slots stopped beating long ago off the registry, blanking their slots.
+        let mut gone = Vec::new();
+        for worker in listed {
+            // A slot not written yet is a worker registering now: not gone.
+            let slot = host.shared_data(&slot_key(worker));
+            let beat_ms = slot
+                .and_then(|bytes| Slot::decode(&bytes).ok())
+                .map(|s| s.heartbeat_ms);
+            if beat_ms.is_some_and(|beat_ms| beat_ms.saturating_add(FORGET_AFTER_MS) < now_ms) {
+                gone.push(worker);
+            }
+        }
+        host.update_shared(REGISTRY_KEY, &mut |current| register(current, me, &gone));
+        for worker in gone {
+            host.update_shared(&slot_key(worker), &mut |_| Some(Vec::new()));
+        }
     }
     host.update_shared(&slot_key(me), &mut |current| {
         let mut slot = current

@@ -18,6 +18,9 @@ pub struct FakeHost {
     pub route_cache_cleared: usize,
     pub resumed: usize,
     pub resumed_later: usize,
+    pub body_waits_watched: usize,
+    /// Bytes of request body the filter read from the host.
+    pub body_bytes_read: std::cell::Cell<usize>,
     pub stats: Vec<String>,
     pub shared: BTreeMap<String, Vec<u8>>,
     pub now_ms: u64,
@@ -71,7 +74,10 @@ impl RequestHost for FakeHost {
     }
     fn request_body(&self, start: usize, size: usize) -> Option<Vec<u8>> {
         let end = start.saturating_add(size).min(self.body.len());
-        self.body.get(start..end).map(<[u8]>::to_vec)
+        let read = self.body.get(start..end).map(<[u8]>::to_vec);
+        let bytes = read.as_ref().map_or(0, Vec::len);
+        self.body_bytes_read.set(self.body_bytes_read.get() + bytes);
+        read
     }
     fn replace_request_body(&mut self, size: usize, body: &[u8]) -> bool {
         assert_eq!(size, self.body.len(), "the whole body is replaced");
@@ -86,6 +92,9 @@ impl RequestHost for FakeHost {
     }
     fn resume_request_later(&mut self) {
         self.resumed_later += 1;
+    }
+    fn watch_body_wait(&mut self) {
+        self.body_waits_watched += 1;
     }
     fn send_store_query(&mut self, query: &StoreQuery, _timeout_ms: u32) -> Result<(), String> {
         if self.refuse_send {

@@ -34,6 +34,8 @@ pub enum Stat {
     UnknownModel,
     /// `GET /v1/models` answered by the filter.
     ModelsListed,
+    /// A request held for its body that the host never delivered went on unbalanced.
+    BodyNotDelivered,
     /// The engine metrics scrape published a provider's load.
     ScrapePublished,
     /// A provider's engine metrics could not be scraped or read.
@@ -80,7 +82,8 @@ impl Stat {
                 Stat::Balanced => Some(Stat::Passthrough),
                 Stat::Passthrough => Some(Stat::UnknownModel),
                 Stat::UnknownModel => Some(Stat::ModelsListed),
-                Stat::ModelsListed => Some(Stat::Selected(provider())),
+                Stat::ModelsListed => Some(Stat::BodyNotDelivered),
+                Stat::BodyNotDelivered => Some(Stat::Selected(provider())),
                 Stat::Selected(_) => Some(Stat::FallbackStoreError),
                 Stat::FallbackStoreError => Some(Stat::FallbackStoreDown),
                 Stat::FallbackStoreDown => Some(Stat::FallbackAllUnknown),
@@ -126,6 +129,7 @@ impl Stat {
             Stat::RefreshFailed => "ai_lb.refresh.failed".into(),
             Stat::UnknownModel => "ai_lb.requests.unknown_model".into(),
             Stat::ModelsListed => "ai_lb.requests.models_listed".into(),
+            Stat::BodyNotDelivered => "ai_lb.requests.body_not_delivered".into(),
             Stat::ScrapePublished => "ai_lb.scrape.published".into(),
             Stat::ScrapeFailed => "ai_lb.scrape.failed".into(),
             Stat::Provider(provider, event) => format!("ai_lb.provider.{provider}.{event}"),
@@ -159,6 +163,9 @@ pub trait RequestHost {
     /// Resumes the request paused in this callback from a later turn of the host's event loop
     /// (the next tick), never from within the callback.
     fn resume_request_later(&mut self);
+    /// Calls `RequestFlow::on_body_wait_over` from the tick if the request is still held for
+    /// its body `BODY_WAIT_MS` from now.
+    fn watch_body_wait(&mut self);
     /// Sends the store query; the reply arrives later through `RequestFlow::on_store_reply`.
     fn send_store_query(&mut self, query: &StoreQuery, timeout_ms: u32) -> Result<(), String>;
     fn count(&mut self, stat: Stat);

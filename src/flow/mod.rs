@@ -24,6 +24,8 @@ mod early_body;
 mod fake_host;
 mod health;
 mod host;
+#[cfg(test)]
+mod memory_tests;
 mod retry;
 mod status_page;
 #[cfg(test)]
@@ -37,6 +39,11 @@ use log::{debug, info, warn};
 
 pub use health::report as report_health_change;
 pub use host::{RequestHost, SharedUpdate, Stat};
+
+/// How long a request held for its body may go without any of it before the filter lets it go
+/// unbalanced: clients send the body right behind the headers, so a second without a byte
+/// means the host holds it back.
+pub const BODY_WAIT_MS: u64 = 1_000;
 
 use crate::config::{BalancerConfig, ConfigRef, PluginConfig, Pool, Refresh, UnknownModel};
 use crate::rewrite::{body_facts, rewrite_model, BodyFacts};
@@ -98,8 +105,11 @@ pub struct RequestFlow {
     body_size: usize,
     /// `content-length` was removed when the headers were released before the body.
     content_length_dropped: bool,
-    /// What a retry on another provider needs (the configuration retries, the body was read).
+    /// What a retry on another provider needs (the configuration retries, the body was read);
+    /// dropped, with its copy of the body, once no retry can happen.
     retry: Option<retry::RetryState>,
+    /// The whole body as read for the choice, kept for the rewrite (without `retry`).
+    read_body: Option<Vec<u8>>,
 }
 
 impl RequestFlow {
@@ -118,6 +128,7 @@ impl RequestFlow {
             body_size: 0,
             content_length_dropped: false,
             retry: None,
+            read_body: None,
         }
     }
 
@@ -171,6 +182,7 @@ impl RequestFlow {
                 "ai-load-balancer: holding the headers until the whole body is in (model pools)"
             );
             self.phase = Phase::AwaitingBody;
+            host.watch_body_wait();
             return Verdict::Pause;
         }
         self.start_choice(host, rng)
@@ -230,6 +242,20 @@ impl RequestFlow {
         }
     }
 
+    /// `BODY_WAIT_MS` after the headers were held for the body: if none of it came, the host
+    /// does not deliver bodies to held headers (Envoy without `allow_on_headers_stop_iteration`,
+    /// an Istio WasmPlugin) and never will: let the request go on unbalanced rather than wait
+    /// for the stream's timeout. True when it let the request go (the caller resumes it).
+    pub fn on_body_wait_over(&mut self, host: &mut dyn RequestHost) -> bool {
+        if self.phase != Phase::AwaitingBody || self.body_seen {
+            return false;
+        }
+        host.count(Stat::BodyNotDelivered);
+        self.pass_through(host, "no body delivered to the held headers");
+        host.resume_request();
+        true
+    }
+
     /// The whole body is here, headers held: read its model and prompt, find the pool.
     fn on_whole_body(&mut self, host: &mut dyn RequestHost, rng: &mut Rng) -> Verdict {
         let plugin = Rc::clone(&self.plugin);
@@ -273,6 +299,8 @@ impl RequestFlow {
         }
         if config.retry.is_some() {
             self.retry = Some(retry::RetryState::new(host, body, &plugin.control_headers));
+        } else {
+            self.read_body = Some(body);
         }
         self.start_choice(host, rng)
     }
@@ -392,12 +420,24 @@ impl RequestFlow {
     }
 
     fn rewrite_body(&mut self, host: &mut dyn RequestHost, model: &str) {
-        let Some(body) = host.request_body(0, self.body_size) else {
-            debug!("ai-load-balancer: request body unavailable, forwarded untouched");
-            host.count(Stat::RewriteSkipped);
-            return;
+        // The body is read from the host once: a copy already read for the choice (kept by
+        // the retry, or for this rewrite) serves again.
+        let kept = self.read_body.take();
+        let retry_copy = self.retry.as_ref().map(retry::RetryState::body);
+        let read_now;
+        let body: &[u8] = match (retry_copy, kept.as_deref()) {
+            (Some(body), _) | (None, Some(body)) => body,
+            (None, None) => {
+                read_now = host.request_body(0, self.body_size);
+                let Some(body) = &read_now else {
+                    debug!("ai-load-balancer: request body unavailable, forwarded untouched");
+                    host.count(Stat::RewriteSkipped);
+                    return;
+                };
+                body
+            }
         };
-        match rewrite_model(&body, model) {
+        match rewrite_model(body, model) {
             Ok(rewritten) => {
                 if !host.replace_request_body(body.len(), &rewritten) {
                     host.count(Stat::RewriteSkipped);

@@ -73,6 +73,13 @@ impl RetryState {
     }
 }
 
+impl RetryState {
+    /// The body as the client sent it.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+}
+
 impl RequestFlow {
     /// The upstream's response headers are here: judge the provider, and when it failed, try
     /// another. `Pause` holds the response while a retry is out.
@@ -103,6 +110,8 @@ impl RequestFlow {
             self.phase = Phase::Retrying;
             return Verdict::Pause;
         }
+        // No retry can happen any more: free its copy of the body.
+        self.retry = None;
         Verdict::Continue
     }
 
@@ -143,6 +152,7 @@ impl RequestFlow {
             let mut headers = reply.headers;
             headers.retain(|(name, _)| !is_hop_by_hop(name));
             self.phase = Phase::Released;
+            self.retry = None;
             host.count(Stat::RetryRecovered);
             host.send_response(reply.status.unwrap_or(200), &headers, &reply.body);
             return;
@@ -151,6 +161,7 @@ impl RequestFlow {
             return;
         }
         self.phase = Phase::Released;
+        self.retry = None;
         host.count(Stat::RetryExhausted);
         host.resume_response();
     }

@@ -4,16 +4,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use log::warn;
-use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, BufferType, MapType};
 
+use super::abi::{self, Action, BufferType, HeaderMap};
 use super::host::ProxyHost;
 use super::root::Shared;
 use crate::call::CallReply;
 use crate::flow::{RequestFlow, Verdict};
 use crate::rng::Rng;
-
 pub struct Filter {
     context_id: u32,
     /// `None` when the plugin has no valid configuration: every request passes through.
@@ -66,56 +63,47 @@ fn action(verdict: Verdict) -> Action {
     }
 }
 
-impl HttpContext for Filter {
-    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+impl Filter {
+    pub fn on_request_headers(&mut self, end_of_stream: bool) -> Action {
         action(self.with_flow(Verdict::Continue, |flow, host, rng| {
             flow.on_request_headers(host, end_of_stream, rng)
         }))
     }
 
-    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    pub fn on_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         action(self.with_flow(Verdict::Continue, |flow, host, rng| {
             flow.on_request_body(host, body_size, end_of_stream, rng)
         }))
     }
 
-    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+    pub fn on_request_trailers(&mut self) -> Action {
         action(self.with_flow(Verdict::Continue, |flow, host, rng| {
             flow.on_request_trailers(host, rng)
         }))
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    pub fn on_response_headers(&mut self) -> Action {
         action(self.with_flow(Verdict::Continue, |flow, host, rng| {
             flow.on_response_headers(host, rng)
         }))
     }
 
-    fn on_http_response_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
+    pub fn on_response_body(&mut self) -> Action {
         action(self.with_flow(Verdict::Continue, |flow, _, _| flow.on_response_body()))
     }
-}
 
-impl Context for Filter {
-    fn on_http_call_response(
-        &mut self,
-        _token_id: u32,
-        num_headers: usize,
-        body_size: usize,
-        _num_trailers: usize,
-    ) {
+    pub fn on_http_call_response(&mut self, num_headers: usize, body_size: usize) {
         let reply = call_reply(num_headers, body_size);
         self.with_flow((), |flow, host, rng| flow.on_call_reply(host, reply, rng));
     }
 
-    fn on_done(&mut self) -> bool {
+    pub fn on_done(&mut self) {
         #[cfg(feature = "higress")]
         super::redis::forget_context(self.context_id);
         if let Some((shared, _)) = &self.state {
-            super::root::forget_resume(shared, self.context_id);
+            super::waits::forget(shared, self.context_id);
         }
         self.with_flow((), |flow, host, _| flow.on_done(host));
-        true
     }
 }
 
@@ -124,10 +112,14 @@ pub fn call_reply(num_headers: usize, body_size: usize) -> CallReply {
     if num_headers == 0 {
         return CallReply::failed();
     }
-    let headers = super::host::lossy_text(
-        hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default(),
-    );
-    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+    let headers = match abi::headers(HeaderMap::HttpCallResponse) {
+        Ok(headers) => super::host::lossy_text(headers),
+        Err(err) => {
+            warn!("ai-load-balancer: reading a call's reply headers: {err}");
+            return CallReply::failed();
+        }
+    };
+    let body = abi::buffer(BufferType::HttpCallResponseBody, 0, body_size)
         .ok()
         .flatten()
         .unwrap_or_default();

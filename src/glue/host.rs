@@ -6,8 +6,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use log::{debug, warn};
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType, Status};
+
+use super::abi::{self, BufferType, HeaderMap, Status, StreamType};
 
 use super::root::Shared;
 use crate::call::CallRequest;
@@ -40,27 +40,24 @@ impl<'a> ProxyHost<'a> {
 
 impl RequestHost for ProxyHost<'_> {
     fn request_header(&self, name: &str) -> Option<String> {
-        // As bytes: the SDK's `get_map_value` unwraps the value as UTF-8 and so panics (taking
-        // the worker's VM, and every later request on it, down) on a client's obs-text header
-        // such as `x-selected-provider: \xff`. Such a value reads here as lossy text.
-        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
-            .map_err(|status| warn!("ai-load-balancer: reading request header {name}: {status:?}"))
+        // As bytes: a client's obs-text header such as `x-selected-provider: \xff` reads as
+        // lossy text.
+        abi::header(HeaderMap::Request, name)
+            .map_err(|err| warn!("ai-load-balancer: reading request header {name}: {err}"))
             .ok()
             .flatten()
             .map(|value| String::from_utf8_lossy(&value).into_owned())
     }
 
     fn set_request_header(&mut self, name: &str, value: &str) {
-        if let Err(status) =
-            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
-        {
-            warn!("ai-load-balancer: setting request header {name}: {status:?}");
+        if let Err(err) = abi::set_header(HeaderMap::Request, name, value) {
+            warn!("ai-load-balancer: setting request header {name}: {err}");
         }
     }
 
     fn remove_request_header(&mut self, name: &str) {
-        if let Err(status) = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name) {
-            warn!("ai-load-balancer: removing request header {name}: {status:?}");
+        if let Err(err) = abi::remove_header(HeaderMap::Request, name) {
+            warn!("ai-load-balancer: removing request header {name}: {err}");
         }
     }
 
@@ -70,44 +67,53 @@ impl RequestHost for ProxyHost<'_> {
         for segment in name.split('.') {
             path.push(segment);
         }
-        let bytes = hostcalls::get_property(path).ok().flatten()?;
+        let bytes = abi::property(&path)
+            .map_err(|err| debug!("ai-load-balancer: property {name}: {err}"))
+            .ok()
+            .flatten()?;
         String::from_utf8(bytes).ok()
     }
 
     fn request_body(&self, start: usize, size: usize) -> Option<Vec<u8>> {
-        hostcalls::get_buffer(BufferType::HttpRequestBody, start, size)
-            .map_err(|status| warn!("ai-load-balancer: reading the request body: {status:?}"))
+        abi::buffer(BufferType::RequestBody, start, size)
+            .map_err(|err| warn!("ai-load-balancer: reading the request body: {err}"))
             .ok()
             .flatten()
     }
 
     fn replace_request_body(&mut self, size: usize, body: &[u8]) -> bool {
-        hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, body)
-            .map_err(|status| warn!("ai-load-balancer: replacing the request body: {status:?}"))
+        abi::set_buffer(BufferType::RequestBody, 0, size, body)
+            .map_err(|err| warn!("ai-load-balancer: replacing the request body: {err}"))
             .is_ok()
     }
 
     fn clear_route_cache(&mut self) {
         // Upstream Envoy re-matches on this foreign function; Higress re-matches on any header
         // change by itself and may not know the function, which is fine.
-        if let Err(status) = hostcalls::call_foreign_function("clear_route_cache", Some(&[])) {
-            debug!("ai-load-balancer: clear_route_cache not available: {status:?}");
+        if let Err(err) = abi::call_foreign_function("clear_route_cache", &[]) {
+            debug!("ai-load-balancer: clear_route_cache not available: {err}");
         }
     }
 
     fn resume_request(&mut self) {
-        if let Err(status) = hostcalls::resume_http_request() {
-            warn!("ai-load-balancer: resuming the request: {status:?}");
+        if let Err(err) = abi::continue_stream(StreamType::Request) {
+            warn!("ai-load-balancer: resuming the request: {err}");
         }
     }
 
     fn resume_request_later(&mut self) {
-        super::root::resume_on_next_tick(self.shared, self.context_id);
+        super::waits::resume_on_next_tick(self.shared, self.context_id);
+    }
+
+    fn watch_body_wait(&mut self) {
+        super::waits::watch_body(self.shared, self.context_id, self.flow);
     }
 
     fn send_store_query(&mut self, query: &StoreQuery, timeout_ms: u32) -> Result<(), String> {
         match query {
-            StoreQuery::Webdis { .. } => dispatch_webdis(query, timeout_ms).map(|_| ()),
+            StoreQuery::Webdis { .. } => {
+                dispatch_webdis(query, timeout_ms, self.context_id).map(|_| ())
+            }
             #[cfg(feature = "higress")]
             StoreQuery::Resp { upstream, command } => {
                 let (shared, flow) = (Rc::downgrade(self.shared), Rc::downgrade(self.flow));
@@ -134,8 +140,8 @@ impl RequestHost for ProxyHost<'_> {
     }
 
     fn shared_data(&self, key: &str) -> Option<Vec<u8>> {
-        hostcalls::get_shared_data(key)
-            .map_err(|status| warn!("ai-load-balancer: reading shared data {key}: {status:?}"))
+        abi::shared_data(key)
+            .map_err(|err| warn!("ai-load-balancer: reading shared data {key}: {err}"))
             .ok()?
             .0
     }
@@ -180,20 +186,21 @@ impl RequestHost for ProxyHost<'_> {
     }
 
     fn send_local_response(&mut self, status: u32, body: &[u8]) {
-        let headers = vec![("content-type", "application/json")];
-        if let Err(status) = hostcalls::send_http_response(status, headers, Some(body)) {
-            warn!("ai-load-balancer: answering the request: {status:?}");
+        let headers = [("content-type", "application/json")];
+        if let Err(err) = abi::send_local_response(status, &headers, body) {
+            warn!("ai-load-balancer: answering the request: {err}");
         }
     }
 
     fn send_response(&mut self, status: u32, headers: &[(String, String)], body: &[u8]) {
-        if let Err(status) = hostcalls::send_http_response(status, borrowed(headers), Some(body)) {
-            warn!("ai-load-balancer: answering with the retry's reply: {status:?}");
+        if let Err(err) = abi::send_local_response(status, &borrowed(headers), body) {
+            warn!("ai-load-balancer: answering with the retry's reply: {err}");
         }
     }
 
     fn response_header(&self, name: &str) -> Option<String> {
-        hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name)
+        abi::header(HeaderMap::Response, name)
+            .map_err(|err| debug!("ai-load-balancer: reading response header {name}: {err}"))
             .ok()
             .flatten()
             .map(|value| String::from_utf8_lossy(&value).into_owned())
@@ -202,21 +209,19 @@ impl RequestHost for ProxyHost<'_> {
     fn request_headers(&self) -> Vec<(String, String)> {
         // As bytes, for the reason `request_header` gives.
         lossy_text(
-            hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
-                .map_err(|status| {
-                    warn!("ai-load-balancer: reading the request headers: {status:?}")
-                })
+            abi::headers(HeaderMap::Request)
+                .map_err(|err| warn!("ai-load-balancer: reading the request headers: {err}"))
                 .unwrap_or_default(),
         )
     }
 
     fn dispatch(&mut self, call: &CallRequest) -> Result<(), String> {
-        dispatch_call(call).map(|_| ())
+        dispatch_call(call, self.context_id).map(|_| ())
     }
 
     fn resume_response(&mut self) {
-        if let Err(status) = hostcalls::resume_http_response() {
-            warn!("ai-load-balancer: resuming the response: {status:?}");
+        if let Err(err) = abi::continue_stream(StreamType::Response) {
+            warn!("ai-load-balancer: resuming the response: {err}");
         }
     }
 
@@ -241,8 +246,8 @@ impl RequestHost for ProxyHost<'_> {
     }
 }
 
-/// Sends a Webdis read as a dispatched call from the current context; returns its token.
-pub fn dispatch_webdis(query: &StoreQuery, timeout_ms: u32) -> Result<u32, String> {
+/// Sends a Webdis read as a call whose reply goes to the context `owner`; returns its token.
+pub fn dispatch_webdis(query: &StoreQuery, timeout_ms: u32, owner: u32) -> Result<u32, String> {
     let StoreQuery::Webdis {
         cluster,
         path,
@@ -259,26 +264,23 @@ pub fn dispatch_webdis(query: &StoreQuery, timeout_ms: u32) -> Result<u32, Strin
     if let Some(credentials) = authorization {
         headers.push(("authorization", credentials.as_str()));
     }
-    hostcalls::dispatch_http_call(
-        cluster,
-        headers,
-        None,
-        Vec::new(),
-        Duration::from_millis(u64::from(timeout_ms)),
-    )
-    .map_err(|status| format!("Webdis call to cluster {cluster:?} refused: {status:?}"))
+    let timeout = Duration::from_millis(u64::from(timeout_ms));
+    abi::http_call(cluster, &headers, None, timeout, owner)
+        .map_err(|err| format!("Webdis call to cluster {cluster:?} refused: {err}"))
 }
 
-/// Sends one of the filter's own calls from the current context; returns its token.
-pub fn dispatch_call(call: &CallRequest) -> Result<u32, String> {
-    hostcalls::dispatch_http_call(
+/// Sends one of the filter's own calls, its reply going to the context `owner`; returns its
+/// token.
+pub fn dispatch_call(call: &CallRequest, owner: u32) -> Result<u32, String> {
+    let timeout = Duration::from_millis(u64::from(call.timeout_ms));
+    abi::http_call(
         &call.cluster,
-        borrowed(&call.headers),
+        &borrowed(&call.headers),
         call.body.as_deref(),
-        Vec::new(),
-        Duration::from_millis(u64::from(call.timeout_ms)),
+        timeout,
+        owner,
     )
-    .map_err(|status| format!("call to cluster {:?} refused: {status:?}", call.cluster))
+    .map_err(|err| format!("call to cluster {:?} refused: {err}", call.cluster))
 }
 
 /// Read-modify-write of a shared-data value under compare-and-swap (`RequestHost::update_shared`).
@@ -286,21 +288,21 @@ pub fn update_shared_data(key: &str, update: &mut crate::flow::SharedUpdate<'_>)
     // Another worker may write between our read and our write: the CAS then fails, and we
     // read again. A few tries are plenty; past them the update is dropped, not waited on.
     for _ in 0..CAS_TRIES {
-        let (current, cas) = match hostcalls::get_shared_data(key) {
+        let (current, cas) = match abi::shared_data(key) {
             Ok(found) => found,
-            Err(status) => {
-                warn!("ai-load-balancer: reading shared data {key}: {status:?}");
+            Err(err) => {
+                warn!("ai-load-balancer: reading shared data {key}: {err}");
                 return false;
             }
         };
         let Some(value) = update(current.as_deref()) else {
             return true;
         };
-        match hostcalls::set_shared_data(key, Some(&value), cas) {
+        match abi::set_shared_data(key, &value, cas) {
             Ok(()) => return true,
-            Err(Status::CasMismatch) => continue,
-            Err(status) => {
-                warn!("ai-load-balancer: writing shared data {key}: {status:?}");
+            Err(err) if err.status == Status::CasMismatch => continue,
+            Err(err) => {
+                warn!("ai-load-balancer: writing shared data {key}: {err}");
                 return false;
             }
         }

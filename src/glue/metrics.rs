@@ -1,8 +1,8 @@
 //! Envoy counters, defined on first use (Envoy shows them as `wasmcustom.<name>`).
 
 use log::warn;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
+
+use super::abi;
 
 #[derive(Default)]
 pub struct Metrics {
@@ -15,19 +15,19 @@ impl Metrics {
         let known = self.ids.iter().find(|(known, _)| known == name);
         let id = match known {
             Some((_, id)) => *id,
-            None => match hostcalls::define_metric(MetricType::Counter, name) {
+            None => match abi::define_counter(name) {
                 Ok(id) => {
                     self.ids.push((name.to_string(), id));
                     id
                 }
-                Err(status) => {
-                    warn!("ai-load-balancer: cannot define counter {name}: {status:?}");
+                Err(err) => {
+                    warn!("ai-load-balancer: cannot define counter {name}: {err}");
                     return;
                 }
             },
         };
-        if let Err(status) = hostcalls::increment_metric(id, 1) {
-            warn!("ai-load-balancer: cannot increment counter {name}: {status:?}");
+        if let Err(err) = abi::increment_metric(id, 1) {
+            warn!("ai-load-balancer: cannot increment counter {name}: {err}");
         }
     }
 }

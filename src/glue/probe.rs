@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use log::{debug, warn};
-use proxy_wasm::hostcalls;
 
+use super::abi;
 use super::host::{dispatch_call, update_shared_data};
 use super::refresh::hold_lease;
 use crate::call::CallReply;
@@ -62,8 +62,9 @@ impl Prober {
             .map(|schedule| Duration::from_millis(u64::from(schedule.interval_ms)))
     }
 
-    /// Sends the probes due, if this VM holds the lease.
-    pub fn on_tick(&mut self, plugin: &PluginConfig, now_ms: u64) {
+    /// Sends the probes due, if this VM holds the lease; their replies go to the root context
+    /// `owner`.
+    pub fn on_tick(&mut self, plugin: &PluginConfig, now_ms: u64, owner: u32) {
         let Some(schedule) = self.schedule else {
             return;
         };
@@ -103,7 +104,7 @@ impl Prober {
                     let Some(call) = probe_request(provider, &plan, schedule.timeout_ms) else {
                         continue;
                     };
-                    match dispatch_call(&call) {
+                    match dispatch_call(&call, owner) {
                         Ok(token) => self.out.push(Out {
                             token,
                             config: config_index,
@@ -161,7 +162,7 @@ impl Prober {
 }
 
 fn read_health(provider: &Provider) -> ProviderHealth {
-    let current = hostcalls::get_shared_data(&provider.health_key)
+    let current = abi::shared_data(&provider.health_key)
         .ok()
         .and_then(|(bytes, _)| bytes);
     ProviderHealth::read(current.as_deref())
@@ -195,17 +196,17 @@ pub fn prune_removed_providers(plugin: &PluginConfig) {
             }
         }
     }
-    let (registry, cas) = hostcalls::get_shared_data(REGISTRY_KEY).unwrap_or((None, None));
+    let (registry, cas) = abi::shared_data(REGISTRY_KEY).unwrap_or((None, 0));
     let (new_registry, removed) = prune(registry.as_deref(), &names);
     for key in removed {
         // Shared data cannot be deleted through this ABI: an empty record reads as healthy.
-        if let Err(status) = hostcalls::set_shared_data(&key, Some(&[]), None) {
-            warn!("ai-load-balancer: clearing {key}: {status:?}");
+        if let Err(err) = abi::set_shared_data(&key, &[], 0) {
+            warn!("ai-load-balancer: clearing {key}: {err}");
         }
     }
     if registry.as_deref() != Some(new_registry.as_slice()) {
-        if let Err(status) = hostcalls::set_shared_data(REGISTRY_KEY, Some(&new_registry), cas) {
-            debug!("ai-load-balancer: health registry not updated: {status:?}");
+        if let Err(err) = abi::set_shared_data(REGISTRY_KEY, &new_registry, cas) {
+            debug!("ai-load-balancer: health registry not updated: {err}");
         }
     }
 }

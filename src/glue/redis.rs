@@ -1,18 +1,15 @@
-//! Higress's Redis host calls (its fork of the proxy-wasm host, module `env`). The crates.io
-//! `proxy-wasm` crate knows nothing of them, so the imports, the reply export and the routing of
-//! each reply to its request (by token) live here.
+//! Higress's Redis host calls (its fork of the proxy-wasm host, module `env`): the imports, the
+//! reply export and the routing of each reply to its request (by token).
 
 use std::cell::RefCell;
-use std::ptr::null_mut;
 
 use log::{debug, warn};
-use proxy_wasm::hostcalls;
+
+use super::abi::{self, BufferType};
 
 use crate::config::PluginConfig;
 use crate::store::{StoreError, StoreQuery};
 
-/// Higress hands the Redis reply over as this buffer type.
-const REDIS_CALL_RESPONSE_BUFFER: u32 = 9;
 const STATUS_OK: u32 = 0;
 
 #[link(wasm_import_module = "env")]
@@ -33,20 +30,6 @@ extern "C" {
         query_data: *const u8,
         query_size: usize,
         token: *mut u32,
-    ) -> u32;
-}
-
-#[link(wasm_import_module = "env")]
-extern "C" {
-    // Also declared by the proxy-wasm crate with its BufferType enum; buffer type 9 is not in
-    // that enum, so it is declared again here with a plain integer (same wasm signature).
-    #[link_name = "proxy_get_buffer_bytes"]
-    fn get_buffer_bytes(
-        buffer_type: u32,
-        start: usize,
-        max_size: usize,
-        return_buffer_data: *mut *mut u8,
-        return_buffer_size: *mut usize,
     ) -> u32;
 }
 
@@ -208,9 +191,9 @@ pub extern "C" fn proxy_on_redis_call_response(
         debug!("ai-load-balancer: Redis reply for unknown token {token} (context {context_id})");
         return;
     };
-    if let Err(status) = hostcalls::set_effective_context(pending.context_id) {
+    if let Err(err) = abi::set_effective_context(pending.context_id) {
         warn!(
-            "ai-load-balancer: cannot resume request {}: {status:?}",
+            "ai-load-balancer: cannot resume request {}: {err}",
             pending.context_id
         );
         return;
@@ -226,18 +209,7 @@ pub extern "C" fn proxy_on_redis_call_response(
 }
 
 fn read_reply(size: usize) -> Result<Vec<u8>, StoreError> {
-    let mut data: *mut u8 = null_mut();
-    let mut length: usize = 0;
-    let status =
-        unsafe { get_buffer_bytes(REDIS_CALL_RESPONSE_BUFFER, 0, size, &mut data, &mut length) };
-    if status != STATUS_OK {
-        return Err(StoreError::Unavailable(format!(
-            "cannot read the Redis reply (status {status})"
-        )));
-    }
-    if data.is_null() {
-        return Ok(Vec::new());
-    }
-    // The host wrote the reply into memory it got from our allocator; we own it now.
-    Ok(unsafe { Vec::from_raw_parts(data, length, length) })
+    abi::buffer(BufferType::RedisCallResponse, 0, size)
+        .map(Option::unwrap_or_default)
+        .map_err(|err| StoreError::Unavailable(format!("cannot read the Redis reply: {err}")))
 }

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use super::abi;
 use log::{debug, warn};
-use proxy_wasm::hostcalls;
 
 use crate::config::{LoadSource, PluginConfig, Refresh, ReplyFormat};
 use crate::engine::{engine_load, PrefixCounters};
@@ -229,7 +229,7 @@ impl Refresher {
             fetched_at_ms: sent_at_ms,
             loads,
         };
-        match hostcalls::set_shared_data(&read.keys.loads, Some(&snapshot.encode()), None) {
+        match abi::set_shared_data(&read.keys.loads, &snapshot.encode(), 0) {
             Ok(()) => {
                 debug!("ai-load-balancer: loads published to {}", read.keys.loads);
                 if engine {
@@ -238,8 +238,8 @@ impl Refresher {
                     Outcome::StorePublished
                 }
             }
-            Err(status) => {
-                warn!("ai-load-balancer: cannot publish loads: {status:?}");
+            Err(err) => {
+                warn!("ai-load-balancer: cannot publish loads: {err}");
                 failed
             }
         }
@@ -249,15 +249,15 @@ impl Refresher {
 /// Takes or renews the lease with compare-and-swap; `false` when another VM holds it or won the
 /// race for it.
 pub fn hold_lease(key: &str, me: u64, now_ms: u64, ttl_ms: u64) -> bool {
-    let (current, cas) = match hostcalls::get_shared_data(key) {
+    let (current, cas) = match abi::shared_data(key) {
         Ok(found) => found,
-        Err(status) => {
-            warn!("ai-load-balancer: reading lease {key}: {status:?}");
+        Err(err) => {
+            warn!("ai-load-balancer: reading lease {key}: {err}");
             return false;
         }
     };
     let Some(lease) = claim(current.as_deref(), me, now_ms, ttl_ms) else {
         return false;
     };
-    hostcalls::set_shared_data(key, Some(&lease.encode()), cas).is_ok()
+    abi::set_shared_data(key, &lease.encode(), cas).is_ok()
 }

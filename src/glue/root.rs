@@ -6,15 +6,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use log::{debug, error, info, warn};
-use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType};
 
-use super::filter::{call_reply, Filter};
+use super::abi::{self, BufferType};
+use super::filter::call_reply;
 use super::host::dispatch_webdis;
 use super::metrics::Metrics;
 use super::probe::{prune_removed_providers, Prober};
 use super::refresh::{Outcome, Read, Refresher};
+use super::waits::Waits;
 use crate::config::{Build, LoadSource, PluginConfig};
 use crate::flow::Stat;
 use crate::inflight;
@@ -34,8 +33,8 @@ pub struct Shared {
     pub worker_id: u64,
     /// The tick the periodic work wants (zero: none).
     pub tick_period: Duration,
-    /// Requests to resume on the next tick (`RequestHost::resume_request_later`).
-    pub resumes_due: RefCell<Vec<u32>>,
+    /// Requests the tick comes back to.
+    pub waits: RefCell<Waits>,
     /// Calls that need no reply (Redis in-flight counts) are made from the root context, and
     /// the tick makes it current again after resuming requests.
     pub root_context_id: u32,
@@ -110,7 +109,7 @@ impl Root {
     fn send(&self, shared: &Rc<Shared>, read: Read) {
         let sent = match &read.query {
             StoreQuery::Webdis { .. } => {
-                dispatch_webdis(&read.query, read.timeout_ms).map(|token| {
+                dispatch_webdis(&read.query, read.timeout_ms, self.context_id).map(|token| {
                     if let Ok(mut refresher) = shared.refresher.try_borrow_mut() {
                         refresher.sent_http(token, read.index);
                     }
@@ -147,14 +146,13 @@ impl Root {
     }
 }
 
-impl Context for Root {
-    fn on_http_call_response(
-        &mut self,
-        token_id: u32,
-        num_headers: usize,
-        body_size: usize,
-        _num_trailers: usize,
-    ) {
+impl Root {
+    /// The configuration every request under this root shares (`None` until one is valid).
+    pub fn shared(&self) -> Option<Rc<Shared>> {
+        self.shared.clone()
+    }
+
+    pub fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize) {
         let Some(shared) = &self.shared else { return };
         let reply = call_reply(num_headers, body_size);
         if let Ok(mut prober) = shared.prober.try_borrow_mut() {
@@ -174,20 +172,18 @@ impl Context for Root {
     }
 }
 
-impl RootContext for Root {
-    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+impl Root {
+    pub fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
         // Follow the host's log level so that debug lines cost nothing when they are not shown.
-        if let Ok(level) = hostcalls::get_log_level() {
-            proxy_wasm::set_log_level(level);
-        }
-        let bytes = match hostcalls::get_buffer(
+        abi::follow_host_level();
+        let bytes = match abi::buffer(
             BufferType::PluginConfiguration,
             0,
             plugin_configuration_size,
         ) {
             Ok(bytes) => bytes.unwrap_or_default(),
-            Err(status) => {
-                error!("ai-load-balancer: cannot read the plugin configuration: {status:?}");
+            Err(err) => {
+                error!("ai-load-balancer: cannot read the plugin configuration: {err}");
                 return false;
             }
         };
@@ -238,7 +234,7 @@ impl RootContext for Root {
             store_health: RefCell::new(StoreHealthBook::default()),
             worker_id,
             tick_period: period,
-            resumes_due: RefCell::new(Vec::new()),
+            waits: RefCell::new(Waits::new(period)),
             root_context_id: self.context_id,
             #[cfg(feature = "higress")]
             redis_in_flight: RefCell::new(RedisInFlight::default()),
@@ -246,7 +242,7 @@ impl RootContext for Root {
         true
     }
 
-    fn on_tick(&mut self) {
+    pub fn on_tick(&mut self) {
         let Some(shared) = self.shared.clone() else {
             return;
         };
@@ -258,22 +254,14 @@ impl RootContext for Root {
             self.send(&shared, read);
         }
         if let Ok(mut prober) = shared.prober.try_borrow_mut() {
-            prober.on_tick(&shared.plugin, super::now_ms());
+            prober.on_tick(&shared.plugin, super::now_ms(), self.context_id);
         }
         if counts_in_flight(&shared.plugin) {
             heartbeat(shared.worker_id);
             #[cfg(feature = "higress")]
             reassert_redis_in_flight(&shared);
         }
-        resume_due_requests(&shared);
-    }
-
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Filter::new(context_id, self.shared.clone())))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
+        super::waits::on_tick(&shared);
     }
 }
 
@@ -306,15 +294,15 @@ fn counts_in_flight(plugin: &PluginConfig) -> bool {
 /// beating is a dead worker's, and is ignored).
 fn heartbeat(worker_id: u64) {
     let key = inflight::slot_key(worker_id);
-    let Ok((current, cas)) = hostcalls::get_shared_data(&key) else {
+    let Ok((current, cas)) = abi::shared_data(&key) else {
         return;
     };
     let Some(mut slot) = current.and_then(|bytes| inflight::Slot::decode(&bytes).ok()) else {
         return; // no request counted yet
     };
     slot.heartbeat_ms = super::now_ms();
-    if let Err(status) = hostcalls::set_shared_data(&key, Some(&slot.encode()), cas) {
-        debug!("ai-load-balancer: in-flight heartbeat deferred: {status:?}");
+    if let Err(err) = abi::set_shared_data(&key, &slot.encode(), cas) {
+        debug!("ai-load-balancer: in-flight heartbeat deferred: {err}");
     }
 }
 
@@ -354,45 +342,8 @@ pub fn fire_and_forget(shared: &Shared, upstream: &str, command: &[u8]) {
     }
 }
 
-/// Asks for a tick as soon as the host gives one, to resume the request `context_id` from it.
-pub fn resume_on_next_tick(shared: &Shared, context_id: u32) {
-    if let Ok(mut due) = shared.resumes_due.try_borrow_mut() {
-        due.push(context_id);
-    }
-    set_tick(Duration::from_millis(1));
-}
-
-/// A request that ended before its tick is not resumed.
-pub fn forget_resume(shared: &Shared, context_id: u32) {
-    if let Ok(mut due) = shared.resumes_due.try_borrow_mut() {
-        due.retain(|id| *id != context_id);
-    }
-}
-
-/// Resumes the requests waiting for this tick, then goes back to the periodic work's tick.
-fn resume_due_requests(shared: &Shared) {
-    let due = match shared.resumes_due.try_borrow_mut() {
-        Ok(mut due) if !due.is_empty() => std::mem::take(&mut *due),
-        _ => return,
-    };
-    for context_id in due {
-        match hostcalls::set_effective_context(context_id) {
-            Ok(()) => {
-                if let Err(status) = hostcalls::resume_http_request() {
-                    warn!("ai-load-balancer: resuming the request: {status:?}");
-                }
-            }
-            Err(status) => debug!("ai-load-balancer: request {context_id} gone: {status:?}"),
-        }
-    }
-    if let Err(status) = hostcalls::set_effective_context(shared.root_context_id) {
-        debug!("ai-load-balancer: root context not current again: {status:?}");
-    }
-    set_tick(shared.tick_period);
-}
-
-fn set_tick(period: Duration) {
-    if let Err(status) = hostcalls::set_tick_period(period) {
-        warn!("ai-load-balancer: cannot set the tick: {status:?}");
+pub fn set_tick(period: Duration) {
+    if let Err(err) = abi::set_tick_period(period) {
+        warn!("ai-load-balancer: cannot set the tick: {err}");
     }
 }

@@ -36,7 +36,15 @@ pub enum Skip {
     NotAnObject,
     /// A JSON object without a top-level `model` member (never from [`body_facts`]).
     NoModel,
+    /// More top-level `model` members than [`MAX_MODEL_MEMBERS`]: rewriting them all could
+    /// multiply the body's size (never from [`body_facts`]).
+    TooManyModels { count: usize },
 }
+
+/// Most top-level `model` members a body may repeat and still be rewritten: enough for any
+/// client, few enough that a body of `"model":1,` repeated cannot grow by more than this many
+/// model names.
+pub const MAX_MODEL_MEMBERS: usize = 16;
 
 impl fmt::Display for Skip {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -45,6 +53,10 @@ impl fmt::Display for Skip {
             Skip::NotJson { offset, reason } => write!(f, "not JSON at byte {offset}: {reason}"),
             Skip::NotAnObject => f.write_str("top-level JSON value is not an object"),
             Skip::NoModel => f.write_str("no top-level \"model\" member"),
+            Skip::TooManyModels { count } => write!(
+                f,
+                "{count} top-level \"model\" members (at most {MAX_MODEL_MEMBERS} are rewritten)"
+            ),
         }
     }
 }
@@ -70,6 +82,9 @@ pub fn rewrite_model(body: &[u8], new_model: &str) -> Result<Vec<u8>, Skip> {
     let spans = top_level_value_spans(body, |key| key_equals(key, b"model").then_some(()))?;
     if spans.is_empty() {
         return Err(Skip::NoModel);
+    }
+    if spans.len() > MAX_MODEL_MEMBERS {
+        return Err(Skip::TooManyModels { count: spans.len() });
     }
 
     let removed: usize = spans.iter().map(|(_, span)| span.len()).sum();

@@ -326,6 +326,28 @@ fn duplicate_model_all_replaced() {
 }
 
 #[test]
+fn a_body_repeating_model_past_the_limit_is_not_rewritten() {
+    // `"model":1,` repeated would otherwise grow by a model name per repetition.
+    let body = |count: usize| format!("{{{}\"end\":0}}", "\"model\":1,".repeat(count));
+    let long_name = "m".repeat(100);
+    let at_limit = rewrite_model(body(MAX_MODEL_MEMBERS).as_bytes(), &long_name).unwrap();
+    assert_eq!(
+        at_limit.len(),
+        body(MAX_MODEL_MEMBERS).len() + MAX_MODEL_MEMBERS * 101
+    );
+    assert_eq!(
+        rewrite_model(body(MAX_MODEL_MEMBERS + 1).as_bytes(), &long_name),
+        Err(Skip::TooManyModels {
+            count: MAX_MODEL_MEMBERS + 1
+        })
+    );
+    assert_eq!(
+        rewrite_model(body(100_000).as_bytes(), &long_name),
+        Err(Skip::TooManyModels { count: 100_000 })
+    );
+}
+
+#[test]
 fn new_model_is_escaped() {
     ok(
         r#"{"model":"a"}"#,

@@ -204,3 +204,27 @@ def test_least_latency_measures_each_backend_once_then_keeps_to_the_fast_one(by_
     # Neither is measured at first: each is tried once, then the faster one keeps the traffic.
     assert sorted(providers[:2]) == ["minmax", "qianwen"], providers
     assert providers[2:] == ["qianwen"] * 8, providers
+
+
+@pytest.fixture(scope="module")
+def body_never_delivered():
+    """Pools on Envoy's default body delivery: the filter never sees the body it holds the
+    headers for (no `allow_on_headers_stop_iteration`, as with an Istio WasmPlugin)."""
+    with running_stack(pools_config("reject"), body_while_headers_paused=False) as running:
+        yield running
+
+
+def test_without_body_delivery_requests_go_on_unbalanced_within_seconds(body_never_delivered):
+    stack = body_never_delivered
+    sent = chat_body("auto", "no body for the filter")
+    for turn in range(3):
+        answer = post(stack, sent, timeout_s=10)
+        assert answer.status == 200, answer.raw[:300]
+        # The general route (50/50) took it, untouched: nothing was chosen or rewritten.
+        assert answer.seconds < 5, f"answered after {answer.seconds:.1f} s"
+        assert answer.received["headers"]["x-selected-provider"] is None
+        assert hashlib.sha256(sent).hexdigest() == answer.received["sha256"]
+    assert counter(stack, "requests.body_not_delivered") == 3
+    log = stack.log_tail("envoy", 400)
+    assert log.count("went on unbalanced; models and retry need it") == 1, "once per worker"
+    assert "allow_on_headers_stop_iteration: true" in log

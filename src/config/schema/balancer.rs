@@ -131,7 +131,7 @@ static BALANCER_FIELDS: &[Field] = &[
         "请求体上限（字节）",
         Shape::Int {
             min: 1,
-            max: 1 << 30,
+            max: 128 * 1024 * 1024,
         },
         int(32 * 1024 * 1024),
         "Bodies larger than this are routed but not rewritten; a request whose choice needs the \
