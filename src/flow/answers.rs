@@ -44,6 +44,11 @@ pub fn unknown_model(model: Option<&str>, pools: &Pools) -> Vec<u8> {
     body
 }
 
+/// The 503 for a request the gateway would not let the filter resume: nothing else can answer
+/// it, and a client waiting for its stream's timeout is worse off than one told at once.
+pub const NOT_RESUMED: &[u8] = b"{\"error\":{\"code\":\"gateway_error\",\"message\":\"The gateway \
+could not resume the request after choosing its provider.\",\"param\":null,\"type\":\"server_error\"}}";
+
 /// `text` as a quoted JSON string, escaped as serde_json escapes it.
 fn push_json_string(body: &mut Vec<u8>, text: &str) {
     // Writing a str into a Vec cannot fail.

@@ -37,6 +37,8 @@ pub struct FakeHost {
     /// Responses of the filter's making.
     pub responded: Vec<CallReply>,
     pub response_resumed: usize,
+    /// Host calls that fail (`RequestHost` method names).
+    pub refuse: Vec<&'static str>,
 }
 
 impl FakeHost {
@@ -66,8 +68,12 @@ impl RequestHost for FakeHost {
     fn set_request_header(&mut self, name: &str, value: &str) {
         self.headers.insert(name.into(), value.into());
     }
-    fn remove_request_header(&mut self, name: &str) {
+    fn remove_request_header(&mut self, name: &str) -> bool {
+        if self.refuse.contains(&"remove_request_header") {
+            return false;
+        }
         self.headers.remove(name);
+        true
     }
     fn property(&self, name: &str) -> Option<String> {
         self.properties.get(name).cloned()
@@ -87,8 +93,12 @@ impl RequestHost for FakeHost {
     fn clear_route_cache(&mut self) {
         self.route_cache_cleared += 1;
     }
-    fn resume_request(&mut self) {
+    fn resume_request(&mut self) -> bool {
+        if self.refuse.contains(&"resume_request") {
+            return false;
+        }
         self.resumed += 1;
+        true
     }
     fn resume_request_later(&mut self) {
         self.resumed_later += 1;
@@ -143,15 +153,23 @@ impl RequestHost for FakeHost {
         let key = counters.provider_keys[provider].clone();
         self.redis_counts.push((key, delta));
     }
-    fn send_local_response(&mut self, status: u32, body: &[u8]) {
+    fn send_local_response(&mut self, status: u32, body: &[u8]) -> bool {
+        if self.refuse.contains(&"send_local_response") {
+            return false;
+        }
         self.answered.push((status, body.to_vec()));
+        true
     }
-    fn send_response(&mut self, status: u32, headers: &[(String, String)], body: &[u8]) {
+    fn send_response(&mut self, status: u32, headers: &[(String, String)], body: &[u8]) -> bool {
+        if self.refuse.contains(&"send_response") {
+            return false;
+        }
         self.responded.push(CallReply {
             status: Some(status),
             headers: headers.to_vec(),
             body: body.to_vec(),
         });
+        true
     }
     fn response_header(&self, name: &str) -> Option<String> {
         self.response_headers.get(name).cloned()

@@ -149,7 +149,8 @@ pub type SharedUpdate<'a> = dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>> + 'a;
 pub trait RequestHost {
     fn request_header(&self, name: &str) -> Option<String>;
     fn set_request_header(&mut self, name: &str, value: &str);
-    fn remove_request_header(&mut self, name: &str);
+    /// False when the host refused (the header may still be there).
+    fn remove_request_header(&mut self, name: &str) -> bool;
     /// A host property such as `route_name` or `cluster_name`.
     fn property(&self, name: &str) -> Option<String>;
     /// `size` bytes of the request body buffered so far, from `start` (fewer at its end).
@@ -159,7 +160,8 @@ pub trait RequestHost {
     /// Makes the gateway re-match the route after the routing header changed.
     fn clear_route_cache(&mut self);
     /// Resumes a request paused in an earlier callback.
-    fn resume_request(&mut self);
+    /// False when the host refused: the request stays where it is.
+    fn resume_request(&mut self) -> bool;
     /// Resumes the request paused in this callback from a later turn of the host's event loop
     /// (the next tick), never from within the callback.
     fn resume_request_later(&mut self);
@@ -180,10 +182,10 @@ pub trait RequestHost {
     /// worker re-asserts its counts on the tick.
     fn count_in_flight_in_redis(&mut self, counters: &ReplicaCounters, provider: usize, delta: i64);
     /// Answers the request from the filter (`application/json`), without a provider.
-    fn send_local_response(&mut self, status: u32, body: &[u8]);
+    fn send_local_response(&mut self, status: u32, body: &[u8]) -> bool;
     /// Answers the request with a response of the filter's making (a retry's reply), in place
     /// of the held upstream response.
-    fn send_response(&mut self, status: u32, headers: &[(String, String)], body: &[u8]);
+    fn send_response(&mut self, status: u32, headers: &[(String, String)], body: &[u8]) -> bool;
     /// A header of the upstream's response (in the response-headers callback).
     fn response_header(&self, name: &str) -> Option<String>;
     /// Every request header, as the upstream would get them now.

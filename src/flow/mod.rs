@@ -26,6 +26,8 @@ mod health;
 mod host;
 #[cfg(test)]
 mod memory_tests;
+#[cfg(test)]
+mod refusal_tests;
 mod retry;
 mod status_page;
 #[cfg(test)]
@@ -37,6 +39,7 @@ use std::rc::Rc;
 
 use log::{debug, info, warn};
 
+pub use answers::NOT_RESUMED;
 pub use health::report as report_health_change;
 pub use host::{RequestHost, SharedUpdate, Stat};
 
@@ -157,16 +160,20 @@ impl RequestFlow {
         if let Some(endpoint) = &config.status_endpoint {
             if status_page::is_asked(host, endpoint) {
                 self.phase = Phase::Passthrough;
-                host.count(Stat::StatusServed);
-                host.send_local_response(200, &status_page::render(host, config));
-                return Verdict::Pause;
+                if host.send_local_response(200, &status_page::render(host, config)) {
+                    host.count(Stat::StatusServed);
+                    return Verdict::Pause;
+                }
+                return Verdict::Continue;
             }
         }
         if config.list_models && answers::is_models_list(host) {
             self.phase = Phase::Passthrough;
-            host.count(Stat::ModelsListed);
-            host.send_local_response(200, &answers::models_list(&config.pools));
-            return Verdict::Pause;
+            if host.send_local_response(200, &answers::models_list(&config.pools)) {
+                host.count(Stat::ModelsListed);
+                return Verdict::Pause;
+            }
+            return Verdict::Continue;
         }
         if !in_scope(host, config) {
             return self.pass_through(host, "path or route not balanced (paths, route_names)");
@@ -252,7 +259,7 @@ impl RequestFlow {
         }
         host.count(Stat::BodyNotDelivered);
         self.pass_through(host, "no body delivered to the held headers");
-        host.resume_request();
+        resume_or_answer(host);
         true
     }
 
@@ -280,10 +287,12 @@ impl RequestFlow {
                 return self.pass_through(host, "model names no pool (unknown_model: pass_through)")
             }
             Err(UnknownModel::Reject) => {
+                let body = answers::unknown_model(self.facts.model.as_deref(), &config.pools);
+                if !host.send_local_response(404, &body) {
+                    return self.pass_through(host, "the 404 for an unknown model was refused");
+                }
                 self.phase = Phase::Passthrough;
                 host.count(Stat::UnknownModel);
-                let body = answers::unknown_model(self.facts.model.as_deref(), &config.pools);
-                host.send_local_response(404, &body);
                 return Verdict::Pause;
             }
         };
@@ -326,7 +335,7 @@ impl RequestFlow {
             None => Err(StoreError::BadReply("no store configured".into())),
         };
         if self.choose(host, loads, rng) == Verdict::Continue {
-            host.resume_request();
+            resume_or_answer(host);
         }
     }
 
@@ -414,7 +423,13 @@ impl RequestFlow {
             // Pausing a body chunk buffers it; pausing headers here keeps them held.
             return Verdict::Pause;
         }
-        host.remove_request_header("content-length");
+        if !host.remove_request_header("content-length") {
+            // A rewritten body would not match the length the headers announce.
+            debug!("ai-load-balancer: body forwarded untouched: content-length not removable");
+            host.count(Stat::RewriteSkipped);
+            self.phase = Phase::Released;
+            return Verdict::Continue;
+        }
         self.content_length_dropped = true;
         Verdict::Continue
     }
@@ -469,4 +484,12 @@ fn in_scope(host: &dyn RequestHost, config: &BalancerConfig) -> bool {
         || config
             .scope
             .covers_route(host.property("route_name").as_deref())
+}
+
+/// Resumes a request paused in an earlier callback; when the host refuses, answers it (503)
+/// rather than leave it held until its stream's timeout.
+fn resume_or_answer(host: &mut dyn RequestHost) {
+    if !host.resume_request() {
+        host.send_local_response(503, answers::NOT_RESUMED);
+    }
 }

@@ -153,8 +153,13 @@ impl RequestFlow {
             headers.retain(|(name, _)| !is_hop_by_hop(name));
             self.phase = Phase::Released;
             self.retry = None;
-            host.count(Stat::RetryRecovered);
-            host.send_response(reply.status.unwrap_or(200), &headers, &reply.body);
+            if host.send_response(reply.status.unwrap_or(200), &headers, &reply.body) {
+                host.count(Stat::RetryRecovered);
+            } else {
+                // The first provider's own answer goes on instead.
+                host.count(Stat::RetryExhausted);
+                host.resume_response();
+            }
             return;
         }
         if self.retry_elsewhere(host, config, rng) {

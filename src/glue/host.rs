@@ -55,10 +55,10 @@ impl RequestHost for ProxyHost<'_> {
         }
     }
 
-    fn remove_request_header(&mut self, name: &str) {
-        if let Err(err) = abi::remove_header(HeaderMap::Request, name) {
-            warn!("ai-load-balancer: removing request header {name}: {err}");
-        }
+    fn remove_request_header(&mut self, name: &str) -> bool {
+        abi::remove_header(HeaderMap::Request, name)
+            .map_err(|err| warn!("ai-load-balancer: removing request header {name}: {err}"))
+            .is_ok()
     }
 
     fn property(&self, name: &str) -> Option<String> {
@@ -95,10 +95,10 @@ impl RequestHost for ProxyHost<'_> {
         }
     }
 
-    fn resume_request(&mut self) {
-        if let Err(err) = abi::continue_stream(StreamType::Request) {
-            warn!("ai-load-balancer: resuming the request: {err}");
-        }
+    fn resume_request(&mut self) -> bool {
+        abi::continue_stream(StreamType::Request)
+            .map_err(|err| warn!("ai-load-balancer: resuming the request: {err}"))
+            .is_ok()
     }
 
     fn resume_request_later(&mut self) {
@@ -185,17 +185,17 @@ impl RequestHost for ProxyHost<'_> {
         // Configuration refuses Redis in-flight counting on this build.
     }
 
-    fn send_local_response(&mut self, status: u32, body: &[u8]) {
+    fn send_local_response(&mut self, status: u32, body: &[u8]) -> bool {
         let headers = [("content-type", "application/json")];
-        if let Err(err) = abi::send_local_response(status, &headers, body) {
-            warn!("ai-load-balancer: answering the request: {err}");
-        }
+        abi::send_local_response(status, &headers, body)
+            .map_err(|err| warn!("ai-load-balancer: answering the request: {err}"))
+            .is_ok()
     }
 
-    fn send_response(&mut self, status: u32, headers: &[(String, String)], body: &[u8]) {
-        if let Err(err) = abi::send_local_response(status, &borrowed(headers), body) {
-            warn!("ai-load-balancer: answering with the retry's reply: {err}");
-        }
+    fn send_response(&mut self, status: u32, headers: &[(String, String)], body: &[u8]) -> bool {
+        abi::send_local_response(status, &borrowed(headers), body)
+            .map_err(|err| warn!("ai-load-balancer: answering with the retry's reply: {err}"))
+            .is_ok()
     }
 
     fn response_header(&self, name: &str) -> Option<String> {

@@ -11,7 +11,7 @@ use log::{debug, warn};
 
 use super::abi::{self, StreamType};
 use super::root::{set_tick, Shared};
-use crate::flow::{RequestFlow, BODY_WAIT_MS};
+use crate::flow::{RequestFlow, BODY_WAIT_MS, NOT_RESUMED};
 
 /// How often the tick looks at requests held for their body.
 const BODY_WAIT_TICK: Duration = Duration::from_millis(100);
@@ -105,6 +105,11 @@ fn resume(context_id: u32) {
         Ok(()) => {
             if let Err(err) = abi::continue_stream(StreamType::Request) {
                 warn!("ai-load-balancer: resuming the request: {err}");
+                // Answered rather than left held until its stream's timeout.
+                let headers = [("content-type", "application/json")];
+                if let Err(err) = abi::send_local_response(503, &headers, NOT_RESUMED) {
+                    warn!("ai-load-balancer: answering the request: {err}");
+                }
             }
         }
         Err(err) => debug!("ai-load-balancer: request {context_id} gone: {err}"),

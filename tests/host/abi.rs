@@ -5,19 +5,16 @@ use std::time::Duration;
 
 use wasmtime::{bail, Caller, Linker, Module, Result, Store};
 
-use super::calls::HttpCall;
-use super::memory::{
-    decode_pairs, encode_pairs, hand_over, read, read_string, write_u32, write_u64,
-};
+use super::memory::{decode_pairs, hand_over, read, read_string, write_u32, write_u64};
 use super::process::{Flavor, MetricKind, SetOutcome};
-use super::redis::RedisConnection;
-use super::stream::{HeadersState, LocalResponse, Stream};
+use super::stream::LocalResponse;
 use super::vm::{Deferred, LogLine, VmState};
 
 pub const OK: i32 = 0;
 pub const NOT_FOUND: i32 = 1;
 pub const BAD_ARGUMENT: i32 = 2;
 pub const CAS_MISMATCH: i32 = 8;
+pub const UNIMPLEMENTED: i32 = 12;
 
 type Ctx<'a> = Caller<'a, VmState>;
 
@@ -40,19 +37,21 @@ pub fn linker(module: &Module, store: &mut Store<VmState>) -> Linker<VmState> {
             })
             .unwrap_or_else(|err| panic!("stubbing {import:?}: {err:?}"));
     }
+    super::faults::intercept(&mut linker, module, store)
+        .unwrap_or_else(|err| panic!("putting the imports behind fault injection: {err:?}"));
     linker
 }
 
 fn define(linker: &mut Linker<VmState>) -> Result<()> {
     define_logging_and_time(linker)?;
     define_buffers(linker)?;
-    define_header_maps(linker)?;
+    super::header_maps::define(linker)?;
     define_properties(linker)?;
     define_shared_data(linker)?;
     define_stream_control(linker)?;
-    define_http_calls(linker)?;
+    super::outbound::define_http_calls(linker)?;
     define_metrics(linker)?;
-    define_redis(linker)?;
+    super::outbound::define_redis(linker)?;
     Ok(())
 }
 
@@ -161,131 +160,6 @@ fn define_buffers(linker: &mut Linker<VmState>) -> Result<()> {
     Ok(())
 }
 
-fn header_map(state: &VmState, kind: i32) -> Option<&Vec<(String, String)>> {
-    match kind {
-        0 => state.stream().map(|stream| &stream.request_headers),
-        // Request trailers exist for the filter only while they are in its hands.
-        1 => state
-            .stream()
-            .filter(|stream| stream.trailers_in_filter())
-            .map(|stream| &stream.request_trailers),
-        2 => state.stream().map(|stream| &stream.response_headers),
-        6 => state
-            .call_response
-            .as_ref()
-            .map(|response| &response.headers),
-        7 => state
-            .call_response
-            .as_ref()
-            .map(|response| &response.trailers),
-        _ => None,
-    }
-}
-
-/// Applies `change` to a writable header map and counts a route re-match where the gateway
-/// would do one for a request-header change (Higress, unless the plugin turned it off).
-fn change_map(c: &mut Ctx, kind: i32, change: impl FnOnce(&mut Vec<(String, String)>)) -> i32 {
-    let flavor = c.data().process.borrow().flavor;
-    let Some(stream) = c.data_mut().stream_mut() else {
-        return NOT_FOUND;
-    };
-    match kind {
-        0 => {
-            change(&mut stream.request_headers);
-            let rematch_off = stream
-                .properties
-                .get("clear_route_cache")
-                .map(Vec::as_slice)
-                == Some(b"off".as_slice());
-            if flavor == Flavor::Higress
-                && !rematch_off
-                && stream.headers_state != HeadersState::Released
-            {
-                stream.route_cache_clears += 1;
-            }
-        }
-        1 if stream.trailers_in_filter() => change(&mut stream.request_trailers),
-        2 => change(&mut stream.response_headers),
-        _ => return BAD_ARGUMENT,
-    }
-    OK
-}
-
-fn define_header_maps(linker: &mut Linker<VmState>) -> Result<()> {
-    linker.func_wrap(
-        "env",
-        "proxy_get_header_map_pairs",
-        |mut c: Ctx, kind: i32, out_ptr: i32, out_len: i32| {
-            let Some(pairs) = header_map(c.data(), kind).map(|pairs| encode_pairs(pairs)) else {
-                return Ok(NOT_FOUND);
-            };
-            hand_over(&mut c, &pairs, out_ptr, out_len)?;
-            Ok(OK)
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_set_header_map_pairs",
-        |mut c: Ctx, kind: i32, ptr: i32, len: i32| {
-            let pairs = decode_pairs(&read(&mut c, ptr, len)?)?;
-            let pairs: Vec<(String, String)> = pairs
-                .into_iter()
-                .map(|(name, value)| (name.to_ascii_lowercase(), value))
-                .collect();
-            Ok(change_map(&mut c, kind, |map| *map = pairs))
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_get_header_map_value",
-        |mut c: Ctx, kind: i32, key_ptr: i32, key_len: i32, out_ptr: i32, out_len: i32| {
-            let key = read_string(&mut c, key_ptr, key_len)?.to_ascii_lowercase();
-            let value = header_map(c.data(), kind)
-                .map(|map| Stream::header_index(map, &key).map(|index| map[index].1.clone()));
-            match value {
-                None => Ok(BAD_ARGUMENT),
-                Some(None) => Ok(NOT_FOUND),
-                Some(Some(value)) => {
-                    hand_over(&mut c, value.as_bytes(), out_ptr, out_len)?;
-                    Ok(OK)
-                }
-            }
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_replace_header_map_value",
-        |mut c: Ctx, kind: i32, key_ptr: i32, key_len: i32, value_ptr: i32, value_len: i32| {
-            let key = read_string(&mut c, key_ptr, key_len)?.to_ascii_lowercase();
-            let value = read_string(&mut c, value_ptr, value_len)?;
-            Ok(change_map(&mut c, kind, |map| {
-                map.retain(|(name, _)| *name != key);
-                map.push((key, value));
-            }))
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_add_header_map_value",
-        |mut c: Ctx, kind: i32, key_ptr: i32, key_len: i32, value_ptr: i32, value_len: i32| {
-            let key = read_string(&mut c, key_ptr, key_len)?.to_ascii_lowercase();
-            let value = read_string(&mut c, value_ptr, value_len)?;
-            Ok(change_map(&mut c, kind, |map| map.push((key, value))))
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_remove_header_map_value",
-        |mut c: Ctx, kind: i32, key_ptr: i32, key_len: i32| {
-            let key = read_string(&mut c, key_ptr, key_len)?.to_ascii_lowercase();
-            Ok(change_map(&mut c, kind, |map| {
-                map.retain(|(name, _)| *name != key)
-            }))
-        },
-    )?;
-    Ok(())
-}
-
 /// A property path arrives as NUL-separated parts; the host names it with dots
 /// (`source.address`).
 fn property_name(raw: &[u8]) -> String {
@@ -387,15 +261,26 @@ fn define_stream_control(linker: &mut Linker<VmState>) -> Result<()> {
             Ok(OK)
         },
     )?;
+    // Envoy's `Context::continueStream`: the resume itself runs after the VM call, but the
+    // request's maps (headers, trailers) are gone for the filter at once, after a request or a
+    // response continue alike (see `header_maps.rs`). Downstream answers OK, upstream
+    // Unimplemented, an unknown type BadArgument; a context with no stream (the root) OK.
     linker.func_wrap("env", "proxy_continue_stream", |mut c: Ctx, kind: i32| {
         let state = c.data_mut();
-        let Some(stream) = state.streams.get(&state.effective) else {
-            return Ok(NOT_FOUND);
+        match kind {
+            0 | 1 => {}
+            2 => return Ok(OK),
+            3 => return Ok(UNIMPLEMENTED),
+            _ => return Ok(BAD_ARGUMENT),
+        }
+        let Some(stream) = state.streams.get_mut(&state.effective) else {
+            return Ok(OK);
         };
+        stream.request_headers_in_filter = false;
+        stream.request_trailers_dropped = true;
         let deferred = match kind {
             0 => Deferred::ContinueRequest(stream.id),
-            1 => Deferred::ContinueResponse(stream.id),
-            _ => return Ok(BAD_ARGUMENT),
+            _ => Deferred::ContinueResponse(stream.id),
         };
         state.deferred.push_back(deferred);
         Ok(OK)
@@ -465,48 +350,6 @@ fn define_stream_control(linker: &mut Linker<VmState>) -> Result<()> {
     Ok(())
 }
 
-fn define_http_calls(linker: &mut Linker<VmState>) -> Result<()> {
-    linker.func_wrap(
-        "env",
-        "proxy_http_call",
-        |mut c: Ctx,
-         upstream_ptr: i32,
-         upstream_len: i32,
-         headers_ptr: i32,
-         headers_len: i32,
-         body_ptr: i32,
-         body_len: i32,
-         _trailers_ptr: i32,
-         _trailers_len: i32,
-         timeout_ms: i32,
-         token_ptr: i32| {
-            let cluster = read_string(&mut c, upstream_ptr, upstream_len)?;
-            let headers = decode_pairs(&read(&mut c, headers_ptr, headers_len)?)?;
-            let body = read(&mut c, body_ptr, body_len)?;
-            // Envoy refuses a call to a cluster it does not know, at once.
-            if !c.data().process.borrow().clusters.contains_key(&cluster) {
-                return Ok(BAD_ARGUMENT);
-            }
-            let token = c.data().process.borrow_mut().token();
-            let context_id = c.data().effective;
-            c.data_mut().http_calls.insert(
-                token,
-                HttpCall {
-                    token,
-                    context_id,
-                    cluster,
-                    headers,
-                    body,
-                    timeout: Duration::from_millis(timeout_ms as u32 as u64),
-                },
-            );
-            write_u32(&mut c, token_ptr, token)?;
-            Ok(OK)
-        },
-    )?;
-    Ok(())
-}
-
 fn define_metrics(linker: &mut Linker<VmState>) -> Result<()> {
     linker.func_wrap(
         "env",
@@ -570,89 +413,4 @@ fn define_metrics(linker: &mut Linker<VmState>) -> Result<()> {
         },
     )?;
     Ok(())
-}
-
-/// Higress's Redis calls (module `env`), answered by the real server the test mapped the
-/// cluster to.
-fn define_redis(linker: &mut Linker<VmState>) -> Result<()> {
-    linker.func_wrap(
-        "env",
-        "proxy_redis_init",
-        |mut c: Ctx,
-         upstream_ptr: i32,
-         upstream_len: i32,
-         user_ptr: i32,
-         user_len: i32,
-         password_ptr: i32,
-         password_len: i32,
-         timeout_ms: i32| {
-            let upstream = read_string(&mut c, upstream_ptr, upstream_len)?;
-            let username = read_string(&mut c, user_ptr, user_len)?;
-            let password = read_string(&mut c, password_ptr, password_len)?;
-            let (cluster, database) = split_upstream(&upstream)?;
-            let address = c
-                .data()
-                .process
-                .borrow()
-                .clusters
-                .get(cluster)
-                .copied()
-                .flatten();
-            let Some(address) = address else {
-                return Ok(BAD_ARGUMENT);
-            };
-            let timeout = Duration::from_millis(timeout_ms as u32 as u64);
-            let connection = RedisConnection::new(address, username, password, database, timeout);
-            c.data_mut().redis.insert(upstream, connection);
-            Ok(OK)
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_redis_call",
-        |mut c: Ctx,
-         upstream_ptr: i32,
-         upstream_len: i32,
-         query_ptr: i32,
-         query_len: i32,
-         token_ptr: i32| {
-            let upstream = read_string(&mut c, upstream_ptr, upstream_len)?;
-            let query = read(&mut c, query_ptr, query_len)?;
-            let Some(connection) = c.data_mut().redis.get_mut(&upstream) else {
-                return Ok(BAD_ARGUMENT);
-            };
-            let outcome = connection.call(&query);
-            let token = c.data().process.borrow_mut().token();
-            let context_id = c.data().effective;
-            c.data_mut().redis_calls.insert(
-                token,
-                super::redis::RedisCall {
-                    token,
-                    context_id,
-                    upstream,
-                    query,
-                    outcome,
-                },
-            );
-            write_u32(&mut c, token_ptr, token)?;
-            Ok(OK)
-        },
-    )?;
-    Ok(())
-}
-
-/// `outbound|6379||redis.static?db=2&buffer_flush_timeout=0` → the cluster and the database.
-fn split_upstream(upstream: &str) -> Result<(&str, u32)> {
-    let Some((cluster, query)) = upstream.split_once('?') else {
-        return Ok((upstream, 0));
-    };
-    let mut database = 0;
-    for pair in query.split('&') {
-        if let Some(value) = pair.strip_prefix("db=") {
-            database = value
-                .parse()
-                .map_err(|_| wasmtime::format_err!("bad db in Redis upstream {upstream:?}"))?;
-        }
-    }
-    Ok((cluster, database))
 }

@@ -5,9 +5,19 @@ use wasmtime::{bail, format_err, Caller, Extern, Memory, Result};
 
 use super::vm::VmState;
 
+/// An export of the calling module. A host function reached through the fault wrapper
+/// (`faults.rs`) is called from the host, not from wasm, so its caller has no instance: the
+/// VM's own instance answers then.
+fn export(caller: &mut Caller<'_, VmState>, name: &str) -> Option<Extern> {
+    if let Some(found) = caller.get_export(name) {
+        return Some(found);
+    }
+    let instance = caller.data().instance?;
+    instance.get_export(&mut *caller, name)
+}
+
 fn memory(caller: &mut Caller<'_, VmState>) -> Result<Memory> {
-    caller
-        .get_export("memory")
+    export(caller, "memory")
         .and_then(Extern::into_memory)
         .ok_or_else(|| format_err!("the module exports no memory"))
 }
@@ -56,8 +66,7 @@ pub fn hand_over(
     let address = if bytes.is_empty() {
         0
     } else {
-        let allocate = caller
-            .get_export("proxy_on_memory_allocate")
+        let allocate = export(caller, "proxy_on_memory_allocate")
             .and_then(Extern::into_func)
             .ok_or_else(|| format_err!("the module exports no proxy_on_memory_allocate"))?
             .typed::<i32, i32>(&*caller)?;

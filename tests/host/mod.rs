@@ -25,8 +25,11 @@
 
 mod abi;
 mod calls;
+mod faults;
+mod header_maps;
 mod memory;
 mod module;
+mod outbound;
 mod process;
 mod redis;
 mod servers;
@@ -42,12 +45,13 @@ use std::time::Duration;
 use wasmtime::Module;
 
 pub use calls::{HttpCall, HttpReply};
+pub use faults::{Answer, BufferType, Errno, Fault, MapType, Status, Times};
 pub use module::{filter as filter_module, from_wat, Build};
 pub use process::{BodyDelivery, Flavor};
 pub use redis::{Outcome, RedisCall, STATUS_NETWORK_ERROR, STATUS_TIMEOUT};
 pub use servers::{RedisServer, Webdis};
 pub use stream::{Action, HeadersState, LocalResponse, Stream, TrailersState, Upstream};
-pub use vm::{LogLine, Refused, Vm};
+pub use vm::{LogLine, Refused, Trap, Vm};
 
 use process::Process;
 
@@ -219,6 +223,41 @@ impl Host {
             .borrow_mut()
             .shared_data
             .conflict_on(key, writes);
+    }
+
+    /// Makes every call to the host function `call` (any VM) answer `answer` instead of doing
+    /// its work, until [`Host::clear_faults`]: `host.fail_call("proxy_get_property",
+    /// Status::InternalFailure)`. [`Host::inject`] takes a narrower [`Fault`] (once, N times,
+    /// one header map or buffer type).
+    pub fn fail_call(&self, call: &str, answer: impl Into<Answer>) {
+        self.inject(Fault::new(call, answer));
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.process.borrow_mut().faults.arm(fault);
+    }
+
+    /// Disarms every injected fault (the call counts stay).
+    pub fn clear_faults(&self) {
+        self.process.borrow_mut().faults.clear();
+    }
+
+    /// How many times the filter called the host function `call`, all VMs together.
+    pub fn calls(&self, call: &str) -> u32 {
+        self.process.borrow().faults.calls(call)
+    }
+
+    /// How many of those calls an injected fault answered.
+    pub fn injected(&self, call: &str) -> u32 {
+        self.process.borrow().faults.answered(call)
+    }
+
+    /// The host functions the module imports, as `module.name` (`env.proxy_log`, …).
+    pub fn imports(&self) -> Vec<String> {
+        self.module
+            .imports()
+            .map(|import| format!("{}.{}", import.module(), import.name()))
+            .collect()
     }
 
     /// Conflicts [`Host::conflict_on`] set on `key` that no write has met yet.

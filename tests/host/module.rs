@@ -1,5 +1,7 @@
 //! The filter's built modules, compiled once per test binary. A missing or stale `dist/*.wasm`
-//! is rebuilt with `make build` first, so a test never runs yesterday's filter.
+//! is rebuilt with `make build` first, so a test never runs yesterday's filter. `AI_LB_DIST`
+//! names another directory of built modules to run instead, as they are (an older build, to
+//! show that a test fails on it).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -49,8 +51,14 @@ pub fn filter(build: Build) -> Module {
     let slots = MODULES.get_or_init(Default::default);
     let slot = &slots[build as usize];
     slot.get_or_init(|| {
-        ensure_fresh_build();
-        let path = project().join("dist").join(build.file_name());
+        let dist = match std::env::var_os("AI_LB_DIST") {
+            Some(dist) => PathBuf::from(dist),
+            None => {
+                ensure_fresh_build();
+                project().join("dist")
+            }
+        };
+        let path = dist.join(build.file_name());
         Module::from_file(engine(), &path)
             .unwrap_or_else(|err| panic!("compiling {}: {err:?}", path.display()))
     })

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::faults::Faults;
+
 /// 2026-01-01T00:00:00Z: the wall clock starts here, so logs and seeds are reproducible.
 const START_REALTIME_NS: u64 = 1_767_225_600_000_000_000;
 /// The monotonic clock starts at an arbitrary non-zero value, as a real one does.
@@ -43,6 +45,8 @@ pub struct Process {
     /// each (`None`: the test answers calls to it by hand).
     pub clusters: HashMap<String, Option<SocketAddr>>,
     pub next_token: u32,
+    /// Statuses the test injects into host calls, and the calls the filter made.
+    pub faults: Faults,
 }
 
 impl Process {
@@ -56,6 +60,7 @@ impl Process {
             metrics: Metrics::default(),
             clusters: HashMap::new(),
             next_token: 1,
+            faults: Faults::default(),
         }
     }
 

@@ -48,12 +48,17 @@ impl Vm {
             HeadersState::NotSent,
             "headers sent twice"
         );
-        self.stream_mut(id).headers_end_of_stream = end_of_stream;
-        let action = Action::from_abi(self.call_in(
+        let stream = self.stream_mut(id);
+        stream.headers_end_of_stream = end_of_stream;
+        stream.request_headers_in_filter = true;
+        let action = self.callback(
             id,
             "proxy_on_request_headers",
             (id as i32, count, i32::from(end_of_stream)),
-        ));
+        );
+        if action == Action::Continue {
+            self.stream_mut(id).request_headers_in_filter = false;
+        }
         self.record(id, "request_headers", action);
         match action {
             Action::Continue => self.release_headers(id),
@@ -100,11 +105,11 @@ impl Vm {
         stream.body_end_seen = end_of_stream;
         let size = stream.body_buffer.len() as i32;
         stream.in_body_callback = true;
-        let action = Action::from_abi(self.call_in(
+        let action = self.callback(
             id,
             "proxy_on_request_body",
             (id as i32, size, i32::from(end_of_stream)),
-        ));
+        );
         self.stream_mut(id).in_body_callback = false;
         self.record(id, "request_body", action);
         match action {
@@ -176,9 +181,10 @@ impl Vm {
     fn deliver_trailers(&mut self, id: u32, body_held_in_this_continuation: bool) -> Action {
         let stream = self.stream_mut(id);
         stream.trailers_state = TrailersState::InCallback;
+        stream.request_trailers_dropped = false;
         let count = stream.request_trailers.len() as i32;
         let action = if self.has_export("proxy_on_request_trailers") {
-            Action::from_abi(self.call_in(id, "proxy_on_request_trailers", (id as i32, count)))
+            self.callback(id, "proxy_on_request_trailers", (id as i32, count))
         } else {
             Action::Continue
         };
@@ -278,15 +284,21 @@ impl Vm {
         headers: &[(&str, &str)],
         end_of_stream: bool,
     ) -> Action {
-        self.stream_mut(id).response_headers = headers
+        let stream = self.stream_mut(id);
+        stream.response_headers = headers
             .iter()
             .map(|(name, value)| (name.to_ascii_lowercase(), value.to_string()))
             .collect();
-        let action = Action::from_abi(self.call_in(
+        stream.response_received = true;
+        stream.response_headers_in_filter = true;
+        let action = self.callback(
             id,
             "proxy_on_response_headers",
             (id as i32, headers.len() as i32, i32::from(end_of_stream)),
-        ));
+        );
+        if action == Action::Continue {
+            self.stream_mut(id).response_headers_in_filter = false;
+        }
         self.record(id, "response_headers", action);
         self.settle();
         action
@@ -297,11 +309,11 @@ impl Vm {
         let stream = self.stream_mut(id);
         stream.response_body_buffer.extend_from_slice(chunk);
         let size = stream.response_body_buffer.len() as i32;
-        let action = Action::from_abi(self.call_in(
+        let action = self.callback(
             id,
             "proxy_on_response_body",
             (id as i32, size, i32::from(end_of_stream)),
-        ));
+        );
         self.record(id, "response_body", action);
         if action == Action::Continue {
             let stream = self.stream_mut(id);
@@ -314,8 +326,11 @@ impl Vm {
 
     /// The stream ends (completed or reset): `on_done`, `on_log`, `on_delete`.
     pub fn finish(&mut self, id: u32) {
-        let _: i32 = self.call_in(id, "proxy_on_done", (id as i32,));
+        let _: Option<i32> = self.call_in(id, "proxy_on_done", (id as i32,));
+        // Envoy's access-log phase: reads see the final request and response headers.
+        self.store.data_mut().access_log_phase = true;
         self.call_in::<(i32,), ()>(id, "proxy_on_log", (id as i32,));
+        self.store.data_mut().access_log_phase = false;
         self.call_in::<(i32,), ()>(id, "proxy_on_delete", (id as i32,));
         self.stream_mut(id).done = true;
         self.settle();

@@ -76,6 +76,18 @@ pub struct Stream {
     pub response_headers: Vec<(String, String)>,
     pub properties: HashMap<String, Vec<u8>>,
     pub headers_state: HeadersState,
+    /// Envoy's wasm context holds the request headers for the filter (its `request_headers_`):
+    /// from `proxy_on_request_headers` until it answers Continue or calls
+    /// `proxy_continue_stream`. Outside it the header map calls fail (see `header_maps.rs`).
+    pub request_headers_in_filter: bool,
+    /// The same for the response headers: during `proxy_on_response_headers` and while it
+    /// holds them.
+    pub response_headers_in_filter: bool,
+    /// The upstream's response headers arrived.
+    pub response_received: bool,
+    /// `proxy_continue_stream` took the request trailers from the filter (Envoy clears its
+    /// `request_trailers_` there) until they reach its callback again.
+    pub request_trailers_dropped: bool,
     /// The client's headers carried end of stream (no body).
     pub headers_end_of_stream: bool,
     /// The body the filter sees through `HttpRequestBody`: what it buffered plus the new chunk.
@@ -123,6 +135,10 @@ impl Stream {
                 .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
                 .collect(),
             headers_state: HeadersState::NotSent,
+            request_headers_in_filter: false,
+            response_headers_in_filter: false,
+            response_received: false,
+            request_trailers_dropped: false,
             headers_end_of_stream: false,
             body_buffer: Vec::new(),
             body_held: false,
@@ -171,6 +187,11 @@ impl Stream {
             self.trailers_state,
             TrailersState::InCallback | TrailersState::Held
         )
+    }
+
+    /// Envoy's wasm context has the request trailers for the filter now (header map type 1).
+    pub fn request_trailers_in_filter(&self) -> bool {
+        self.trailers_in_filter() && !self.request_trailers_dropped
     }
 
     /// The filter may change the request body: in its body callback, or while it holds the

@@ -1,21 +1,24 @@
 //! One VM (one Envoy worker thread): an instance of the filter in its own `wasmtime::Store`, its
 //! root context, its requests, and the calls it has out to stores.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
 use wasmtime::{Instance, Module, Store, WasmParams, WasmResults};
 
-use super::calls::{HttpCall, HttpReply};
+use super::calls::HttpCall;
 use super::process::Process;
 use super::redis::{RedisCall, RedisConnection};
-use super::stream::{Action, Stream};
+use super::stream::{Action, LocalResponse, Stream};
 
 // Driving one request through the filter, as a gateway's filter manager does.
 #[path = "request_stream.rs"]
 mod request_stream;
+// The calls the filter makes to stores and providers, and their replies.
+#[path = "calls_out.rs"]
+mod calls_out;
 
 /// The root context a VM starts with; a reload ([`Vm::reconfigure`]) adds others.
 pub const ROOT_CONTEXT: u32 = 1;
@@ -65,6 +68,14 @@ pub struct VmState {
     pub redis_reply: Option<Vec<u8>>,
     pub deferred: VecDeque<Deferred>,
     pub random: u64,
+    /// `proxy_on_log` is running: Envoy's access-log phase (see `header_maps.rs`).
+    pub access_log_phase: bool,
+    /// The module's start function is running: Envoy refuses every proxy-wasm host call then
+    /// (its "restricted_callback"), and the VM fails to load.
+    pub initializing: bool,
+    /// The filter's instance, once made (its memory and allocator, for host functions called
+    /// through the fault wrapper).
+    pub instance: Option<Instance>,
 }
 
 impl VmState {
@@ -83,23 +94,52 @@ pub struct Vm {
     next_context: u32,
     /// A worker that stopped (hung, or its thread died): it gets no more ticks.
     pub halted: bool,
+    /// The VM trapped (a panic in the filter aborts, which traps): Envoy marks it failed.
+    trap: Option<Trap>,
+    /// The test looked at the trap ([`Vm::trap`]); else dropping the VM fails the test.
+    trap_seen: Cell<bool>,
 }
 
-/// The filter refused its configuration: `on_configure` returned false.
+/// A trap in the filter, which killed its VM.
+#[derive(Debug, Clone)]
+pub struct Trap {
+    /// The export the host was calling (`proxy_on_request_headers`, …).
+    pub export: String,
+    /// wasmtime's report: the trap and the wasm backtrace.
+    pub message: String,
+    /// The filter's last log lines (a panic's message among them), newest first.
+    pub last_logs: Vec<LogLine>,
+}
+
+impl std::fmt::Display for Trap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the filter trapped in {}: {}\nlast log lines: {:#?}",
+            self.export, self.message, self.last_logs
+        )
+    }
+}
+
+/// The filter refused its configuration (`on_configure` returned false), or trapped while
+/// starting.
 #[derive(Debug)]
 pub struct Refused {
     pub logs: Vec<LogLine>,
+    pub trap: Option<Trap>,
 }
 
 impl Refused {
-    /// The error the filter logged, which is what an operator sees.
+    /// The error the filter logged, which is what an operator sees (and the trap, if any).
     pub fn message(&self) -> String {
-        self.logs
+        let mut lines: Vec<String> = self
+            .logs
             .iter()
             .filter(|line| line.level >= 4)
-            .map(|line| line.message.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
+            .map(|line| line.message.clone())
+            .collect();
+        lines.extend(self.trap.iter().map(Trap::to_string));
+        lines.join("\n")
     }
 }
 
@@ -135,63 +175,140 @@ impl Vm {
             redis_reply: None,
             deferred: VecDeque::new(),
             random: 0x2545_f491_4f6c_dd1d ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            access_log_phase: false,
+            initializing: false,
+            instance: None,
         };
         let mut store = Store::new(module.engine(), state);
         let linker = super::abi::linker(module, &mut store);
         let instance = linker
             .instantiate(&mut store, module)
             .unwrap_or_else(|err| panic!("instantiating the filter: {err:?}"));
+        store.data_mut().instance = Some(instance);
         let mut vm = Vm {
             store,
             instance,
             next_context: ROOT_CONTEXT + 1,
             halted: false,
+            trap: None,
+            trap_seen: Cell::new(false),
         };
         for start in ["_initialize", "_start"] {
             if vm.instance.get_func(&mut vm.store, start).is_some() {
+                vm.store.data_mut().initializing = true;
                 vm.call::<(), ()>(start, ());
+                vm.store.data_mut().initializing = false;
                 break;
             }
         }
         vm.call::<(i32, i32), ()>("proxy_on_context_create", (ROOT_CONTEXT as i32, 0));
         let vm_config = vm.store.data().vm_config.len() as i32;
-        let started: i32 = vm.call("proxy_on_vm_start", (ROOT_CONTEXT as i32, vm_config));
-        assert_eq!(started, 1, "proxy_on_vm_start failed: {:?}", vm.logs());
+        let started: Option<i32> = vm.call("proxy_on_vm_start", (ROOT_CONTEXT as i32, vm_config));
+        if vm.trap.is_none() {
+            assert_eq!(
+                started,
+                Some(1),
+                "proxy_on_vm_start failed: {:?}",
+                vm.logs()
+            );
+        }
         let plugin_config = plugin_config.len() as i32;
-        let configured: i32 = vm.call("proxy_on_configure", (ROOT_CONTEXT as i32, plugin_config));
+        let configured: Option<i32> =
+            vm.call("proxy_on_configure", (ROOT_CONTEXT as i32, plugin_config));
         vm.settle();
-        if configured == 0 {
+        if configured.unwrap_or(0) == 0 {
             return Err(Refused {
                 logs: vm.store.data().logs.clone(),
+                trap: vm.trap().cloned(),
             });
         }
         Ok(vm)
     }
 
-    /// Calls an export of the filter with `context` current; a trap fails the test loudly with
-    /// the filter's last log lines.
-    fn call_in<P: WasmParams, R: WasmResults>(&mut self, context: u32, name: &str, args: P) -> R {
+    /// Calls an export of the filter with `context` current (`None`: the VM is dead, or died
+    /// in this call).
+    fn call_in<P: WasmParams, R: WasmResults>(
+        &mut self,
+        context: u32,
+        name: &str,
+        args: P,
+    ) -> Option<R> {
         self.store.data_mut().effective = context;
         self.call(name, args)
     }
 
-    fn call<P: WasmParams, R: WasmResults>(&mut self, name: &str, args: P) -> R {
+    /// A stream's HTTP callback (`proxy_on_request_headers`, …) and what it answered. On a
+    /// failed VM, or one that traps now, Envoy (fail closed, its default) fails the stream: a
+    /// local 503 (`wasm_fail_stream`), and the filter chain stops there.
+    fn callback<P: WasmParams>(&mut self, id: u32, name: &str, args: P) -> Action {
+        let answer: Option<i32> = self.call_in(id, name, args);
+        match answer {
+            Some(answer) => Action::from_abi(answer),
+            None => {
+                let stream = self.stream_mut(id);
+                if stream.local_response.is_none() {
+                    stream.local_response = Some(LocalResponse {
+                        status: 503,
+                        details: "wasm_fail_stream".to_string(),
+                        body: Vec::new(),
+                        headers: Vec::new(),
+                    });
+                }
+                Action::Pause
+            }
+        }
+    }
+
+    /// Calls an export; a trap marks the VM failed (as Envoy does) and is printed with the
+    /// filter's last log lines. A failed VM is not called again. An import the host lacks
+    /// fails the test at once: that is the host's gap, not the filter's.
+    fn call<P: WasmParams, R: WasmResults>(&mut self, name: &str, args: P) -> Option<R> {
+        if self.trap.is_some() {
+            return None;
+        }
         let func = self
             .instance
             .get_typed_func::<P, R>(&mut self.store, name)
             .unwrap_or_else(|err| panic!("the filter has no usable export {name}: {err}"));
         match func.call(&mut self.store, args) {
-            Ok(result) => result,
-            Err(err) => panic!(
-                "the filter trapped in {name}: {err:?}\nlast log lines: {:#?}",
-                self.store
+            Ok(result) => Some(result),
+            Err(err) => {
+                let message = format!("{err:?}");
+                let last_logs: Vec<LogLine> = self
+                    .store
                     .data()
                     .logs
                     .iter()
                     .rev()
                     .take(10)
-                    .collect::<Vec<_>>()
-            ),
+                    .cloned()
+                    .collect();
+                let trap = Trap {
+                    export: name.to_string(),
+                    message,
+                    last_logs,
+                };
+                if trap.message.contains("the test host does not implement") {
+                    panic!("{trap}");
+                }
+                eprintln!("[vm{}] VM failed: {trap}", self.store.data().index);
+                self.trap = Some(trap);
+                None
+            }
+        }
+    }
+
+    /// The trap that killed this VM, if it trapped; looking is what lets the test end quietly
+    /// with a dead VM.
+    pub fn trap(&self) -> Option<&Trap> {
+        self.trap_seen.set(true);
+        self.trap.as_ref()
+    }
+
+    /// Fails the test if the VM trapped, naming the trap and the filter's last log lines.
+    pub fn assert_survived(&self) {
+        if let Some(trap) = self.trap() {
+            panic!("the VM did not survive: {trap}");
         }
     }
 
@@ -233,15 +350,16 @@ impl Vm {
         state.plugin_config = config.as_bytes().to_vec();
         state.root_contexts.push(root);
         self.call_in::<(i32, i32), ()>(root, "proxy_on_context_create", (root as i32, 0));
-        let configured: i32 = self.call_in(
+        let configured: Option<i32> = self.call_in(
             root,
             "proxy_on_configure",
             (root as i32, config.len() as i32),
         );
         self.settle();
-        if configured == 0 {
+        if configured.unwrap_or(0) == 0 {
             return Err(Refused {
                 logs: self.logs()[logged_before..].to_vec(),
+                trap: self.trap().cloned(),
             });
         }
         self.store.data_mut().root_context = root;
@@ -262,141 +380,11 @@ impl Vm {
         }
     }
 
-    // ---- calls out: Webdis (dispatched HTTP) and Redis (Higress) ---------------------------
-
-    pub fn http_calls(&self) -> Vec<&HttpCall> {
-        self.store.data().http_calls.values().collect()
-    }
-
-    /// Delivers a reply to a dispatched call, or a failure (`None`: the stream was reset, and
-    /// Envoy calls back with no headers).
-    pub fn answer_http_call(&mut self, token: u32, reply: Option<HttpReply>) {
-        let call = self
-            .store
-            .data_mut()
-            .http_calls
-            .remove(&token)
-            .unwrap_or_else(|| panic!("no pending HTTP call {token}"));
-        let response = reply.map_or(
-            CallResponse {
-                headers: Vec::new(),
-                body: Vec::new(),
-                trailers: Vec::new(),
-            },
-            HttpReply::into_call_response,
-        );
-        let counts = (
-            response.headers.len() as i32,
-            response.body.len() as i32,
-            response.trailers.len() as i32,
-        );
-        self.store.data_mut().call_response = Some(response);
-        self.call_in::<(i32, i32, i32, i32, i32), ()>(
-            call.context_id,
-            "proxy_on_http_call_response",
-            (
-                call.context_id as i32,
-                token as i32,
-                counts.0,
-                counts.1,
-                counts.2,
-            ),
-        );
-        self.store.data_mut().call_response = None;
-        self.settle();
-    }
-
-    /// Answers every pending dispatched call from the real server behind its cluster, as Envoy
-    /// would: a refused connection becomes Envoy's 503, a timeout its 504. Returns how many.
-    pub fn forward_http_calls(&mut self) -> usize {
-        let tokens: Vec<u32> = self.store.data().http_calls.keys().copied().collect();
-        for &token in &tokens {
-            let call = &self.store.data().http_calls[&token];
-            let address = self
-                .store
-                .data()
-                .process
-                .borrow()
-                .clusters
-                .get(&call.cluster)
-                .copied()
-                .flatten();
-            let reply = match address {
-                Some(address) => super::calls::perform(address, call),
-                None => panic!(
-                    "cluster {:?} has no server; answer the call by hand",
-                    call.cluster
-                ),
-            };
-            self.answer_http_call(token, Some(reply));
-        }
-        tokens.len()
-    }
-
-    pub fn redis_calls(&self) -> Vec<&RedisCall> {
-        self.store.data().redis_calls.values().collect()
-    }
-
-    /// Hands every Redis reply (or failure) the host holds to the filter, in call order.
-    pub fn deliver_redis_replies(&mut self) -> usize {
-        let tokens: Vec<u32> = self.store.data().redis_calls.keys().copied().collect();
-        for &token in &tokens {
-            self.deliver_redis_reply(token);
-        }
-        tokens.len()
-    }
-
-    /// Hands one Redis reply (or its failure) to the filter, as Higress does: to the root
-    /// context's callback, the reply readable as buffer type 9 during the call.
-    pub fn deliver_redis_reply(&mut self, token: u32) {
-        let call = self
-            .store
-            .data_mut()
-            .redis_calls
-            .remove(&token)
-            .unwrap_or_else(|| panic!("no pending Redis call {token}"));
-        let (status, reply) = call.outcome.status_and_reply();
-        let size = reply.len() as i32;
-        self.store.data_mut().redis_reply = Some(reply);
-        let root = self.root_context();
-        self.call_in::<(i32, i32, i32, i32), ()>(
-            root,
-            "proxy_on_redis_call_response",
-            (root as i32, token as i32, status as i32, size),
-        );
-        self.store.data_mut().redis_reply = None;
-        self.settle();
-    }
-
-    /// One chat request, headers then the whole `body`, store calls answered: its stream id and
-    /// the provider it was routed to (`None`: not routed).
-    #[allow(dead_code)] // not every test binary uses it
-    pub fn chat(&mut self, body: &[u8]) -> (u32, Option<String>) {
-        let request = self.request(
-            &[(":method", "POST"), (":path", "/v1/chat/completions")],
-            &[],
-        );
-        self.send_headers(request, false);
-        self.send_body(request, body, true);
-        self.deliver_store_replies();
-        let provider = self.stream(request).upstream_header("x-selected-provider");
-        (request, provider.map(str::to_string))
-    }
-
-    /// Answers whatever store calls are pending, whichever kind they are.
-    pub fn deliver_store_replies(&mut self) -> usize {
-        let redis = if self.has_export("proxy_on_redis_call_response") {
-            self.deliver_redis_replies()
-        } else {
-            0
-        };
-        redis + self.forward_http_calls()
-    }
-
     // ---- time -----------------------------------------------------------------------------
 
     pub(super) fn next_tick(&self) -> Option<Duration> {
-        if self.halted {
+        // Envoy ticks no failed VM (`ContextBase::onTick` checks `isFailed`).
+        if self.halted || self.trap.is_some() {
             return None;
         }
         self.store.data().next_tick
@@ -412,5 +400,18 @@ impl Vm {
         let root = state.root_context;
         self.call_in::<(i32,), ()>(root, "proxy_on_tick", (root as i32,));
         self.settle();
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        if let Some(trap) = &self.trap {
+            if !self.trap_seen.get() && !std::thread::panicking() {
+                panic!(
+                    "VM {} died and the test never looked: {trap}",
+                    self.store.data().index
+                );
+            }
+        }
     }
 }
