@@ -244,6 +244,7 @@ fn parse_providers(fields: &Fields<'_>, key_prefix: &str) -> Result<Vec<Provider
             ))
         }
     };
+    super::fields::check_list_length(items, &path)?;
     let mut providers: Vec<Provider> = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let item_path = format!("{path}[{index}]");

@@ -132,6 +132,26 @@ impl Fields<'_> {
     }
 }
 
+/// Most entries a configuration list may hold (providers, a pool's backends, a provider's
+/// `api_tokens`, `_rules_`). Far beyond any gateway's need, it keeps the checks that compare
+/// each entry with the ones before it (duplicates) from growing with the square of an
+/// arbitrary input.
+pub const MAX_LIST_ITEMS: usize = 1024;
+
+/// Refuses a list longer than `MAX_LIST_ITEMS`, naming it.
+pub fn check_list_length(items: &[Value], path: &str) -> Result<(), ConfigError> {
+    if items.len() > MAX_LIST_ITEMS {
+        return Err(ConfigError::at(
+            path,
+            format!(
+                "{} entries; at most {MAX_LIST_ITEMS} are accepted",
+                items.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",

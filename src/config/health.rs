@@ -401,6 +401,7 @@ pub fn parse_tokens(entry: &Fields<'_>) -> Result<Option<TokenPool>, ConfigError
             ))
         }
     };
+    super::fields::check_list_length(items, &path)?;
     let mut tokens: Vec<ApiToken> = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let at = format!("{path}[{index}]");

@@ -210,6 +210,7 @@ fn parse_rules(
             format!("must be a list, got {}", fields::kind(value)),
         )
     })?;
+    fields::check_list_length(items, RULES_KEY)?;
     let mut rules = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let path = format!("{RULES_KEY}[{index}]");

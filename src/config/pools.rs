@@ -238,6 +238,7 @@ fn parse_pool(
             ))
         }
     };
+    super::fields::check_list_length(items, &backends_path)?;
     let mut backends: Vec<PoolBackend> = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let entry = Fields::new(

@@ -422,3 +422,19 @@ fn refresh_settings_that_cannot_work_are_refused() {
         assert_eq!(refusal(&format!("{SEED}{extra}")), expected, "{extra}");
     }
 }
+
+#[test]
+fn lists_past_their_cap_are_refused_naming_the_list() {
+    let providers: Vec<String> = (0..1025).map(|i| format!(r#"{{"name":"p{i}"}}"#)).collect();
+    let config = format!(
+        r#"{{"load_source":"none","strategy":"random","providers":[{}]}}"#,
+        providers.join(",")
+    );
+    let err = PluginConfig::parse(config.as_bytes(), Build::Envoy).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "providers: 1025 entries; at most 1024 are accepted"
+    );
+    let at_cap = config.replacen(r#"{"name":"p0"},"#, "", 1);
+    assert!(PluginConfig::parse(at_cap.as_bytes(), Build::Envoy).is_ok());
+}

@@ -82,14 +82,18 @@ impl<'a> Reader<'a> {
         match kind {
             b'$' => {
                 let len = header_number(text, "bulk length")?;
-                let Ok(len) = usize::try_from(len) else {
+                if len < 0 {
                     return Ok(None);
-                };
-                let end = self.at + len;
-                let bytes = self
-                    .reply
-                    .get(self.at..end)
+                }
+                // On wasm32 a length past 4 GiB is no `usize` (it was read as a null) and
+                // `at + len` can overflow: both mean more bytes than the reply holds.
+                let start = self.at;
+                let bytes = usize::try_from(len)
+                    .ok()
+                    .and_then(|len| start.checked_add(len))
+                    .and_then(|end| self.reply.get(start..end))
                     .ok_or_else(|| StoreError::BadReply("truncated bulk string".into()))?;
+                let end = start + bytes.len();
                 if self.reply.get(end..end + 2) != Some(b"\r\n") {
                     return Err(StoreError::BadReply("bulk string not terminated".into()));
                 }
@@ -159,6 +163,12 @@ mod tests {
             (b"+OK\r\n", "expected an array, got type '+'"),
             (b"*2\r\n$2\r\n90\r\n", "truncated reply"),
             (b"*1\r\n$5\r\n90\r\n", "truncated bulk string"),
+            // Past 4 GiB: no null on wasm32, where it is no `usize`.
+            (b"*2\r\n$4294967296\r\n:5\r\n", "truncated bulk string"),
+            (
+                b"*1\r\n$9223372036854775807\r\n90\r\n",
+                "truncated bulk string",
+            ),
             (b"*1\r\n$2\r\n90xx", "bulk string not terminated"),
             (b"*x\r\n", "bad array length"),
             (b"*-1\r\n", "null array"),

@@ -134,8 +134,13 @@ impl<'a> Parser<'a> {
                     }
                 }
                 b'\n' => {
-                    let trimmed = trim_blanks_end(&text).len();
-                    text.truncate(trimmed.max(keep));
+                    // Only blanks after `keep` can go, so only they are looked at: trimming the
+                    // whole text made a value of escaped blanks (`\ ` ending each line)
+                    // quadratic.
+                    let dropped = text
+                        .get(keep..)
+                        .map_or(0, |tail| tail.len() - trim_blanks_end(tail).len());
+                    text.truncate(text.len() - dropped);
                     let mut breaks = 0;
                     loop {
                         self.pos += 1;

@@ -125,6 +125,14 @@ fn double_quoted_escapes_and_single_quoted_doubling() {
 }
 
 #[test]
+fn double_quoted_lines_fold_without_their_blanks_unless_escaped() {
+    assert_eq!(
+        read("- \"a \t\n  b\"\n- \"a\\ \n  b\"\n- \"a\\t \n\n b\"\n- \"\\ \n\\ \"\n"),
+        json!(["a b", "a  b", "a\t\nb", "   "])
+    );
+}
+
+#[test]
 fn comments_end_lines_but_not_words() {
     assert_eq!(
         read("# top\na: b # trailing\nc: d#e\nf: \"# kept\"\n# end"),
