@@ -380,10 +380,17 @@ class Handler(BaseHTTPRequestHandler):
             self._answer()
 
 
+class Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a burst of new connections from the gateway
+    # (dozens of clients at once) would overflow it, the kernel would drop their SYNs, and
+    # Envoy would see connect timeouts that no real provider would cause.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def make_server(name, port=0, host="127.0.0.1"):
     """A bound server (port 0 picks a free one: read it from `server.server_address[1]`)."""
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = Server((host, port), Handler)
     server.provider_name = name
     server.engine = Engine(name)
     return server
