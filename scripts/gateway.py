@@ -241,22 +241,31 @@ class Stack:
 
     # ---- lifecycle -------------------------------------------------------------------------
 
-    def start(self):
+    def start(self, attempts=3):
+        """Starts everything on free ports. A port is free when picked and bound a moment
+        later, so another process can take it in between: then the whole start is tried again
+        on new ports."""
         if not self.wasm_path.exists():
             raise StackError(f"{self.wasm_path} is missing: run `make build`")
-        self.open_dir()
-        try:
-            names = ("redis", "webdis", *self.mock_names(), "admin")
-            self.ports = {name: free_port() for name in names}
-            self.ports["listen"] = self.listen_port or free_port()
-            self.start_redis(wait_for_webdis=False)
-            self.start_webdis()
-            for name in self.mock_names():
-                self._start_mock(name)
-            self._start_envoy()
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in range(1, attempts + 1):
+            self.open_dir()
+            try:
+                names = ("redis", "webdis", *self.mock_names(), "admin")
+                self.ports = {name: free_port() for name in names}
+                self.ports["listen"] = self.listen_port or free_port()
+                self.start_redis(wait_for_webdis=False)
+                self.start_webdis()
+                for name in self.mock_names():
+                    self._start_mock(name)
+                self._start_envoy()
+                return self
+            except StackError as err:
+                self.stop()
+                if "already in use" not in str(err) or attempt == attempts:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def mock_names(self):
