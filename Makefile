@@ -14,14 +14,20 @@ setup:
 	@bash scripts/setup.sh
 
 # Two modules: the default build loads in upstream Envoy and Istio; feature `higress` adds
-# Higress's Redis host calls, which upstream Envoy refuses to load.
+# Higress's Redis host calls, which upstream Envoy refuses to load. Each goes through wasm-opt
+# (binaryen, installed by scripts/setup.sh): what every test, e2e run and benchmark loads. The
+# features are the ones rustc emits for wasm32-wasip1 (Debian's binaryen 108 does not read
+# them from the module).
+WASM_OPT_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+	--enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
 build:
 	@rustup target add $(TARGET) >/dev/null 2>&1 || true
+	@command -v wasm-opt >/dev/null || bash scripts/setup.sh
 	$(CARGO) build --release --lib --target $(TARGET) --target-dir target/envoy
 	$(CARGO) build --release --lib --target $(TARGET) --target-dir target/higress --features higress
 	@mkdir -p $(DIST)
-	cp target/envoy/$(TARGET)/release/$(WASM_NAME) $(DIST)/ai-load-balancer-envoy.wasm
-	cp target/higress/$(TARGET)/release/$(WASM_NAME) $(DIST)/ai-load-balancer.wasm
+	wasm-opt -Oz $(WASM_OPT_FEATURES) target/envoy/$(TARGET)/release/$(WASM_NAME) -o $(DIST)/ai-load-balancer-envoy.wasm
+	wasm-opt -Oz $(WASM_OPT_FEATURES) target/higress/$(TARGET)/release/$(WASM_NAME) -o $(DIST)/ai-load-balancer.wasm
 	@ls -l $(DIST)/*.wasm
 
 run: setup build

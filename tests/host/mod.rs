@@ -46,7 +46,7 @@ use wasmtime::Module;
 
 pub use calls::{HttpCall, HttpReply};
 pub use faults::{Answer, BufferType, Errno, Fault, MapType, Status, Times};
-pub use module::{filter as filter_module, from_wat, Build};
+pub use module::{filter as filter_module, from_wat, module_path, Build};
 pub use process::{BodyDelivery, Flavor};
 pub use redis::{Outcome, RedisCall, STATUS_NETWORK_ERROR, STATUS_TIMEOUT};
 pub use servers::{RedisServer, Webdis};

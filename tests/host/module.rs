@@ -51,18 +51,23 @@ pub fn filter(build: Build) -> Module {
     let slots = MODULES.get_or_init(Default::default);
     let slot = &slots[build as usize];
     slot.get_or_init(|| {
-        let dist = match std::env::var_os("AI_LB_DIST") {
-            Some(dist) => PathBuf::from(dist),
-            None => {
-                ensure_fresh_build();
-                project().join("dist")
-            }
-        };
-        let path = dist.join(build.file_name());
+        let path = module_path(build);
         Module::from_file(engine(), &path)
             .unwrap_or_else(|err| panic!("compiling {}: {err:?}", path.display()))
     })
     .clone()
+}
+
+/// Where the module of `build` is (`AI_LB_DIST`, or `dist/` rebuilt first when stale).
+pub fn module_path(build: Build) -> PathBuf {
+    let dist = match std::env::var_os("AI_LB_DIST") {
+        Some(dist) => PathBuf::from(dist),
+        None => {
+            ensure_fresh_build();
+            project().join("dist")
+        }
+    };
+    dist.join(build.file_name())
 }
 
 /// A module written in the WebAssembly text format (tests of the host itself).
