@@ -1,11 +1,8 @@
-//! Source addresses and the status page's address ranges: which addresses a range holds; the
-//! hand-written reader against `std::net`'s (the same answer for every text, on edge cases and
-//! on many mutations of valid addresses, fixed seed); and range checks on octets against the
-//! same checks on 128-bit integers.
+//! Source addresses and the status page's address ranges: which addresses a range holds, and
+//! range checks on octets against the same checks on 128-bit integers.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::address::{parse_ip, parse_socket_ip};
 use super::status::{source_ip, AddressRange};
 use crate::rng::Rng;
 
@@ -56,136 +53,6 @@ fn addresses_match_their_ranges() {
     assert_eq!(source_ip("[::1]"), None);
 }
 
-fn std_ip(text: &str) -> Option<IpAddr> {
-    text.parse().ok()
-}
-
-fn std_socket_ip(text: &str) -> Option<IpAddr> {
-    text.parse::<SocketAddr>().ok().map(|socket| socket.ip())
-}
-
-fn assert_reads_as_std(text: &str) {
-    assert_eq!(parse_ip(text), std_ip(text), "address {text:?}");
-    assert_eq!(
-        parse_socket_ip(text),
-        std_socket_ip(text),
-        "socket {text:?}"
-    );
-}
-
-const VALID: &[&str] = &[
-    "0.0.0.0",
-    "127.0.0.1",
-    "255.255.255.255",
-    "10.200.3.4:1",
-    "1.2.3.4:65535",
-    "1.2.3.4:00080",
-    "::",
-    "::1",
-    "1::",
-    "fd12::1",
-    "2001:db8::ff00:42:8329",
-    "2001:0DB8:0000:0000:0000:FF00:0042:8329",
-    "1:2:3:4:5:6:7:8",
-    "1:2:3:4:5:6:7::",
-    "::2:3:4:5:6:7:8",
-    "1:2:3:4:5:6:1.2.3.4",
-    "::ffff:127.0.0.1",
-    "::1.2.3.4",
-    "::1:80",
-    "64:ff9b::192.0.2.33",
-    "[::1]:8080",
-    "[::ffff:127.0.0.1]:9",
-    "[fe80::1%2]:80",
-    "[fe80::1%4294967295]:0",
-];
-
-const INVALID: &[&str] = &[
-    "",
-    "localhost",
-    "not an address",
-    "1.2.3",
-    "1.2.3.4.5",
-    "01.2.3.4",
-    "1.2.3.256",
-    "1.2.3.1000",
-    "1..3.4",
-    " 1.2.3.4",
-    "1.2.3.4 ",
-    "1.2.3.4:",
-    "1.2.3.4:65536",
-    "1.2.3.4:+80",
-    "1.2.3.4:99999999999",
-    ":::",
-    "1:::2",
-    "1::2::3",
-    "12345::",
-    "1:2:3:4:5:6:7:8:9",
-    "1:2:3:4:5:6:7:8::",
-    "::1:2:3:4:5:6:7:8",
-    "1:2:3:4:5:6:7:1.2.3.4",
-    "1.2.3.4::",
-    "::ffff:1.2.3.4:5",
-    "::1.2.3",
-    "g::1",
-    "[::1]",
-    "[::1]:",
-    "[1.2.3.4]:80",
-    "[fe80::1%]:80",
-    "[fe80::1%4294967296]:80",
-    "[::1]:65536",
-];
-
-#[test]
-fn addresses_read_as_std_reads_them() {
-    for text in VALID {
-        assert!(
-            std_ip(text).is_some() || std_socket_ip(text).is_some(),
-            "{text:?} should be valid"
-        );
-        assert_reads_as_std(text);
-    }
-    for text in INVALID {
-        assert!(
-            std_ip(text).is_none() && std_socket_ip(text).is_none(),
-            "{text:?} should be invalid"
-        );
-        assert_reads_as_std(text);
-    }
-}
-
-#[test]
-fn mutated_addresses_read_as_std_reads_them() {
-    const ALPHABET: &[u8] = b"0123456789aAfFg.:[]%";
-    let mut rng = Rng::new(6);
-    let mut valid_seen = 0;
-    for round in 0..40_000 {
-        let seed = VALID[round % VALID.len()];
-        let mut bytes = seed.as_bytes().to_vec();
-        for _ in 0..=rng.below(3) {
-            let at = rng.below(bytes.len() as u64 + 1) as usize;
-            let byte = ALPHABET[rng.below(ALPHABET.len() as u64) as usize];
-            match rng.below(3) {
-                0 => bytes.insert(at, byte),
-                1 if at < bytes.len() => {
-                    bytes.remove(at);
-                }
-                _ if at < bytes.len() => bytes[at] = byte,
-                _ => bytes.push(byte),
-            }
-        }
-        let text = String::from_utf8(bytes).unwrap();
-        if std_ip(&text).is_some() || std_socket_ip(&text).is_some() {
-            valid_seen += 1;
-        }
-        assert_reads_as_std(&text);
-    }
-    // The mutations reach both sides of the line, not only garbage.
-    assert!(valid_seen > 2_000, "{valid_seen}");
-}
-
-/// The range check as first written, on 128-bit integers: the reference `contains` must agree
-/// with.
 fn contains_by_integers(range: &AddressRange, address: IpAddr) -> bool {
     let (network, address, bits) = match (range.network, address) {
         (IpAddr::V4(n), IpAddr::V4(a)) => (u128::from(u32::from(n)), u128::from(u32::from(a)), 32),

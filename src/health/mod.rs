@@ -7,7 +7,6 @@
 //! every worker and written under compare-and-swap; tokens are kept by fingerprint, never by
 //! value, so a reloaded token list keeps its state and no secret reaches shared data.
 
-mod address;
 #[cfg(test)]
 mod address_tests;
 pub mod probe;

@@ -2,9 +2,8 @@
 //! provider's health, load, cooldown and tokens, masked), as JSON written by hand.
 
 use std::fmt::Write;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use super::address::{parse_ip, parse_socket_ip};
 use super::{Availability, ProviderHealth, State};
 use crate::float_text::write_float;
 use crate::load::Load;
@@ -22,8 +21,9 @@ impl AddressRange {
             Some((address, prefix)) => (address, Some(prefix)),
             None => (text, None),
         };
-        let network =
-            parse_ip(address).ok_or_else(|| format!("{address:?} is not an IP address"))?;
+        let network: IpAddr = address
+            .parse()
+            .map_err(|_| format!("{address:?} is not an IP address"))?;
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix_len = match prefix {
             None => max,
@@ -68,7 +68,8 @@ fn octets(address: IpAddr) -> ([u8; 16], bool) {
 /// The client's address from Envoy's `source.address` property (`ip:port`, `[v6]:port`, or a
 /// bare address).
 pub fn source_ip(property: &str) -> Option<IpAddr> {
-    parse_socket_ip(property).or_else(|| parse_ip(property))
+    let socket = property.parse::<SocketAddr>().map(|socket| socket.ip());
+    socket.or_else(|_| property.parse::<IpAddr>()).ok()
 }
 
 /// What the page shows of one provider.
