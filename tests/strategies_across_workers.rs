@@ -48,20 +48,7 @@ fn two_workers(build: Build, config: &Value, clusters: &[&str]) -> Host {
 
 /// Sends a chat request with `body` whole through `vm`; it stays open (no response yet).
 fn open(vm: &mut Vm, body: &[u8]) -> u32 {
-    let length = body.len().to_string();
-    let request = vm.request(
-        &[
-            (":method", "POST"),
-            (":path", "/v1/chat/completions"),
-            (":authority", "gateway.local"),
-            ("content-type", "application/json"),
-            ("content-length", length.as_str()),
-        ],
-        &[],
-    );
-    vm.send_headers(request, false);
-    vm.send_body(request, body, true);
-    request
+    vm.send_chat(body)
 }
 
 /// The provider the request was routed to; checks that it went whole, its model rewritten to

@@ -143,6 +143,25 @@ impl Vm {
         (request, provider.map(str::to_string))
     }
 
+    /// A chat request with `body` (JSON, its length announced) sent whole; nothing delivered
+    /// yet, no response.
+    pub fn send_chat(&mut self, body: &[u8]) -> u32 {
+        let length = body.len().to_string();
+        let request = self.request(
+            &[
+                (":method", "POST"),
+                (":path", "/v1/chat/completions"),
+                (":authority", "gateway.local"),
+                ("content-type", "application/json"),
+                ("content-length", length.as_str()),
+            ],
+            &[],
+        );
+        self.send_headers(request, false);
+        self.send_body(request, body, true);
+        request
+    }
+
     /// Answers whatever store calls are pending, whichever kind they are.
     pub fn deliver_store_replies(&mut self) -> usize {
         let redis = if self.has_export("proxy_on_redis_call_response") {

@@ -230,20 +230,7 @@ impl Gateway {
     /// A chat request sent whole, store replies delivered; a request the filter resumes from
     /// its next tick gets it.
     fn chat(&mut self) -> u32 {
-        let length = CHAT.len().to_string();
-        let vm = self.vm();
-        let request = vm.request(
-            &[
-                (":method", "POST"),
-                (":path", "/v1/chat/completions"),
-                (":authority", "gateway.local"),
-                ("content-type", "application/json"),
-                ("content-length", length.as_str()),
-            ],
-            &[],
-        );
-        vm.send_headers(request, false);
-        vm.send_body(request, CHAT, true);
+        let request = self.vm().send_chat(CHAT);
         self.deliver_store_replies();
         self.wait(request, |stream| {
             stream.upstream.complete || stream.local_response.is_some()

@@ -45,25 +45,20 @@ fn with_registry(change: impl FnOnce(&mut Registry)) {
     });
 }
 
-/// Runs `step` on the HTTP context; `fallback` when it is unknown or busy.
-fn on_filter<T>(context_id: u32, fallback: T, step: impl FnOnce(&mut Filter) -> T) -> T {
-    match filter(context_id) {
-        Some(filter) => match filter.try_borrow_mut() {
-            Ok(mut filter) => step(&mut filter),
-            Err(_) => fallback,
-        },
-        None => fallback,
+/// Runs `step` on a context; `fallback` when it is unknown or busy.
+fn run<C, T>(context: Option<Rc<RefCell<C>>>, fallback: T, step: impl FnOnce(&mut C) -> T) -> T {
+    match context.as_ref().map(|context| context.try_borrow_mut()) {
+        Some(Ok(mut context)) => step(&mut context),
+        _ => fallback,
     }
 }
 
+fn on_filter<T>(context_id: u32, fallback: T, step: impl FnOnce(&mut Filter) -> T) -> T {
+    run(filter(context_id), fallback, step)
+}
+
 fn on_root<T>(context_id: u32, fallback: T, step: impl FnOnce(&mut Root) -> T) -> T {
-    match root(context_id) {
-        Some(root) => match root.try_borrow_mut() {
-            Ok(mut root) => step(&mut root),
-            Err(_) => fallback,
-        },
-        None => fallback,
-    }
+    run(root(context_id), fallback, step)
 }
 
 /// Routes the reply of HTTP call `token` to the context that sent it.
