@@ -114,8 +114,8 @@ class Gateways:
         procs.open_dir("ai-lb-bench-")
         try:
             procs.ports = self.ports
-            for name in ("redis", "webdis", "dead_store", "upstream", "upstream_admin"):
-                self.ports[name] = gateway.free_port()
+            self.ports.update(gateway.free_ports(
+                ("redis", "webdis", "dead_store", "upstream", "upstream_admin")))
             procs.start_redis(wait_for_webdis=False)
             procs.start_webdis()
             for name in ("redis", "webdis"):
@@ -126,7 +126,8 @@ class Gateways:
                 self.ports["upstream_admin"], self.ports["upstream"]))
             for name in self.names:
                 _, wasm, store_down = GATEWAYS[name]
-                admin, listen = gateway.free_port(), gateway.free_port()
+                picked = gateway.free_ports(("admin", "listen"), taken=set(self.ports.values()))
+                admin, listen = picked["admin"], picked["listen"]
                 self.ports[f"{name}_admin"], self.ports[name] = admin, listen
                 webdis = self.ports["dead_store" if store_down else "webdis"]
                 self._envoy(name, envoy_configs.gateway_config(

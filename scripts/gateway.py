@@ -41,11 +41,27 @@ class StackError(RuntimeError):
     pass
 
 
-def free_port():
-    """A port that was free a moment ago (bind to 0, read it, close)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(names, taken=()):
+    """{name: port} for each of `names`: loopback ports that were free a moment ago, distinct
+    from each other and from `taken`. All are bound at once and released together, since ports
+    picked one at a time can repeat, and two services told the same port would both seem up."""
+    sockets, ports = [], []
+    try:
+        while len(ports) < len(names):
+            sock = socket.socket()
+            sockets.append(sock)  # held until the end, so the kernel offers another next time
+            sock.bind(("127.0.0.1", 0))
+            if sock.getsockname()[1] not in taken:
+                ports.append(sock.getsockname()[1])
+        return dict(zip(names, ports))
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def free_port(taken=()):
+    """One loopback port that was free a moment ago, not one of `taken`."""
+    return free_ports(["port"], taken)["port"]
 
 
 def envoy_binary():
@@ -179,6 +195,15 @@ def http_get(url, timeout=1.0):
         return None, str(err).encode()
 
 
+def mock_name_at(port):
+    """The `x-mock-provider` name of the mock answering /healthz on `port`, or None."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1.0) as answer:
+            return answer.headers.get("x-mock-provider")
+    except (OSError, ValueError):
+        return None
+
+
 def http_post_json(url, value, timeout=2.0):
     """POSTs `value` as JSON; (status, body) or (None, error text); never raises."""
     data = json.dumps(value).encode()
@@ -251,8 +276,8 @@ class Stack:
             self.open_dir()
             try:
                 names = ("redis", "webdis", *self.mock_names(), "admin")
-                self.ports = {name: free_port() for name in names}
-                self.ports["listen"] = self.listen_port or free_port()
+                self.ports = free_ports(names, taken={self.listen_port})
+                self.ports["listen"] = self.listen_port or free_port(self.ports.values())
                 self.start_redis(wait_for_webdis=False)
                 self.start_webdis()
                 for name in self.mock_names():
@@ -329,8 +354,8 @@ class Stack:
     def _start_mock(self, name):
         port = self.ports[name]
         self.spawn(name, [sys.executable, str(MOCK_PROVIDER), name, str(port)])
-        self.wait_ready(name, lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200,
-                   OTHERS_READY_S)
+        # Its own name in the answer: a process that took the port first would answer too.
+        self.wait_ready(name, lambda: mock_name_at(port) == name, OTHERS_READY_S)
 
     def _start_envoy(self):
         config = self.dir / "envoy.yaml"

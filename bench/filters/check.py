@@ -30,7 +30,7 @@ import bodies  # noqa: E402
 import envoy_configs  # noqa: E402
 import gateway  # noqa: E402
 import mock_provider  # noqa: E402
-from gateway import envoy_binary, free_port, http_get  # noqa: E402
+from gateway import envoy_binary, free_ports, http_get  # noqa: E402
 from gateways import BENCH_WASM, FILTER_WASM as REAL_WASM  # noqa: E402
 from gateways import bench_wasm, filter_wasm, start_envoy  # noqa: E402
 
@@ -110,8 +110,9 @@ def main():
     procs = gateway.Stack()  # the same process handling as `make run` and the tests
     workdir = procs.open_dir("ai-lb-bench-check-")
     recorder = mock_provider.start_in_thread("minmax")
-    ports = procs.ports = {name: free_port() for name in
-                           ("redis", "webdis", "up_admin", "up_listen", "gw_admin", "gw_listen")}
+    ports = procs.ports = free_ports(
+        ("redis", "webdis", "up_admin", "up_listen", "gw_admin", "gw_listen"),
+        taken={recorder.server_address[1]})
     recorder_port = recorder.server_address[1]
     current = None
     try:

@@ -16,7 +16,7 @@ def validate(tmp_path, edit=lambda text: text):
     if not gateway.WASM_PATH.exists():
         pytest.fail(f"{gateway.WASM_PATH} is missing: run `make build`", pytrace=False)
     names = ("admin", "listen", "webdis", "minmax", "qianwen")
-    ports = {name: gateway.free_port() for name in names}
+    ports = gateway.free_ports(names)
     rendered = gateway.render_envoy_config(ports, gateway.WASM_PATH)
     assert "${" not in rendered
     config = tmp_path / "envoy.yaml"

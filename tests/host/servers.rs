@@ -26,6 +26,32 @@ fn spawn(program: &str, args: &[&str]) -> Child {
         .unwrap_or_else(|err| panic!("cannot start {program} ({err}); run `make setup`"))
 }
 
+/// Waits until `ready`; false if `child` exits first, as a server does whose port another
+/// test's server took between the pick and the bind (that server would seem ready instead).
+fn started(what: &str, child: &mut Child, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if child.try_wait().ok().flatten().is_some() {
+            return false;
+        }
+        if ready() {
+            return true;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Tries `start` on new free ports until one starts.
+fn on_a_free_port<T>(what: &str, mut start: impl FnMut(u16) -> Option<T>) -> T {
+    (0..5)
+        .find_map(|_| start(free_port()))
+        .unwrap_or_else(|| panic!("{what} exited at once on five free ports"))
+}
+
 fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !ready() {
@@ -52,18 +78,19 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> Self {
-        let port = free_port();
-        let mut server = Self {
-            address: SocketAddr::from(([127, 0, 0, 1], port)),
-            child: None,
-        };
-        server.launch();
-        server
+        on_a_free_port("redis-server", |port| {
+            let mut server = Self {
+                address: SocketAddr::from(([127, 0, 0, 1], port)),
+                child: None,
+            };
+            server.launch().then_some(server)
+        })
     }
 
-    fn launch(&mut self) {
+    /// Starts redis-server on `self.address`; false if it exited (the port was taken).
+    fn launch(&mut self) -> bool {
         let port = self.address.port().to_string();
-        let child = spawn(
+        let mut child = spawn(
             "redis-server",
             &[
                 "--port",
@@ -76,12 +103,20 @@ impl RedisServer {
                 "no",
             ],
         );
+        let address = self.address;
+        let up = started("redis-server", &mut child, || {
+            Self::command_at(address, &["PING"]).is_ok()
+        });
         self.child = Some(child);
-        wait_until("redis-server", || self.try_command(&["PING"]).is_ok());
+        up
     }
 
     fn try_command(&self, arguments: &[&str]) -> std::io::Result<Vec<u8>> {
-        let mut socket = TcpStream::connect_timeout(&self.address, Duration::from_secs(1))?;
+        Self::command_at(self.address, arguments)
+    }
+
+    fn command_at(address: SocketAddr, arguments: &[&str]) -> std::io::Result<Vec<u8>> {
+        let mut socket = TcpStream::connect_timeout(&address, Duration::from_secs(1))?;
         socket.set_read_timeout(Some(Duration::from_secs(5)))?;
         exchange(&mut socket, &command(arguments))
     }
@@ -106,7 +141,11 @@ impl RedisServer {
 
     pub fn restart(&mut self) {
         self.stop();
-        self.launch();
+        assert!(
+            self.launch(),
+            "redis-server could not restart on {}: its port was taken meanwhile",
+            self.address
+        );
     }
 
     /// Freezes the server (SIGSTOP): connections are accepted, nothing is answered.
@@ -145,7 +184,10 @@ pub struct Webdis {
 
 impl Webdis {
     pub fn start(redis: &RedisServer) -> Self {
-        let port = free_port();
+        on_a_free_port("webdis", |port| Self::start_on(redis, port))
+    }
+
+    fn start_on(redis: &RedisServer, port: u16) -> Option<Self> {
         let config =
             std::env::temp_dir().join(format!("ai-lb-webdis-{}-{port}.json", std::process::id()));
         let settings = serde_json::json!({
@@ -163,12 +205,12 @@ impl Webdis {
             .unwrap_or_else(|err| panic!("writing {}: {err}", config.display()));
         let child = spawn("webdis", &[config.to_str().expect("temp path is UTF-8")]);
         let address = SocketAddr::from(([127, 0, 0, 1], port));
-        wait_until("webdis", || webdis_pings(address));
-        Self {
+        let mut webdis = Self {
             address,
             child,
             config,
-        }
+        };
+        started("webdis", &mut webdis.child, || webdis_pings(address)).then_some(webdis)
     }
 
     /// Waits until Webdis reaches Redis again (after a Redis restart, say).
