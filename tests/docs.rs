@@ -148,7 +148,7 @@ fn provider_events_counted_in_the_source_are_the_documented_ones() {
             let call = &text[at..];
             let call = &call[..call.find('\n').unwrap_or(call.len())];
             let Some(event) = call.split('"').nth(1) else {
-                continue; // the event is a variable (flow/health.rs maps health changes)
+                continue; // the event is a variable (flow/backends.rs maps health changes)
             };
             found += 1;
             assert!(
@@ -248,6 +248,8 @@ fn the_scanners_read_what_they_are_meant_to() {
     let restored_in_source = from_source
         .iter()
         .find(|line| line.shown() == "[info] ai-load-balancer: provider <…> restored")
-        .expect("flow/health.rs's restored line");
-    assert!(restored_in_source.origin.starts_with("src/flow/health.rs:"));
+        .expect("flow/backends.rs's restored line");
+    assert!(restored_in_source
+        .origin
+        .starts_with("src/flow/backends.rs:"));
 }

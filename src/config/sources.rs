@@ -74,7 +74,7 @@ pub enum Protocol {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refresh {
     /// Every balanced request reads the store and waits for its reply (the seed's behaviour, and
-    /// the freshest loads), unless the store is known down (see `store::health`).
+    /// the freshest loads), unless the store is known down (see `store::outage`).
     PerRequest { down: DownPolicy },
     /// One worker, holding a lease in shared data, reads the store every `interval_ms` and
     /// publishes the loads for all workers; requests never wait. Loads older than `max_age_ms`

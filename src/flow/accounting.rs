@@ -36,7 +36,7 @@ impl RequestFlow {
         }
         if let (Some(since_ms), None) = (sent.trial_since, sent.verdict) {
             if let Some(provider) = config.providers.get(sent.provider) {
-                super::health::abandon_trial(host, provider, since_ms);
+                super::backends::abandon_trial(host, provider, since_ms);
             }
         }
         if !self.tracks_latency() {

@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use log::debug;
 
-use super::{accounting, health, Phase, RequestFlow, RequestHost, Sent, Stat, Verdict};
+use super::{accounting, backends, Phase, RequestFlow, RequestHost, Sent, Stat, Verdict};
 use crate::config::{BalancerConfig, LoadSource, Pool, Refresh};
 use crate::load::Loads;
 use crate::refresh::fresh_loads;
@@ -96,15 +96,15 @@ impl RequestFlow {
             },
             prefix_hash: self.facts.prefix_hash,
         };
-        let health = health::read_health(host, config, pool);
-        let candidates = health::Candidates {
+        let health = backends::read_health(host, config, pool);
+        let candidates = backends::Candidates {
             config,
             pool,
             health: &health,
             excluded: &|_| false,
             fall_back_to_out: true,
         };
-        let Some(picked) = health::pick_healthy(host, &candidates, &mut backends, &inputs, rng)
+        let Some(picked) = backends::pick_healthy(host, &candidates, &mut backends, &inputs, rng)
         else {
             self.phase = Phase::Released;
             return Verdict::Continue;
@@ -125,7 +125,7 @@ impl RequestFlow {
         if let Some(model) = &backend.model {
             host.set_request_header(&config.rewrite_model_header, model);
         }
-        let token = health::choose_token(provider, picked.health, now_ms, rng);
+        let token = backends::choose_token(provider, picked.health, now_ms, rng);
         if let Some(pool) = &provider.tokens {
             let names = pool.client_credential_headers();
             for (index, name) in names.iter().enumerate() {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::{RequestHost, Stat};
 use crate::call::{CallReply, CallRequest};
 use crate::config::{ConfigRef, DownPolicy};
-use crate::store::{StoreHealthBook, StoreQuery, Transition};
+use crate::store::{StoreOutages, StoreQuery, Transition};
 
 #[derive(Default)]
 pub struct FakeHost {
@@ -24,7 +24,7 @@ pub struct FakeHost {
     pub stats: Vec<String>,
     pub shared: BTreeMap<String, Vec<u8>>,
     pub now_ms: u64,
-    pub store_health: StoreHealthBook,
+    pub store_outages: StoreOutages,
     /// Local answers the filter gave: (status, body).
     pub answered: Vec<(u32, Vec<u8>)>,
     pub worker: u64,
@@ -123,7 +123,7 @@ impl RequestHost for FakeHost {
         self.now_ms
     }
     fn store_may_be_asked(&mut self, which: ConfigRef, down: &DownPolicy, timeout_ms: u32) -> bool {
-        self.store_health
+        self.store_outages
             .may_ask(which, down, timeout_ms, self.now_ms)
     }
     fn store_outcome(
@@ -132,7 +132,7 @@ impl RequestHost for FakeHost {
         down: &DownPolicy,
         reachable: bool,
     ) -> Option<Transition> {
-        self.store_health
+        self.store_outages
             .record(which, down, reachable, self.now_ms)
     }
     fn update_shared(&mut self, key: &str, update: &mut crate::flow::SharedUpdate<'_>) -> bool {

@@ -198,7 +198,7 @@ pub trait RequestHost {
     /// The host's wall clock, in milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
     /// Whether a request under configuration `which` may ask its store now: false while this
-    /// worker knows it down (`store::StoreHealthBook`, kept by the worker).
+    /// worker knows it down (`store::StoreOutages`, kept by the worker).
     fn store_may_be_asked(&mut self, which: ConfigRef, down: &DownPolicy, timeout_ms: u32) -> bool;
     /// Records whether an asked store was reachable; returns a change worth logging.
     fn store_outcome(

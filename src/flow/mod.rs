@@ -18,11 +18,11 @@
 
 mod accounting;
 mod answers;
+mod backends;
 mod choose;
 mod early_body;
 #[cfg(test)]
 mod fake_host;
-mod health;
 mod host;
 #[cfg(test)]
 mod memory_tests;
@@ -40,7 +40,7 @@ use std::rc::Rc;
 use log::{debug, info, warn};
 
 pub use answers::NOT_RESUMED;
-pub use health::report as report_health_change;
+pub use backends::report as report_health_change;
 pub use host::{RequestHost, SharedUpdate, Stat};
 
 /// How long a request held for its body may go without any of it before the filter lets it go

@@ -9,7 +9,7 @@
 
 use log::debug;
 
-use super::{health, Phase, RequestFlow, RequestHost, Stat, Verdict};
+use super::{backends, Phase, RequestFlow, RequestHost, Stat, Verdict};
 use crate::call::{is_hop_by_hop, CallReply, CallRequest};
 use crate::config::BalancerConfig;
 use crate::health::Verdict as HealthVerdict;
@@ -103,7 +103,7 @@ impl RequestFlow {
             config
                 .health
                 .verdict(Some(status), retry_after.as_deref(), sent.token.is_some());
-        health::record_verdict(host, config, sent.provider, sent.token, verdict);
+        backends::record_verdict(host, config, sent.provider, sent.token, verdict);
         sent.verdict = Some(verdict);
         self.sent = Some(sent);
         if verdict != HealthVerdict::Success && self.retry_elsewhere(host, config, rng) {
@@ -147,7 +147,7 @@ impl RequestFlow {
             reply.header("retry-after"),
             attempt.token.is_some(),
         );
-        health::record_verdict(host, config, attempt.provider, attempt.token, verdict);
+        backends::record_verdict(host, config, attempt.provider, attempt.token, verdict);
         if verdict == HealthVerdict::Success {
             let mut headers = reply.headers;
             headers.retain(|(name, _)| !is_hop_by_hop(name));
@@ -194,7 +194,7 @@ impl RequestFlow {
             return false;
         }
         let remaining_ms = policy.budget_ms - elapsed_ms;
-        let health = health::read_health(host, config, pool);
+        let health = backends::read_health(host, config, pool);
         let mut backends = super::choose::backends_now(host, pool, None, false, now_ms);
         let tried = &state.tried;
         let unreachable = |provider: usize| {
@@ -204,7 +204,7 @@ impl RequestFlow {
                     .get(provider)
                     .is_none_or(|p| p.upstream.is_none())
         };
-        let candidates = health::Candidates {
+        let candidates = backends::Candidates {
             config,
             pool,
             health: &health,
@@ -215,7 +215,7 @@ impl RequestFlow {
             round_robin_ticket: None,
             prefix_hash: self.facts.prefix_hash,
         };
-        let Some(picked) = health::pick_healthy(host, &candidates, &mut backends, &inputs, rng)
+        let Some(picked) = backends::pick_healthy(host, &candidates, &mut backends, &inputs, rng)
         else {
             debug!("ai-load-balancer: no other provider to retry on");
             return false;
@@ -234,7 +234,7 @@ impl RequestFlow {
             (":path".to_string(), upstream.path_for(&state.path)),
             (":authority".to_string(), state.authority.clone()),
         ];
-        let token = health::choose_token(provider, picked.health, now_ms, rng);
+        let token = backends::choose_token(provider, picked.health, now_ms, rng);
         let fingerprint = token.map(|token| token.fingerprint);
         for (name, value) in &state.headers {
             let credential = provider
@@ -269,7 +269,7 @@ impl RequestFlow {
                 provider.name
             );
             if let Some(since_ms) = trial_since {
-                health::abandon_trial(host, provider, since_ms);
+                backends::abandon_trial(host, provider, since_ms);
             }
             return false;
         }

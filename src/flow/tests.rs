@@ -7,7 +7,7 @@ use std::rc::Rc;
 use super::fake_host::FakeHost;
 use super::*;
 use crate::config::{Build, PluginConfig};
-use crate::store::{StoreHealthBook, StoreQuery};
+use crate::store::{StoreOutages, StoreQuery};
 
 pub(super) const CONFIG: &str = r#"
 providers:
@@ -235,14 +235,14 @@ fn store_failures_fall_back_to_weights_and_are_counted() {
 /// One request on a worker whose store record is `health`, at `now_ms`; when it asks the store,
 /// `reply` answers. Returns the request's host (its record inside, for the next request).
 fn request_on_worker(
-    health: StoreHealthBook,
+    health: StoreOutages,
     now_ms: u64,
     reply: Result<Vec<u8>, StoreError>,
 ) -> FakeHost {
     let rng = &mut Rng::new(now_ms);
     let mut flow = flow(CONFIG);
     let mut host = post(BODY);
-    host.store_health = health;
+    host.store_outages = health;
     host.now_ms = now_ms;
     if flow.on_request_headers(&mut host, false, rng) == Verdict::Pause {
         flow.on_store_reply(&mut host, reply, rng);
@@ -258,13 +258,13 @@ fn request_on_worker(
 #[test]
 fn a_store_known_down_is_not_asked_until_one_request_retries_it() {
     let down = || Err(StoreError::Unavailable("connection refused".into()));
-    let mut health = StoreHealthBook::default();
+    let mut health = StoreOutages::default();
     // Three failures in a row (the default) each cost one ask.
     for now_ms in 0..3 {
         let host = request_on_worker(health, now_ms, down());
         assert_eq!(host.sent.len(), 1);
         assert_eq!(host.counted("ai_lb.fallback.store_error"), 1);
-        health = host.store_health;
+        health = host.store_outages;
     }
     // Then requests choose by weight at once, without pausing, until the retry is due.
     for now_ms in [3, 500, 1001] {
@@ -275,14 +275,14 @@ fn a_store_known_down_is_not_asked_until_one_request_retries_it() {
         );
         assert_eq!(host.counted("ai_lb.fallback.store_down"), 1);
         assert_eq!(host.resumed, 0);
-        health = host.store_health;
+        health = host.store_outages;
     }
     // At 1002 ms one request asks; the store answers, and the next requests use loads again.
     let host = request_on_worker(health, 1002, Ok(mget(&[Some("9"), Some("1"), Some("5")])));
     assert_eq!(host.sent.len(), 1);
     assert_eq!(host.header("x-selected-provider"), Some("qianwen"));
     let host = request_on_worker(
-        host.store_health,
+        host.store_outages,
         1003,
         Ok(mget(&[Some("1"), Some("9"), Some("5")])),
     );
@@ -292,11 +292,11 @@ fn a_store_known_down_is_not_asked_until_one_request_retries_it() {
 
 #[test]
 fn an_unreadable_reply_does_not_count_the_store_down() {
-    let mut health = StoreHealthBook::default();
+    let mut health = StoreOutages::default();
     for now_ms in 0..10 {
         let host = request_on_worker(health, now_ms, Ok(b"<html>".to_vec()));
         assert_eq!(host.sent.len(), 1, "asked at {now_ms} ms");
-        health = host.store_health;
+        health = host.store_outages;
     }
 }
 
@@ -595,5 +595,5 @@ fn background_loads_too_old_or_never_published_fall_back_to_weights() {
 #[path = "pool_tests.rs"]
 mod pools;
 
-#[path = "health_tests.rs"]
-mod health_in_flow;
+#[path = "backends_tests.rs"]
+mod backends_in_flow;

@@ -228,7 +228,7 @@ impl RequestHost for ProxyHost<'_> {
     fn store_may_be_asked(&mut self, which: ConfigRef, down: &DownPolicy, timeout_ms: u32) -> bool {
         // A re-entrant borrow cannot happen (one callback at a time); asking is the safe answer.
         self.shared
-            .store_health
+            .store_outages
             .try_borrow_mut()
             .map_or(true, |mut book| {
                 book.may_ask(which, down, timeout_ms, super::now_ms())
@@ -241,7 +241,7 @@ impl RequestHost for ProxyHost<'_> {
         down: &DownPolicy,
         reachable: bool,
     ) -> Option<Transition> {
-        let mut book = self.shared.store_health.try_borrow_mut().ok()?;
+        let mut book = self.shared.store_outages.try_borrow_mut().ok()?;
         book.record(which, down, reachable, super::now_ms())
     }
 }

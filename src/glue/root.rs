@@ -18,7 +18,7 @@ use crate::config::{Build, LoadSource, PluginConfig};
 use crate::flow::Stat;
 use crate::inflight;
 use crate::rng::Rng;
-use crate::store::{StoreError, StoreHealthBook, StoreQuery};
+use crate::store::{StoreError, StoreOutages, StoreQuery};
 
 /// What every request of one plugin configuration shares.
 pub struct Shared {
@@ -28,7 +28,7 @@ pub struct Shared {
     pub refresher: RefCell<Refresher>,
     pub prober: RefCell<Prober>,
     /// Whether each configuration's store is known down, as this worker has seen it.
-    pub store_health: RefCell<StoreHealthBook>,
+    pub store_outages: RefCell<StoreOutages>,
     /// This VM's identity: its in-flight slot and its leases.
     pub worker_id: u64,
     /// The tick the periodic work wants (zero: none).
@@ -231,7 +231,7 @@ impl Root {
             rng: RefCell::new(rng),
             refresher: RefCell::new(refresher),
             prober: RefCell::new(prober),
-            store_health: RefCell::new(StoreHealthBook::default()),
+            store_outages: RefCell::new(StoreOutages::default()),
             worker_id,
             tick_period: period,
             waits: RefCell::new(Waits::new(period)),

@@ -1,7 +1,7 @@
 //! The metrics store: the one request that reads every provider's load, and the parsing of its
 //! reply. Built once per configuration; the glue only sends the bytes and hands back the reply.
 
-mod health;
+mod outage;
 mod resp;
 mod webdis;
 
@@ -10,7 +10,7 @@ use std::fmt;
 use crate::config::{Protocol, ReplyFormat, StoreConfig};
 use crate::load::{Load, Loads};
 
-pub use health::{StoreHealthBook, Transition};
+pub use outage::{StoreOutages, Transition};
 pub use resp::{encode_command, parse_mget_reply};
 pub use webdis::{parse_json_reply, parse_named_json_reply};
 
@@ -64,7 +64,7 @@ pub enum StoreError {
     BadReply(String),
     /// Background refresh: no loads published recently enough.
     Stale(String),
-    /// Not asked: the store is known down (see `health`).
+    /// Not asked: the store is known down (see `outage`).
     KnownDown,
 }
 

@@ -30,11 +30,11 @@ pub enum Transition {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoreHealth {
+pub struct StoreOutage {
     state: State,
 }
 
-impl Default for StoreHealth {
+impl Default for StoreOutage {
     fn default() -> Self {
         Self {
             state: State::Up { failures: 0 },
@@ -42,7 +42,7 @@ impl Default for StoreHealth {
     }
 }
 
-impl StoreHealth {
+impl StoreOutage {
     /// Whether a request may ask the store now. While down, the first request after `retry_at`
     /// becomes the probe and the others keep choosing by weight.
     pub fn may_ask(&mut self, policy: &DownPolicy, timeout_ms: u32, now_ms: u64) -> bool {
@@ -95,22 +95,22 @@ impl StoreHealth {
     }
 }
 
-/// One `StoreHealth` per configuration (each has its own store), kept by a worker. A Vec by
+/// One `StoreOutage` per configuration (each has its own store), kept by a worker. A Vec by
 /// position (the global configuration first, then each rule) rather than a map: a handful of
 /// entries, and no map code in the module.
 #[derive(Debug, Default)]
-pub struct StoreHealthBook {
-    by_config: Vec<StoreHealth>,
+pub struct StoreOutages {
+    by_config: Vec<StoreOutage>,
 }
 
-impl StoreHealthBook {
-    fn entry(&mut self, which: ConfigRef) -> Option<&mut StoreHealth> {
+impl StoreOutages {
+    fn entry(&mut self, which: ConfigRef) -> Option<&mut StoreOutage> {
         let index = match which {
             ConfigRef::Global => 0,
             ConfigRef::Rule(rule) => rule + 1,
         };
         if self.by_config.len() <= index {
-            self.by_config.resize(index + 1, StoreHealth::default());
+            self.by_config.resize(index + 1, StoreOutage::default());
         }
         self.by_config.get_mut(index)
     }
@@ -123,7 +123,7 @@ impl StoreHealthBook {
         now_ms: u64,
     ) -> bool {
         self.entry(which)
-            .is_none_or(|health| health.may_ask(policy, timeout_ms, now_ms))
+            .is_none_or(|outage| outage.may_ask(policy, timeout_ms, now_ms))
     }
 
     pub fn record(
@@ -134,7 +134,7 @@ impl StoreHealthBook {
         now_ms: u64,
     ) -> Option<Transition> {
         self.entry(which)
-            .and_then(|health| health.record(policy, reachable, now_ms))
+            .and_then(|outage| outage.record(policy, reachable, now_ms))
     }
 }
 
@@ -148,71 +148,71 @@ mod tests {
     };
     const TIMEOUT_MS: u32 = 100;
 
-    fn fail(health: &mut StoreHealth, now_ms: u64) -> Option<Transition> {
-        assert!(health.may_ask(&POLICY, TIMEOUT_MS, now_ms));
-        health.record(&POLICY, false, now_ms)
+    fn fail(outage: &mut StoreOutage, now_ms: u64) -> Option<Transition> {
+        assert!(outage.may_ask(&POLICY, TIMEOUT_MS, now_ms));
+        outage.record(&POLICY, false, now_ms)
     }
 
     #[test]
     fn down_only_after_the_configured_failures_in_a_row() {
-        let mut health = StoreHealth::default();
-        assert_eq!(fail(&mut health, 0), None);
-        assert_eq!(fail(&mut health, 1), None);
+        let mut outage = StoreOutage::default();
+        assert_eq!(fail(&mut outage, 0), None);
+        assert_eq!(fail(&mut outage, 1), None);
         // A success in between starts the count again.
-        assert_eq!(health.record(&POLICY, true, 2), None);
-        assert_eq!(fail(&mut health, 3), None);
-        assert_eq!(fail(&mut health, 4), None);
-        assert!(!health.is_down());
-        assert_eq!(fail(&mut health, 5), Some(Transition::WentDown));
-        assert!(health.is_down());
-        assert!(!health.may_ask(&POLICY, TIMEOUT_MS, 6));
-        assert!(!health.may_ask(&POLICY, TIMEOUT_MS, 1004));
+        assert_eq!(outage.record(&POLICY, true, 2), None);
+        assert_eq!(fail(&mut outage, 3), None);
+        assert_eq!(fail(&mut outage, 4), None);
+        assert!(!outage.is_down());
+        assert_eq!(fail(&mut outage, 5), Some(Transition::WentDown));
+        assert!(outage.is_down());
+        assert!(!outage.may_ask(&POLICY, TIMEOUT_MS, 6));
+        assert!(!outage.may_ask(&POLICY, TIMEOUT_MS, 1004));
     }
 
     #[test]
     fn one_probe_per_retry_and_a_reply_brings_it_back() {
-        let mut health = StoreHealth::default();
+        let mut outage = StoreOutage::default();
         for now in 0..3 {
-            fail(&mut health, now);
+            fail(&mut outage, now);
         }
         // Down at 2: the first request at 1002 probes, the next ones do not ask.
-        assert!(health.may_ask(&POLICY, TIMEOUT_MS, 1002));
-        assert!(!health.may_ask(&POLICY, TIMEOUT_MS, 1003));
-        assert!(!health.may_ask(&POLICY, TIMEOUT_MS, 1050));
+        assert!(outage.may_ask(&POLICY, TIMEOUT_MS, 1002));
+        assert!(!outage.may_ask(&POLICY, TIMEOUT_MS, 1003));
+        assert!(!outage.may_ask(&POLICY, TIMEOUT_MS, 1050));
         assert_eq!(
-            health.record(&POLICY, true, 1010),
+            outage.record(&POLICY, true, 1010),
             Some(Transition::CameBack)
         );
-        assert!(health.may_ask(&POLICY, TIMEOUT_MS, 1011));
+        assert!(outage.may_ask(&POLICY, TIMEOUT_MS, 1011));
     }
 
     #[test]
     fn a_failed_probe_keeps_it_down_for_another_retry_without_logging_again() {
-        let mut health = StoreHealth::default();
+        let mut outage = StoreOutage::default();
         for now in 0..3 {
-            fail(&mut health, now);
+            fail(&mut outage, now);
         }
-        assert!(health.may_ask(&POLICY, TIMEOUT_MS, 1002));
-        assert_eq!(health.record(&POLICY, false, 1102), None);
-        assert!(!health.may_ask(&POLICY, TIMEOUT_MS, 2101));
-        assert!(health.may_ask(&POLICY, TIMEOUT_MS, 2102));
+        assert!(outage.may_ask(&POLICY, TIMEOUT_MS, 1002));
+        assert_eq!(outage.record(&POLICY, false, 1102), None);
+        assert!(!outage.may_ask(&POLICY, TIMEOUT_MS, 2101));
+        assert!(outage.may_ask(&POLICY, TIMEOUT_MS, 2102));
     }
 
     #[test]
     fn a_lost_probe_frees_the_next_one() {
-        let mut health = StoreHealth::default();
+        let mut outage = StoreOutage::default();
         for now in 0..3 {
-            fail(&mut health, now);
+            fail(&mut outage, now);
         }
-        assert!(health.may_ask(&POLICY, TIMEOUT_MS, 1002));
+        assert!(outage.may_ask(&POLICY, TIMEOUT_MS, 1002));
         // No outcome ever arrives: after timeout + retry another request probes.
-        assert!(!health.may_ask(&POLICY, TIMEOUT_MS, 2101));
-        assert!(health.may_ask(&POLICY, TIMEOUT_MS, 2102));
+        assert!(!outage.may_ask(&POLICY, TIMEOUT_MS, 2101));
+        assert!(outage.may_ask(&POLICY, TIMEOUT_MS, 2102));
     }
 
     #[test]
     fn each_configuration_has_its_own_store() {
-        let mut book = StoreHealthBook::default();
+        let mut book = StoreOutages::default();
         for now in 0..3 {
             book.record(ConfigRef::Rule(0), &POLICY, false, now);
         }
