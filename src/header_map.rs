@@ -3,11 +3,11 @@
 //! trusts the announced sizes.
 
 pub fn encode_pairs(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let mut size = 4;
-    for (name, value) in pairs {
-        size += 8 + name.len() + value.len() + 2;
-    }
-    let mut out = Vec::with_capacity(size);
+    let size: usize = pairs
+        .iter()
+        .map(|(name, value)| 8 + name.len() + value.len() + 2)
+        .sum();
+    let mut out = Vec::with_capacity(4 + size);
     out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
     for (name, value) in pairs {
         out.extend_from_slice(&(name.len() as u32).to_le_bytes());

@@ -3,7 +3,7 @@
 //! count. Strategies read only this type, so every source feeds every strategy.
 
 /// One provider's load as last read. Figures a source does not supply are `None`.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct Load {
     /// Requests being served now (a Redis key's single figure lands here).
     pub running: f64,

@@ -30,17 +30,14 @@ pub const HASH_SCRIPT: &str = "local out = {} local n = 0 \
 /// every provider's hash. `fields` in the order [`parse_hash_loads`] reads them: running,
 /// waiting, cache ratio, and optionally KV usage.
 pub fn hash_eval_args(keys: &[&str], fields: &[&str]) -> Vec<String> {
-    let mut args = Vec::with_capacity(3 + keys.len() + fields.len());
-    args.push("EVAL".to_owned());
-    args.push(HASH_SCRIPT.to_owned());
-    args.push(keys.len().to_string());
-    for arg in keys {
-        args.push((*arg).to_owned());
-    }
-    for arg in fields {
-        args.push((*arg).to_owned());
-    }
-    args
+    let head = [
+        "EVAL".to_owned(),
+        HASH_SCRIPT.to_owned(),
+        keys.len().to_string(),
+    ];
+    head.into_iter()
+        .chain(keys.iter().chain(fields).map(|arg| (*arg).to_owned()))
+        .collect()
 }
 
 /// The load of each of `providers` hashes, from the EVAL reply as raw RESP or Webdis JSON
@@ -62,17 +59,18 @@ pub fn parse_hash_loads(body: &[u8], providers: usize) -> Result<Loads, String> 
             ))
         }
     };
-    let mut loads = Vec::with_capacity(providers);
-    for row in values.chunks(fields) {
-        let field = |index: usize| parse_load(row.get(index)?.as_deref());
-        loads.push(field(0).map(|running| Load {
-            running,
-            waiting: field(1),
-            cache_ratio: field(2).and_then(ratio),
-            kv_usage: field(3).and_then(ratio),
-        }));
-    }
-    Ok(loads)
+    Ok(values
+        .chunks(fields)
+        .map(|row| {
+            let field = |index: usize| parse_load(row.get(index)?.as_deref());
+            field(0).map(|running| Load {
+                running,
+                waiting: field(1),
+                cache_ratio: field(2).and_then(ratio),
+                kv_usage: field(3).and_then(ratio),
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -36,11 +36,10 @@ pub fn parse_json_loads(body: &[u8], names: &[&str]) -> Result<Loads, String> {
         Some(Value::Object(inner)) if !names.contains(&"providers") => inner,
         _ => top,
     };
-    let mut loads = Vec::with_capacity(names.len());
-    for name in names {
-        loads.push(providers.get(*name).and_then(provider_load));
-    }
-    Ok(loads)
+    Ok(names
+        .iter()
+        .map(|name| providers.get(*name).and_then(provider_load))
+        .collect())
 }
 
 fn provider_load(metrics: &Value) -> Option<Load> {

@@ -104,15 +104,14 @@ impl ProviderHealth {
 
     /// `None` while one of `tokens` is usable; otherwise when the first comes back.
     fn tokens_back_at(&self, now_ms: u64, tokens: &[u64]) -> Option<u64> {
-        let mut earliest = u64::MAX;
-        for fingerprint in tokens {
-            let until_ms = self.token(*fingerprint).map_or(0, |t| t.until_ms);
-            if until_ms <= now_ms {
-                return None;
-            }
-            earliest = earliest.min(until_ms);
+        let back_at = |fingerprint: &u64| self.token(*fingerprint).map_or(0, |t| t.until_ms);
+        if tokens
+            .iter()
+            .any(|fingerprint| back_at(fingerprint) <= now_ms)
+        {
+            return None;
         }
-        Some(earliest)
+        Some(tokens.iter().map(back_at).min().unwrap_or(u64::MAX))
     }
 
     /// Claims the half-open trial: the caller's request decides. False when the trial is not

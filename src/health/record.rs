@@ -98,10 +98,7 @@ impl ProviderHealth {
             },
             _ => return Err(format!("health state {state:?} is not H, E<ms> or T<ms>")),
         };
-        let mut tokens = Vec::new();
-        for part in parts {
-            tokens.push(decode_token(part)?);
-        }
+        let tokens = parts.map(decode_token).collect::<Result<_, _>>()?;
         Ok(Self {
             state,
             failures: small_number(failures)?,

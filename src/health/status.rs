@@ -1,11 +1,11 @@
 //! The opt-in status page: which source addresses may read it, and what it says (each
-//! provider's health, load, cooldown and tokens, masked), as JSON written by hand.
+//! provider's health, load, cooldown and tokens, masked), as JSON.
 
-use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 
+use serde::Serialize;
+
 use super::{Availability, ProviderHealth, State};
-use crate::float_text::write_float;
 use crate::load::Load;
 
 /// An address or a CIDR block (`10.0.0.0/8`, `::1`).
@@ -81,19 +81,40 @@ pub struct ProviderStatus<'a> {
     pub tokens: Vec<(String, bool)>,
 }
 
-pub fn render(providers: &[ProviderStatus<'_>], now_ms: u64) -> Vec<u8> {
-    let mut body = String::from("{\"providers\":[");
-    for (index, provider) in providers.iter().enumerate() {
-        if index > 0 {
-            body.push(',');
-        }
-        render_provider(&mut body, provider, now_ms);
-    }
-    body.push_str("]}");
-    body.into_bytes()
+/// The page's JSON: `{"providers": [...]}`.
+#[derive(Serialize)]
+struct Page<'a> {
+    providers: Vec<ProviderEntry<'a>>,
 }
 
-fn render_provider(body: &mut String, provider: &ProviderStatus<'_>, now_ms: u64) {
+#[derive(Serialize)]
+struct ProviderEntry<'a> {
+    name: &'a str,
+    health: &'static str,
+    consecutive_failures: u32,
+    cooldown_remaining_ms: u64,
+    load: Option<Load>,
+    tokens: Vec<TokenEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct TokenEntry<'a> {
+    token: &'a str,
+    available: bool,
+}
+
+pub fn render(providers: &[ProviderStatus<'_>], now_ms: u64) -> Vec<u8> {
+    let page = Page {
+        providers: providers
+            .iter()
+            .map(|provider| entry(provider, now_ms))
+            .collect(),
+    };
+    // Plain structs of strings, numbers and options always serialize.
+    serde_json::to_vec(&page).unwrap_or_default()
+}
+
+fn entry<'a>(provider: &'a ProviderStatus<'a>, now_ms: u64) -> ProviderEntry<'a> {
     let health = provider.health;
     let (state, cooldown_ms) = match (health.state, health.availability(now_ms, &[])) {
         (State::Healthy, _) => ("healthy", 0),
@@ -101,53 +122,19 @@ fn render_provider(body: &mut String, provider: &ProviderStatus<'_>, now_ms: u64
         (State::Trial { .. }, _) => ("half_open", 0),
         (State::Ejected { until_ms }, _) => ("ejected", until_ms.saturating_sub(now_ms)),
     };
-    body.push_str("{\"name\":");
-    push_string(body, provider.name);
-    let _ = write!(
-        body,
-        ",\"health\":\"{state}\",\"consecutive_failures\":{},\"cooldown_remaining_ms\":{cooldown_ms}",
-        health.failures
-    );
-    body.push_str(",\"load\":");
-    match provider.load {
-        None => body.push_str("null"),
-        Some(load) => {
-            body.push_str("{\"running\":");
-            write_float(body, load.running);
-            for (name, value) in [
-                ("waiting", load.waiting),
-                ("cache_ratio", load.cache_ratio),
-                ("kv_usage", load.kv_usage),
-            ] {
-                body.push_str(",\"");
-                body.push_str(name);
-                body.push_str("\":");
-                match value {
-                    Some(value) => write_float(body, value),
-                    None => body.push_str("null"),
-                }
-            }
-            body.push('}');
-        }
-    }
-    body.push_str(",\"tokens\":[");
-    for (index, (masked, usable)) in provider.tokens.iter().enumerate() {
-        if index > 0 {
-            body.push(',');
-        }
-        body.push_str("{\"token\":");
-        push_string(body, masked);
-        body.push_str(if *usable {
-            ",\"available\":true}"
-        } else {
-            ",\"available\":false}"
-        });
-    }
-    body.push_str("]}");
-}
-
-fn push_string(body: &mut String, text: &str) {
-    if let Ok(quoted) = serde_json::to_string(text) {
-        body.push_str(&quoted);
+    ProviderEntry {
+        name: provider.name,
+        health: state,
+        consecutive_failures: health.failures,
+        cooldown_remaining_ms: cooldown_ms,
+        load: provider.load,
+        tokens: provider
+            .tokens
+            .iter()
+            .map(|(masked, usable)| TokenEntry {
+                token: masked,
+                available: *usable,
+            })
+            .collect(),
     }
 }

@@ -323,7 +323,7 @@ fn the_status_page_shows_health_cooldown_load_and_masked_tokens() {
         serde_json::json!({"providers": [
             {"name": "a", "health": "ejected", "consecutive_failures": 0,
              "cooldown_remaining_ms": 7_000,
-             "load": {"running": 3, "waiting": 1.5, "cache_ratio": null, "kv_usage": 0.25},
+             "load": {"running": 3.0, "waiting": 1.5, "cache_ratio": null, "kv_usage": 0.25},
              "tokens": [{"token": "sk-…9999", "available": false}]},
             {"name": "b\"", "health": "healthy", "consecutive_failures": 0,
              "cooldown_remaining_ms": 0, "load": null, "tokens": []}

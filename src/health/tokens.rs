@@ -45,11 +45,7 @@ pub struct TokenPool {
 
 impl TokenPool {
     pub fn fingerprints(&self) -> Vec<u64> {
-        let mut fingerprints = Vec::with_capacity(self.tokens.len());
-        for token in &self.tokens {
-            fingerprints.push(token.fingerprint);
-        }
-        fingerprints
+        self.tokens.iter().map(|token| token.fingerprint).collect()
     }
 
     /// The header value that carries `token`.
@@ -85,22 +81,17 @@ impl TokenPool {
         now_ms: u64,
         rng: &mut Rng,
     ) -> Option<&'a ApiToken> {
-        let mut usable: Vec<&ApiToken> = Vec::with_capacity(self.tokens.len());
-        for token in &self.tokens {
-            if health.token_usable(token.fingerprint, now_ms) {
-                usable.push(token);
-            }
-        }
+        let usable: Vec<&ApiToken> = self
+            .tokens
+            .iter()
+            .filter(|token| health.token_usable(token.fingerprint, now_ms))
+            .collect();
         if usable.is_empty() {
-            // The first of those whose cooldown ends first.
-            let mut first: Option<(&ApiToken, u64)> = None;
-            for token in &self.tokens {
-                let until_ms = health.token(token.fingerprint).map_or(0, |h| h.until_ms);
-                if first.is_none_or(|(_, earliest)| until_ms < earliest) {
-                    first = Some((token, until_ms));
-                }
-            }
-            return first.map(|(token, _)| token);
+            // The first of those whose cooldown ends first (`min_by_key` keeps the first tie).
+            return self
+                .tokens
+                .iter()
+                .min_by_key(|token| health.token(token.fingerprint).map_or(0, |h| h.until_ms));
         }
         let index = rng.below(usable.len() as u64) as usize;
         usable.get(index).copied()
@@ -118,18 +109,8 @@ pub fn mask(secret: &str) -> String {
         return "…".into();
     }
     // Where the fourth character starts, and the fourth from the end.
-    let (mut head_end, mut tail_start) = (0, 0);
-    for (position, (at, _)) in secret.char_indices().enumerate() {
-        if position == 3 {
-            head_end = at;
-        }
-        if position == count - 4 {
-            tail_start = at;
-        }
-    }
-    let mut masked = String::new();
-    masked.push_str(secret.get(..head_end).unwrap_or_default());
-    masked.push('…');
-    masked.push_str(secret.get(tail_start..).unwrap_or_default());
-    masked
+    let start_of = |position: usize| secret.char_indices().nth(position).map_or(0, |(at, _)| at);
+    let head = secret.get(..start_of(3)).unwrap_or_default();
+    let tail = secret.get(start_of(count - 4)..).unwrap_or_default();
+    format!("{head}…{tail}")
 }

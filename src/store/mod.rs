@@ -79,14 +79,9 @@ impl fmt::Display for StoreError {
     }
 }
 
-/// `&str`s of `strings`, as the readers and commands take them (one loop for every caller:
-/// a `map(String::as_str).collect()` per call site costs module bytes each).
+/// `&str`s of `strings`, as the readers and commands take them.
 pub fn str_refs(strings: &[String]) -> Vec<&str> {
-    let mut refs = Vec::with_capacity(strings.len());
-    for string in strings {
-        refs.push(string.as_str());
-    }
-    refs
+    strings.iter().map(String::as_str).collect()
 }
 
 /// Reads a store's reply in the configured format.
@@ -119,11 +114,10 @@ pub fn parse_keys_reply(body: &[u8], providers: usize) -> Result<Loads, StoreErr
             values.len()
         )));
     }
-    let mut loads = Vec::with_capacity(values.len());
-    for value in &values {
-        loads.push(parse_load(value.as_deref()).map(Load::running));
-    }
-    Ok(loads)
+    Ok(values
+        .iter()
+        .map(|value| parse_load(value.as_deref()).map(Load::running))
+        .collect())
 }
 
 /// A load is a finite, non-negative number. Anything else — missing, text, negative, NaN,

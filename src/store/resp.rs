@@ -18,10 +18,9 @@ pub fn encode_command(args: &[&str]) -> Vec<u8> {
 pub fn parse_mget_reply(reply: &[u8]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
     let mut reader = Reader { reply, at: 0 };
     let count = reader.array_header()?;
-    let mut values = Vec::with_capacity(count.min(1024));
-    for _ in 0..count {
-        values.push(reader.value()?);
-    }
+    let values = (0..count)
+        .map(|_| reader.value())
+        .collect::<Result<Vec<_>, _>>()?;
     reader.finish()?;
     Ok(values)
 }

@@ -39,19 +39,18 @@ pub struct Ring {
 
 impl Ring {
     pub fn new<S: AsRef<str>>(ids: &[S]) -> Self {
-        let mut points: Vec<(u64, usize)> = Vec::new();
-        for (index, id) in ids.iter().enumerate() {
-            let id_hash = fnv1a(id.as_ref().as_bytes());
-            for node in 1..=VIRTUAL_NODES {
-                points.push((
-                    mix(id_hash.wrapping_add(node.wrapping_mul(GOLDEN_GAMMA))),
-                    index,
-                ));
-            }
-        }
-        // `sort`, not `sort_unstable`: the same order (equal points are indistinguishable), and
-        // the sort the inference score uses, so one sort is linked instead of two.
-        points.sort();
+        let mut points: Vec<(u64, usize)> = ids
+            .iter()
+            .enumerate()
+            .flat_map(|(index, id)| {
+                let id_hash = fnv1a(id.as_ref().as_bytes());
+                (1..=VIRTUAL_NODES).map(move |node| {
+                    let point = mix(id_hash.wrapping_add(node.wrapping_mul(GOLDEN_GAMMA)));
+                    (point, index)
+                })
+            })
+            .collect();
+        points.sort_unstable();
         Self { points }
     }
 
@@ -61,14 +60,12 @@ impl Ring {
         // Mixed again so that a weak prefix hash still lands evenly on the ring.
         let position = mix(prefix_hash);
         let start = self.points.partition_point(|(point, _)| *point < position);
-        let count = self.points.len();
-        for offset in 0..count {
-            let (_, index) = self.points.get((start + offset) % count)?;
-            if accept(*index) {
-                return Some(*index);
-            }
-        }
-        None
+        let (behind, ahead) = self.points.split_at(start);
+        ahead
+            .iter()
+            .chain(behind)
+            .map(|(_, index)| *index)
+            .find(|index| accept(*index))
     }
 }
 
@@ -99,21 +96,18 @@ pub(super) fn pick(
 /// candidates whose load is known (`None` when none is). The `+ 1`s count the request being
 /// placed; the ceiling keeps an idle pool sticky (without it, `1 <= 1.25 / n` fails for n > 1).
 fn load_bound(load_factor: f64, candidates: &Candidates) -> Option<f64> {
-    let (mut count, mut sum) = (0u32, 0.0);
-    for (_, backend) in &candidates.list {
-        let Some(total) = backend.load.map(|load| load.total()) else {
-            continue;
-        };
-        if !total.is_nan() {
-            count += 1;
-            sum += total;
-        }
-    }
+    let totals: Vec<f64> = candidates
+        .list
+        .iter()
+        .filter_map(|(_, backend)| backend.load.map(|load| load.total()))
+        .filter(|total| !total.is_nan())
+        .collect();
+    let (count, sum) = (totals.len(), totals.iter().sum::<f64>());
     if count == 0 {
         return None;
     }
     let epsilon = load_factor.max(0.0);
-    Some(((1.0 + epsilon) * (sum + 1.0) / f64::from(count)).ceil())
+    Some(((1.0 + epsilon) * (sum + 1.0) / count as f64).ceil())
 }
 
 /// FNV-1a, 64 bits: fixed and seedless.

@@ -1,7 +1,6 @@
 //! The random draws every strategy is built from: the lowest value with ties broken at random,
 //! a pick proportional to weight, and a uniform pick. Each takes `(index, value)` pairs (or
-//! indices) as a slice, so that each is one function in the module whatever the caller
-//! filtered, and each draws from the `Rng` exactly once (never when there is nothing to choose
+//! indices) and draws from the `Rng` exactly once (never when there is nothing to choose
 //! between).
 
 use crate::rng::Rng;
@@ -9,30 +8,23 @@ use crate::rng::Rng;
 /// The index with the lowest value; among equal lowest values, a uniform random one. NaN values
 /// never win. `None` when there are no values (or only NaN).
 pub(crate) fn lowest(values: &[(usize, f64)], rng: &mut Rng) -> Option<usize> {
-    let mut lowest: Option<f64> = None;
-    for (_, value) in values {
-        if !value.is_nan() {
-            lowest = Some(lowest.map_or(*value, |low| low.min(*value)));
-        }
-    }
-    let lowest = lowest?;
-    let mut tied = Vec::new();
-    for (index, value) in values {
-        // NaN equals nothing, so it is never among them.
-        if *value == lowest {
-            tied.push(*index);
-        }
-    }
+    let lowest = values
+        .iter()
+        .map(|(_, value)| *value)
+        .filter(|value| !value.is_nan())
+        .reduce(f64::min)?;
+    let tied: Vec<usize> = values
+        .iter()
+        .filter(|(_, value)| *value == lowest)
+        .map(|(index, _)| *index)
+        .collect();
     uniform(&tied, rng)
 }
 
 /// An index with probability proportional to its weight; weight 0 is never drawn. `None` when
 /// the weights add up to 0 (or there are none).
 pub(crate) fn by_weight(weights: &[(usize, u32)], rng: &mut Rng) -> Option<usize> {
-    let mut total: u64 = 0;
-    for (_, weight) in weights {
-        total += u64::from(*weight);
-    }
+    let total: u64 = weights.iter().map(|(_, weight)| u64::from(*weight)).sum();
     if total == 0 {
         return None;
     }

@@ -131,8 +131,6 @@ pub fn pick(
 }
 
 /// The backends that may be picked: the available ones, or all of them when none is available.
-/// Listed once per pick, so that every strategy walks a plain slice (generic iterator chains,
-/// instantiated once per strategy and closure, cost the module several KB).
 struct Candidates<'a> {
     backends: &'a [Backend],
     any_available: bool,
@@ -143,12 +141,11 @@ struct Candidates<'a> {
 impl<'a> Candidates<'a> {
     fn new(backends: &'a [Backend]) -> Self {
         let any_available = backends.iter().any(|backend| backend.available);
-        let mut list = Vec::with_capacity(backends.len());
-        for (index, backend) in backends.iter().enumerate() {
-            if may_pick(backend, any_available) {
-                list.push((index, backend));
-            }
-        }
+        let list = backends
+            .iter()
+            .enumerate()
+            .filter(|(_, backend)| may_pick(backend, any_available))
+            .collect();
         Self {
             backends,
             any_available,
@@ -164,11 +161,7 @@ impl<'a> Candidates<'a> {
     }
 
     fn indices(&self) -> Vec<usize> {
-        let mut indices = Vec::with_capacity(self.list.len());
-        for (index, _) in &self.list {
-            indices.push(*index);
-        }
-        indices
+        self.list.iter().map(|(index, _)| *index).collect()
     }
 }
 
@@ -177,12 +170,11 @@ fn may_pick(backend: &Backend, any_available: bool) -> bool {
 }
 
 fn least_load(candidates: &Candidates, rng: &mut Rng) -> Option<Pick> {
-    let mut known = Vec::new();
-    for (index, backend) in &candidates.list {
-        if let Some(load) = backend.load {
-            known.push((*index, load.total()));
-        }
-    }
+    let known: Vec<_> = candidates
+        .list
+        .iter()
+        .filter_map(|(index, backend)| Some((*index, backend.load?.total())))
+        .collect();
     match draw::lowest(&known, rng) {
         Some(index) => Pick::decided(Some(index)),
         None => nothing_known(candidates, rng),
@@ -204,17 +196,14 @@ fn weighted(
     keep: &dyn Fn(&Backend) -> bool,
     rng: &mut Rng,
 ) -> Option<usize> {
-    let mut weights = Vec::new();
-    for (index, backend) in &candidates.list {
-        if keep(backend) {
-            weights.push((*index, backend.weight));
-        }
-    }
+    let weights: Vec<_> = candidates
+        .list
+        .iter()
+        .filter(|(_, backend)| keep(backend))
+        .map(|(index, backend)| (*index, backend.weight))
+        .collect();
     draw::by_weight(&weights, rng).or_else(|| {
-        let mut indices = Vec::with_capacity(weights.len());
-        for (index, _) in &weights {
-            indices.push(*index);
-        }
+        let indices: Vec<_> = weights.iter().map(|(index, _)| *index).collect();
         draw::uniform(&indices, rng)
     })
 }
@@ -236,11 +225,11 @@ fn round_robin(candidates: &Candidates, ticket: Option<u64>, rng: &mut Rng) -> O
 }
 
 fn failover(candidates: &Candidates, rng: &mut Rng) -> Option<Pick> {
-    let mut first: Option<u32> = None;
-    for (_, backend) in &candidates.list {
-        first = Some(first.map_or(backend.priority, |first| first.min(backend.priority)));
-    }
-    let first = first?;
+    let first = candidates
+        .list
+        .iter()
+        .map(|(_, backend)| backend.priority)
+        .min()?;
     Pick::decided(weighted(
         candidates,
         &|backend| backend.priority == first,
@@ -251,14 +240,16 @@ fn failover(candidates: &Candidates, rng: &mut Rng) -> Option<Pick> {
 fn least_latency(candidates: &Candidates, rng: &mut Rng) -> Option<Pick> {
     let measured = |backend: &Backend| backend.latency_ms.filter(|latency| !latency.is_nan());
     // Exploring first is what refreshes an estimate that aged out.
-    let mut unmeasured = Vec::new();
-    let mut latencies = Vec::new();
-    for (index, backend) in &candidates.list {
-        match measured(backend) {
-            None => unmeasured.push(*index),
-            Some(ms) => latencies.push((*index, ms)),
-        }
-    }
+    let (unmeasured, latencies): (Vec<_>, Vec<_>) = candidates
+        .list
+        .iter()
+        .map(|(index, backend)| (*index, measured(backend)))
+        .partition(|(_, ms)| ms.is_none());
+    let unmeasured: Vec<usize> = unmeasured.into_iter().map(|(index, _)| index).collect();
+    let latencies: Vec<(usize, f64)> = latencies
+        .into_iter()
+        .filter_map(|(index, ms)| Some((index, ms?)))
+        .collect();
     if let Some(index) = draw::uniform(&unmeasured, rng) {
         return Pick::decided(Some(index));
     }

@@ -41,19 +41,6 @@ pub fn score(weights: &ScoreWeights, load: &Load, max_running: f64, max_waiting:
         - weights.prefill_load * normalised(load.waiting.unwrap_or(0.0), max_waiting)
 }
 
-/// A key that sorts scores from highest to lowest, equal exactly when the scores are equal
-/// (`0.0` and `-0.0` alike). `score` is not NaN.
-fn best_first_key(score: f64) -> u64 {
-    let bits = if score == 0.0 { 0 } else { score.to_bits() };
-    // The sign-magnitude bits made to sort as the numbers do, then reversed.
-    let ascending = if bits >> 63 == 1 {
-        !bits
-    } else {
-        bits | 1 << 63
-    };
-    !ascending
-}
-
 /// How many of `candidates` backends the pick is drawn from: at least 1, at most all.
 fn kept(candidates: usize, candidate_percent: u32) -> usize {
     let percent = candidate_percent.min(100) as usize;
@@ -63,12 +50,11 @@ fn kept(candidates: usize, candidate_percent: u32) -> usize {
 }
 
 pub(super) fn pick(weights: &ScoreWeights, candidates: &Candidates, rng: &mut Rng) -> Option<Pick> {
-    let mut known: Vec<(usize, Load)> = Vec::new();
-    for (index, backend) in &candidates.list {
-        if let Some(load) = backend.load {
-            known.push((*index, load));
-        }
-    }
+    let known: Vec<(usize, Load)> = candidates
+        .list
+        .iter()
+        .filter_map(|(index, backend)| Some((*index, backend.load?)))
+        .collect();
     if known.is_empty() {
         return nothing_known(candidates, rng);
     }
@@ -80,59 +66,36 @@ pub(super) fn pick(weights: &ScoreWeights, candidates: &Candidates, rng: &mut Rn
         .iter()
         .map(|(_, load)| load.waiting.unwrap_or(0.0))
         .fold(0.0, f64::max);
-    // Ranked as `(key, index)` pairs, sorted with the same sort the affinity ring uses (one
-    // sort linked instead of two). The key orders scores from best to worst; the index keeps
-    // equal scores in pool order, as a stable sort of the scores would.
-    let mut ranked: Vec<(u64, usize)> = Vec::with_capacity(known.len());
-    for (index, load) in &known {
-        let value = score(weights, load, max_running, max_waiting);
-        // A garbled load must not win.
-        let value = if value.is_nan() {
-            f64::NEG_INFINITY
-        } else {
-            value
-        };
-        ranked.push((best_first_key(value), *index));
-    }
-    ranked.sort();
+    let mut ranked: Vec<(f64, usize)> = known
+        .iter()
+        .map(|(index, load)| {
+            let value = score(weights, load, max_running, max_waiting);
+            // A garbled load must not win; `+ 0.0` makes -0.0 the 0.0 that `total_cmp` ties.
+            let value = if value.is_nan() {
+                f64::NEG_INFINITY
+            } else {
+                value + 0.0
+            };
+            (value, *index)
+        })
+        .collect();
+    // Best first; equal scores in pool order.
+    ranked.sort_by(|(a, a_index), (b, b_index)| b.total_cmp(a).then(a_index.cmp(b_index)));
     let keep = kept(ranked.len(), weights.candidate_percent);
     let (drawn, _) = *ranked.get(rng.below(keep as u64) as usize)?;
     // Equal scores straddling the cut are broken at random: drawing a position, then any
     // backend with that position's score, gives each kept position the same chance.
-    let mut tied = Vec::new();
-    for (key, index) in &ranked {
-        if *key == drawn {
-            tied.push(*index);
-        }
-    }
+    let tied: Vec<usize> = ranked
+        .iter()
+        .filter(|(value, _)| *value == drawn)
+        .map(|(_, index)| *index)
+        .collect();
     Pick::decided(draw::uniform(&tied, rng))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_sort_scores_from_best_to_worst() {
-        let scores = [
-            f64::INFINITY,
-            3.5,
-            1.0,
-            f64::MIN_POSITIVE,
-            0.0,
-            -f64::MIN_POSITIVE,
-            -1.0,
-            -3.5,
-            f64::NEG_INFINITY,
-        ];
-        for pair in scores.windows(2) {
-            assert!(
-                best_first_key(pair[0]) < best_first_key(pair[1]),
-                "{pair:?}"
-            );
-        }
-        assert_eq!(best_first_key(-0.0), best_first_key(0.0));
-    }
 
     #[test]
     fn kept_share_rounds_up_and_keeps_at_least_one() {
