@@ -1,23 +1,24 @@
 //! Envoy counters, defined on first use (Envoy shows them as `wasmcustom.<name>`).
 
+use std::collections::BTreeMap;
+
 use log::warn;
 
 use super::abi;
 
 #[derive(Default)]
 pub struct Metrics {
-    /// Counter name and host id. A handful of names: a Vec is smaller in wasm than a HashMap.
-    ids: Vec<(String, u32)>,
+    /// The host's id of each counter defined so far, by name.
+    ids: BTreeMap<String, u32>,
 }
 
 impl Metrics {
     pub fn increment(&mut self, name: &str) {
-        let known = self.ids.iter().find(|(known, _)| known == name);
-        let id = match known {
-            Some((_, id)) => *id,
+        let id = match self.ids.get(name) {
+            Some(id) => *id,
             None => match abi::define_counter(name) {
                 Ok(id) => {
-                    self.ids.push((name.to_string(), id));
+                    self.ids.insert(name.to_string(), id);
                     id
                 }
                 Err(err) => {

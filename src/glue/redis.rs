@@ -2,6 +2,7 @@
 //! reply export and the routing of each reply to its request (by token).
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 use log::{debug, warn};
 
@@ -50,21 +51,12 @@ struct ClusterSettings {
     ready: bool,
 }
 
-// Vecs searched by token and by cluster name: smaller in wasm than HashMaps, and these lists are
-// short (a worker's calls in flight, the configuration's clusters).
 thread_local! {
-    static PENDING: RefCell<Vec<(u32, Pending)>> = const { RefCell::new(Vec::new()) };
-    static CLUSTERS: RefCell<Vec<(String, ClusterSettings)>> = const { RefCell::new(Vec::new()) };
-}
-
-fn cluster_settings<'a>(
-    clusters: &'a mut [(String, ClusterSettings)],
-    upstream: &str,
-) -> Option<&'a mut ClusterSettings> {
-    clusters
-        .iter_mut()
-        .find(|(name, _)| name == upstream)
-        .map(|(_, settings)| settings)
+    /// The worker's calls in flight, by token.
+    static PENDING: RefCell<BTreeMap<u32, Pending>> = const { RefCell::new(BTreeMap::new()) };
+    /// The configuration's Redis clusters, by name.
+    static CLUSTERS: RefCell<BTreeMap<String, ClusterSettings>> =
+        const { RefCell::new(BTreeMap::new()) };
 }
 
 /// Registers every RESP store of the configuration with the host (once per cluster).
@@ -83,20 +75,13 @@ pub fn init_clusters(plugin: &PluginConfig) {
             timeout_ms: read.config.timeout_ms,
             ready: false,
         };
-        CLUSTERS.with(|clusters| {
-            let mut clusters = clusters.borrow_mut();
-            match cluster_settings(&mut clusters, upstream) {
-                Some(known) => *known = settings,
-                None => clusters.push((upstream.clone(), settings)),
-            }
-        });
+        CLUSTERS.with(|clusters| clusters.borrow_mut().insert(upstream.clone(), settings));
         init(upstream);
     }
 }
 
 fn init(upstream: &str) -> bool {
-    let settings =
-        CLUSTERS.with(|clusters| cluster_settings(&mut clusters.borrow_mut(), upstream).cloned());
+    let settings = CLUSTERS.with(|clusters| clusters.borrow().get(upstream).cloned());
     let Some(settings) = settings else {
         return false;
     };
@@ -113,7 +98,7 @@ fn init(upstream: &str) -> bool {
     };
     if status == STATUS_OK {
         CLUSTERS.with(|clusters| {
-            if let Some(settings) = cluster_settings(&mut clusters.borrow_mut(), upstream) {
+            if let Some(settings) = clusters.borrow_mut().get_mut(upstream) {
                 settings.ready = true;
             }
         });
@@ -133,7 +118,9 @@ pub fn call(
     on_reply: OnReply,
 ) -> Result<(), String> {
     let ready = CLUSTERS.with(|clusters| {
-        cluster_settings(&mut clusters.borrow_mut(), upstream)
+        clusters
+            .borrow()
+            .get(upstream)
             .is_some_and(|settings| settings.ready)
     });
     if !ready && !init(upstream) {
@@ -158,11 +145,7 @@ pub fn call(
         context_id,
         on_reply,
     };
-    PENDING.with(|calls| {
-        let mut calls = calls.borrow_mut();
-        calls.retain(|(sent, _)| *sent != token);
-        calls.push((token, pending));
-    });
+    PENDING.with(|calls| calls.borrow_mut().insert(token, pending));
     Ok(())
 }
 
@@ -171,7 +154,7 @@ pub fn forget_context(context_id: u32) {
     PENDING.with(|calls| {
         calls
             .borrow_mut()
-            .retain(|(_, call)| call.context_id != context_id)
+            .retain(|_, call| call.context_id != context_id)
     });
 }
 
@@ -182,11 +165,7 @@ pub extern "C" fn proxy_on_redis_call_response(
     status: u32,
     response_size: usize,
 ) {
-    let pending = PENDING.with(|calls| {
-        let mut calls = calls.borrow_mut();
-        let position = calls.iter().position(|(sent, _)| *sent == token)?;
-        Some(calls.swap_remove(position).1)
-    });
+    let pending = PENDING.with(|calls| calls.borrow_mut().remove(&token));
     let Some(pending) = pending else {
         debug!("ai-load-balancer: Redis reply for unknown token {token} (context {context_id})");
         return;
