@@ -7,7 +7,6 @@
 use std::fmt::Display;
 use std::str::FromStr;
 
-use crate::float_text::float_text;
 
 /// The weight of a new sample against the average so far.
 pub const DEFAULT_ALPHA: f64 = 0.3;
@@ -85,9 +84,10 @@ impl LatencyStats {
     }
 
     /// `v1;<ttfb_ms>;<total_ms>;<updated_at_ms>;<samples>`, `-` for an unmeasured figure.
-    /// Floats are written in their shortest exact form, so `decode` gives back the same value.
+    /// `{}` writes a float in the shortest form that reads back exactly, so `decode` gives
+    /// back the same value.
     pub fn encode(&self) -> Vec<u8> {
-        let figure = |ms: Option<f64>| ms.map_or_else(|| "-".to_string(), float_text);
+        let figure = |ms: Option<f64>| ms.map_or_else(|| "-".to_string(), |ms| ms.to_string());
         format!(
             "{VERSION};{};{};{};{}",
             figure(self.ttfb_ms),
