@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 RELEASE_DIR := target/$(TARGET)/release
 WASM_NAME := ai_load_balancer.wasm
 
-.PHONY: setup build run test unit e2e load-run lint fmt deploy image clean bench bench-build
+.PHONY: setup build run test unit e2e load-run lint fmt deploy image clean bench bench-build \
+	bench-host-calls
 
 setup:
 	@bash scripts/setup.sh
@@ -48,10 +49,18 @@ e2e:
 load-run: setup build
 	$(PY) scripts/load_run.py $(LOAD_RUN_ARGS)
 
-# Benchmarks (not part of `make test`): writes bench/results.md and bench/chart.png (~10 min).
-bench: setup build bench-build
+# Benchmarks (not part of `make test`): writes bench/results.md and bench/chart.png (~15 min on
+# 2 cores; a quiet machine is the point). BENCH_ARGS passes options to bench/run.py, e.g.
+# BENCH_ARGS="--rounds 2 --seconds 2 --skip-rewrite --skip-litellm" for a smoke run.
+bench: setup build bench-build bench-host-calls
 	@bash bench/setup.sh
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Host calls and ABI bytes per request, per mode, counted by the test host (no timing): the
+# budget test, its table written for bench/results.md.
+bench-host-calls: build
+	@mkdir -p target/bench
+	HOST_CALL_TABLE=$(CURDIR)/target/bench/host_calls.md $(CARGO) test -q --test host_call_budget
 
 # The comparison filters the benchmark measures the filter against (bench/filters), and the
 # benchmark's own checks: its filters' configuration, and the Rust and Python body generators

@@ -33,6 +33,19 @@ CHAT_COMPLETION = json.dumps({
                  "message": {"role": "assistant", "content": "ok"}}],
     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
 }, separators=(",", ":"))
+
+
+def _vllm_page(model, running, waiting):
+    labels = f'engine="0",model_name="{model}"'
+    return (f"# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{{{labels}}} {running}.0\n"
+            f"# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{{{labels}}} {waiting}.0\n"
+            f"# TYPE vllm:kv_cache_usage_perc gauge\nvllm:kv_cache_usage_perc{{{labels}}} 0.25\n")
+
+
+# What the upstream answers on GET /metrics/<provider>: each engine's vLLM `/metrics`, for the
+# engine-metrics variant's scrapes (through the provider clusters, which are the upstream).
+METRICS_PAGES = {"minmax": _vllm_page("MiniMax-M2.1", 3, 1),
+                 "qianwen": _vllm_page("qwen3-max-preview", 1, 0)}
 # Far above any load the benchmark offers.
 NO_CIRCUIT_BREAKING = ("circuit_breakers: {thresholds: [{max_connections: 1000000, "
                        "max_pending_requests: 1000000, max_requests: 1000000, "
@@ -66,7 +79,8 @@ def _cluster(name, port):
 
 
 def upstream_config(admin_port, listen_port):
-    """A provider stand-in that costs next to nothing: every request gets 200 and CHAT_COMPLETION.
+    """A provider stand-in that costs next to nothing: every request gets 200 and CHAT_COMPLETION
+    (but GET /metrics/<provider>, which gets METRICS_PAGES' page).
 
     It reads the whole request body before answering (the buffer filter, up to 16 MB), as a
     real provider does. Answering at the headers instead would leave the body unread: Envoy then
@@ -78,7 +92,12 @@ def upstream_config(admin_port, listen_port):
               "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer
               max_request_bytes: {UPSTREAM_MAX_BODY}
 """
-    routes = f"""              - match: {{ prefix: / }}
+    routes = "".join(f"""              - match: {{ path: /metrics/{name} }}
+                direct_response:
+                  status: 200
+                  body: {{ inline_string: {_q(page)} }}
+""" for name, page in METRICS_PAGES.items())
+    routes += f"""              - match: {{ prefix: / }}
                 direct_response:
                   status: 200
                   body: {{ inline_string: {_q(CHAT_COMPLETION)} }}

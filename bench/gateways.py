@@ -20,12 +20,14 @@ sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "bench")]
 
 import envoy_configs  # noqa: E402
 import gateway  # noqa: E402
+import go_peer  # noqa: E402
 
 FILTER_WASM = ROOT / "dist" / "ai-load-balancer-envoy.wasm"
 BENCH_WASM = ROOT / "target" / "bench" / "wasm32-wasip1" / "release" / "ai_lb_bench_filters.wasm"
 CHAT_PATH = "/masgod/v1/chat/completions"
 LOADS = {"ai_metric:minimax_1": "30", "ai_metric:qwen_1": "10"}
-READY_S = 20
+# The Go peer's 5.5 MB module takes V8 over 10 s to compile on a busy core.
+READY_S = 90
 CPUS = os.cpu_count() or 1
 GATEWAY_CPU = str(CPUS - 1) if CPUS > 1 else None
 LOAD_CPUS = f"0-{CPUS - 2}" if CPUS > 1 else None
@@ -42,21 +44,28 @@ def pin(pid, cpus):
         subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], check=True,
                        capture_output=True, timeout=10)
 
-# The filter as envoy/envoy.yaml configures it (the seed's two providers, Webdis), plus `extra`.
-FILTER_CONFIG = """providers:
-- {{name: minmax, key: minimax_1, model: MiniMax-M2.1}}
-- {{name: qianwen, key: qwen_1, model: qwen3-max-preview}}
-redis:
-  cluster: webdis
-  protocol: webdis
-  timeout_ms: 100
-{extra}"""
+# The seed's two providers, as envoy/envoy.yaml configures them.
+PROVIDERS = [{"name": "minmax", "key": "minimax_1", "model": "MiniMax-M2.1"},
+             {"name": "qianwen", "key": "qwen_1", "model": "qwen3-max-preview"}]
+WEBDIS_STORE = {"cluster": "webdis", "protocol": "webdis", "timeout_ms": 100}
 
 
-def filter_wasm(extra="", allow_stop=True):
+def filter_wasm(allow_stop=True, **fields):
+    """The filter with the seed's providers and `fields` beside them; no fields: the seed's
+    configuration (per-request reads through Webdis)."""
+    config = {"providers": PROVIDERS, **(fields or {"redis": WEBDIS_STORE})}
     return {"path": FILTER_WASM, "vm_id": "ai_load_balancer",
-            "allow_on_headers_stop_iteration": allow_stop,
-            "configuration": FILTER_CONFIG.format(extra=extra)}
+            "allow_on_headers_stop_iteration": allow_stop, "configuration": json.dumps(config)}
+
+
+def engine_metrics_wasm():
+    """load_source engine_metrics: each provider's engine `/metrics` is a vLLM page the upstream
+    Envoy serves (envoy_configs.METRICS_PAGES), scraped every second by the lease holder."""
+    providers = [dict(provider, metrics={"cluster": provider["name"],
+                                         "path": f"/metrics/{provider['name']}"})
+                 for provider in PROVIDERS]
+    return filter_wasm(providers=providers, load_source="engine_metrics",
+                       engine_metrics={"interval_ms": 1000, "timeout_ms": 500})
 
 
 def bench_wasm(mode, allow_stop=True, **fields):
@@ -79,14 +88,24 @@ def start_envoy(procs, name, config_text, admin_port, cpus=None):
         READY_S)
 
 
-# name -> (what it is, the wasm filter or None, whether its store is a port nobody listens on)
+# name -> (what it is, the wasm filter or None, whether its store is a port nobody listens on).
+# Ours and the floors run with allow_on_headers_stop_iteration (the shipped envoy.yaml's).
 GATEWAYS = {
-    "a": ("Envoy, no filter", None, False),
-    "b": ("filter, per-request Webdis read", filter_wasm(), False),
-    "c": ("filter, per-request, store down", filter_wasm(), True),
-    "d": ("filter, background refresh", filter_wasm("  refresh: background\n"), False),
-    "e": ("floor: one Webdis round trip + header", bench_wasm("store_round_trip"), False),
-    "f": ("an empty proxy-wasm filter (Rust SDK)", bench_wasm("noop"), False),
+    "plain": ("Envoy, no filter", None, False),
+    "empty": ("floor: an empty proxy-wasm filter (Rust SDK)", bench_wasm("noop"), False),
+    "body_trip": ("floor: + headers held, body copied into the VM and back",
+                  bench_wasm("body_round_trip"), False),
+    "webdis_call": ("floor: one Webdis call + header", bench_wasm("store_round_trip"), False),
+    "webdis_shared": ("floor: one Webdis call + one shared-data read + header",
+                      bench_wasm("store_round_trip", shared_data_key="bench.loads"), False),
+    "store_free": ("ours: `round_robin`, no store",
+                   filter_wasm(strategy="round_robin"), False),
+    "per_request": ("ours: per-request Webdis read (the default)", filter_wasm(), False),
+    "store_down": ("ours: per-request, store down", filter_wasm(), True),
+    "background": ("ours: `refresh: background`",
+                   filter_wasm(redis=dict(WEBDIS_STORE, refresh="background")), False),
+    "engine": ("ours: engine metrics (background scrape)", engine_metrics_wasm(), False),
+    "go_peer": ("Go peer: Higress `gpustack-set-header-pre-route`", go_peer.wasm_config(), False),
     "serde": ("serde_json parse + serialize filter", bench_wasm("serde_rewrite"), False),
     "buffer": ("buffer the body, no parse", bench_wasm("buffer_only"), False),
 }
@@ -110,6 +129,8 @@ class Gateways:
         for wasm in (FILTER_WASM, BENCH_WASM):
             if not wasm.exists():
                 raise gateway.StackError(f"{wasm} is missing: run `make bench`, which builds it")
+        if "go_peer" in self.names and go_peer.status()[0] is None:
+            raise gateway.StackError("the Go peer is not prepared: leave it out of the run")
         procs = self.procs
         procs.open_dir("ai-lb-bench-")
         try:

@@ -1,10 +1,17 @@
 """bench/results.md from one run's figures (see report.py)."""
 
 COMMAND = "make bench"
+NOISE = "within noise"
+HOST_CALLS_BEGIN = "<!-- BEGIN host-call table: tests/host_call_budget.rs -->"
+HOST_CALLS_END = "<!-- END host-call table -->"
 
 
 def _num(value, digits=0):
     return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def _signed(value):
+    return "–" if value is None else f"{value:+,.0f}"
 
 
 def _size(size):
@@ -17,98 +24,112 @@ def _table(header, rows):
     return "\n".join(lines)
 
 
-def render(results, rows, rewrite, goals):
+def _added(row):
+    """The headline cell: added µs, flagged when its rounds reach zero or below."""
+    if row["baseline"]:
+        return f"{_num(row['cpu_us'])} of its own"
+    text = _signed(row["added_cpu_us"])
+    return f"{text} ({NOISE})" if row["added_noise"] else f"**{text}**"
+
+
+def _ratio(row):
+    if row["baseline"]:
+        return "1.00"
+    text = f"{row['ratio']:.2f} ({row['ratio_min']:.2f}–{row['ratio_max']:.2f})"
+    # A filter cannot make Envoy faster: above 1.0 is the machine, not the filter.
+    return f"{text}, {NOISE}" if row["ratio_noise"] else text
+
+
+def render(results, rows, rewrite, targets):
     machine, plan = results["machine"], results["plan"]
     parts = [
         "# Benchmarks: what the filter costs",
         f"Measured on {machine['date']} at commit `{machine['commit']}` by `{COMMAND}` "
-        f"(bench/run.py; raw figures in results.json, picture in chart.png).\n\n"
+        f"(bench/run.py{' ' + results['arguments'] if results.get('arguments') else ''}; raw "
+        f"figures in results.json, picture in chart.png).\n\n"
         f"- Machine: {machine['cores']} cores, {machine['cpu']}, Linux {machine['kernel']}\n"
         f"- {machine['envoy']}\n- {machine['wrk']}\n"
-        f"- Every process on this one machine, over loopback: wrk (1 thread), the gateway Envoy "
-        f"(`--concurrency 1`, V8), one upstream Envoy answering a fixed chat completion after "
-        f"reading the body, Redis and Webdis (1 thread). Every variant runs for the whole run; "
-        f"{plan['rounds']} rounds visit them in a rotated order, {plan['seconds']} s per wrk run; "
-        f"medians of the rounds. Under load the gateway under test owns one core (taskset) and wrk, "
-        f"the upstream and the store share the other; the 1-connection runs come after, with "
-        f"every process free to run anywhere. This is a virtual machine: the hypervisor took "
-        f"{results.get('steal_percent', 0):.0f}% of its CPU time for others during the run "
-        f"(steal, /proc/stat), so figures move between runs; ratios within one run hold better.",
-        "## Goals",
-        _table(["goal", "target", "measured", "met"], [
-            [name, target, f"{_num(value, 2)} {unit}", "yes" if met else "**no**"]
-            for name, target, value, met, unit in goals]),
-        "## 1. Gateway overhead (1 KB chat body)",
-        f"Throughput with {32} connections; latency with 1 connection (unloaded). "
-        "Ratios are to (a), plain Envoy. CPU µs/request is the gateway process's own CPU time "
-        "(user + system, from /proc) per request under load; it moves less than req/s with what "
-        "else the machine is doing.",
-        _noise(rows),
-        _table(["variant", "req/s", "rounds' range", "× (a)", "CPU µs/request", "p50 µs", "p50 added µs",
-                "p99 µs", "p99 µs loaded", "errors"], [
-            [f"({row['name']}) {row['label']}" if len(row["name"]) == 1 else row["label"],
-             _num(row["rps"]), f"{_num(row['rps_min'])}–{_num(row['rps_max'])}",
-             _num(row["ratio"], 2), _num(row["cpu_us"], 1), _num(row["p50_us"]),
-             _num(row["added_p50_us"]), _num(row["p99_us"]), _num(row["loaded_p99_us"]),
-             row["errors"]] for row in rows]),
-        _where_time_goes(rows),
-        f"(b) got the store's answer for {results['stats']['b_balanced'] - results['stats']['b_store_missed']:,} "
-        f"of its {results['stats']['b_balanced']:,} balanced requests; the others waited out the "
-        "100 ms timeout or found the store known down, and chose by weight.",
-        "## 2. Body rewrite",
-        _native(results.get("native", {})),
-        "Inside Envoy, one connection, p50 request time in µs. The filter is (d) (loads already "
-        "published, so only the rewrite differs); serde is a filter that parses into "
-        "`serde_json::Value`, sets `model` and serializes; buffer only holds the body like both "
-        "and changes nothing. MB/s = body size ÷ (p50 − buffer-only p50): the cost of copying "
-        "the body into the VM, scanning or parsing it, and writing it back.",
-        _table(["body", "Envoy alone", "buffer only", "filter", "serde", "filter MB/s",
-                "serde MB/s"], [
-            [_size(row["size"]), _num(row["a_p50_us"]), _num(row["buffer_p50_us"]),
-             _num(row["d_p50_us"]), _num(row["serde_p50_us"]), _num(row["filter_mb_s"]),
-             _num(row["serde_mb_s"])] for row in rewrite]),
-        "## 3. Size and memory",
+        f"- Every process on this one machine, over loopback: wrk (1 thread, 32 connections), "
+        f"one gateway Envoy per variant (`--concurrency 1`, V8), one upstream Envoy answering a "
+        f"fixed chat completion after reading the body, Redis and Webdis. Under load the gateway "
+        f"under test owns the last core (taskset) and everything else shares the others. Every "
+        f"variant runs for the whole run; {plan['rounds']} rounds visit them in a rotated order, "
+        f"{plan['seconds']} s of wrk each. 1 KB chat bodies; ours and the floors with "
+        f"`allow_on_headers_stop_iteration: true`. The hypervisor took "
+        f"{results.get('steal_percent', 0):.0f}% of the machine's CPU time for others during "
+        f"the run (steal, /proc/stat).",
+        "## 1. Gateway CPU per request, added to plain Envoy",
+        "The headline: the gateway process's own CPU time (user + system, /proc) per request "
+        "under load, minus plain Envoy's in the same round; the median over rounds, then the "
+        "rounds' lowest and highest difference. A difference whose rounds reach zero is marked "
+        f"*{NOISE}*, and so is a req/s ratio above 1.0 (a filter cannot make Envoy faster: "
+        "such a figure measures the machine). req/s × plain is the median of the per-round "
+        "ratios (range in brackets); p50 is unloaded, 1 connection.",
+        _table(["variant", "added CPU µs/request", "rounds' range", "req/s × plain",
+                "req/s", "p50 µs (added)", "p99 µs loaded", "errors"], [
+            [f"`{row['name']}`: {row['label']}", _added(row),
+             "–" if row["baseline"] else
+             f"{_signed(row['added_cpu_min'])} to {_signed(row['added_cpu_max'])}",
+             _ratio(row), _num(row["rps"]),
+             f"{_num(row['p50_us'])} ({_signed(row['added_p50_us'])})"
+             if row["p50_us"] is not None else "–",
+             _num(row["loaded_p99_us"]), row["errors"]] for row in rows]),
+        _checks(results.get("stats", {})),
+        "## 2. Targets (issue 17), in the same run",
+        "Added CPU µs per request over a floor, round by round: median (rounds' range).",
+        _table(["variant", "target", "measured", "met"], [
+            [name, target,
+             "not measured" if figures is None else
+             f"{_signed(figures[0])} ({_signed(figures[1])} to {_signed(figures[2])})"
+             if "KB" not in target else f"{figures[0]:,.0f} KB",
+             "–" if met is None else "yes" if met else "**no**"]
+            for name, target, figures, met in targets]),
+        "## 3. Host calls per request",
+        HOST_CALLS_BEGIN + "\n" + (results.get("host_calls") or
+                                   "Not counted in this run: `make bench` writes it from "
+                                   "`cargo test --test host_call_budget`.\n") + HOST_CALLS_END,
+        "## 4. Body rewrite",
+        _rewrite(results, rewrite),
+        "## 5. Size and memory",
         _table(["module", "bytes"], [[name, f"{size:,}"] for name, size in results["sizes"].items()]),
-        "Gateway Envoy resident memory (VmRSS): idle after start, and the peak while wrk loads it.",
+        "Gateway resident memory (VmRSS): idle after start, and the peak while wrk loads it.",
         _table(["gateway", "idle MB", "peak under load MB"], [
-            [f"({row['name']}) {row['label']}" if len(row["name"]) == 1 else row["label"],
-             _num(results["idle_rss_kb"].get(row["name"], 0) / 1024, 1)
+            [row["label"],
+             _num(results["idle_rss_kb"][row["name"]] / 1024, 1)
              if row["name"] in results["idle_rss_kb"] else "–",
              _num(row["rss_peak_kb"] / 1024, 1)] for row in rows]),
-        "## 4. The peer: LiteLLM's proxy",
-        results["peer"],
+        "## 6. Peers",
+        f"**Go peer.** {results.get('go_peer', 'not part of this run')}",
+        f"**LiteLLM.** {results['peer']}",
     ]
     return "\n\n".join(parts) + "\n"
 
 
-def _noise(rows):
-    """How far apart one variant's rounds were: differences smaller than that mean nothing."""
-    gateways = [row for row in rows if len(row["name"]) == 1]
-    worst = max(gateways, key=lambda row: row["rps_max"] / max(row["rps_min"], 1))
-    spread = worst["rps_max"] / max(worst["rps_min"], 1)
-    verdict = ("differences between gateway variants smaller than that are not resolved by "
-               "this run" if spread > 1.2 else "ratios within one run are resolved to about that")
-    return (f"**Noise.** The widest spread between one variant's rounds was ({worst['name']}): "
-            f"{spread:.2f}× between its slowest and fastest round; {verdict}.")
-
-
-def _where_time_goes(rows):
-    """The goals against the floors that bound them, in the gateway's CPU per request."""
-    by = {row["name"]: row for row in rows}
-    if not all(name in by for name in "abcdef"):
+def _checks(stats):
+    if "per_request_balanced" not in stats:
         return ""
-    cpu = {name: by[name]["cpu_us"] for name in "abcdef"}
-    return (
-        "**Where the time goes.** An empty proxy-wasm filter (f) already runs at "
-        f"{by['f']['ratio']:.2f}× of (a): Envoy creates a wasm context per request and calls "
-        f"into the VM at each step, {cpu['f'] - cpu['a']:+.1f} µs of gateway CPU per request "
-        f"here. Background refresh (d) costs {cpu['d'] - cpu['f']:+.1f} µs over (f): headers "
-        "set, route re-matched, loads read from shared data, counters, and the body copied into "
-        "the VM, rewritten and copied back. Per-request reads (b) cost "
-        f"{cpu['b'] - cpu['e']:+.1f} µs over their floor (e), which pays the Webdis round trip "
-        f"too; with the store down (c) costs {cpu['c'] - cpu['d']:+.1f} µs beside (d), since "
-        "requests stop asking a store known down. On a 2-core machine the gateway shares the "
-        "CPU with wrk, the upstream and the store, so req/s ratios move more than CPU µs do.")
+    return (f"The per-request variant got the store's answer for "
+            f"{stats['per_request_balanced'] - stats['per_request_missed']:,} of its "
+            f"{stats['per_request_balanced']:,} balanced requests (the others waited out the "
+            "100 ms timeout and chose by weight); bench/run.py refuses a run where the store "
+            "down variant never counted the store down, background refresh or the scrape never "
+            "published, or the rewrite was skipped.")
+
+
+def _rewrite(results, rewrite):
+    if not rewrite:
+        return "Not measured in this run (`--skip-rewrite`)."
+    return "\n\n".join([
+        _native(results.get("native", {})),
+        "Inside Envoy, one connection, p50 request time in µs. The filter is background "
+        "refresh (loads already published, so only the rewrite differs); serde is a filter "
+        "that parses into `serde_json::Value`, sets `model` and serializes; buffer only holds "
+        "the body like both and changes nothing. MB/s = body size ÷ (p50 − buffer-only p50).",
+        _table(["body", "Envoy alone", "buffer only", "filter", "serde", "filter MB/s",
+                "serde MB/s"], [
+            [_size(row["size"]), _num(row["plain_p50_us"]), _num(row["buffer_p50_us"]),
+             _num(row["background_p50_us"]), _num(row["serde_p50_us"]),
+             _num(row["filter_mb_s"]), _num(row["serde_mb_s"])] for row in rewrite])])
 
 
 def _native(native):

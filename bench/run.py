@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """`make bench`: what the filter costs beside plain Envoy and beside LiteLLM, on loopback.
 
-    .venv/bin/python bench/run.py [--quick] [--skip-native] [--skip-litellm]
+    .venv/bin/python bench/run.py [--rounds N] [--seconds S] [--quick] [--skip-native]
+                                  [--skip-litellm] [--skip-rewrite]
 
 Every gateway variant runs at once for the whole run; each measurement round visits them in a
-rotated order, so that a slow minute of the machine lands on every variant alike. Medians over
-rounds are reported. Writes bench/results.json (every run), bench/results.md and bench/chart.png.
-Every loop is bounded: rounds x variants x a fixed wrk duration.
+rotated order, so that a slow minute of the machine lands on every variant alike. The headline
+is each variant's gateway CPU per request minus plain Envoy's in the same round, with its spread
+over rounds (bench/report.py). Writes bench/results.json (every run), bench/results.md and
+bench/chart.png. Every loop is bounded: rounds x variants x a fixed wrk duration.
 """
 import argparse
 import json
@@ -23,23 +25,29 @@ BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH / "rewrite"), str(BENCH.parent / "scripts")]
 
 import bodies  # noqa: E402
+import go_peer  # noqa: E402
 import peer  # noqa: E402
 import report  # noqa: E402
 import wrk  # noqa: E402
 from gateways import GATEWAYS, LOAD_CPUS, ROOT, Gateways  # noqa: E402
 
-OVERHEAD = ["a", "b", "c", "d", "e", "f"]
-REWRITE = ["a", "d", "serde", "buffer"]
+OVERHEAD = ["plain", "empty", "body_trip", "webdis_call", "webdis_shared", "store_free",
+            "per_request", "store_down", "background", "engine", "go_peer"]
+REWRITE = ["plain", "background", "serde", "buffer"]
+# Written by `make bench` (HOST_CALL_TABLE=… cargo test --test host_call_budget) before the run.
+HOST_CALL_TABLE = ROOT / "target" / "bench" / "host_calls.md"
 REWRITE_SIZES = [1024, 100 * 1024, 1024 * 1024, 10 * 1024 * 1024]
 LOADED_CONNECTIONS = 32
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class Plan:
-    def __init__(self, quick):
-        self.rounds = 1 if quick else 5
-        self.seconds = 1 if quick else 5
-        self.rewrite_seconds = 1 if quick else 3
+    def __init__(self, args):
+        self.rounds = 1 if args.quick else args.rounds
+        self.seconds = 1 if args.quick else args.seconds
+        # One connection: latency, not throughput; shorter runs resolve a p50 well enough.
+        self.unloaded_seconds = 1 if args.quick else max(1, args.seconds // 2)
+        self.rewrite_seconds = 1 if args.quick else 3
 
 
 def load(url, body, connections, seconds, lua, **options):
@@ -131,7 +139,8 @@ def measure_overhead(targets, pids, plan, tmp, unpin):
     unpin()
     for round_ in range(plan.rounds):
         for name in rotated(list(targets), round_):
-            runs[name]["unloaded"].append(wrk.run(targets[name], body, 1, plan.seconds, lua))
+            runs[name]["unloaded"].append(
+                wrk.run(targets[name], body, 1, plan.unloaded_seconds, lua))
         print(f"  round {round_ + 1} unloaded p50 us: " + ", ".join(
             f"{name} {runs[name]['unloaded'][-1]['p50_us']}" for name in targets), flush=True)
     return runs
@@ -161,7 +170,7 @@ def measure_rewrite(gws, plan, tmp):
 def native_rewrite(skip):
     """criterion's figures for the rewrite and a serde_json round trip, outside any host."""
     if skip:
-        return {"skipped": "--skip-native"}
+        return {"skipped": "--skip-native or --skip-rewrite"}
     import summary  # bench/rewrite/summary.py
     target = ROOT / "target" / "bench"
     subprocess.run(["cargo", "bench", "--manifest-path", str(BENCH / "rewrite" / "Cargo.toml"),
@@ -169,33 +178,46 @@ def native_rewrite(skip):
     return {"rows": summary.summarize(target)}
 
 
+OURS = ("store_free", "per_request", "store_down", "background", "engine")
+
+
 def checks(gws):
     """What must be true of the run for its figures to mean anything; raises otherwise.
-    Returns the filters' counters, and how many of (b)'s requests did not get the store's
-    answer (a store slower than its 100 ms timeout under load is a fact to report, not a
-    broken run, as long as nearly every request read it)."""
-    stat = {name: gws.stats(name) for name in ("b", "c", "d")}
+    Returns the filters' counters, and how many of the per-request variant's requests did not
+    get the store's answer (a store slower than its 100 ms timeout under load is a fact to
+    report, not a broken run, as long as nearly every request read it)."""
+    stat = {name: gws.stats(name) for name in OURS}
     prefix = "wasmcustom.ai_lb."
-    balanced = max(stat["b"].get(prefix + "requests.balanced", 0), 1)
-    missed = (stat["b"].get(prefix + "fallback.store_error", 0)
-              + stat["b"].get(prefix + "fallback.store_down", 0))
+    balanced = max(stat["per_request"].get(prefix + "requests.balanced", 0), 1)
+    missed = (stat["per_request"].get(prefix + "fallback.store_error", 0)
+              + stat["per_request"].get(prefix + "fallback.store_down", 0))
     problems = []
     if missed > balanced / 100:
-        problems.append(f"(b) read the store for only {balanced - missed} of {balanced} requests")
-    if not stat["c"].get(prefix + "fallback.store_down", 0):
-        problems.append("(c) never counted the store down")
-    if not stat["d"].get(prefix + "refresh.published", 0):
-        problems.append("(d) never published loads")
-    if stat["d"].get(prefix + "rewrite.skipped", 0):
-        problems.append("(d) skipped rewrites: the rewrite figures would not be rewrites")
+        problems.append(f"per_request read the store for only {balanced - missed} of "
+                        f"{balanced} requests")
+    if not stat["store_down"].get(prefix + "fallback.store_down", 0):
+        problems.append("store_down never counted the store down")
+    if not stat["background"].get(prefix + "refresh.published", 0):
+        problems.append("background never published loads")
+    if not stat["engine"].get(prefix + "scrape.published", 0):
+        problems.append("engine never published a scrape")
+    for name in OURS:
+        if not stat[name].get(prefix + "requests.balanced", 0):
+            problems.append(f"{name} balanced no request")
+        if stat[name].get(prefix + "rewrite.skipped", 0):
+            problems.append(f"{name} skipped rewrites: its figures would not be rewrites")
     if problems:
         raise SystemExit("bench: the run is not valid:\n  " + "\n  ".join(problems))
-    return {"counters": stat, "b_store_missed": missed, "b_balanced": balanced}
+    return {"counters": stat, "per_request_missed": missed, "per_request_balanced": balanced}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=6, help="measurement rounds (default 6)")
+    parser.add_argument("--seconds", type=int, default=5,
+                        help="seconds per loaded wrk run (default 5; unloaded runs get half)")
     parser.add_argument("--quick", action="store_true", help="1 round of 1 s runs (a smoke run)")
+    parser.add_argument("--skip-rewrite", action="store_true", help="no body-rewrite section")
     parser.add_argument("--skip-native", action="store_true", help="no criterion run")
     parser.add_argument("--skip-litellm", action="store_true", help="no LiteLLM peer")
     parser.add_argument("--report-only", action="store_true",
@@ -203,19 +225,26 @@ def main():
     args = parser.parse_args()
     if args.report_only:
         results = json.loads((BENCH / "results.json").read_text())
-        results["rewrite"] = {int(size): runs for size, runs in results["rewrite"].items()}
+        results["rewrite"] = {int(size): runs for size, runs in results.get("rewrite", {}).items()}
         report.write(results, BENCH)
         return
-    plan = Plan(args.quick)
-    results = {"machine": report.machine(), "plan": vars(plan), "started": time.time()}
+    if args.rounds < 1 or args.seconds < 1:
+        parser.error("--rounds and --seconds must be at least 1")
+    plan = Plan(args)
+    results = {"machine": report.machine(), "plan": vars(plan), "started": time.time(),
+               "arguments": " ".join(sys.argv[1:])}
+    results["host_calls"] = (HOST_CALL_TABLE.read_text() if HOST_CALL_TABLE.exists() else None)
+    go_peer_wasm, results["go_peer"] = go_peer.status()
+    overhead_names = [name for name in OVERHEAD if name != "go_peer" or go_peer_wasm]
+    rewrite_names = [] if args.skip_rewrite else REWRITE
     counters_at_start = cpu_times()
     print("native rewrite (criterion)…", flush=True)
-    results["native"] = native_rewrite(args.skip_native)
-    names = sorted(set(OVERHEAD) | set(REWRITE), key=list(GATEWAYS).index)
+    results["native"] = native_rewrite(args.skip_native or args.skip_rewrite)
+    names = sorted(set(overhead_names) | set(rewrite_names), key=list(GATEWAYS).index)
     with Gateways(names) as gws, tempfile.TemporaryDirectory(prefix="ai-lb-bench-") as tmp:
         results["idle_rss_kb"] = {name: rss_kb(gws.pid(name)) for name in names}
-        targets = {name: gws.url(name) for name in OVERHEAD}
-        pids = {name: gws.pid(name) for name in OVERHEAD}
+        targets = {name: gws.url(name) for name in overhead_names}
+        pids = {name: gws.pid(name) for name in overhead_names}
         litellm = peer.start(gws.ports["upstream"], Path(tmp), args.skip_litellm)
         results["peer"] = litellm.description
         try:
@@ -226,8 +255,9 @@ def main():
                 targets, pids, plan, tmp, unpin=lambda: gws.unpin(pids.values()))
         finally:
             litellm.stop()
-        print("body rewrite through Envoy…", flush=True)
-        results["rewrite"] = measure_rewrite(gws, plan, tmp)
+        if rewrite_names:
+            print("body rewrite through Envoy…", flush=True)
+            results["rewrite"] = measure_rewrite(gws, plan, tmp)
         results["stats"] = checks(gws)
     results["sizes"] = report.module_sizes()
     results["steal_percent"] = steal_percent(counters_at_start, cpu_times())

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# What `make bench` needs beyond `make setup`: wrk (Debian), matplotlib in .venv, and LiteLLM's
-# proxy in its own venv. LiteLLM failing to install does not stop the run: results.md then says
-# why, from target/bench/litellm-setup.log.
+# What `make bench` needs beyond `make setup`: wrk (Debian), matplotlib in .venv, LiteLLM's
+# proxy in its own venv, and the Go peer (bench/go_peer.py: a Higress plugin from PyPI, patched
+# for upstream Envoy). Either peer failing does not stop the run: results.md then says why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,4 +24,8 @@ mkdir -p target/bench
 if ! bash bench/setup_litellm.sh >target/bench/litellm-setup.log 2>&1; then
   echo "bench setup: LiteLLM could not be installed (see target/bench/litellm-setup.log);" \
        "the run goes on without it"
+fi
+
+if ! .venv/bin/python bench/go_peer.py; then
+  echo "bench setup: the Go peer is left out (see target/bench/go-peer/status.txt)"
 fi

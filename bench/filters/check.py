@@ -32,7 +32,7 @@ import gateway  # noqa: E402
 import mock_provider  # noqa: E402
 from gateway import envoy_binary, free_ports, http_get  # noqa: E402
 from gateways import BENCH_WASM, FILTER_WASM as REAL_WASM  # noqa: E402
-from gateways import bench_wasm, filter_wasm, start_envoy  # noqa: E402
+from gateways import GATEWAYS, bench_wasm, filter_wasm, start_envoy  # noqa: E402
 
 STORE_PATH = "/MGET/ai_metric:minimax_1/ai_metric:qwen_1.json"
 
@@ -122,9 +122,12 @@ def main():
         for allow in (False, True):
             validate(workdir, f"gateway-real-allow-{allow}",
                      envoy_configs.gateway_config(1, 2, 3, 4, filter_wasm(allow_stop=allow)))
-            for mode in ("store_round_trip", "serde_rewrite", "buffer_only"):
+            for mode in ("store_round_trip", "serde_rewrite", "buffer_only", "body_round_trip"):
                 validate(workdir, f"gateway-{mode}-allow-{allow}",
                          envoy_configs.gateway_config(1, 2, 3, 4, bench_wasm(mode, allow)))
+        for name in ("store_free", "background", "engine", "webdis_shared"):
+            validate(workdir, f"gateway-{name}", envoy_configs.gateway_config(
+                1, 2, 3, 4, GATEWAYS[name][1]))
 
         procs.start_redis(wait_for_webdis=False)
         procs.start_webdis()
@@ -219,6 +222,24 @@ def main():
                        and data["received"]["chunked"],
                        f"buffer_only ({tag}): {size} B body -> upstream got it byte for byte, "
                        "chunked", f"{status} {str(data)[:300]}")
+
+            if allow:  # body_round_trip holds the headers: it needs the body while they wait
+                start_gateway(bench_wasm("body_round_trip", allow), recorder_port)
+                for size in (1024, 1_000_000):
+                    sent = bodies.chat_body(size)
+                    status, data, _ = post(ports["gw_listen"], sent)
+                    expect(status == 200
+                           and data["received"]["sha256"] == hashlib.sha256(sent).hexdigest(),
+                           f"body_round_trip ({tag}): {size} B body -> upstream got it byte for "
+                           "byte", f"{status} {str(data)[:300]}")
+                start_gateway(bench_wasm("store_round_trip", allow, shared_data_key="bench.loads"),
+                              recorder_port)
+                before = mget_calls(ports["redis"])
+                status, data, _ = post(ports["gw_listen"], body)
+                expect(status == 200 and mget_calls(ports["redis"]) == before + 1
+                       and data["received"]["headers"].get("x-selected-provider") == "minmax",
+                       f"store_round_trip + shared_data_key ({tag}): one MGET, routed to minmax",
+                       f"{status} {data}")
 
             # the real filter through the same renderer, with envoy/envoy.yaml's configuration
             start_gateway(filter_wasm(allow_stop=allow), recorder_port)

@@ -142,12 +142,11 @@ struct Armed {
     left: Option<u32>,
 }
 
-/// What the process records about host calls: the faults armed, and per import the calls made
-/// and the injected answers given (all VMs together).
+/// The faults armed, and per import the injected answers given (all VMs together); the calls
+/// made are the process's `Ledger`'s.
 #[derive(Default)]
 pub struct Faults {
     armed: Vec<Armed>,
-    calls: BTreeMap<String, u32>,
     answered: BTreeMap<String, u32>,
 }
 
@@ -166,17 +165,12 @@ impl Faults {
         self.armed.clear();
     }
 
-    pub fn calls(&self, call: &str) -> u32 {
-        self.calls.get(call).copied().unwrap_or(0)
-    }
-
     pub fn answered(&self, call: &str) -> u32 {
         self.answered.get(call).copied().unwrap_or(0)
     }
 
-    /// Counts a call, and returns the injected code if a fault answers it.
+    /// The injected code, if a fault answers this call.
     fn on_call(&mut self, call: &str, first_argument: Option<i32>) -> Option<i32> {
-        *self.calls.entry(call.to_string()).or_default() += 1;
         let armed = self.armed.iter_mut().find(|armed| {
             armed.fault.call == call
                 && armed.left != Some(0)
@@ -191,7 +185,8 @@ impl Faults {
     }
 }
 
-/// Puts every import of `module` behind the fault check: the linker's own definition runs
+/// Puts every import of `module` behind the ledger and the fault check: the call is counted,
+/// then the linker's own definition runs (its copies across the ABI booked to this import)
 /// unless a fault answers first.
 pub fn intercept(
     linker: &mut Linker<VmState>,
@@ -223,18 +218,23 @@ pub fn intercept(
                     )));
                 }
                 let first_argument = params.first().and_then(Val::i32);
-                let injected = caller
-                    .data()
-                    .process
-                    .borrow_mut()
-                    .faults
-                    .on_call(&call, first_argument);
+                let injected = {
+                    let mut process = caller.data().process.borrow_mut();
+                    process.ledger.call(&call);
+                    process.faults.on_call(&call, first_argument)
+                };
                 match injected {
                     Some(code) if returns_a_code => {
                         results[0] = Val::I32(code);
                         Ok(())
                     }
-                    _ => original.call(&mut caller, params, results),
+                    _ => {
+                        // Nested: hand_over calls the module's allocator, which may call in.
+                        let outer = caller.data_mut().current_import.replace(call.clone());
+                        let done = original.call(&mut caller, params, results);
+                        caller.data_mut().current_import = outer;
+                        done
+                    }
                 }
             },
         )?;

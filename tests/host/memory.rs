@@ -22,17 +22,33 @@ fn memory(caller: &mut Caller<'_, VmState>) -> Result<Memory> {
         .ok_or_else(|| format_err!("the module exports no memory"))
 }
 
+/// Books a copy across the ABI to the import running now (none: the host's own access, from a
+/// test, which is not the filter's cost).
+fn book(caller: &Caller<'_, VmState>, bytes: usize, into_vm: bool) {
+    let Some(import) = caller.data().current_import.as_deref() else {
+        return;
+    };
+    let mut process = caller.data().process.borrow_mut();
+    if into_vm {
+        process.ledger.copied_in(import, bytes);
+    } else {
+        process.ledger.copied_out(import, bytes);
+    }
+}
+
 pub fn read(caller: &mut Caller<'_, VmState>, ptr: i32, len: i32) -> Result<Vec<u8>> {
     let memory = memory(caller)?;
     let (start, len) = (ptr as u32 as usize, len as u32 as usize);
     let data = memory.data(&*caller);
-    match data.get(start..start.saturating_add(len)) {
-        Some(bytes) => Ok(bytes.to_vec()),
+    let bytes = match data.get(start..start.saturating_add(len)) {
+        Some(bytes) => bytes.to_vec(),
         None => bail!(
             "guest range {start}+{len} is outside memory ({} bytes)",
             data.len()
         ),
-    }
+    };
+    book(caller, bytes.len(), false);
+    Ok(bytes)
 }
 
 pub fn read_string(caller: &mut Caller<'_, VmState>, ptr: i32, len: i32) -> Result<String> {
@@ -40,7 +56,14 @@ pub fn read_string(caller: &mut Caller<'_, VmState>, ptr: i32, len: i32) -> Resu
         .map_err(|err| format_err!("guest string is not UTF-8: {err}"))
 }
 
+/// Writes a payload (a value, a buffer, random bytes) into the VM, booked in the ledger.
 pub fn write(caller: &mut Caller<'_, VmState>, ptr: i32, bytes: &[u8]) -> Result<()> {
+    book(caller, bytes.len(), true);
+    write_unbooked(caller, ptr, bytes)
+}
+
+/// An out-parameter (address, length, CAS, clock value): not payload, not booked.
+fn write_unbooked(caller: &mut Caller<'_, VmState>, ptr: i32, bytes: &[u8]) -> Result<()> {
     let memory = memory(caller)?;
     memory
         .write(&mut *caller, ptr as u32 as usize, bytes)
@@ -48,11 +71,11 @@ pub fn write(caller: &mut Caller<'_, VmState>, ptr: i32, bytes: &[u8]) -> Result
 }
 
 pub fn write_u32(caller: &mut Caller<'_, VmState>, ptr: i32, value: u32) -> Result<()> {
-    write(caller, ptr, &value.to_le_bytes())
+    write_unbooked(caller, ptr, &value.to_le_bytes())
 }
 
 pub fn write_u64(caller: &mut Caller<'_, VmState>, ptr: i32, value: u64) -> Result<()> {
-    write(caller, ptr, &value.to_le_bytes())
+    write_unbooked(caller, ptr, &value.to_le_bytes())
 }
 
 /// Copies `bytes` into memory from the module's allocator and stores its address and length at

@@ -27,6 +27,7 @@ mod abi;
 mod calls;
 mod faults;
 mod header_maps;
+mod ledger;
 mod memory;
 mod module;
 mod outbound;
@@ -46,6 +47,7 @@ use wasmtime::Module;
 
 pub use calls::{HttpCall, HttpReply};
 pub use faults::{Answer, BufferType, Errno, Fault, MapType, Status, Times};
+pub use ledger::{Ledger, Tally};
 pub use module::{filter as filter_module, from_wat, module_path, Build};
 pub use process::{BodyDelivery, Flavor};
 pub use redis::{Outcome, RedisCall, STATUS_NETWORK_ERROR, STATUS_TIMEOUT};
@@ -244,7 +246,13 @@ impl Host {
 
     /// How many times the filter called the host function `call`, all VMs together.
     pub fn calls(&self, call: &str) -> u32 {
-        self.process.borrow().faults.calls(call)
+        self.process.borrow().ledger.calls(call)
+    }
+
+    /// Every host call made so far and the bytes each copied across the ABI; take one before
+    /// and one after, and [`Ledger::since`] gives what happened in between.
+    pub fn ledger(&self) -> Ledger {
+        self.process.borrow().ledger.clone()
     }
 
     /// How many of those calls an injected fault answered.

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::faults::Faults;
+use super::ledger::Ledger;
 
 /// 2026-01-01T00:00:00Z: the wall clock starts here, so logs and seeds are reproducible.
 const START_REALTIME_NS: u64 = 1_767_225_600_000_000_000;
@@ -45,8 +46,10 @@ pub struct Process {
     /// each (`None`: the test answers calls to it by hand).
     pub clusters: HashMap<String, Option<SocketAddr>>,
     pub next_token: u32,
-    /// Statuses the test injects into host calls, and the calls the filter made.
+    /// Statuses the test injects into host calls.
     pub faults: Faults,
+    /// The host calls the filter made and the bytes they copied, all VMs together.
+    pub ledger: Ledger,
 }
 
 impl Process {
@@ -61,6 +64,7 @@ impl Process {
             clusters: HashMap::new(),
             next_token: 1,
             faults: Faults::default(),
+            ledger: Ledger::default(),
         }
     }
 

@@ -76,6 +76,9 @@ pub struct VmState {
     /// The filter's instance, once made (its memory and allocator, for host functions called
     /// through the fault wrapper).
     pub instance: Option<Instance>,
+    /// The host import running now (set by the fault wrapper): what `memory`'s copies are
+    /// booked to in the process's ledger.
+    pub current_import: Option<String>,
 }
 
 impl VmState {
@@ -178,6 +181,7 @@ impl Vm {
             access_log_phase: false,
             initializing: false,
             instance: None,
+            current_import: None,
         };
         let mut store = Store::new(module.engine(), state);
         let linker = super::abi::linker(module, &mut store);

@@ -46,6 +46,13 @@ impl RootContext for Root {
         match parse_config(&bytes) {
             Ok(mode) => {
                 log(LogLevel::Info, &format!("configured: {mode:?}"));
+                if let Mode::StoreRoundTrip {
+                    shared_data_key: Some(key),
+                    ..
+                } = &mode
+                {
+                    publish(key);
+                }
                 self.mode = Some(Rc::new(mode));
                 true
             }
@@ -68,6 +75,18 @@ impl RootContext for Root {
     }
 }
 
+/// What the requests of `store_round_trip` with `shared_data_key` read: a value of the size the
+/// real filter publishes for two providers' loads.
+fn publish(key: &str) {
+    let loads = br#"{"at":0,"loads":[30,10]}"#;
+    if let Err(status) = hostcalls::set_shared_data(key, Some(loads), None) {
+        log(
+            LogLevel::Warn,
+            &format!("writing shared data {key:?}: {status:?}"),
+        );
+    }
+}
+
 struct Filter {
     /// `None` without a valid configuration: every request passes through.
     mode: Option<Rc<Mode>>,
@@ -85,6 +104,7 @@ impl HttpContext for Filter {
                 cluster,
                 path,
                 timeout_ms,
+                ..
             }) => {
                 let headers = vec![
                     (":method", "GET"),
@@ -120,6 +140,8 @@ impl HttpContext for Filter {
                 }
                 Action::Continue
             }
+            // Held until the body is whole, as the real filter holds them.
+            Some(Mode::BodyRoundTrip) => Action::Pause,
             Some(Mode::Noop) | None => Action::Continue,
         }
     }
@@ -132,6 +154,11 @@ impl HttpContext for Filter {
             Some(Mode::SerdeRewrite { .. } | Mode::BufferOnly) if !end_of_stream => Action::Pause,
             Some(Mode::SerdeRewrite { new_model }) => {
                 rewrite_body(body_size, new_model);
+                Action::Continue
+            }
+            Some(Mode::BodyRoundTrip) if !end_of_stream => Action::Pause,
+            Some(Mode::BodyRoundTrip) => {
+                copy_body_back(body_size);
                 Action::Continue
             }
             _ => Action::Continue,
@@ -159,6 +186,20 @@ fn rewrite_body(body_size: usize, new_model: &str) {
     }
 }
 
+/// The whole body into the VM and back, unchanged.
+fn copy_body_back(body_size: usize) {
+    let body = match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size) {
+        Ok(body) => body.unwrap_or_default(),
+        Err(status) => {
+            log(LogLevel::Warn, &format!("reading the body: {status:?}"));
+            return;
+        }
+    };
+    if let Err(status) = hostcalls::set_buffer(BufferType::HttpRequestBody, 0, body_size, &body) {
+        log(LogLevel::Warn, &format!("replacing the body: {status:?}"));
+    }
+}
+
 impl Context for Filter {
     /// Any outcome (reply, error, timeout) ends the wait the same way: this mode measures the
     /// round trip, not what the store says.
@@ -173,6 +214,18 @@ impl Context for Filter {
             return;
         }
         self.awaiting_store = false;
+        if let Some(Mode::StoreRoundTrip {
+            shared_data_key: Some(key),
+            ..
+        }) = self.mode.as_deref()
+        {
+            if let Err(status) = hostcalls::get_shared_data(key) {
+                log(
+                    LogLevel::Warn,
+                    &format!("reading shared data {key:?}: {status:?}"),
+                );
+            }
+        }
         if let Err(status) = hostcalls::set_map_value(
             MapType::HttpRequestHeaders,
             "x-selected-provider",

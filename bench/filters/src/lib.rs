@@ -4,13 +4,20 @@
 //! * `store_round_trip` — the floor of any per-request design: one Webdis GET per request with
 //!   a body, then a fixed `x-selected-provider: minmax` and a route re-match. No parsing, no body
 //!   handling. Fields: `cluster` (default `webdis`), `path` (default the real filter's MGET),
-//!   `timeout_ms` (default 100).
+//!   `timeout_ms` (default 100), `shared_data_key` (none by default): when set, each request
+//!   also reads that shared-data key once (the root context writes it at start), the floor of a
+//!   per-request design that keeps anything in shared data.
 //! * `serde_rewrite` — a plain serde_json baseline for the body rewrite inside Envoy: buffer the
 //!   whole body, parse it into a `Value`, set `model`, serialize it back. Field: `new_model`
 //!   (default `qwen3-max-preview`).
 //! * `buffer_only` — `serde_rewrite` without the parse: the same header change and the same
 //!   buffering, the body never read, so a harness can tell Envoy's buffering cost from the
 //!   parse's.
+//! * `body_round_trip` — holds the headers until the body is whole (as the real filter does
+//!   under `allow_on_headers_stop_iteration: true`), then copies the whole body into the VM and
+//!   back unchanged (one `get_buffer`, one `set_buffer`): the floor of any filter that rewrites
+//!   the body. Needs `allow_on_headers_stop_iteration: true` (without it Envoy hands a filter
+//!   holding the headers no body, and the request waits for its stream timeout).
 //! * `noop` — continues at every callback: what any proxy-wasm filter costs in Envoy before it
 //!   does anything (the VM calls per request: context creation, each callback, the end).
 //!
@@ -30,7 +37,13 @@ pub const DEFAULT_PATH: &str = "/MGET/ai_metric:minimax_1/ai_metric:qwen_1.json"
 pub const DEFAULT_TIMEOUT_MS: u64 = 100;
 pub const DEFAULT_NEW_MODEL: &str = "qwen3-max-preview";
 const MAX_TIMEOUT_MS: u64 = 60_000;
-const MODES: &[&str] = &["store_round_trip", "serde_rewrite", "buffer_only", "noop"];
+const MODES: &[&str] = &[
+    "store_round_trip",
+    "serde_rewrite",
+    "buffer_only",
+    "body_round_trip",
+    "noop",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -38,11 +51,13 @@ pub enum Mode {
         cluster: String,
         path: String,
         timeout_ms: u64,
+        shared_data_key: Option<String>,
     },
     SerdeRewrite {
         new_model: String,
     },
     BufferOnly,
+    BodyRoundTrip,
     Noop,
 }
 
@@ -52,6 +67,7 @@ impl Mode {
             Mode::StoreRoundTrip { .. } => "store_round_trip",
             Mode::SerdeRewrite { .. } => "serde_rewrite",
             Mode::BufferOnly => "buffer_only",
+            Mode::BodyRoundTrip => "body_round_trip",
             Mode::Noop => "noop",
         }
     }
@@ -75,8 +91,12 @@ pub fn parse_config(bytes: &[u8]) -> Result<Mode, String> {
                 cluster: text(&fields, "cluster", DEFAULT_CLUSTER)?,
                 path: path(&fields)?,
                 timeout_ms: timeout_ms(&fields)?,
+                shared_data_key: match fields.get("shared_data_key") {
+                    None => None,
+                    Some(_) => Some(text(&fields, "shared_data_key", "")?),
+                },
             },
-            &["cluster", "path", "timeout_ms"],
+            &["cluster", "path", "timeout_ms", "shared_data_key"],
         ),
         "serde_rewrite" => (
             Mode::SerdeRewrite {
@@ -85,6 +105,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<Mode, String> {
             &["new_model"],
         ),
         "buffer_only" => (Mode::BufferOnly, &[]),
+        "body_round_trip" => (Mode::BodyRoundTrip, &[]),
         "noop" => (Mode::Noop, &[]),
         other => {
             return Err(format!(
@@ -154,7 +175,8 @@ mod tests {
             Mode::StoreRoundTrip {
                 cluster: "webdis".into(),
                 path: DEFAULT_PATH.into(),
-                timeout_ms: 100
+                timeout_ms: 100,
+                shared_data_key: None
             }
         );
         assert_eq!(
@@ -165,8 +187,23 @@ mod tests {
             Mode::StoreRoundTrip {
                 cluster: "w".into(),
                 path: "/PING.json".into(),
-                timeout_ms: 5
+                timeout_ms: 5,
+                shared_data_key: None
             }
+        );
+        assert_eq!(
+            parse_config(br#"{"mode":"store_round_trip","shared_data_key":"bench.loads"}"#)
+                .unwrap(),
+            Mode::StoreRoundTrip {
+                cluster: "webdis".into(),
+                path: DEFAULT_PATH.into(),
+                timeout_ms: 100,
+                shared_data_key: Some("bench.loads".into())
+            }
+        );
+        assert_eq!(
+            parse_config(br#"{"mode":"body_round_trip"}"#).unwrap(),
+            Mode::BodyRoundTrip
         );
         assert_eq!(
             parse_config(br#"{"mode":"serde_rewrite"}"#).unwrap(),
@@ -217,6 +254,11 @@ mod tests {
                 br#"{"mode":"store_round_trip","timeout_ms":1.5}"#,
                 "field `timeout_ms`",
             ),
+            (
+                br#"{"mode":"store_round_trip","shared_data_key":""}"#,
+                "field `shared_data_key`",
+            ),
+            (br#"{"mode":"body_round_trip","path":"/x"}"#, "field `path`"),
         ];
         for (config, field) in cases {
             let err = parse_config(config).unwrap_err();
