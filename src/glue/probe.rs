@@ -7,8 +7,8 @@ use std::time::Duration;
 use log::{debug, warn};
 
 use super::abi;
+use super::background::hold_lease;
 use super::host::{dispatch_call, update_shared_data};
-use super::refresh::hold_lease;
 use crate::call::CallReply;
 use crate::config::{PluginConfig, ProbeSchedule, Provider};
 use crate::flow::{report_health_change, Stat};

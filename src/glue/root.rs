@@ -1,5 +1,5 @@
 //! The root context: parses and validates the configuration once per `on_configure`, hands
-//! each request a filter sharing it, and runs background refresh on the tick.
+//! each request a filter sharing it, and runs the background work on the tick.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -8,11 +8,11 @@ use std::time::Duration;
 use log::{debug, error, info, warn};
 
 use super::abi::{self, BufferType};
+use super::background::{BackgroundReads, Outcome, Read};
 use super::filter::call_reply;
 use super::host::dispatch_webdis;
 use super::metrics::Metrics;
 use super::probe::{prune_removed_providers, Prober};
-use super::refresh::{Outcome, Read, Refresher};
 use super::waits::Waits;
 use crate::config::{Build, LoadSource, PluginConfig};
 use crate::flow::Stat;
@@ -25,7 +25,7 @@ pub struct Shared {
     pub plugin: Rc<PluginConfig>,
     pub metrics: RefCell<Metrics>,
     pub rng: RefCell<Rng>,
-    pub refresher: RefCell<Refresher>,
+    pub background: RefCell<BackgroundReads>,
     pub prober: RefCell<Prober>,
     /// Whether each configuration's store is known down, as this worker has seen it.
     pub store_outages: RefCell<StoreOutages>,
@@ -76,10 +76,10 @@ impl Shared {
         }
     }
 
-    /// Hands a background read's reply to the refresher and counts the outcome.
-    fn refreshed(&self, read: usize, reply: Result<Vec<u8>, StoreError>) {
-        let outcome = match self.refresher.try_borrow_mut() {
-            Ok(mut refresher) => refresher.on_reply(read, reply),
+    /// Hands a background read's reply over to be published, and counts the outcome.
+    fn read_back(&self, read: usize, reply: Result<Vec<u8>, StoreError>) {
+        let outcome = match self.background.try_borrow_mut() {
+            Ok(mut background) => background.on_reply(read, reply),
             Err(_) => Outcome::StoreFailed,
         };
         self.count(match outcome {
@@ -110,8 +110,8 @@ impl Root {
         let sent = match &read.query {
             StoreQuery::Webdis { .. } => {
                 dispatch_webdis(&read.query, read.timeout_ms, self.context_id).map(|token| {
-                    if let Ok(mut refresher) = shared.refresher.try_borrow_mut() {
-                        refresher.sent_http(token, read.index);
+                    if let Ok(mut background) = shared.background.try_borrow_mut() {
+                        background.sent_http(token, read.index);
                     }
                 })
             }
@@ -121,7 +121,7 @@ impl Root {
                 let index = read.index;
                 let on_reply = move |reply| {
                     if let Some(shared) = shared_weak.upgrade() {
-                        shared.refreshed(index, reply);
+                        shared.read_back(index, reply);
                     }
                 };
                 super::redis::call(upstream, command, self.context_id, Box::new(on_reply))
@@ -130,10 +130,10 @@ impl Root {
             StoreQuery::Resp { .. } => Err("RESP needs the Higress build".into()),
         };
         if let Err(why) = sent {
-            let engine = match shared.refresher.try_borrow_mut() {
-                Ok(mut refresher) => {
-                    refresher.not_sent(read.index, &why);
-                    refresher.is_engine(read.index)
+            let engine = match shared.background.try_borrow_mut() {
+                Ok(mut background) => {
+                    background.not_sent(read.index, &why);
+                    background.is_engine(read.index)
                 }
                 Err(_) => false,
             };
@@ -162,12 +162,12 @@ impl Root {
                 return;
             }
         }
-        let read = match shared.refresher.try_borrow_mut() {
-            Ok(mut refresher) => refresher.http_read(token_id),
+        let read = match shared.background.try_borrow_mut() {
+            Ok(mut background) => background.http_read(token_id),
             Err(_) => None,
         };
         if let Some(read) = read {
-            shared.refreshed(read, reply.into_store_reply());
+            shared.read_back(read, reply.into_store_reply());
         }
     }
 }
@@ -207,7 +207,7 @@ impl Root {
         );
         let mut rng = Rng::from_entropy(super::now_ms() ^ 0x9e37_79b9);
         let worker_id = vm_worker_id(&mut rng);
-        let refresher = Refresher::new(&plugin, worker_id);
+        let background = BackgroundReads::new(&plugin, worker_id);
         let prober = Prober::new(&plugin, worker_id);
         prune_removed_providers(&plugin);
         let counts_in_flight = counts_in_flight(&plugin);
@@ -215,7 +215,7 @@ impl Root {
         let heartbeat = counts_in_flight.then(|| Duration::from_millis(inflight::HEARTBEAT_MS));
         // The shortest period any of them wants; none: no tick.
         let mut period: Option<Duration> = None;
-        for wanted in [refresher.tick_period(), prober.tick_period(), heartbeat]
+        for wanted in [background.tick_period(), prober.tick_period(), heartbeat]
             .into_iter()
             .flatten()
         {
@@ -229,7 +229,7 @@ impl Root {
             plugin: Rc::new(plugin),
             metrics: RefCell::new(Metrics::default()),
             rng: RefCell::new(rng),
-            refresher: RefCell::new(refresher),
+            background: RefCell::new(background),
             prober: RefCell::new(prober),
             store_outages: RefCell::new(StoreOutages::default()),
             worker_id,
@@ -246,8 +246,8 @@ impl Root {
         let Some(shared) = self.shared.clone() else {
             return;
         };
-        let reads = match shared.refresher.try_borrow_mut() {
-            Ok(mut refresher) => refresher.due_reads(super::now_ms()),
+        let reads = match shared.background.try_borrow_mut() {
+            Ok(mut background) => background.due_reads(super::now_ms()),
             Err(_) => return,
         };
         for read in reads {

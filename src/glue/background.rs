@@ -2,16 +2,17 @@
 //! shared data sends it from its root context and publishes the result for every worker. Two
 //! kinds: a store read in background mode (every provider's load at once), and the scrape of
 //! one engine's `/metrics`. Requests then read what was published (`RequestFlow`) and never
-//! wait.
+//! wait. The decisions (keys, snapshot, lease, schedule) are in `crate::background`.
 
 use std::time::Duration;
 
 use super::abi;
 use log::{debug, warn};
 
+use crate::background::lease::claim;
+use crate::background::{SharedKeys, Snapshot};
 use crate::config::{LoadSource, PluginConfig, Refresh, ReplyFormat};
 use crate::engine::{engine_load, PrefixCounters};
-use crate::refresh::{claim, SharedKeys, Snapshot};
 use crate::store::{parse_reply, StoreError, StoreQuery};
 
 /// A lease outlives this many intervals (plus the read's timeout), so that a holder that stops
@@ -38,7 +39,7 @@ struct Background {
     in_flight_since_ms: Option<u64>,
 }
 
-/// What a refresh attempt asks the caller to send.
+/// What a background read asks the caller to send.
 pub struct Read {
     pub index: usize,
     pub query: StoreQuery,
@@ -53,7 +54,7 @@ pub enum Outcome {
     EngineFailed,
 }
 
-pub struct Refresher {
+pub struct BackgroundReads {
     /// This VM's identity in leases.
     me: u64,
     reads: Vec<Background>,
@@ -61,7 +62,7 @@ pub struct Refresher {
     http_calls: Vec<(u32, usize)>,
 }
 
-impl Refresher {
+impl BackgroundReads {
     /// One background read per distinct store in background mode, and per distinct engine.
     pub fn new(plugin: &PluginConfig, me: u64) -> Self {
         let mut reads: Vec<Background> = Vec::new();
@@ -132,7 +133,7 @@ impl Refresher {
         let mut due = Vec::new();
         for (index, read) in self.reads.iter_mut().enumerate() {
             if let Some(since) = read.in_flight_since_ms {
-                // A reply lost by the host must not stop the refresh for good.
+                // A reply lost by the host must not stop the read for good.
                 let deadline = since + u64::from(read.timeout_ms) + read.interval_ms;
                 if now_ms < deadline {
                     continue;
