@@ -8,6 +8,7 @@
 
 pub mod keys;
 pub mod lease;
+pub mod schedule;
 pub mod snapshot;
 
 pub use keys::{engine_keys, fnv1a_64, shared_keys, SharedKeys};

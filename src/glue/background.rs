@@ -4,20 +4,15 @@
 //! one engine's `/metrics`. Requests then read what was published (`RequestFlow`) and never
 //! wait. The decisions (keys, snapshot, lease, schedule) are in `crate::background`.
 
-use std::time::Duration;
-
 use super::abi;
 use log::{debug, warn};
 
 use crate::background::lease::claim;
+use crate::background::schedule::ReadSchedule;
 use crate::background::{SharedKeys, Snapshot};
 use crate::config::{LoadSource, PluginConfig, Refresh, ReplyFormat};
 use crate::engine::{engine_load, PrefixCounters};
 use crate::store::{parse_reply, StoreError, StoreQuery};
-
-/// A lease outlives this many intervals (plus the read's timeout), so that a holder that stops
-/// ticking is replaced soon, and a slow one is not.
-const LEASE_INTERVALS: u64 = 3;
 
 enum Kind {
     Store {
@@ -32,11 +27,7 @@ struct Background {
     kind: Kind,
     query: StoreQuery,
     keys: SharedKeys,
-    interval_ms: u64,
-    timeout_ms: u32,
-    next_due_ms: u64,
-    /// When the read now out was sent (`None`: no read out).
-    in_flight_since_ms: Option<u64>,
+    schedule: ReadSchedule,
 }
 
 /// What a background read asks the caller to send.
@@ -82,10 +73,7 @@ impl BackgroundReads {
                         },
                         query: read.query.clone(),
                         keys: read.shared_keys.clone(),
-                        interval_ms: u64::from(interval_ms),
-                        timeout_ms: read.config.timeout_ms,
-                        next_due_ms: 0,
-                        in_flight_since_ms: None,
+                        schedule: ReadSchedule::new(u64::from(interval_ms), read.config.timeout_ms),
                     });
                 }
                 LoadSource::Engines(scrape) => {
@@ -102,10 +90,10 @@ impl BackgroundReads {
                                 authorization: None,
                             },
                             keys,
-                            interval_ms: u64::from(scrape.interval_ms),
-                            timeout_ms: scrape.timeout_ms,
-                            next_due_ms: 0,
-                            in_flight_since_ms: None,
+                            schedule: ReadSchedule::new(
+                                u64::from(scrape.interval_ms),
+                                scrape.timeout_ms,
+                            ),
                         });
                     }
                 }
@@ -119,40 +107,31 @@ impl BackgroundReads {
         }
     }
 
-    /// The shortest interval, if any read needs the tick.
-    pub fn tick_period(&self) -> Option<Duration> {
-        self.reads
-            .iter()
-            .map(|read| read.interval_ms)
-            .min()
-            .map(Duration::from_millis)
+    /// The intervals the reads run at, for the tick period.
+    pub fn intervals_ms(&self) -> impl Iterator<Item = u64> + '_ {
+        self.reads.iter().map(|read| read.schedule.interval_ms())
     }
 
-    /// The reads due now whose lease this VM holds (taken or renewed here).
-    pub fn due_reads(&mut self, now_ms: u64) -> Vec<Read> {
+    /// The reads due on the tick at `now_ms` (ticks coming every `tick_ms`) whose lease this VM
+    /// holds (taken or renewed here).
+    pub fn due_reads(&mut self, now_ms: u64, tick_ms: u64) -> Vec<Read> {
         let mut due = Vec::new();
         for (index, read) in self.reads.iter_mut().enumerate() {
-            if let Some(since) = read.in_flight_since_ms {
-                // A reply lost by the host must not stop the read for good.
-                let deadline = since + u64::from(read.timeout_ms) + read.interval_ms;
-                if now_ms < deadline {
-                    continue;
-                }
-                read.in_flight_since_ms = None;
-            }
-            if now_ms < read.next_due_ms {
+            if !read.schedule.due(now_ms, tick_ms)
+                || !hold_lease(
+                    &read.keys.lease,
+                    self.me,
+                    now_ms,
+                    read.schedule.lease_ttl_ms(),
+                )
+            {
                 continue;
             }
-            read.next_due_ms = now_ms + read.interval_ms;
-            let ttl_ms = read.interval_ms * LEASE_INTERVALS + u64::from(read.timeout_ms);
-            if !hold_lease(&read.keys.lease, self.me, now_ms, ttl_ms) {
-                continue;
-            }
-            read.in_flight_since_ms = Some(now_ms);
+            read.schedule.sent(now_ms);
             due.push(Read {
                 index,
                 query: read.query.clone(),
-                timeout_ms: read.timeout_ms,
+                timeout_ms: read.schedule.timeout_ms(),
             });
         }
         due
@@ -167,7 +146,7 @@ impl BackgroundReads {
     pub fn not_sent(&mut self, index: usize, why: &str) {
         warn!("ai-load-balancer: background read not sent: {why}");
         if let Some(read) = self.reads.get_mut(index) {
-            read.in_flight_since_ms = None;
+            read.schedule.not_sent();
         }
     }
 
@@ -197,7 +176,7 @@ impl BackgroundReads {
         let Some(read) = self.reads.get_mut(index) else {
             return failed;
         };
-        let Some(sent_at_ms) = read.in_flight_since_ms.take() else {
+        let Some(sent_at_ms) = read.schedule.replied() else {
             return failed;
         };
         let loads = match (&mut read.kind, reply) {

@@ -14,6 +14,7 @@ use super::host::dispatch_webdis;
 use super::metrics::Metrics;
 use super::probe::{prune_removed_providers, Prober};
 use super::waits::Waits;
+use crate::background::schedule::{tick_period, Schedule};
 use crate::config::{Build, LoadSource, PluginConfig};
 use crate::flow::Stat;
 use crate::inflight;
@@ -29,6 +30,9 @@ pub struct Shared {
     pub prober: RefCell<Prober>,
     /// Whether each configuration's store is known down, as this worker has seen it.
     pub store_outages: RefCell<StoreOutages>,
+    /// This VM's in-flight slot beats on this schedule (`None`: no configuration counts
+    /// requests in flight).
+    pub heartbeat: RefCell<Option<Schedule>>,
     /// This VM's identity: its in-flight slot and its leases.
     pub worker_id: u64,
     /// The tick the periodic work wants (zero: none).
@@ -210,20 +214,12 @@ impl Root {
         let background = BackgroundReads::new(&plugin, worker_id);
         let prober = Prober::new(&plugin, worker_id);
         prune_removed_providers(&plugin);
-        let counts_in_flight = counts_in_flight(&plugin);
-        // In-flight slots need a heartbeat from every worker, at least once a second.
-        let heartbeat = counts_in_flight.then(|| Duration::from_millis(inflight::HEARTBEAT_MS));
-        // The shortest period any of them wants; none: no tick.
-        let mut period: Option<Duration> = None;
-        for wanted in [background.tick_period(), prober.tick_period(), heartbeat]
-            .into_iter()
-            .flatten()
-        {
-            if period.is_none_or(|shortest| wanted < shortest) {
-                period = Some(wanted);
-            }
-        }
-        let period = period.unwrap_or(Duration::ZERO);
+        // In-flight slots need a heartbeat from every worker, once a second.
+        let heartbeat = counts_in_flight(&plugin).then(|| Schedule::new(inflight::HEARTBEAT_MS, 0));
+        let intervals = (background.intervals_ms())
+            .chain(prober.interval_ms())
+            .chain(heartbeat.as_ref().map(Schedule::interval_ms));
+        let period = tick_period(intervals).unwrap_or(Duration::ZERO);
         set_tick(period);
         self.shared = Some(Rc::new(Shared {
             plugin: Rc::new(plugin),
@@ -232,6 +228,7 @@ impl Root {
             background: RefCell::new(background),
             prober: RefCell::new(prober),
             store_outages: RefCell::new(StoreOutages::default()),
+            heartbeat: RefCell::new(heartbeat),
             worker_id,
             tick_period: period,
             waits: RefCell::new(Waits::new(period)),
@@ -246,18 +243,30 @@ impl Root {
         let Some(shared) = self.shared.clone() else {
             return;
         };
+        let now_ms = super::now_ms();
+        let Ok(tick_ms) = shared.waits.try_borrow().map(|waits| waits.tick_ms()) else {
+            return;
+        };
         let reads = match shared.background.try_borrow_mut() {
-            Ok(mut background) => background.due_reads(super::now_ms()),
+            Ok(mut background) => background.due_reads(now_ms, tick_ms),
             Err(_) => return,
         };
         for read in reads {
             self.send(&shared, read);
         }
         if let Ok(mut prober) = shared.prober.try_borrow_mut() {
-            prober.on_tick(&shared.plugin, super::now_ms(), self.context_id);
+            prober.on_tick(&shared.plugin, now_ms, tick_ms, self.context_id);
         }
-        if counts_in_flight(&shared.plugin) {
-            heartbeat(shared.worker_id);
+        let beat = shared
+            .heartbeat
+            .try_borrow_mut()
+            .is_ok_and(|mut heartbeat| {
+                heartbeat
+                    .as_mut()
+                    .is_some_and(|schedule| schedule.due(now_ms, tick_ms))
+            });
+        if beat {
+            heartbeat(shared.worker_id, now_ms);
             #[cfg(feature = "higress")]
             reassert_redis_in_flight(&shared);
         }
@@ -292,7 +301,7 @@ fn counts_in_flight(plugin: &PluginConfig) -> bool {
 
 /// Refreshes this worker's in-flight slot so that its counts keep counting (a slot that stops
 /// beating is a dead worker's, and is ignored).
-fn heartbeat(worker_id: u64) {
+fn heartbeat(worker_id: u64, now_ms: u64) {
     let key = inflight::slot_key(worker_id);
     let Ok((current, cas)) = abi::shared_data(&key) else {
         return;
@@ -300,7 +309,7 @@ fn heartbeat(worker_id: u64) {
     let Some(mut slot) = current.and_then(|bytes| inflight::Slot::decode(&bytes).ok()) else {
         return; // no request counted yet
     };
-    slot.heartbeat_ms = super::now_ms();
+    slot.heartbeat_ms = now_ms;
     if let Err(err) = abi::set_shared_data(&key, &slot.encode(), cas) {
         debug!("ai-load-balancer: in-flight heartbeat deferred: {err}");
     }
