@@ -47,6 +47,9 @@ pub struct Process {
     pub next_token: u32,
     /// Statuses the test injects into host calls, and the calls the filter made.
     pub faults: Faults,
+    /// How much short of its period each tick falls after the one before, on the clock the
+    /// filter reads (see [`super::Host::ticks_early`]).
+    pub ticks_early: Duration,
 }
 
 impl Process {
@@ -61,6 +64,7 @@ impl Process {
             clusters: HashMap::new(),
             next_token: 1,
             faults: Faults::default(),
+            ticks_early: Duration::ZERO,
         }
     }
 
