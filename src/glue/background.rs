@@ -1,227 +1,109 @@
-//! Background reads, wasm side: on each tick the VM that holds (or takes) a read's lease in
-//! shared data sends it from its root context and publishes the result for every worker. Two
-//! kinds: a store read in background mode (every provider's load at once), and the scrape of
-//! one engine's `/metrics`. Requests then read what was published (`RequestFlow`) and never
-//! wait. The decisions (keys, snapshot, lease, schedule) are in `crate::background`.
+//! Background reads, wasm side: the host calls for what `crate::background::reads` decides.
+//! On each tick the VM that holds (or takes) a read's lease in shared data sends it from its
+//! root context, and publishes what the reply gives for every worker. Requests then read what
+//! was published (`RequestFlow`) and never wait.
 
-use super::abi;
+use std::rc::Rc;
+
 use log::{debug, warn};
 
+use super::abi;
+use super::host::dispatch_webdis;
+use super::root::Shared;
 use crate::background::lease::claim;
-use crate::background::schedule::ReadSchedule;
-use crate::background::{SharedKeys, Snapshot};
-use crate::config::{LoadSource, PluginConfig, Refresh, ReplyFormat};
-use crate::engine::{engine_load, PrefixCounters};
-use crate::store::{parse_reply, StoreError, StoreQuery};
+use crate::background::reads::{Publication, Read};
+use crate::flow::Stat;
+use crate::store::{StoreError, StoreQuery};
 
-enum Kind {
-    Store {
-        format: ReplyFormat,
-        providers: usize,
-    },
-    /// The counters of the last scrape, for the prefix-cache hit ratio between two scrapes.
-    Engine { previous: Option<PrefixCounters> },
+/// Sends the reads due on the tick at `now_ms` whose lease this VM holds; replies come back
+/// to the root context `root_context_id`.
+pub fn on_tick(shared: &Rc<Shared>, now_ms: u64, tick_ms: u64, root_context_id: u32) {
+    let me = shared.worker_id;
+    let mut hold = |key: &str, ttl_ms| hold_lease(key, me, now_ms, ttl_ms);
+    let reads = match shared.background.try_borrow_mut() {
+        Ok(mut background) => background.due_reads(now_ms, tick_ms, &mut hold),
+        Err(_) => return,
+    };
+    for read in reads {
+        send(shared, read, root_context_id);
+    }
 }
 
-struct Background {
-    kind: Kind,
-    query: StoreQuery,
-    keys: SharedKeys,
-    schedule: ReadSchedule,
-}
-
-/// What a background read asks the caller to send.
-pub struct Read {
-    pub index: usize,
-    pub query: StoreQuery,
-    pub timeout_ms: u32,
-}
-
-/// What a reply did.
-pub enum Outcome {
-    StorePublished,
-    StoreFailed,
-    EnginePublished,
-    EngineFailed,
-}
-
-pub struct BackgroundReads {
-    /// This VM's identity in leases.
-    me: u64,
-    reads: Vec<Background>,
-    /// HTTP calls out: token and read index (a few at a time; a Vec is smaller than a HashMap).
-    http_calls: Vec<(u32, usize)>,
-}
-
-impl BackgroundReads {
-    /// One background read per distinct store in background mode, and per distinct engine.
-    pub fn new(plugin: &PluginConfig, me: u64) -> Self {
-        let mut reads: Vec<Background> = Vec::new();
-        for config in plugin.all() {
-            match &config.loads {
-                LoadSource::Store(read) => {
-                    let Refresh::Background { interval_ms, .. } = read.config.refresh else {
-                        continue;
-                    };
-                    if reads.iter().any(|r| r.keys.loads == read.shared_keys.loads) {
-                        continue;
-                    }
-                    reads.push(Background {
-                        kind: Kind::Store {
-                            format: read.format.clone(),
-                            providers: config.providers.len(),
-                        },
-                        query: read.query.clone(),
-                        keys: read.shared_keys.clone(),
-                        schedule: ReadSchedule::new(u64::from(interval_ms), read.config.timeout_ms),
-                    });
+fn send(shared: &Rc<Shared>, read: Read, root_context_id: u32) {
+    let sent = match &read.query {
+        StoreQuery::Webdis { .. } => dispatch_webdis(&read.query, read.timeout_ms, root_context_id)
+            .map(|token| {
+                if let Ok(mut background) = shared.background.try_borrow_mut() {
+                    background.sent_http(token, read.index);
                 }
-                LoadSource::Engines(scrape) => {
-                    for target in config.providers.iter().filter_map(|p| p.metrics.as_ref()) {
-                        let keys = target.shared_keys.clone();
-                        if reads.iter().any(|r| r.keys.loads == keys.loads) {
-                            continue;
-                        }
-                        reads.push(Background {
-                            kind: Kind::Engine { previous: None },
-                            query: StoreQuery::Webdis {
-                                cluster: target.cluster.clone(),
-                                path: target.path.clone(),
-                                authorization: None,
-                            },
-                            keys,
-                            schedule: ReadSchedule::new(
-                                u64::from(scrape.interval_ms),
-                                scrape.timeout_ms,
-                            ),
-                        });
-                    }
+            }),
+        #[cfg(feature = "higress")]
+        StoreQuery::Resp { upstream, command } => {
+            let shared_weak = Rc::downgrade(shared);
+            let index = read.index;
+            let on_reply = move |reply| {
+                if let Some(shared) = shared_weak.upgrade() {
+                    read_back(&shared, index, reply);
                 }
-                LoadSource::None | LoadSource::InFlight(_) => {}
+            };
+            super::redis::call(upstream, command, root_context_id, Box::new(on_reply))
+        }
+        #[cfg(not(feature = "higress"))]
+        StoreQuery::Resp { .. } => Err("RESP needs the Higress build".into()),
+    };
+    if let Err(why) = sent {
+        let engine = match shared.background.try_borrow_mut() {
+            Ok(mut background) => {
+                background.not_sent(read.index, &why);
+                background.is_engine(read.index)
             }
-        }
-        Self {
-            me,
-            reads,
-            http_calls: Vec::new(),
-        }
-    }
-
-    /// The intervals the reads run at, for the tick period.
-    pub fn intervals_ms(&self) -> impl Iterator<Item = u64> + '_ {
-        self.reads.iter().map(|read| read.schedule.interval_ms())
-    }
-
-    /// The reads due on the tick at `now_ms` (ticks coming every `tick_ms`) whose lease this VM
-    /// holds (taken or renewed here).
-    pub fn due_reads(&mut self, now_ms: u64, tick_ms: u64) -> Vec<Read> {
-        let mut due = Vec::new();
-        for (index, read) in self.reads.iter_mut().enumerate() {
-            if !read.schedule.due(now_ms, tick_ms)
-                || !hold_lease(
-                    &read.keys.lease,
-                    self.me,
-                    now_ms,
-                    read.schedule.lease_ttl_ms(),
-                )
-            {
-                continue;
-            }
-            read.schedule.sent(now_ms);
-            due.push(Read {
-                index,
-                query: read.query.clone(),
-                timeout_ms: read.schedule.timeout_ms(),
-            });
-        }
-        due
-    }
-
-    pub fn sent_http(&mut self, token: u32, index: usize) {
-        self.http_calls.retain(|(sent, _)| *sent != token);
-        self.http_calls.push((token, index));
-    }
-
-    /// The read could not be sent: try again at the next interval.
-    pub fn not_sent(&mut self, index: usize, why: &str) {
-        warn!("ai-load-balancer: background read not sent: {why}");
-        if let Some(read) = self.reads.get_mut(index) {
-            read.schedule.not_sent();
-        }
-    }
-
-    pub fn http_read(&mut self, token: u32) -> Option<usize> {
-        let position = self
-            .http_calls
-            .iter()
-            .position(|(sent, _)| *sent == token)?;
-        Some(self.http_calls.swap_remove(position).1)
-    }
-
-    pub fn is_engine(&self, index: usize) -> bool {
-        matches!(
-            self.reads.get(index).map(|r| &r.kind),
-            Some(Kind::Engine { .. })
-        )
-    }
-
-    /// Publishes a reply for every worker; on failure keeps the last loads, which age out.
-    pub fn on_reply(&mut self, index: usize, reply: Result<Vec<u8>, StoreError>) -> Outcome {
-        let engine = self.is_engine(index);
-        let failed = if engine {
-            Outcome::EngineFailed
+            Err(_) => false,
+        };
+        shared.count(if engine {
+            Stat::ScrapeFailed
         } else {
-            Outcome::StoreFailed
-        };
-        let Some(read) = self.reads.get_mut(index) else {
-            return failed;
-        };
-        let Some(sent_at_ms) = read.schedule.replied() else {
-            return failed;
-        };
-        let loads = match (&mut read.kind, reply) {
-            (Kind::Store { format, providers }, reply) => {
-                reply.and_then(|body| parse_reply(format, &body, *providers))
-            }
-            (Kind::Engine { previous }, Ok(body)) => {
-                let text = String::from_utf8_lossy(&body);
-                let (load, counters) = engine_load(&text, previous.as_ref());
-                *previous = Some(counters);
-                load.map(|load| vec![Some(load)]).ok_or_else(|| {
-                    StoreError::BadReply("no running-requests metric in /metrics".into())
-                })
-            }
-            (Kind::Engine { .. }, Err(err)) => Err(err),
-        };
-        let loads = match loads {
-            Ok(loads) => loads,
-            Err(err) => {
-                warn!(
-                    "ai-load-balancer: background read of {} failed: {err}; the last loads \
-                     stay until they age out",
-                    read.keys.loads
-                );
-                return failed;
-            }
-        };
-        // The loads are at least as fresh as the moment they were asked for.
-        let snapshot = Snapshot {
-            fetched_at_ms: sent_at_ms,
-            loads,
-        };
-        match abi::set_shared_data(&read.keys.loads, &snapshot.encode(), 0) {
-            Ok(()) => {
-                debug!("ai-load-balancer: loads published to {}", read.keys.loads);
-                if engine {
-                    Outcome::EnginePublished
-                } else {
-                    Outcome::StorePublished
-                }
-            }
-            Err(err) => {
-                warn!("ai-load-balancer: cannot publish loads: {err}");
-                failed
-            }
+            Stat::RefreshFailed
+        });
+    }
+}
+
+/// An HTTP reply to a background read: `false` when `token` is not one's.
+pub fn on_http_reply(shared: &Shared, token: u32, reply: Result<Vec<u8>, StoreError>) -> bool {
+    let read = match shared.background.try_borrow_mut() {
+        Ok(mut background) => background.http_read(token),
+        Err(_) => None,
+    };
+    if let Some(read) = read {
+        read_back(shared, read, reply);
+    }
+    read.is_some()
+}
+
+/// Publishes what a read's reply gives, and counts the outcome.
+fn read_back(shared: &Shared, read: usize, reply: Result<Vec<u8>, StoreError>) {
+    let (engine, publication) = match shared.background.try_borrow_mut() {
+        Ok(mut background) => (background.is_engine(read), background.on_reply(read, reply)),
+        Err(_) => (false, None),
+    };
+    let published = publication.is_some_and(|publication| publish(&publication));
+    shared.count(match (engine, published) {
+        (false, true) => Stat::RefreshPublished,
+        (false, false) => Stat::RefreshFailed,
+        (true, true) => Stat::ScrapePublished,
+        (true, false) => Stat::ScrapeFailed,
+    });
+}
+
+fn publish(publication: &Publication) -> bool {
+    let key = &publication.key;
+    match abi::set_shared_data(key, &publication.snapshot.encode(), 0) {
+        Ok(()) => {
+            debug!("ai-load-balancer: loads published to {key}");
+            true
+        }
+        Err(err) => {
+            warn!("ai-load-balancer: cannot publish loads: {err}");
+            false
         }
     }
 }

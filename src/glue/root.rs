@@ -8,18 +8,17 @@ use std::time::Duration;
 use log::{debug, error, info, warn};
 
 use super::abi::{self, BufferType};
-use super::background::{BackgroundReads, Outcome, Read};
 use super::filter::call_reply;
-use super::host::dispatch_webdis;
 use super::metrics::Metrics;
 use super::probe::{prune_removed_providers, Prober};
 use super::waits::Waits;
+use crate::background::reads::BackgroundReads;
 use crate::background::schedule::{tick_period, Schedule};
 use crate::config::{Build, LoadSource, PluginConfig};
 use crate::flow::Stat;
 use crate::inflight;
 use crate::rng::Rng;
-use crate::store::{StoreError, StoreOutages, StoreQuery};
+use crate::store::StoreOutages;
 
 /// What every request of one plugin configuration shares.
 pub struct Shared {
@@ -79,20 +78,6 @@ impl Shared {
             metrics.increment(&stat.name());
         }
     }
-
-    /// Hands a background read's reply over to be published, and counts the outcome.
-    fn read_back(&self, read: usize, reply: Result<Vec<u8>, StoreError>) {
-        let outcome = match self.background.try_borrow_mut() {
-            Ok(mut background) => background.on_reply(read, reply),
-            Err(_) => Outcome::StoreFailed,
-        };
-        self.count(match outcome {
-            Outcome::StorePublished => Stat::RefreshPublished,
-            Outcome::StoreFailed => Stat::RefreshFailed,
-            Outcome::EnginePublished => Stat::ScrapePublished,
-            Outcome::EngineFailed => Stat::ScrapeFailed,
-        });
-    }
 }
 
 pub struct Root {
@@ -107,45 +92,6 @@ impl Root {
         Self {
             context_id,
             shared: None,
-        }
-    }
-
-    fn send(&self, shared: &Rc<Shared>, read: Read) {
-        let sent = match &read.query {
-            StoreQuery::Webdis { .. } => {
-                dispatch_webdis(&read.query, read.timeout_ms, self.context_id).map(|token| {
-                    if let Ok(mut background) = shared.background.try_borrow_mut() {
-                        background.sent_http(token, read.index);
-                    }
-                })
-            }
-            #[cfg(feature = "higress")]
-            StoreQuery::Resp { upstream, command } => {
-                let shared_weak = Rc::downgrade(shared);
-                let index = read.index;
-                let on_reply = move |reply| {
-                    if let Some(shared) = shared_weak.upgrade() {
-                        shared.read_back(index, reply);
-                    }
-                };
-                super::redis::call(upstream, command, self.context_id, Box::new(on_reply))
-            }
-            #[cfg(not(feature = "higress"))]
-            StoreQuery::Resp { .. } => Err("RESP needs the Higress build".into()),
-        };
-        if let Err(why) = sent {
-            let engine = match shared.background.try_borrow_mut() {
-                Ok(mut background) => {
-                    background.not_sent(read.index, &why);
-                    background.is_engine(read.index)
-                }
-                Err(_) => false,
-            };
-            shared.count(if engine {
-                Stat::ScrapeFailed
-            } else {
-                Stat::RefreshFailed
-            });
         }
     }
 }
@@ -166,13 +112,7 @@ impl Root {
                 return;
             }
         }
-        let read = match shared.background.try_borrow_mut() {
-            Ok(mut background) => background.http_read(token_id),
-            Err(_) => None,
-        };
-        if let Some(read) = read {
-            shared.read_back(read, reply.into_store_reply());
-        }
+        super::background::on_http_reply(shared, token_id, reply.into_store_reply());
     }
 }
 
@@ -211,7 +151,7 @@ impl Root {
         );
         let mut rng = Rng::from_entropy(super::now_ms() ^ 0x9e37_79b9);
         let worker_id = vm_worker_id(&mut rng);
-        let background = BackgroundReads::new(&plugin, worker_id);
+        let background = BackgroundReads::new(&plugin);
         let prober = Prober::new(&plugin, worker_id);
         prune_removed_providers(&plugin);
         // In-flight slots need a heartbeat from every worker, once a second.
@@ -247,13 +187,7 @@ impl Root {
         let Ok(tick_ms) = shared.waits.try_borrow().map(|waits| waits.tick_ms()) else {
             return;
         };
-        let reads = match shared.background.try_borrow_mut() {
-            Ok(mut background) => background.due_reads(now_ms, tick_ms),
-            Err(_) => return,
-        };
-        for read in reads {
-            self.send(&shared, read);
-        }
+        super::background::on_tick(&shared, now_ms, tick_ms, self.context_id);
         if let Ok(mut prober) = shared.prober.try_borrow_mut() {
             prober.on_tick(&shared.plugin, now_ms, tick_ms, self.context_id);
         }
@@ -341,7 +275,7 @@ fn reassert_redis_in_flight(shared: &Shared) {
 /// A Redis call whose reply nobody waits for.
 #[cfg(feature = "higress")]
 pub fn fire_and_forget(shared: &Shared, upstream: &str, command: &[u8]) {
-    let ignore = Box::new(|reply: Result<Vec<u8>, StoreError>| {
+    let ignore = Box::new(|reply: Result<Vec<u8>, crate::store::StoreError>| {
         if let Err(err) = reply {
             debug!("ai-load-balancer: in-flight count not recorded in Redis: {err}");
         }
