@@ -4,6 +4,7 @@
 //! Everything but `glue` is host-independent and unit-tested natively; only `glue` touches
 //! `proxy_wasm`, and it is compiled for wasm only.
 
+pub mod background;
 pub mod call;
 pub mod config;
 pub mod engine;
@@ -13,7 +14,6 @@ pub mod header_map;
 pub mod health;
 pub mod inflight;
 pub mod load;
-pub mod refresh;
 pub mod rewrite;
 pub mod rng;
 pub mod rules;

@@ -21,12 +21,18 @@ struct Gateway {
 
 /// Two workers; refresh every 100 ms; loads older than 300 ms count as unknown.
 fn gateway(build: Build) -> Gateway {
+    refreshing(build, 100, 300, Duration::ZERO)
+}
+
+/// Two workers; refresh every `interval_ms`; loads older than `max_age_ms` count as unknown;
+/// each tick falls `ticks_early` short of its period.
+fn refreshing(build: Build, interval_ms: u64, max_age_ms: u64, ticks_early: Duration) -> Gateway {
     let redis = RedisServer::start();
     let (host, webdis) = reading(build, &redis);
     let mut store = redis_section(build);
     store["refresh"] = json!("background");
-    store["refresh_interval_ms"] = json!(100);
-    store["max_age_ms"] = json!(300);
+    store["refresh_interval_ms"] = json!(interval_ms);
+    store["max_age_ms"] = json!(max_age_ms);
     let config = json!({
         "providers": [
             {"name": "minmax", "key": "minimax_1", "model": "MiniMax-M2.1", "weight": 1},
@@ -35,7 +41,9 @@ fn gateway(build: Build) -> Gateway {
         "redis": store
     })
     .to_string();
-    let mut host = host.body_delivery(BodyDelivery::AfterHeadersResume);
+    let mut host = host
+        .body_delivery(BodyDelivery::AfterHeadersResume)
+        .ticks_early(ticks_early);
     for _ in 0..2 {
         host.start_vm(&config).expect("configured");
     }
@@ -50,6 +58,14 @@ impl Gateway {
     fn loads(&self, minmax: &str, qianwen: &str) {
         self.redis.set("ai_metric:minimax_1", minmax);
         self.redis.set("ai_metric:qwen_1", qianwen);
+    }
+
+    /// Moves the clock on by `by`, answering the reads its ticks sent.
+    fn run_for(&mut self, by: Duration) {
+        self.host.advance(by);
+        for vm in 0..2 {
+            self.host.vm(vm).deliver_store_replies();
+        }
     }
 
     /// Moves the clock on by `ms`, one refresh interval at a time, answering the reads each
@@ -95,6 +111,7 @@ both_builds!(
     one_worker_reads_the_store_and_every_worker_routes_by_it,
     loads_that_age_out_fall_back_to_weights,
     another_worker_takes_over_when_the_holder_stops,
+    the_loads_are_published_every_interval_when_ticks_come_early,
 );
 
 fn one_worker_reads_the_store_and_every_worker_routes_by_it(build: Build) {
@@ -151,4 +168,31 @@ fn another_worker_takes_over_when_the_holder_stops(build: Build) {
     let [_, reads] = gateway.run(500);
     assert!(reads >= 1, "worker 1 took the lease over");
     assert_eq!(route(gateway.host.vm(1)), "minmax");
+}
+
+/// Issue 17: with a 500 ms interval, loads were published every 724 to 834 ms in Envoy, whose
+/// ticks can read a millisecond short of their period: a read due at exactly 500 ms waited for
+/// the tick after. Publication now keeps the interval within a tick.
+fn the_loads_are_published_every_interval_when_ticks_come_early(build: Build) {
+    let mut gateway = refreshing(build, 500, 2_000, Duration::from_millis(1));
+    gateway.loads("90", "10");
+    let mut published_at = Vec::new();
+    // 10 s in steps of 50 ms, each step's reads answered at its end.
+    for _ in 0..200 {
+        gateway.run_for(Duration::from_millis(50));
+        let published = gateway.host.metric("ai_lb.refresh.published") as usize;
+        if published > published_at.len() {
+            assert_eq!(published, published_at.len() + 1, "one per step at most");
+            published_at.push(gateway.host.now());
+        }
+    }
+    let gaps: Vec<u128> = published_at
+        .windows(2)
+        .map(|pair| (pair[1] - pair[0]).as_millis())
+        .collect();
+    assert!(
+        gaps.iter().all(|gap| (450..=550).contains(gap)),
+        "published {gaps:?} ms apart"
+    );
+    assert!(published_at.len() >= 20, "{} in 10 s", published_at.len());
 }

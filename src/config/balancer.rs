@@ -11,9 +11,9 @@ use super::pools::{parse_pools, Pools};
 use super::scope::Scope;
 use super::sources::{parse_load_source, LoadSource, StoreRead, DEFAULT_KEY_PREFIX, REDIS_FIELDS};
 use super::{Build, ConfigError};
+use crate::background::{engine_keys, SharedKeys};
 use crate::health::health_key;
 use crate::health::tokens::TokenPool;
-use crate::refresh::{engine_keys, SharedKeys};
 use crate::strategy::Strategy;
 
 pub const FIELDS: &[&str] = &[

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::balancer::Provider;
 use super::fields::{kind, Fields};
 use super::ConfigError;
-use crate::refresh::fnv1a_64;
+use crate::background::fnv1a_64;
 use crate::strategy::{Affinity, Ring, ScoreWeights, Strategy};
 
 pub const POOL_FIELDS: &[&str] = &["strategy", "backends"];

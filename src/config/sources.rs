@@ -7,8 +7,8 @@ use serde_json::Value;
 use super::balancer::Provider;
 use super::fields::Fields;
 use super::{Build, ConfigError};
+use crate::background::{shared_keys, SharedKeys};
 use crate::inflight::replicas;
-use crate::refresh::{shared_keys, SharedKeys};
 use crate::store::{str_refs, StoreQuery};
 
 pub const REDIS_FIELDS: &[&str] = &[

@@ -6,9 +6,9 @@ use std::rc::Rc;
 use log::debug;
 
 use super::{accounting, backends, Phase, RequestFlow, RequestHost, Sent, Stat, Verdict};
+use crate::background::fresh_loads;
 use crate::config::{BalancerConfig, LoadSource, Pool, Refresh};
 use crate::load::Loads;
-use crate::refresh::fresh_loads;
 use crate::rng::Rng;
 use crate::store::StoreError;
 use crate::strategy::latency::LatencyStats;

@@ -3,11 +3,11 @@
 //! the store) and token availability, tokens masked.
 
 use super::{accounting, choose, RequestHost};
+use crate::background::fresh_loads;
 use crate::config::{BalancerConfig, InFlightScope, LoadSource, Refresh, StatusEndpoint};
 use crate::health::status::{render as render_page, source_ip, ProviderStatus};
 use crate::health::ProviderHealth;
 use crate::load::Loads;
-use crate::refresh::fresh_loads;
 
 /// A `GET` of the page's path from an allowed address. Any other source is not told the page
 /// exists: its request goes on like any other.

@@ -540,7 +540,7 @@ fn background_post(loads: Option<(u64, Vec<Option<f64>>)>, now_ms: u64) -> (Requ
     host.now_ms = now_ms;
     if let Some((fetched_at_ms, loads)) = loads {
         let config = flow.plugin.global.as_ref().unwrap();
-        let snapshot = crate::refresh::Snapshot {
+        let snapshot = crate::background::Snapshot {
             fetched_at_ms,
             loads,
         };

@@ -2,13 +2,13 @@
 //! `RequestFlow` events and `RequestHost` calls into proxy-wasm calls.
 
 mod abi;
+mod background;
 mod filter;
 mod host;
 mod metrics;
 mod probe;
 #[cfg(feature = "higress")]
 mod redis;
-mod refresh;
 mod root;
 mod waits;
 

@@ -2,121 +2,73 @@
 //! (taken or renewed with compare-and-swap, taken over once it expires) sends each probe due
 //! from its root context; replies fold into the providers' shared health records.
 
-use std::time::Duration;
-
 use log::{debug, warn};
 
 use super::abi;
+use super::background::hold_lease;
 use super::host::{dispatch_call, update_shared_data};
-use super::refresh::hold_lease;
+use crate::background::schedule::Schedule;
 use crate::call::CallReply;
-use crate::config::{PluginConfig, ProbeSchedule, Provider};
+use crate::config::{PluginConfig, Provider};
 use crate::flow::{report_health_change, Stat};
-use crate::health::probe::{probe_request, probes_due, prune};
+use crate::health::probe::{
+    probe_request, probe_schedule, probe_targets, probes_due, prune, ProbeTarget, ProbesOut,
+};
 use crate::health::{ProviderHealth, PROBE_LEASE_KEY, REGISTRY_KEY};
-
-/// A lease outlives this many probe intervals (plus a probe's timeout).
-const LEASE_INTERVALS: u64 = 3;
-
-/// A probe out: the provider (configuration and index) and the token it judges.
-struct Out {
-    token: u32,
-    config: usize,
-    provider: usize,
-    judged_token: Option<u64>,
-    sent_at_ms: u64,
-}
 
 pub struct Prober {
     me: u64,
-    schedule: Option<ProbeSchedule>,
-    next_due_ms: u64,
-    out: Vec<Out>,
+    /// `None`: no configuration probes.
+    schedule: Option<Schedule>,
+    out: ProbesOut,
 }
 
 impl Prober {
-    /// Probes run when some configuration enables them and has a provider with a cluster.
     pub fn new(plugin: &PluginConfig, me: u64) -> Self {
-        // The shortest interval (the first, among equals).
-        let mut schedule: Option<ProbeSchedule> = None;
-        for config in plugin.all() {
-            let Some(probe) = config.health.probe else {
-                continue;
-            };
-            if config.providers.iter().any(|p| p.upstream.is_some())
-                && schedule.is_none_or(|shortest| probe.interval_ms < shortest.interval_ms)
-            {
-                schedule = Some(probe);
-            }
-        }
         Self {
             me,
-            schedule,
-            next_due_ms: 0,
-            out: Vec::new(),
+            schedule: probe_schedule(plugin),
+            out: ProbesOut::default(),
         }
     }
 
-    pub fn tick_period(&self) -> Option<Duration> {
-        self.schedule
-            .map(|schedule| Duration::from_millis(u64::from(schedule.interval_ms)))
+    /// The interval probes run at, for the tick period.
+    pub fn interval_ms(&self) -> Option<u64> {
+        self.schedule.as_ref().map(Schedule::interval_ms)
     }
 
-    /// Sends the probes due, if this VM holds the lease; their replies go to the root context
-    /// `owner`.
-    pub fn on_tick(&mut self, plugin: &PluginConfig, now_ms: u64, owner: u32) {
-        let Some(schedule) = self.schedule else {
+    /// Sends the probes due on the tick at `now_ms` (ticks coming every `tick_ms`), if this VM
+    /// holds the lease; their replies go to the root context `owner`.
+    pub fn on_tick(&mut self, plugin: &PluginConfig, now_ms: u64, tick_ms: u64, owner: u32) {
+        let Some(schedule) = &mut self.schedule else {
             return;
         };
-        let interval_ms = u64::from(schedule.interval_ms);
-        // A reply the host lost must not block probing for good.
-        self.out
-            .retain(|out| now_ms < out.sent_at_ms + u64::from(schedule.timeout_ms) + interval_ms);
-        if now_ms < self.next_due_ms {
+        self.out.forget_lost(schedule, now_ms);
+        if !schedule.due(now_ms, tick_ms)
+            || !hold_lease(PROBE_LEASE_KEY, self.me, now_ms, schedule.lease_ttl_ms())
+        {
             return;
         }
-        self.next_due_ms = now_ms + interval_ms;
-        let ttl_ms = interval_ms * LEASE_INTERVALS + u64::from(schedule.timeout_ms);
-        if !hold_lease(PROBE_LEASE_KEY, self.me, now_ms, ttl_ms) {
-            return;
-        }
-        let mut probed: Vec<&str> = Vec::new();
-        for (config_index, config) in plugin.all().enumerate() {
-            if config.health.probe.is_none() {
-                continue;
-            }
-            for (index, provider) in config.providers.iter().enumerate() {
-                // A provider named in two configurations is one provider: probe it once.
-                if probed.contains(&provider.health_key.as_str()) {
-                    continue;
+        for (config, index, provider) in probe_targets(plugin) {
+            let health = read_health(provider);
+            for plan in probes_due(provider, &health, now_ms) {
+                let target = ProbeTarget {
+                    config,
+                    provider: index,
+                    judged_token: plan.judged_token(),
+                };
+                if self.out.is_out(&target) {
+                    continue; // the last one has not come back yet
                 }
-                probed.push(&provider.health_key);
-                let health = read_health(provider);
-                for plan in probes_due(provider, &health, now_ms) {
-                    let judged_token = plan.judged_token();
-                    if self.out.iter().any(|out| {
-                        out.config == config_index
-                            && out.provider == index
-                            && out.judged_token == judged_token
-                    }) {
-                        continue; // the last one has not come back yet
-                    }
-                    let Some(call) = probe_request(provider, &plan, schedule.timeout_ms) else {
-                        continue;
-                    };
-                    match dispatch_call(&call, owner) {
-                        Ok(token) => self.out.push(Out {
-                            token,
-                            config: config_index,
-                            provider: index,
-                            judged_token,
-                            sent_at_ms: now_ms,
-                        }),
-                        Err(why) => warn!(
-                            "ai-load-balancer: probe of {} not sent: {why}",
-                            provider.name
-                        ),
-                    }
+                let Some(call) = probe_request(provider, &plan, schedule.timeout_ms()) else {
+                    continue;
+                };
+                match dispatch_call(&call, owner) {
+                    Ok(token) => self.out.sent(token, target, now_ms),
+                    Err(why) => warn!(
+                        "ai-load-balancer: probe of {} not sent: {why}",
+                        provider.name
+                    ),
                 }
             }
         }
@@ -131,10 +83,9 @@ impl Prober {
         now_ms: u64,
         count: &mut dyn FnMut(Stat),
     ) -> bool {
-        let Some(position) = self.out.iter().position(|out| out.token == token) else {
+        let Some(out) = self.out.replied(token) else {
             return false;
         };
-        let out = self.out.swap_remove(position);
         let Some(config) = plugin.all().nth(out.config) else {
             return true;
         };

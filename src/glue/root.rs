@@ -1,5 +1,5 @@
 //! The root context: parses and validates the configuration once per `on_configure`, hands
-//! each request a filter sharing it, and runs background refresh on the tick.
+//! each request a filter sharing it, and runs the background work on the tick.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -9,26 +9,29 @@ use log::{debug, error, info, warn};
 
 use super::abi::{self, BufferType};
 use super::filter::call_reply;
-use super::host::dispatch_webdis;
 use super::metrics::Metrics;
 use super::probe::{prune_removed_providers, Prober};
-use super::refresh::{Outcome, Read, Refresher};
 use super::waits::Waits;
+use crate::background::reads::BackgroundReads;
+use crate::background::schedule::{tick_period, Schedule};
 use crate::config::{Build, LoadSource, PluginConfig};
 use crate::flow::Stat;
 use crate::inflight;
 use crate::rng::Rng;
-use crate::store::{StoreError, StoreOutages, StoreQuery};
+use crate::store::StoreOutages;
 
 /// What every request of one plugin configuration shares.
 pub struct Shared {
     pub plugin: Rc<PluginConfig>,
     pub metrics: RefCell<Metrics>,
     pub rng: RefCell<Rng>,
-    pub refresher: RefCell<Refresher>,
+    pub background: RefCell<BackgroundReads>,
     pub prober: RefCell<Prober>,
     /// Whether each configuration's store is known down, as this worker has seen it.
     pub store_outages: RefCell<StoreOutages>,
+    /// This VM's in-flight slot beats on this schedule (`None`: no configuration counts
+    /// requests in flight).
+    pub heartbeat: RefCell<Option<Schedule>>,
     /// This VM's identity: its in-flight slot and its leases.
     pub worker_id: u64,
     /// The tick the periodic work wants (zero: none).
@@ -75,20 +78,6 @@ impl Shared {
             metrics.increment(&stat.name());
         }
     }
-
-    /// Hands a background read's reply to the refresher and counts the outcome.
-    fn refreshed(&self, read: usize, reply: Result<Vec<u8>, StoreError>) {
-        let outcome = match self.refresher.try_borrow_mut() {
-            Ok(mut refresher) => refresher.on_reply(read, reply),
-            Err(_) => Outcome::StoreFailed,
-        };
-        self.count(match outcome {
-            Outcome::StorePublished => Stat::RefreshPublished,
-            Outcome::StoreFailed => Stat::RefreshFailed,
-            Outcome::EnginePublished => Stat::ScrapePublished,
-            Outcome::EngineFailed => Stat::ScrapeFailed,
-        });
-    }
 }
 
 pub struct Root {
@@ -103,45 +92,6 @@ impl Root {
         Self {
             context_id,
             shared: None,
-        }
-    }
-
-    fn send(&self, shared: &Rc<Shared>, read: Read) {
-        let sent = match &read.query {
-            StoreQuery::Webdis { .. } => {
-                dispatch_webdis(&read.query, read.timeout_ms, self.context_id).map(|token| {
-                    if let Ok(mut refresher) = shared.refresher.try_borrow_mut() {
-                        refresher.sent_http(token, read.index);
-                    }
-                })
-            }
-            #[cfg(feature = "higress")]
-            StoreQuery::Resp { upstream, command } => {
-                let shared_weak = Rc::downgrade(shared);
-                let index = read.index;
-                let on_reply = move |reply| {
-                    if let Some(shared) = shared_weak.upgrade() {
-                        shared.refreshed(index, reply);
-                    }
-                };
-                super::redis::call(upstream, command, self.context_id, Box::new(on_reply))
-            }
-            #[cfg(not(feature = "higress"))]
-            StoreQuery::Resp { .. } => Err("RESP needs the Higress build".into()),
-        };
-        if let Err(why) = sent {
-            let engine = match shared.refresher.try_borrow_mut() {
-                Ok(mut refresher) => {
-                    refresher.not_sent(read.index, &why);
-                    refresher.is_engine(read.index)
-                }
-                Err(_) => false,
-            };
-            shared.count(if engine {
-                Stat::ScrapeFailed
-            } else {
-                Stat::RefreshFailed
-            });
         }
     }
 }
@@ -162,13 +112,7 @@ impl Root {
                 return;
             }
         }
-        let read = match shared.refresher.try_borrow_mut() {
-            Ok(mut refresher) => refresher.http_read(token_id),
-            Err(_) => None,
-        };
-        if let Some(read) = read {
-            shared.refreshed(read, reply.into_store_reply());
-        }
+        super::background::on_http_reply(shared, token_id, reply.into_store_reply());
     }
 }
 
@@ -207,31 +151,24 @@ impl Root {
         );
         let mut rng = Rng::from_entropy(super::now_ms() ^ 0x9e37_79b9);
         let worker_id = vm_worker_id(&mut rng);
-        let refresher = Refresher::new(&plugin, worker_id);
+        let background = BackgroundReads::new(&plugin);
         let prober = Prober::new(&plugin, worker_id);
         prune_removed_providers(&plugin);
-        let counts_in_flight = counts_in_flight(&plugin);
-        // In-flight slots need a heartbeat from every worker, at least once a second.
-        let heartbeat = counts_in_flight.then(|| Duration::from_millis(inflight::HEARTBEAT_MS));
-        // The shortest period any of them wants; none: no tick.
-        let mut period: Option<Duration> = None;
-        for wanted in [refresher.tick_period(), prober.tick_period(), heartbeat]
-            .into_iter()
-            .flatten()
-        {
-            if period.is_none_or(|shortest| wanted < shortest) {
-                period = Some(wanted);
-            }
-        }
-        let period = period.unwrap_or(Duration::ZERO);
+        // In-flight slots need a heartbeat from every worker, once a second.
+        let heartbeat = counts_in_flight(&plugin).then(|| Schedule::new(inflight::HEARTBEAT_MS, 0));
+        let intervals = (background.intervals_ms())
+            .chain(prober.interval_ms())
+            .chain(heartbeat.as_ref().map(Schedule::interval_ms));
+        let period = tick_period(intervals).unwrap_or(Duration::ZERO);
         set_tick(period);
         self.shared = Some(Rc::new(Shared {
             plugin: Rc::new(plugin),
             metrics: RefCell::new(Metrics::default()),
             rng: RefCell::new(rng),
-            refresher: RefCell::new(refresher),
+            background: RefCell::new(background),
             prober: RefCell::new(prober),
             store_outages: RefCell::new(StoreOutages::default()),
+            heartbeat: RefCell::new(heartbeat),
             worker_id,
             tick_period: period,
             waits: RefCell::new(Waits::new(period)),
@@ -246,18 +183,24 @@ impl Root {
         let Some(shared) = self.shared.clone() else {
             return;
         };
-        let reads = match shared.refresher.try_borrow_mut() {
-            Ok(mut refresher) => refresher.due_reads(super::now_ms()),
-            Err(_) => return,
+        let now_ms = super::now_ms();
+        let Ok(tick_ms) = shared.waits.try_borrow().map(|waits| waits.tick_ms()) else {
+            return;
         };
-        for read in reads {
-            self.send(&shared, read);
-        }
+        super::background::on_tick(&shared, now_ms, tick_ms, self.context_id);
         if let Ok(mut prober) = shared.prober.try_borrow_mut() {
-            prober.on_tick(&shared.plugin, super::now_ms(), self.context_id);
+            prober.on_tick(&shared.plugin, now_ms, tick_ms, self.context_id);
         }
-        if counts_in_flight(&shared.plugin) {
-            heartbeat(shared.worker_id);
+        let beat = shared
+            .heartbeat
+            .try_borrow_mut()
+            .is_ok_and(|mut heartbeat| {
+                heartbeat
+                    .as_mut()
+                    .is_some_and(|schedule| schedule.due(now_ms, tick_ms))
+            });
+        if beat {
+            heartbeat(shared.worker_id, now_ms);
             #[cfg(feature = "higress")]
             reassert_redis_in_flight(&shared);
         }
@@ -292,7 +235,7 @@ fn counts_in_flight(plugin: &PluginConfig) -> bool {
 
 /// Refreshes this worker's in-flight slot so that its counts keep counting (a slot that stops
 /// beating is a dead worker's, and is ignored).
-fn heartbeat(worker_id: u64) {
+fn heartbeat(worker_id: u64, now_ms: u64) {
     let key = inflight::slot_key(worker_id);
     let Ok((current, cas)) = abi::shared_data(&key) else {
         return;
@@ -300,7 +243,7 @@ fn heartbeat(worker_id: u64) {
     let Some(mut slot) = current.and_then(|bytes| inflight::Slot::decode(&bytes).ok()) else {
         return; // no request counted yet
     };
-    slot.heartbeat_ms = super::now_ms();
+    slot.heartbeat_ms = now_ms;
     if let Err(err) = abi::set_shared_data(&key, &slot.encode(), cas) {
         debug!("ai-load-balancer: in-flight heartbeat deferred: {err}");
     }
@@ -332,7 +275,7 @@ fn reassert_redis_in_flight(shared: &Shared) {
 /// A Redis call whose reply nobody waits for.
 #[cfg(feature = "higress")]
 pub fn fire_and_forget(shared: &Shared, upstream: &str, command: &[u8]) {
-    let ignore = Box::new(|reply: Result<Vec<u8>, StoreError>| {
+    let ignore = Box::new(|reply: Result<Vec<u8>, crate::store::StoreError>| {
         if let Err(err) = reply {
             debug!("ai-load-balancer: in-flight count not recorded in Redis: {err}");
         }

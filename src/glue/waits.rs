@@ -11,10 +11,8 @@ use log::{debug, warn};
 
 use super::abi::{self, StreamType};
 use super::root::{set_tick, Shared};
+use crate::background::schedule::tick_while_waiting;
 use crate::flow::{RequestFlow, BODY_WAIT_MS, NOT_RESUMED};
-
-/// How often the tick looks at requests held for their body.
-const BODY_WAIT_TICK: Duration = Duration::from_millis(100);
 
 pub struct Waits {
     resumes: Vec<u32>,
@@ -35,6 +33,11 @@ impl Waits {
             warned: false,
             tick,
         }
+    }
+
+    /// The tick period set now, in milliseconds.
+    pub fn tick_ms(&self) -> u64 {
+        u64::try_from(self.tick.as_millis()).unwrap_or(u64::MAX)
     }
 }
 
@@ -149,14 +152,11 @@ fn retune_tick(shared: &Shared) {
     let Ok(mut waits) = shared.waits.try_borrow_mut() else {
         return;
     };
-    let periodic = shared.tick_period;
-    let period = if !waits.resumes.is_empty() {
-        Duration::from_millis(1)
-    } else if !waits.bodies.is_empty() && (periodic.is_zero() || periodic > BODY_WAIT_TICK) {
-        BODY_WAIT_TICK
-    } else {
-        periodic
-    };
+    let period = tick_while_waiting(
+        shared.tick_period,
+        !waits.resumes.is_empty(),
+        !waits.bodies.is_empty(),
+    );
     if period != waits.tick {
         waits.tick = period;
         drop(waits);

@@ -1,11 +1,87 @@
-//! Active health checks, decided without the host: which probes the lease holder sends on a
-//! tick (to providers that are out, with a usable token; and with each token that is out),
-//! and the request each one is.
+//! Active health checks, decided without the host: how often they run, which providers they
+//! look at, which probes the lease holder sends on a tick (to providers that are out, with a
+//! usable token; and with each token that is out), the request each one is, and which are
+//! still out. The lease and the tick are `crate::background`'s; `src/glue/probe.rs` only makes
+//! the host calls.
 
 use super::tokens::ApiToken;
 use super::ProviderHealth;
+use crate::background::schedule::Schedule;
 use crate::call::CallRequest;
-use crate::config::Provider;
+use crate::config::{PluginConfig, ProbeSchedule, Provider};
+
+/// When probes run: on the shortest interval any configuration asks for (the first among
+/// equals), counting only configurations with a provider that has a cluster to probe.
+pub fn probe_schedule(plugin: &PluginConfig) -> Option<Schedule> {
+    let mut shortest: Option<ProbeSchedule> = None;
+    for config in plugin.all() {
+        let Some(probe) = config.health.probe else {
+            continue;
+        };
+        if config.providers.iter().any(|p| p.upstream.is_some())
+            && shortest.is_none_or(|chosen| probe.interval_ms < chosen.interval_ms)
+        {
+            shortest = Some(probe);
+        }
+    }
+    shortest.map(|probe| Schedule::new(u64::from(probe.interval_ms), probe.timeout_ms))
+}
+
+/// The providers probes look at, with their (configuration, provider) indexes into
+/// `plugin.all()`: those of configurations with probes on, a provider named in two
+/// configurations once.
+pub fn probe_targets(plugin: &PluginConfig) -> Vec<(usize, usize, &Provider)> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut targets = Vec::new();
+    for (config_index, config) in plugin.all().enumerate() {
+        if config.health.probe.is_none() {
+            continue;
+        }
+        for (index, provider) in config.providers.iter().enumerate() {
+            if !seen.contains(&provider.health_key.as_str()) {
+                seen.push(&provider.health_key);
+                targets.push((config_index, index, provider));
+            }
+        }
+    }
+    targets
+}
+
+/// What one probe judges: a provider (configuration and provider index), or one of its tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeTarget {
+    pub config: usize,
+    pub provider: usize,
+    pub judged_token: Option<u64>,
+}
+
+/// The probes out, by the host's call token: one target is not probed twice at once.
+#[derive(Debug, Default)]
+pub struct ProbesOut {
+    out: Vec<(u32, ProbeTarget, u64)>,
+}
+
+impl ProbesOut {
+    pub fn is_out(&self, target: &ProbeTarget) -> bool {
+        self.out.iter().any(|(_, out, _)| out == target)
+    }
+
+    pub fn sent(&mut self, token: u32, target: ProbeTarget, now_ms: u64) {
+        self.out.push((token, target, now_ms));
+    }
+
+    /// The target of the probe `token` answers (`None`: not a probe's token).
+    pub fn replied(&mut self, token: u32) -> Option<ProbeTarget> {
+        let position = self.out.iter().position(|(sent, _, _)| *sent == token)?;
+        Some(self.out.swap_remove(position).1)
+    }
+
+    /// Gives up on replies the host lost: they must not block probing their target for good.
+    pub fn forget_lost(&mut self, schedule: &Schedule, now_ms: u64) {
+        self.out
+            .retain(|(_, _, sent_at_ms)| !schedule.reply_lost(*sent_at_ms, now_ms));
+    }
+}
 
 /// One probe: of the provider itself (`judges_token` false) or of one of its tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,3 +175,7 @@ pub fn prune(registry: Option<&[u8]>, configured: &[&str]) -> (Vec<u8>, Vec<Stri
     }
     (configured.join("\n").into_bytes(), removed)
 }
+
+#[cfg(test)]
+#[path = "probe_tests.rs"]
+mod tests;

@@ -2,7 +2,7 @@
 //! (never whole: logs, stats and the status page see a masked form).
 
 use super::ProviderHealth;
-use crate::refresh::fnv1a_64;
+use crate::background::fnv1a_64;
 use crate::rng::Rng;
 
 /// One configured secret.

@@ -143,6 +143,14 @@ impl Host {
         self
     }
 
+    /// Each tick falls `by` short of its period after the one before, as Envoy's do at times:
+    /// it re-arms the timer after the tick from the event loop's cached time, earlier than the
+    /// clock the filter read during the tick.
+    pub fn ticks_early(self, by: Duration) -> Self {
+        self.process.borrow_mut().ticks_early = by;
+        self
+    }
+
     /// A cluster the gateway knows, and the real server behind it (`None`: the test answers
     /// calls to it by hand). Calls to any other cluster are refused, as Envoy refuses them.
     pub fn cluster(self, name: &str, address: Option<SocketAddr>) -> Self {

@@ -50,6 +50,9 @@ pub struct Process {
     pub faults: Faults,
     /// The host calls the filter made and the bytes they copied, all VMs together.
     pub ledger: Ledger,
+    /// How much short of its period each tick falls after the one before, on the clock the
+    /// filter reads (see [`super::Host::ticks_early`]).
+    pub ticks_early: Duration,
 }
 
 impl Process {
@@ -65,6 +68,7 @@ impl Process {
             next_token: 1,
             faults: Faults::default(),
             ledger: Ledger::default(),
+            ticks_early: Duration::ZERO,
         }
     }
 

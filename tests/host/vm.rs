@@ -399,8 +399,13 @@ impl Vm {
     /// as its ticks fall due; this ticks one VM alone, as when the others' timers lag.
     pub fn tick(&mut self) {
         let state = self.store.data_mut();
-        let now = state.process.borrow().elapsed();
-        state.next_tick = state.tick_period.map(|period| now + period);
+        let (now, early) = {
+            let process = state.process.borrow();
+            (process.elapsed(), process.ticks_early)
+        };
+        state.next_tick = state
+            .tick_period
+            .map(|period| now + period.saturating_sub(early).max(Duration::from_millis(1)));
         let root = state.root_context;
         self.call_in::<(i32,), ()>(root, "proxy_on_tick", (root as i32,));
         self.settle();

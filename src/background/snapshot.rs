@@ -1,80 +1,10 @@
-//! Background refresh: one VM holds a lease in Envoy shared data, reads providers' loads from
-//! the store on a timer and publishes them; every VM's requests read that snapshot instead of
-//! waiting on the store. This module holds the host-free decisions (keys, formats, freshness,
-//! lease claims); time comes in as `now_ms` (Unix epoch milliseconds) so it tests natively.
+//! The loads a background read publishes in shared data, and whether a request may still use
+//! them (`now_ms` is Unix epoch milliseconds).
 
 use std::fmt;
 
 use crate::float_text::write_float;
 use crate::load::{Load, Loads};
-use crate::store::StoreQuery;
-
-/// Shared-data keys for one store query: VMs with the same query share one snapshot and lease.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SharedKeys {
-    pub loads: String,
-    pub lease: String,
-}
-
-pub fn shared_keys(query: &StoreQuery) -> SharedKeys {
-    let hash = format!("{:016x}", fnv1a_64(&stable_encoding(query)));
-    SharedKeys {
-        loads: format!("ai_lb/loads/{hash}"),
-        lease: format!("ai_lb/lease/{hash}"),
-    }
-}
-
-/// Tag plus length-prefixed fields, so no two different queries encode to the same bytes.
-fn stable_encoding(query: &StoreQuery) -> Vec<u8> {
-    fn field(out: &mut Vec<u8>, bytes: &[u8]) {
-        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        out.extend_from_slice(bytes);
-    }
-    let mut out = Vec::new();
-    match query {
-        StoreQuery::Resp { upstream, command } => {
-            out.push(b'R');
-            field(&mut out, upstream.as_bytes());
-            field(&mut out, command);
-        }
-        StoreQuery::Webdis {
-            cluster,
-            path,
-            authorization,
-        } => {
-            out.push(b'W');
-            field(&mut out, cluster.as_bytes());
-            field(&mut out, path.as_bytes());
-            match authorization {
-                Some(value) => {
-                    out.push(1);
-                    field(&mut out, value.as_bytes());
-                }
-                None => out.push(0),
-            }
-        }
-    }
-    out
-}
-
-/// FNV-1a, 64 bits: seedless, so every VM and every replica derives the same keys.
-pub fn fnv1a_64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// Where the scrape of one engine's `/metrics` (`cluster`, `path`) is published, and its lease.
-pub fn engine_keys(cluster: &str, path: &str) -> SharedKeys {
-    let mut identity = cluster.as_bytes().to_vec();
-    identity.push(0);
-    identity.extend_from_slice(path.as_bytes());
-    let hash = format!("{:016x}", fnv1a_64(&identity));
-    SharedKeys {
-        loads: format!("ai_lb/engine/{hash}"),
-        lease: format!("ai_lb/engine_lease/{hash}"),
-    }
-}
 
 /// Loads as read from the store at `fetched_at_ms`, as published in shared data.
 #[derive(Debug, Clone, PartialEq)]
@@ -227,49 +157,6 @@ pub fn fresh_loads(
     Ok(snapshot.loads)
 }
 
-/// Who refreshes the loads, and until when.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lease {
-    pub holder: u64,
-    pub expires_at_ms: u64,
-}
-
-impl Lease {
-    /// `<holder as 16 hex digits> <expires_at_ms>`.
-    pub fn encode(&self) -> Vec<u8> {
-        format!("{:016x} {}", self.holder, self.expires_at_ms).into_bytes()
-    }
-
-    pub fn decode(bytes: &[u8]) -> Result<Lease, String> {
-        let text = std::str::from_utf8(bytes).map_err(|_| "lease is not UTF-8".to_string())?;
-        let (holder, expires) = text
-            .split_once(' ')
-            .ok_or_else(|| format!("lease is not \"<holder> <expires>\": {text:?}"))?;
-        let holder = u64::from_str_radix(holder, 16)
-            .map_err(|_| format!("lease holder {holder:?} is not hex"))?;
-        let expires_at_ms = expires
-            .parse::<u64>()
-            .map_err(|_| format!("lease expiry {expires:?} is not a number"))?;
-        Ok(Lease {
-            holder,
-            expires_at_ms,
-        })
-    }
-}
-
-/// The lease `me` should write (with the CAS it read `current` under), or None while another
-/// holder's lease is valid. An unreadable lease is taken over rather than blocking refresh forever.
-pub fn claim(current: Option<&[u8]>, me: u64, now_ms: u64, ttl_ms: u64) -> Option<Lease> {
-    let mine = Lease {
-        holder: me,
-        expires_at_ms: now_ms.saturating_add(ttl_ms),
-    };
-    match current.map(Lease::decode) {
-        Some(Ok(lease)) if lease.holder != me && now_ms < lease.expires_at_ms => None,
-        _ => Some(mine),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,13 +165,6 @@ mod tests {
         Snapshot {
             fetched_at_ms,
             loads,
-        }
-    }
-
-    fn lease(holder: u64, expires_at_ms: u64) -> Lease {
-        Lease {
-            holder,
-            expires_at_ms,
         }
     }
 
@@ -362,66 +242,5 @@ mod tests {
             too_old,
             "loads published 2500 ms ago, older than max_age_ms"
         );
-    }
-
-    #[test]
-    fn lease_round_trips_and_rejects_bad_input() {
-        for original in [lease(0, 0), lease(u64::MAX, 42), lease(0xabc, u64::MAX)] {
-            assert_eq!(Lease::decode(&original.encode()), Ok(original));
-        }
-        assert_eq!(lease(0xabc, 9).encode(), b"0000000000000abc 9");
-        let bad: [&[u8]; 6] = [b"", b"abc", b"xyz 5", b"ab -5", b"ab 5 6", b"\xff 5"];
-        for bytes in bad {
-            assert!(Lease::decode(bytes).is_err(), "accepted {bytes:?}");
-        }
-    }
-
-    #[test]
-    fn claim_covers_every_case() {
-        let me = 7;
-        let mine = |now: u64| Some(lease(me, now + 100));
-        let others = lease(9, 1000).encode();
-        assert_eq!(claim(None, me, 500, 100), mine(500), "absent");
-        assert_eq!(claim(Some(b"junk"), me, 500, 100), mine(500), "unreadable");
-        // Someone else's lease is valid up to, not including, its expiry.
-        assert_eq!(claim(Some(&others), me, 999, 100), None);
-        assert_eq!(claim(Some(&others), me, 1000, 100), mine(1000));
-        let held = lease(me, 1000).encode();
-        assert_eq!(claim(Some(&held), me, 500, 100), mine(500), "renewal");
-        assert_eq!(claim(None, me, u64::MAX, 100), Some(lease(me, u64::MAX)));
-    }
-
-    #[test]
-    fn keys_are_stable_and_distinct_per_field() {
-        let resp = |upstream: &str, command: &[u8]| StoreQuery::Resp {
-            upstream: upstream.into(),
-            command: command.to_vec(),
-        };
-        let webdis = |cluster: &str, path: &str, auth: Option<&str>| StoreQuery::Webdis {
-            cluster: cluster.into(),
-            path: path.into(),
-            authorization: auth.map(Into::into),
-        };
-        let keys = shared_keys(&webdis("c", "/p", Some("a")));
-        assert_eq!(keys, shared_keys(&webdis("c", "/p", Some("a"))));
-        assert!(keys.loads.starts_with("ai_lb/loads/") && keys.loads.len() == 12 + 16);
-        assert_eq!(keys.lease, keys.loads.replace("loads", "lease"));
-        let queries = [
-            webdis("c", "/p", Some("a")),
-            webdis("d", "/p", Some("a")),
-            webdis("c", "/q", Some("a")),
-            webdis("c", "/p", Some("b")),
-            webdis("c", "/p", Some("")),
-            webdis("c", "/p", None),
-            webdis("c/", "p", Some("a")),
-            resp("u", b"cmd"),
-            resp("v", b"cmd"),
-            resp("u", b"cme"),
-            resp("uc", b"md"),
-        ];
-        let mut distinct: Vec<String> = queries.iter().map(|q| shared_keys(q).loads).collect();
-        distinct.sort();
-        distinct.dedup();
-        assert_eq!(distinct.len(), queries.len());
     }
 }
