@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! Passthrough ←──────────── any phase, when there is nothing (more) to do
-//! (new request) ─headers─→ AwaitingBody ─whole body─→ AwaitingStore | BufferingBody | Released
+//! (new request) ─headers─→ AwaitingBody ─whole body─→ AwaitingStore | Released
 //!               ─headers─→ AwaitingStore ─reply────→ BufferingBody | Released
 //!               ─headers─→ BufferingBody | Released
 //! BufferingBody ─body ends, or settles early─→ Released

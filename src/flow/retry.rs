@@ -160,19 +160,19 @@ pub(super) fn retry_elsewhere(
     worker: &mut dyn Worker,
     config: &BalancerConfig,
     sent: &Sent,
-    state: &mut Retry,
+    retry: &mut Retry,
 ) -> Option<Attempt> {
     let policy = config.retry?;
     let pool = config.pools.pools.get(sent.pool)?;
     let now_ms = host.now_ms();
     let elapsed_ms = now_ms.saturating_sub(sent.at_ms);
-    if state.retries >= policy.max_retries || elapsed_ms >= policy.budget_ms {
+    if retry.retries >= policy.max_retries || elapsed_ms >= policy.budget_ms {
         return None;
     }
     let remaining_ms = policy.budget_ms - elapsed_ms;
     let health = backends::read_health(host, config, pool);
     let mut backends = super::choose::backends_now(host, pool, None, false, now_ms);
-    let tried = &state.tried;
+    let tried = &retry.tried;
     let unreachable = |provider: usize| {
         tried.contains(&provider)
             || config
@@ -200,14 +200,15 @@ pub(super) fn retry_elsewhere(
     let backend = pool.backends.get(picked.index)?;
     let provider = config.providers.get(backend.provider)?;
     let upstream = provider.upstream.as_ref()?;
+    let request = &retry.request;
     let mut headers = vec![
-        (":method".to_string(), state.request.method.clone()),
-        (":path".to_string(), upstream.path_for(&state.request.path)),
-        (":authority".to_string(), state.request.authority.clone()),
+        (":method".to_string(), request.method.clone()),
+        (":path".to_string(), upstream.path_for(&request.path)),
+        (":authority".to_string(), request.authority.clone()),
     ];
     let token = backends::choose_token(provider, picked.health, now_ms, rng);
     let fingerprint = token.map(|token| token.fingerprint);
-    for (name, value) in &state.request.headers {
+    for (name, value) in &request.headers {
         let credential = provider
             .tokens
             .as_ref()
@@ -220,11 +221,11 @@ pub(super) fn retry_elsewhere(
         headers.push((pool.header.clone(), pool.header_value(token)));
     }
     let body = match &backend.model {
-        Some(model) => rewrite_model(&state.request.body, model).unwrap_or_else(|skip| {
+        Some(model) => rewrite_model(&request.body, model).unwrap_or_else(|skip| {
             debug!("ai-load-balancer: retried body sent untouched: {skip}");
-            state.request.body.clone()
+            request.body.clone()
         }),
-        None => state.request.body.clone(),
+        None => request.body.clone(),
     };
     let call = CallRequest {
         cluster: upstream.cluster.clone(),
@@ -233,7 +234,7 @@ pub(super) fn retry_elsewhere(
         timeout_ms: u32::try_from(remaining_ms).unwrap_or(u32::MAX),
     };
     let trial_since = picked.trial_since;
-    state.tried.push(backend.provider);
+    retry.tried.push(backend.provider);
     if let Err(why) = host.dispatch(&call) {
         debug!(
             "ai-load-balancer: retry on {} not sent: {why}",
@@ -244,7 +245,7 @@ pub(super) fn retry_elsewhere(
         }
         return None;
     }
-    state.retries += 1;
+    retry.retries += 1;
     host.count(Stat::RetrySent);
     host.count(Stat::Provider(provider.name.clone(), "retried"));
     Some(Attempt {
