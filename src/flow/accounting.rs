@@ -2,99 +2,91 @@
 //! folded into the backend's average in shared data (so every worker of the gateway sees it).
 
 use super::choose::latency_key;
-use super::{RequestFlow, RequestHost};
+use super::phase::Sent;
+use super::{RequestHost, Worker};
 use crate::config::{BalancerConfig, InFlightScope, LoadSource};
 use crate::inflight::{register, slot_key, totals, workers, Slot, FORGET_AFTER_MS, REGISTRY_KEY};
 use crate::load::{Load, Loads};
 use crate::strategy::latency::{LatencyStats, DEFAULT_ALPHA};
 use crate::strategy::Strategy;
 
-impl RequestFlow {
-    /// The response's headers arrived: the first byte, for latency.
-    pub(super) fn note_first_byte(&mut self, host: &mut dyn RequestHost) {
-        if self.sent.is_some() && self.first_byte_ms.is_none() && self.tracks_latency() {
-            self.first_byte_ms = Some(host.now_ms());
+/// The stream ended (completed, reset or aborted) after it was sent to a backend.
+pub(super) fn request_ended(
+    host: &mut dyn RequestHost,
+    worker: &mut dyn Worker,
+    config: &BalancerConfig,
+    sent: &Sent,
+) {
+    let Some(backend) = config
+        .pools
+        .pools
+        .get(sent.pool)
+        .and_then(|pool| pool.backends.get(sent.backend))
+    else {
+        return;
+    };
+    if sent.counted_in_flight {
+        count_in_flight(host, worker, config, backend.provider, -1);
+    }
+    if let (Some(since_ms), None) = (sent.trial_since, sent.verdict) {
+        if let Some(provider) = config.providers.get(sent.provider) {
+            super::backends::abandon_trial(host, provider, since_ms);
         }
     }
+    if !tracks_latency(config, sent.pool) {
+        return;
+    }
+    // Without a response there is nothing to learn (a client that gave up says nothing
+    // about the provider), and a failure's quick answer must not make a provider look fast.
+    if sent.verdict != Some(crate::health::Verdict::Success) {
+        return;
+    }
+    let Some(first_byte_ms) = sent.first_byte_ms else {
+        return;
+    };
+    let now_ms = host.now_ms();
+    let max_age_ms = config
+        .pools
+        .pools
+        .get(sent.pool)
+        .map_or(0, |pool| u64::from(pool.latency_max_age_ms));
+    let ttfb = first_byte_ms.saturating_sub(sent.at_ms) as f64;
+    let total = (!sent.streaming).then(|| now_ms.saturating_sub(sent.at_ms) as f64);
+    host.update_shared(&latency_key(&backend.id), &mut |current| {
+        let mut stats = current
+            .and_then(|bytes| LatencyStats::decode(bytes).ok())
+            .unwrap_or_default();
+        // An average older than the pool's max age describes another time: start again.
+        stats.restart_if_stale(now_ms, max_age_ms);
+        stats.record(Some(ttfb), total, now_ms, DEFAULT_ALPHA);
+        Some(stats.encode())
+    });
+}
 
-    /// The stream ended (completed, reset or aborted).
-    pub fn on_done(&mut self, host: &mut dyn RequestHost) {
-        let Some(sent) = self.sent.take() else { return };
-        let Some(config) = self.config.and_then(|which| self.plugin.get(which)) else {
-            return;
-        };
-        let Some(backend) = config
-            .pools
-            .pools
-            .get(sent.pool)
-            .and_then(|pool| pool.backends.get(sent.backend))
-        else {
-            return;
-        };
-        if sent.counted_in_flight {
-            count_in_flight(host, config, backend.provider, -1);
-        }
-        if let (Some(since_ms), None) = (sent.trial_since, sent.verdict) {
-            if let Some(provider) = config.providers.get(sent.provider) {
-                super::backends::abandon_trial(host, provider, since_ms);
-            }
-        }
-        if !self.tracks_latency() {
-            return;
-        }
-        // Without a response there is nothing to learn (a client that gave up says nothing
-        // about the provider), and a failure's quick answer must not make a provider look fast.
-        if sent.verdict != Some(crate::health::Verdict::Success) {
-            return;
-        }
-        let Some(first_byte_ms) = self.first_byte_ms else {
-            return;
-        };
-        let now_ms = host.now_ms();
-        let max_age_ms = config
-            .pools
-            .pools
-            .get(sent.pool)
-            .map_or(0, |pool| u64::from(pool.latency_max_age_ms));
-        let ttfb = first_byte_ms.saturating_sub(sent.at_ms) as f64;
-        let total = (!self.facts.streaming).then(|| now_ms.saturating_sub(sent.at_ms) as f64);
-        host.update_shared(&latency_key(&backend.id), &mut |current| {
-            let mut stats = current
-                .and_then(|bytes| LatencyStats::decode(bytes).ok())
-                .unwrap_or_default();
-            // An average older than the pool's max age describes another time: start again.
-            stats.restart_if_stale(now_ms, max_age_ms);
-            stats.record(Some(ttfb), total, now_ms, DEFAULT_ALPHA);
-            Some(stats.encode())
-        });
-    }
-
-    fn tracks_latency(&self) -> bool {
-        let pool = self
-            .config
-            .and_then(|which| self.plugin.get(which))
-            .and_then(|config| config.pools.pools.get(self.pool));
-        matches!(
-            pool.map(|pool| &pool.strategy),
-            Some(Strategy::LeastLatency)
-        )
-    }
+/// Whether the pool learns its backends' latencies (the least-latency strategy).
+pub(super) fn tracks_latency(config: &BalancerConfig, pool: usize) -> bool {
+    config
+        .pools
+        .pools
+        .get(pool)
+        .is_some_and(|pool| matches!(pool.strategy, Strategy::LeastLatency))
 }
 
 /// Adds to this worker's in-flight count for a provider, where the configuration keeps them.
 pub fn count_in_flight(
     host: &mut dyn RequestHost,
+    worker: &mut dyn Worker,
     config: &BalancerConfig,
     provider: usize,
     delta: i64,
 ) {
     match &config.loads {
         LoadSource::InFlight(InFlightScope::Replicas(counters)) => {
-            host.count_in_flight_in_redis(counters, provider, delta)
+            worker.count_in_flight_in_redis(counters, provider, delta)
         }
         LoadSource::InFlight(InFlightScope::Gateway) => {
             if let Some(provider) = config.providers.get(provider) {
-                in_flight_add(host, &provider.name, delta);
+                in_flight_add(host, worker.id(), &provider.name, delta);
             }
         }
         _ => {}
@@ -102,8 +94,7 @@ pub fn count_in_flight(
 }
 
 /// Adds to this worker's in-flight count for a provider (its own slot: no other writer).
-fn in_flight_add(host: &mut dyn RequestHost, provider: &str, delta: i64) {
-    let me = host.worker_id();
+fn in_flight_add(host: &mut dyn RequestHost, me: u64, provider: &str, delta: i64) {
     let now_ms = host.now_ms();
     let registry = host.shared_data(REGISTRY_KEY);
     let listed = workers(registry.as_deref());

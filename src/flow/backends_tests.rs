@@ -35,10 +35,10 @@ fn request(
         .insert("authorization".into(), "Bearer client-key".into());
     host.shared = shared.clone();
     host.now_ms = now_ms;
-    let rng = &mut Rng::new(3);
-    if flow.on_request_headers(&mut host, false, rng) == Verdict::Pause {
+    let worker = &mut FakeWorker::new(3);
+    if flow.on_request_headers(&mut host, false, worker) == Verdict::Pause {
         let size = host.body.len();
-        flow.on_request_body(&mut host, size, true, rng);
+        flow.on_request_body(&mut host, size, true, worker);
     }
     (flow, host)
 }
@@ -56,7 +56,7 @@ fn respond(
         host.response_headers
             .insert("retry-after".into(), seconds.into());
     }
-    flow.on_response_headers(host, &mut Rng::new(5))
+    flow.on_response_headers(host, &mut FakeWorker::new(5))
 }
 
 /// Shared data where each named provider is ejected until the given time.
@@ -94,7 +94,7 @@ fn failures_eject_a_provider_and_the_next_requests_go_elsewhere() {
             Verdict::Continue,
             "no retry set"
         );
-        flow.on_done(&mut host);
+        flow.on_done(&mut host, &mut FakeWorker::new(1));
         shared = host.shared.clone();
         if host.counted("ai_lb.provider.minmax.ejected") == 1 {
             break;
@@ -142,7 +142,7 @@ fn after_the_cooldown_one_trial_decides_and_others_wait() {
 fn a_trial_whose_client_left_lets_the_next_request_try() {
     let shared = ejected(&[("minmax", 10_000)]);
     let (mut trial, mut host) = request(HEALTH, &shared, 10_000);
-    trial.on_done(&mut host); // no response: the client went away
+    trial.on_done(&mut host, &mut FakeWorker::new(1)); // no response: the client went away
     let (_, next) = request(HEALTH, &host.shared, 10_001);
     assert_eq!(next.header("x-selected-provider"), Some("minmax"));
 }
@@ -218,7 +218,7 @@ fn a_failed_response_is_retried_on_another_provider_and_its_reply_answers() {
         ],
         body: br#"{"ok":1}"#.to_vec(),
     };
-    flow.on_call_reply(&mut host, reply, &mut Rng::new(1));
+    flow.on_call_reply(&mut host, reply, &mut FakeWorker::new(1));
     let [answer] = host.responded.as_slice() else {
         panic!("one answer expected")
     };
@@ -247,7 +247,7 @@ fn when_every_retry_fails_the_first_answer_goes_on() {
     let config = retrying();
     let (mut flow, mut host) = request(&config, &BTreeMap::new(), 1_000);
     assert_eq!(respond(&mut flow, &mut host, 502, None), Verdict::Pause);
-    flow.on_call_reply(&mut host, CallReply::failed(), &mut Rng::new(1));
+    flow.on_call_reply(&mut host, CallReply::failed(), &mut FakeWorker::new(1));
     assert!(host.responded.is_empty());
     assert_eq!(host.response_resumed, 1);
     assert_eq!(host.counted("ai_lb.retry.exhausted"), 1);
@@ -296,7 +296,7 @@ fn the_status_page_is_served_only_to_allowed_sources() {
             .insert("source.address".into(), source.into());
         host.shared = shared.clone();
         host.now_ms = 1_000;
-        let verdict = flow.on_request_headers(&mut host, true, &mut Rng::new(1));
+        let verdict = flow.on_request_headers(&mut host, true, &mut FakeWorker::new(1));
         assert_eq!(verdict == Verdict::Pause, served, "{source}");
         assert_eq!(host.answered.len(), usize::from(served), "{source}");
         if served {
@@ -321,7 +321,7 @@ fn a_failed_answer_teaches_least_latency_nothing() {
     let (mut flow, mut host) = request(&config, &BTreeMap::new(), 1_000);
     host.now_ms = 1_005;
     respond(&mut flow, &mut host, 503, None);
-    flow.on_done(&mut host);
+    flow.on_done(&mut host, &mut FakeWorker::new(1));
     assert_eq!(
         latencies(&host.shared),
         0,
@@ -330,7 +330,7 @@ fn a_failed_answer_teaches_least_latency_nothing() {
     let (mut flow, mut host) = request(&config, &BTreeMap::new(), 1_000);
     host.now_ms = 1_300;
     respond(&mut flow, &mut host, 200, None);
-    flow.on_done(&mut host);
+    flow.on_done(&mut host, &mut FakeWorker::new(1));
     assert_eq!(latencies(&host.shared), 1);
 }
 

@@ -1,176 +1,214 @@
-//! Gathering what the pool's strategy needs (loads, latencies, a round-robin ticket) and acting
-//! on its pick: routing headers, route re-match, stats.
+//! Gathering what the pool's strategy needs (loads, from the store or not; latencies; a
+//! round-robin ticket) and acting on its pick: routing headers, route re-match, stats.
 
-use std::rc::Rc;
+use log::{debug, info, warn};
 
-use log::debug;
-
-use super::{accounting, backends, Phase, RequestFlow, RequestHost, Sent, Stat, Verdict};
-use crate::background::fresh_loads;
-use crate::config::{BalancerConfig, LoadSource, Pool, Refresh};
+use super::phase::{Basis, Sent};
+use super::{accounting, backends, RequestHost, Stat, Worker};
+use crate::config::{BalancerConfig, ConfigRef, LoadSource, Pool, Refresh};
 use crate::load::Loads;
-use crate::rng::Rng;
-use crate::store::StoreError;
+use crate::background::fresh_loads;
+use crate::store::{StoreError, Transition};
 use crate::strategy::latency::LatencyStats;
 use crate::strategy::{Backend, Inputs, Reason, Strategy};
 
-impl RequestFlow {
-    /// Reads the loads the configuration's source gives (now, or by pausing for the store),
-    /// then chooses.
-    pub(super) fn start_choice(&mut self, host: &mut dyn RequestHost, rng: &mut Rng) -> Verdict {
-        let plugin = Rc::clone(&self.plugin);
-        let Some((which, config)) = self
-            .config
-            .and_then(|which| plugin.get(which).map(|config| (which, config)))
-        else {
-            return self.pass_through(host, "no configuration");
-        };
-        let providers = config.providers.len();
-        let loads = match (&config.loads, config.store()) {
-            (_, Some(read)) => match read.config.refresh {
-                Refresh::Background { max_age_ms, .. } => {
-                    // Requests never wait for the store: they use what background refresh
-                    // published.
-                    let published = host.shared_data(&read.shared_keys.loads);
-                    fresh_loads(
-                        published.as_deref(),
-                        providers,
-                        host.now_ms(),
-                        u64::from(max_age_ms),
-                    )
-                    .map_err(|stale| StoreError::Stale(stale.to_string()))
-                }
-                Refresh::PerRequest { down } => {
-                    if !host.store_may_be_asked(which, &down, read.config.timeout_ms) {
-                        Err(StoreError::KnownDown)
-                    } else {
-                        match host.send_store_query(&read.query, read.config.timeout_ms) {
-                            Ok(()) => {
-                                self.phase = Phase::AwaitingStore;
-                                return Verdict::Pause;
-                            }
-                            Err(why) => {
-                                debug!("ai-load-balancer: store call not sent: {why}");
-                                self.store_outcome(host, false);
-                                Err(StoreError::Unavailable(why))
-                            }
+/// The loads a choice goes on.
+pub(super) enum LoadsNow {
+    /// The store was asked: its reply comes through `RequestFlow::on_store_reply`.
+    Asked,
+    /// Read now, or why not.
+    Read(Result<Loads, StoreError>),
+}
+
+/// Reads the loads the configuration's source gives: now, or by asking the store.
+pub(super) fn loads(
+    host: &mut dyn RequestHost,
+    worker: &mut dyn Worker,
+    which: ConfigRef,
+    config: &BalancerConfig,
+) -> LoadsNow {
+    let providers = config.providers.len();
+    LoadsNow::Read(match (&config.loads, config.store()) {
+        (_, Some(read)) => match read.config.refresh {
+            Refresh::Background { max_age_ms, .. } => {
+                // Requests never wait for the store: they use what background refresh
+                // published.
+                let published = host.shared_data(&read.shared_keys.loads);
+                fresh_loads(
+                    published.as_deref(),
+                    providers,
+                    host.now_ms(),
+                    u64::from(max_age_ms),
+                )
+                .map_err(|stale| StoreError::Stale(stale.to_string()))
+            }
+            Refresh::PerRequest { down } => {
+                let timeout_ms = read.config.timeout_ms;
+                let now_ms = host.now_ms();
+                if !worker
+                    .store_outages()
+                    .may_ask(which, &down, timeout_ms, now_ms)
+                {
+                    Err(StoreError::KnownDown)
+                } else {
+                    match host.send_store_query(&read.query, timeout_ms) {
+                        Ok(()) => return LoadsNow::Asked,
+                        Err(why) => {
+                            debug!("ai-load-balancer: store call not sent: {why}");
+                            store_outcome(host, worker, which, config, false);
+                            Err(StoreError::Unavailable(why))
                         }
                     }
                 }
-            },
-            (LoadSource::Engines(scrape), None) => {
-                Ok(engine_loads(host, config, scrape.max_age_ms))
             }
-            (LoadSource::InFlight(_), None) => Ok(accounting::in_flight_loads(host, config)),
-            (LoadSource::None | LoadSource::Store(_), None) => Ok(vec![None; providers]),
-        };
-        self.choose(host, loads, rng)
-    }
+        },
+        (LoadSource::Engines(scrape), None) => Ok(engine_loads(host, config, scrape.max_age_ms)),
+        (LoadSource::InFlight(_), None) => Ok(accounting::in_flight_loads(host, config)),
+        (LoadSource::None | LoadSource::Store(_), None) => Ok(vec![None; providers]),
+    })
+}
 
-    /// Picks a backend of the request's pool with its strategy, and sends the request there.
-    pub(super) fn choose(
-        &mut self,
-        host: &mut dyn RequestHost,
-        loads: Result<Loads, StoreError>,
-        rng: &mut Rng,
-    ) -> Verdict {
-        let plugin = Rc::clone(&self.plugin);
-        let Some(config) = self.config.and_then(|which| plugin.get(which)) else {
-            self.phase = Phase::Released;
-            return Verdict::Continue;
-        };
-        let Some(pool) = config.pools.pools.get(self.pool) else {
-            self.phase = Phase::Released;
-            return Verdict::Continue;
-        };
-        if let Err(err) = &loads {
-            debug!("ai-load-balancer: {err}; choosing without loads");
+/// The loads in the store's reply (`Ok(body)`), or why there are none.
+pub(super) fn read_reply(
+    host: &mut dyn RequestHost,
+    worker: &mut dyn Worker,
+    which: ConfigRef,
+    config: &BalancerConfig,
+    reply: Result<Vec<u8>, StoreError>,
+) -> Result<Loads, StoreError> {
+    let Some(read) = config.store() else {
+        return Err(StoreError::BadReply("no store configured".into()));
+    };
+    let reachable = !matches!(reply, Err(StoreError::Unavailable(_)));
+    store_outcome(host, worker, which, config, reachable);
+    reply.and_then(|body| crate::store::parse_reply(&read.format, &body, config.providers.len()))
+}
+
+/// Tells the worker's record of the store how this request's ask went, and logs when the
+/// store goes down or comes back (once per change, not per request).
+fn store_outcome(
+    host: &dyn RequestHost,
+    worker: &mut dyn Worker,
+    which: ConfigRef,
+    config: &BalancerConfig,
+    reachable: bool,
+) {
+    let Some(read) = config.store() else { return };
+    let Refresh::PerRequest { down } = read.config.refresh else {
+        return;
+    };
+    let now_ms = host.now_ms();
+    match worker
+        .store_outages()
+        .record(which, &down, reachable, now_ms)
+    {
+        Some(Transition::WentDown) => warn!(
+            "ai-load-balancer: store {} known down after {} failures in a row; requests \
+             choose by weight, and one asks again every {} ms",
+            read.config.cluster, down.after_failures, down.retry_ms
+        ),
+        Some(Transition::CameBack) => {
+            info!(
+                "ai-load-balancer: store {} answers again",
+                read.config.cluster
+            )
         }
-        let now_ms = host.now_ms();
-        let known = loads.as_ref().ok();
-        let mut backends = backends_now(host, pool, known, self.facts.streaming, now_ms);
-        let inputs = Inputs {
-            round_robin_ticket: match pool.strategy {
-                Strategy::RoundRobin => next_ticket(host, &pool.round_robin_key),
-                _ => None,
-            },
-            prefix_hash: self.facts.prefix_hash,
-        };
-        let health = backends::read_health(host, config, pool);
-        let candidates = backends::Candidates {
-            config,
-            pool,
-            health: &health,
-            excluded: &|_| false,
-            fall_back_to_out: true,
-        };
-        let Some(picked) = backends::pick_healthy(host, &candidates, &mut backends, &inputs, rng)
-        else {
-            self.phase = Phase::Released;
-            return Verdict::Continue;
-        };
-        let Some(backend) = pool.backends.get(picked.index) else {
-            self.phase = Phase::Released;
-            return Verdict::Continue;
-        };
-        let Some(provider) = config.providers.get(backend.provider) else {
-            self.phase = Phase::Released;
-            return Verdict::Continue;
-        };
-        if let Some(retry) = &mut self.retry {
-            retry.tried.push(backend.provider);
-        }
-        // The client's copies of these headers were removed when its headers arrived.
-        host.set_request_header(&config.selected_provider_header, &provider.name);
-        if let Some(model) = &backend.model {
-            host.set_request_header(&config.rewrite_model_header, model);
-        }
-        let token = backends::choose_token(provider, picked.health, now_ms, rng);
-        if let Some(pool) = &provider.tokens {
-            let names = pool.client_credential_headers();
-            for (index, name) in names.iter().enumerate() {
-                if !names[..index].contains(name) {
-                    host.remove_request_header(name);
-                }
-            }
-            if let Some(token) = token {
-                host.set_request_header(&pool.header, &pool.header_value(token));
-            }
-        }
-        host.clear_route_cache();
-        if picked.reason == Reason::NothingKnown {
-            host.count(match loads {
-                Ok(_) => Stat::FallbackAllUnknown,
-                Err(StoreError::Stale(_)) => Stat::FallbackStaleLoads,
-                Err(StoreError::KnownDown) => Stat::FallbackStoreDown,
-                Err(_) => Stat::FallbackStoreError,
-            });
-        }
-        if matches!(&loads, Err(err) if !matches!(err, StoreError::Stale(_))) {
-            // The store failed (or is known down) for a request sent here.
-            host.count(Stat::Provider(provider.name.clone(), "store_error"));
-        }
-        if picked.all_out {
-            host.count(Stat::Provider(provider.name.clone(), "fallback"));
-        }
-        host.count(Stat::Selected(provider.name.clone()));
-        let counted_in_flight = matches!(config.loads, LoadSource::InFlight(_));
-        if counted_in_flight {
-            accounting::count_in_flight(host, config, backend.provider, 1);
-        }
-        let token = token.map(|token| token.fingerprint);
-        self.sent = Some(Sent {
-            pool: self.pool,
-            backend: picked.index,
-            provider: backend.provider,
-            at_ms: now_ms,
-            counted_in_flight,
-            token,
-            trial_since: picked.trial_since,
-            verdict: None,
-        });
-        self.release(host)
+        None => {}
     }
+}
+
+/// Picks a backend of the request's pool with its strategy, and routes the request there
+/// (headers, token, in-flight count, stats). `None` when nothing could be picked.
+pub(super) fn send(
+    host: &mut dyn RequestHost,
+    worker: &mut dyn Worker,
+    which: ConfigRef,
+    config: &BalancerConfig,
+    basis: &Basis,
+    loads: Result<Loads, StoreError>,
+) -> Option<Sent> {
+    let pool_index = basis.pool();
+    let pool = config.pools.pools.get(pool_index)?;
+    let facts = basis.facts();
+    let prefix_hash = facts.and_then(|facts| facts.prefix_hash);
+    let streaming = facts.is_some_and(|facts| facts.streaming);
+    if let Err(err) = &loads {
+        debug!("ai-load-balancer: {err}; choosing without loads");
+    }
+    let now_ms = host.now_ms();
+    let known = loads.as_ref().ok();
+    let mut backends = backends_now(host, pool, known, streaming, now_ms);
+    let inputs = Inputs {
+        round_robin_ticket: match pool.strategy {
+            Strategy::RoundRobin => next_ticket(host, &pool.round_robin_key),
+            _ => None,
+        },
+        prefix_hash,
+    };
+    let health = backends::read_health(host, config, pool);
+    let candidates = backends::Candidates {
+        config,
+        pool,
+        health: &health,
+        excluded: &|_| false,
+        fall_back_to_out: true,
+    };
+    let rng = worker.rng();
+    let picked = backends::pick_healthy(host, &candidates, &mut backends, &inputs, rng)?;
+    let backend = pool.backends.get(picked.index)?;
+    let provider = config.providers.get(backend.provider)?;
+    // The client's copies of these headers were removed when its headers arrived.
+    host.set_request_header(&config.selected_provider_header, &provider.name);
+    if let Some(model) = &backend.model {
+        host.set_request_header(&config.rewrite_model_header, model);
+    }
+    let token = backends::choose_token(provider, picked.health, now_ms, rng);
+    if let Some(pool) = &provider.tokens {
+        let names = pool.client_credential_headers();
+        for (index, name) in names.iter().enumerate() {
+            if !names[..index].contains(name) {
+                host.remove_request_header(name);
+            }
+        }
+        if let Some(token) = token {
+            host.set_request_header(&pool.header, &pool.header_value(token));
+        }
+    }
+    host.clear_route_cache();
+    if picked.reason == Reason::NothingKnown {
+        host.count(match loads {
+            Ok(_) => Stat::FallbackAllUnknown,
+            Err(StoreError::Stale(_)) => Stat::FallbackStaleLoads,
+            Err(StoreError::KnownDown) => Stat::FallbackStoreDown,
+            Err(_) => Stat::FallbackStoreError,
+        });
+    }
+    if matches!(&loads, Err(err) if !matches!(err, StoreError::Stale(_))) {
+        // The store failed (or is known down) for a request sent here.
+        host.count(Stat::Provider(provider.name.clone(), "store_error"));
+    }
+    if picked.all_out {
+        host.count(Stat::Provider(provider.name.clone(), "fallback"));
+    }
+    host.count(Stat::Selected(provider.name.clone()));
+    let counted_in_flight = matches!(config.loads, LoadSource::InFlight(_));
+    if counted_in_flight {
+        accounting::count_in_flight(host, worker, config, backend.provider, 1);
+    }
+    Some(Sent {
+        config: which,
+        pool: pool_index,
+        backend: picked.index,
+        provider: backend.provider,
+        at_ms: now_ms,
+        prefix_hash,
+        streaming,
+        counted_in_flight,
+        token: token.map(|token| token.fingerprint),
+        trial_since: picked.trial_since,
+        first_byte_ms: None,
+        verdict: None,
+    })
 }
 
 /// The pool's backends as the strategies see them now (all available: health decides that).

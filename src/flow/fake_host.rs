@@ -1,12 +1,13 @@
 //! A recording `RequestHost` for the flow's tests: headers, body, shared data and the clock
-//! are plain fields; every call out is recorded.
+//! are plain fields; every call out is recorded. And a `Worker` to go with it.
 
 use std::collections::BTreeMap;
 
-use super::{RequestHost, Stat};
+use super::{RequestHost, Stat, Worker};
 use crate::call::{CallReply, CallRequest};
-use crate::config::{ConfigRef, DownPolicy};
-use crate::store::{StoreOutages, StoreQuery, Transition};
+use crate::config::ReplicaCounters;
+use crate::rng::Rng;
+use crate::store::{StoreOutages, StoreQuery};
 
 #[derive(Default)]
 pub struct FakeHost {
@@ -24,12 +25,8 @@ pub struct FakeHost {
     pub stats: Vec<String>,
     pub shared: BTreeMap<String, Vec<u8>>,
     pub now_ms: u64,
-    pub store_outages: StoreOutages,
     /// Local answers the filter gave: (status, body).
     pub answered: Vec<(u32, Vec<u8>)>,
-    pub worker: u64,
-    /// In-flight changes sent to Redis: (provider hash, delta).
-    pub redis_counts: Vec<(String, i64)>,
     pub response_headers: BTreeMap<String, String>,
     /// Calls the filter dispatched (retries).
     pub dispatched: Vec<CallRequest>,
@@ -122,36 +119,11 @@ impl RequestHost for FakeHost {
     fn now_ms(&self) -> u64 {
         self.now_ms
     }
-    fn store_may_be_asked(&mut self, which: ConfigRef, down: &DownPolicy, timeout_ms: u32) -> bool {
-        self.store_outages
-            .may_ask(which, down, timeout_ms, self.now_ms)
-    }
-    fn store_outcome(
-        &mut self,
-        which: ConfigRef,
-        down: &DownPolicy,
-        reachable: bool,
-    ) -> Option<Transition> {
-        self.store_outages
-            .record(which, down, reachable, self.now_ms)
-    }
     fn update_shared(&mut self, key: &str, update: &mut crate::flow::SharedUpdate<'_>) -> bool {
         if let Some(value) = update(self.shared.get(key).map(Vec::as_slice)) {
             self.shared.insert(key.to_string(), value);
         }
         true
-    }
-    fn worker_id(&self) -> u64 {
-        self.worker
-    }
-    fn count_in_flight_in_redis(
-        &mut self,
-        counters: &crate::config::ReplicaCounters,
-        provider: usize,
-        delta: i64,
-    ) {
-        let key = counters.provider_keys[provider].clone();
-        self.redis_counts.push((key, delta));
     }
     fn send_local_response(&mut self, status: u32, body: &[u8]) -> bool {
         if self.refuse.contains(&"send_local_response") {
@@ -189,5 +161,47 @@ impl RequestHost for FakeHost {
     }
     fn resume_response(&mut self) {
         self.response_resumed += 1;
+    }
+}
+
+/// A worker of its own for each test that asks (or several requests on one).
+pub struct FakeWorker {
+    pub id: u64,
+    pub rng: Rng,
+    pub store_outages: StoreOutages,
+    /// In-flight changes sent to Redis: (provider hash, delta).
+    pub redis_counts: Vec<(String, i64)>,
+}
+
+impl FakeWorker {
+    /// A worker whose random source starts from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            id: 0,
+            rng: Rng::new(seed),
+            store_outages: StoreOutages::default(),
+            redis_counts: Vec::new(),
+        }
+    }
+}
+
+impl Worker for FakeWorker {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn rng(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+    fn store_outages(&mut self) -> &mut StoreOutages {
+        &mut self.store_outages
+    }
+    fn count_in_flight_in_redis(
+        &mut self,
+        counters: &ReplicaCounters,
+        provider: usize,
+        delta: i64,
+    ) {
+        let key = counters.provider_keys[provider].clone();
+        self.redis_counts.push((key, delta));
     }
 }

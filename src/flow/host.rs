@@ -1,9 +1,12 @@
-//! What a request's decision logic needs from the host, and nothing more. The wasm glue
-//! implements it with proxy-wasm calls; tests implement it with a recording fake.
+//! What a request's decision logic needs from the host, and nothing more: `RequestHost` for
+//! the request itself, `Worker` for what the worker it runs on keeps across requests. The wasm
+//! glue implements them with proxy-wasm calls and the root context's state; tests with
+//! recording fakes.
 
 use crate::call::CallRequest;
-use crate::config::{ConfigRef, DownPolicy, ReplicaCounters};
-use crate::store::{StoreQuery, Transition};
+use crate::config::ReplicaCounters;
+use crate::rng::Rng;
+use crate::store::{StoreOutages, StoreQuery};
 
 /// Counters an operator watches (Envoy stats under `wasmcustom.ai_lb.*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +149,14 @@ impl Stat {
 /// Given a shared-data value (if any), the value to write (`None`: leave it).
 pub type SharedUpdate<'a> = dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>> + 'a;
 
+/// One request as the host shows it: its headers, body and properties, resuming and answering
+/// it, the calls it dispatches (their replies come back to it), its response's headers.
+///
+/// Shared data, counters and the clock are here too, though they are not the request's own:
+/// they are host services any callback calls, holding no state of the filter's, and a request's
+/// decisions read and write them in the same breath as its headers (loads, health, latencies,
+/// round-robin tickets). Kept beside the request, one fake controls everything a decision
+/// depends on (the clock with the data it ages) and records everything it does.
 pub trait RequestHost {
     fn request_header(&self, name: &str) -> Option<String>;
     fn set_request_header(&mut self, name: &str, value: &str);
@@ -176,11 +187,6 @@ pub trait RequestHost {
     /// Read-modify-write of a shared-data value under compare-and-swap, retried a few times on
     /// conflict; `update` returns the new value, or `None` to leave it. False when it gave up.
     fn update_shared(&mut self, key: &str, update: &mut SharedUpdate<'_>) -> bool;
-    /// This worker's identity (random per VM), for its in-flight slot.
-    fn worker_id(&self) -> u64;
-    /// Adds to this worker's in-flight count of a provider in Redis (no reply awaited); the
-    /// worker re-asserts its counts on the tick.
-    fn count_in_flight_in_redis(&mut self, counters: &ReplicaCounters, provider: usize, delta: i64);
     /// Answers the request from the filter (`application/json`), without a provider.
     fn send_local_response(&mut self, status: u32, body: &[u8]) -> bool;
     /// Answers the request with a response of the filter's making (a retry's reply), in place
@@ -197,14 +203,18 @@ pub trait RequestHost {
     fn resume_response(&mut self);
     /// The host's wall clock, in milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
-    /// Whether a request under configuration `which` may ask its store now: false while this
-    /// worker knows it down (`store::StoreOutages`, kept by the worker).
-    fn store_may_be_asked(&mut self, which: ConfigRef, down: &DownPolicy, timeout_ms: u32) -> bool;
-    /// Records whether an asked store was reachable; returns a change worth logging.
-    fn store_outcome(
-        &mut self,
-        which: ConfigRef,
-        down: &DownPolicy,
-        reachable: bool,
-    ) -> Option<Transition>;
+}
+
+/// What the worker a request runs on (one VM of the gateway) keeps across its requests: state
+/// of the filter's own, owned by the root context in the glue.
+pub trait Worker {
+    /// This worker's identity (random per VM), for its in-flight slot.
+    fn id(&self) -> u64;
+    /// The worker's random source (strategies, token choice).
+    fn rng(&mut self) -> &mut Rng;
+    /// Whether each configuration's store is known down, as this worker has seen it.
+    fn store_outages(&mut self) -> &mut StoreOutages;
+    /// Adds to this worker's in-flight count of a provider in Redis (no reply awaited); the
+    /// worker re-asserts its counts on the tick.
+    fn count_in_flight_in_redis(&mut self, counters: &ReplicaCounters, provider: usize, delta: i64);
 }

@@ -33,10 +33,17 @@ fn chat(model: &str) -> Vec<u8> {
 
 /// Sends headers then the whole body; returns the verdicts.
 fn send(flow: &mut RequestFlow, host: &mut FakeHost) -> (Verdict, Verdict) {
-    let rng = &mut Rng::new(7);
-    let headers = flow.on_request_headers(host, false, rng);
+    send_on(flow, host, &mut FakeWorker::new(7))
+}
+
+fn send_on(
+    flow: &mut RequestFlow,
+    host: &mut FakeHost,
+    worker: &mut FakeWorker,
+) -> (Verdict, Verdict) {
+    let headers = flow.on_request_headers(host, false, worker);
     let size = host.body.len();
-    let body = flow.on_request_body(host, size, true, rng);
+    let body = flow.on_request_body(host, size, true, worker);
     (headers, body)
 }
 
@@ -140,7 +147,7 @@ fn a_body_that_is_not_json_passes_through_untouched() {
 fn models_are_listed_locally_in_openai_format() {
     let mut flow = pools_flow("reject");
     let mut host = FakeHost::request(&[(":method", "GET"), (":path", "/masgod/v1/models?x=1")]);
-    let verdict = flow.on_request_headers(&mut host, true, &mut Rng::new(1));
+    let verdict = flow.on_request_headers(&mut host, true, &mut FakeWorker::new(1));
     assert_eq!(verdict, Verdict::Pause);
     let (status, answer) = &host.answered[0];
     assert_eq!(*status, 200);
@@ -158,7 +165,7 @@ fn models_are_listed_locally_in_openai_format() {
     // A POST to the same path, or a GET elsewhere, is not the list.
     let mut host = FakeHost::request(&[(":method", "GET"), (":path", "/v1/models/auto")]);
     assert_eq!(
-        flow.on_request_headers(&mut host, true, &mut Rng::new(1)),
+        flow.on_request_headers(&mut host, true, &mut FakeWorker::new(1)),
         Verdict::Continue
     );
     assert!(host.answered.is_empty());
@@ -174,13 +181,14 @@ load_source: in_flight
 "#;
     let mut shared = BTreeMap::new();
     let mut open = Vec::new();
+    let worker = &mut FakeWorker::new(7);
+    worker.id = 9;
     // Three requests held open: least load spreads them, never 3 on one.
     for _ in 0..3 {
         let mut flow = flow(config);
         let mut host = post(BODY);
-        host.worker = 9;
         host.shared = shared;
-        send(&mut flow, &mut host);
+        send_on(&mut flow, &mut host, worker);
         open.push((
             flow,
             host.header("x-selected-provider").unwrap().to_string(),
@@ -192,9 +200,8 @@ load_source: in_flight
     // Ending them returns every count to zero.
     for (mut flow, _) in open {
         let mut host = post(BODY);
-        host.worker = 9;
         host.shared = shared;
-        flow.on_done(&mut host);
+        flow.on_done(&mut host, worker);
         shared = host.shared;
     }
     let slot = crate::inflight::Slot::decode(&shared[&crate::inflight::slot_key(9)]).unwrap();
@@ -208,9 +215,9 @@ fn across_replicas_counts_are_read_from_redis_and_kept_there() {
     let plugin = PluginConfig::parse(config.as_bytes(), Build::Higress).unwrap();
     let mut flow = RequestFlow::new(Rc::new(plugin));
     let mut host = post(BODY);
-    let rng = &mut Rng::new(3);
+    let worker = &mut FakeWorker::new(3);
     assert_eq!(
-        flow.on_request_headers(&mut host, false, rng),
+        flow.on_request_headers(&mut host, false, worker),
         Verdict::Pause
     );
     let StoreQuery::Resp { command, .. } = &host.sent[0] else {
@@ -219,11 +226,11 @@ fn across_replicas_counts_are_read_from_redis_and_kept_there() {
     let command = String::from_utf8_lossy(command);
     assert!(command.contains("EVAL") && command.contains("lb:inflight:workers"));
     assert!(command.contains("lb:inflight:a") && command.contains("lb:inflight:b"));
-    flow.on_store_reply(&mut host, Ok(mget(&[Some("4"), Some("1")])), rng);
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("4"), Some("1")])), worker);
     assert_eq!(host.header("x-selected-provider"), Some("b"));
-    assert_eq!(host.redis_counts, [("lb:inflight:b".to_string(), 1)]);
-    flow.on_done(&mut host);
-    assert_eq!(host.redis_counts[1], ("lb:inflight:b".to_string(), -1));
+    assert_eq!(worker.redis_counts, [("lb:inflight:b".to_string(), 1)]);
+    flow.on_done(&mut host, worker);
+    assert_eq!(worker.redis_counts[1], ("lb:inflight:b".to_string(), -1));
 }
 
 #[test]
@@ -241,6 +248,7 @@ fn the_prompt_prefix_is_hashed_with_the_requests_own_pools_length() {
         let expected = crate::rewrite::body_facts(&body, bytes)
             .unwrap()
             .prefix_hash;
-        assert_eq!(flow.facts.prefix_hash, expected, "{model}");
+        let sent = flow.phase.sent().unwrap();
+        assert_eq!(sent.prefix_hash, expected, "{model}");
     }
 }

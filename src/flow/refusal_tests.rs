@@ -1,7 +1,7 @@
 //! A host that refuses a call the request depends on: the request is still answered, never
 //! left held until its stream's timeout.
 
-use super::fake_host::FakeHost;
+use super::fake_host::{FakeHost, FakeWorker};
 use super::tests::{flow, mget, post, BODY, CONFIG};
 use super::*;
 
@@ -10,9 +10,9 @@ fn a_request_the_host_will_not_resume_is_answered_503() {
     let mut flow = flow(CONFIG);
     let mut host = post(BODY);
     host.refuse.push("resume_request");
-    let rng = &mut Rng::new(1);
-    flow.on_request_headers(&mut host, false, rng);
-    flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), Some("9"), None])), rng);
+    let worker = &mut FakeWorker::new(1);
+    flow.on_request_headers(&mut host, false, worker);
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), Some("9"), None])), worker);
     assert_eq!(host.answered.len(), 1);
     assert_eq!(host.answered[0].0, 503);
     assert_eq!(host.answered[0].1, NOT_RESUMED);
@@ -23,12 +23,12 @@ fn a_body_whose_length_cannot_be_dropped_goes_on_untouched() {
     let mut flow = flow(CONFIG);
     let mut host = post(BODY);
     host.refuse.push("remove_request_header");
-    let rng = &mut Rng::new(1);
-    flow.on_request_headers(&mut host, false, rng);
-    flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), Some("9"), None])), rng);
+    let worker = &mut FakeWorker::new(1);
+    flow.on_request_headers(&mut host, false, worker);
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), Some("9"), None])), worker);
     assert_eq!(host.resumed, 1);
     assert_eq!(
-        flow.on_request_body(&mut host, BODY.len(), true, rng),
+        flow.on_request_body(&mut host, BODY.len(), true, worker),
         Verdict::Continue
     );
     assert_eq!(
@@ -47,7 +47,7 @@ fn a_status_page_the_host_will_not_send_lets_the_request_go_on() {
     host.properties
         .insert("source.address".into(), "127.0.0.1:1".into());
     host.refuse.push("send_local_response");
-    let verdict = flow.on_request_headers(&mut host, true, &mut Rng::new(1));
+    let verdict = flow.on_request_headers(&mut host, true, &mut FakeWorker::new(1));
     assert_eq!(verdict, Verdict::Continue);
     assert_eq!(host.counted("ai_lb.status.served"), 0);
 }
@@ -60,18 +60,18 @@ fn a_retry_reply_the_host_will_not_send_lets_the_first_answer_go_on() {
                   load_source: none\nstrategy: failover\nretry: {max_retries: 1}\n";
     let mut flow = flow(config);
     let mut host = post(BODY);
-    let rng = &mut Rng::new(1);
-    flow.on_request_headers(&mut host, false, rng);
-    flow.on_request_body(&mut host, BODY.len(), true, rng);
+    let worker = &mut FakeWorker::new(1);
+    flow.on_request_headers(&mut host, false, worker);
+    flow.on_request_body(&mut host, BODY.len(), true, worker);
     host.response_headers.insert(":status".into(), "503".into());
-    assert_eq!(flow.on_response_headers(&mut host, rng), Verdict::Pause);
+    assert_eq!(flow.on_response_headers(&mut host, worker), Verdict::Pause);
     host.refuse.push("send_response");
     let reply = crate::call::CallReply {
         status: Some(200),
         headers: vec![(":status".into(), "200".into())],
         body: b"{}".to_vec(),
     };
-    flow.on_call_reply(&mut host, reply, rng);
+    flow.on_call_reply(&mut host, reply, worker);
     assert_eq!(host.response_resumed, 1, "the held 503 goes on");
     assert_eq!(host.counted("ai_lb.retry.exhausted"), 1);
 }

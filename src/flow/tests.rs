@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use super::fake_host::FakeHost;
+use super::fake_host::{FakeHost, FakeWorker};
 use super::*;
 use crate::config::{Build, PluginConfig};
-use crate::store::{StoreOutages, StoreQuery};
+use crate::rng::Rng;
+use crate::store::{StoreError, StoreOutages, StoreQuery};
 
 pub(super) const CONFIG: &str = r#"
 providers:
@@ -50,16 +51,16 @@ pub(super) fn mget(values: &[Option<&str>]) -> Vec<u8> {
 }
 
 /// A balanced POST whose headers have been seen: the store query is out, headers paused.
-fn awaiting_store(body: &[u8]) -> (RequestFlow, FakeHost, Rng) {
+fn awaiting_store(body: &[u8]) -> (RequestFlow, FakeHost, FakeWorker) {
     let mut flow = flow(CONFIG);
     let mut host = post(body);
-    let mut rng = Rng::new(1);
+    let mut worker = FakeWorker::new(1);
     assert_eq!(
-        flow.on_request_headers(&mut host, false, &mut rng),
+        flow.on_request_headers(&mut host, false, &mut worker),
         Verdict::Pause
     );
     assert_eq!(host.sent.len(), 1, "one store round trip");
-    (flow, host, rng)
+    (flow, host, worker)
 }
 
 fn oversized_body() -> String {
@@ -77,21 +78,21 @@ pub(super) fn expected_body(model: &str) -> Vec<u8> {
 fn body_before_reply_rewrites_then_resumes() {
     let mut flow = flow(CONFIG);
     let mut host = post(BODY);
-    let rng = &mut Rng::new(1);
+    let worker = &mut FakeWorker::new(1);
     assert_eq!(
-        flow.on_request_headers(&mut host, false, rng),
+        flow.on_request_headers(&mut host, false, worker),
         Verdict::Pause
     );
     assert_eq!(host.sent.len(), 1, "one store round trip");
     assert_eq!(
-        flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1)),
+        flow.on_request_body(&mut host, BODY.len(), true, &mut FakeWorker::new(1)),
         Verdict::Pause
     );
     assert_eq!(host.resumed, 0);
     flow.on_store_reply(
         &mut host,
         Ok(mget(&[Some("90"), Some("10"), Some("50")])),
-        rng,
+        worker,
     );
     assert_eq!(host.header("x-selected-provider"), Some("qianwen"));
     assert_eq!(
@@ -113,15 +114,15 @@ fn reply_before_any_body_releases_headers_without_content_length_then_buffers() 
     // Upstream Envoy delivers no body while headers are paused: waiting would deadlock.
     let mut flow = flow(CONFIG);
     let mut host = post(BODY);
-    let rng = &mut Rng::new(1);
+    let worker = &mut FakeWorker::new(1);
     assert_eq!(
-        flow.on_request_headers(&mut host, false, rng),
+        flow.on_request_headers(&mut host, false, worker),
         Verdict::Pause
     );
     flow.on_store_reply(
         &mut host,
         Ok(mget(&[Some("10"), Some("90"), Some("50")])),
-        rng,
+        worker,
     );
     assert_eq!(host.header("x-selected-provider"), Some("minmax"));
     assert_eq!(host.resumed, 1, "headers released");
@@ -132,12 +133,12 @@ fn reply_before_any_body_releases_headers_without_content_length_then_buffers() 
     );
     host.body = BODY[..10].to_vec();
     assert_eq!(
-        flow.on_request_body(&mut host, 10, false, &mut Rng::new(1)),
+        flow.on_request_body(&mut host, 10, false, &mut FakeWorker::new(1)),
         Verdict::Pause
     );
     host.body = BODY.to_vec();
     assert_eq!(
-        flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1)),
+        flow.on_request_body(&mut host, BODY.len(), true, &mut FakeWorker::new(1)),
         Verdict::Continue
     );
     assert_eq!(host.body, expected_body("MiniMax-M2.1"));
@@ -148,22 +149,22 @@ fn reply_before_any_body_releases_headers_without_content_length_then_buffers() 
 fn reply_after_part_of_the_body_holds_headers_until_it_ends() {
     // Higress (and Envoy with allow_on_headers_stop_iteration) deliver body to paused headers:
     // releasing now would forward the part already buffered, unrewritten.
-    let (mut flow, mut host, mut rng) = awaiting_store(BODY);
-    let rng = &mut rng;
+    let (mut flow, mut host, mut worker) = awaiting_store(BODY);
+    let worker = &mut worker;
     host.body = BODY[..10].to_vec();
     assert_eq!(
-        flow.on_request_body(&mut host, 10, false, &mut Rng::new(1)),
+        flow.on_request_body(&mut host, 10, false, &mut FakeWorker::new(1)),
         Verdict::Pause
     );
     flow.on_store_reply(
         &mut host,
         Ok(mget(&[Some("10"), Some("90"), Some("50")])),
-        rng,
+        worker,
     );
     assert_eq!(host.resumed, 0, "content-length must still be writable");
     host.body = BODY.to_vec();
     assert_eq!(
-        flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1)),
+        flow.on_request_body(&mut host, BODY.len(), true, &mut FakeWorker::new(1)),
         Verdict::Continue
     );
     assert_eq!(host.body, expected_body("MiniMax-M2.1"));
@@ -179,14 +180,14 @@ fn client_sent_control_headers_are_replaced() {
     let mut host = post(BODY);
     host.set_request_header("x-selected-provider", "minmax");
     host.set_request_header("x-rewrite-target-model", "evil");
-    let rng = &mut Rng::new(1);
+    let worker = &mut FakeWorker::new(1);
     // Removed when the headers arrive; the filter writes its own once it has chosen.
     assert_eq!(
-        flow.on_request_headers(&mut host, false, rng),
+        flow.on_request_headers(&mut host, false, worker),
         Verdict::Pause
     );
-    flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1));
-    flow.on_store_reply(&mut host, Ok(mget(&[Some("90"), Some("10"), None])), rng);
+    flow.on_request_body(&mut host, BODY.len(), true, &mut FakeWorker::new(1));
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("90"), Some("10"), None])), worker);
     assert_eq!(host.header("x-selected-provider"), Some("qianwen"));
     assert_eq!(
         host.header("x-rewrite-target-model"),
@@ -199,14 +200,18 @@ fn provider_without_model_leaves_body_and_releases_at_once() {
     let mut flow = flow(CONFIG);
     let mut host = post(BODY);
     host.set_request_header("x-rewrite-target-model", "evil");
-    let rng = &mut Rng::new(1);
-    flow.on_request_headers(&mut host, false, rng);
-    flow.on_store_reply(&mut host, Ok(mget(&[Some("9"), Some("9"), Some("1")])), rng);
+    let worker = &mut FakeWorker::new(1);
+    flow.on_request_headers(&mut host, false, worker);
+    flow.on_store_reply(
+        &mut host,
+        Ok(mget(&[Some("9"), Some("9"), Some("1")])),
+        worker,
+    );
     assert_eq!(host.header("x-selected-provider"), Some("raw"));
     assert_eq!(host.header("x-rewrite-target-model"), None);
     assert_eq!(host.resumed, 1, "nothing to rewrite: the body streams");
     assert_eq!(
-        flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1)),
+        flow.on_request_body(&mut host, BODY.len(), true, &mut FakeWorker::new(1)),
         Verdict::Continue
     );
     assert_eq!(host.body, BODY);
@@ -214,7 +219,7 @@ fn provider_without_model_leaves_body_and_releases_at_once() {
 
 #[test]
 fn store_failures_fall_back_to_weights_and_are_counted() {
-    let rng = &mut Rng::new(1);
+    let worker = &mut FakeWorker::new(1);
     for reply in [
         Err(StoreError::Unavailable("timeout".into())),
         Ok(b"-ERR nope\r\n".to_vec()),
@@ -223,31 +228,30 @@ fn store_failures_fall_back_to_weights_and_are_counted() {
     ] {
         let mut flow = flow(CONFIG);
         let mut host = post(BODY);
-        flow.on_request_headers(&mut host, false, rng);
-        flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1));
-        flow.on_store_reply(&mut host, reply, rng);
+        flow.on_request_headers(&mut host, false, worker);
+        flow.on_request_body(&mut host, BODY.len(), true, &mut FakeWorker::new(1));
+        flow.on_store_reply(&mut host, reply, worker);
         assert!(host.header("x-selected-provider").is_some());
         assert_eq!(host.counted("ai_lb.fallback.store_error"), 1);
         assert_eq!(host.resumed, 1);
     }
 }
 
-/// One request on a worker whose store record is `health`, at `now_ms`; when it asks the store,
-/// `reply` answers. Returns the request's host (its record inside, for the next request).
+/// One request on `worker` (its store record kept for the next request), at `now_ms`; when it
+/// asks the store, `reply` answers. Returns the request's host.
 fn request_on_worker(
-    health: StoreOutages,
+    worker: &mut FakeWorker,
     now_ms: u64,
     reply: Result<Vec<u8>, StoreError>,
 ) -> FakeHost {
-    let rng = &mut Rng::new(now_ms);
+    worker.rng = Rng::new(now_ms);
     let mut flow = flow(CONFIG);
     let mut host = post(BODY);
-    host.store_outages = health;
     host.now_ms = now_ms;
-    if flow.on_request_headers(&mut host, false, rng) == Verdict::Pause {
-        flow.on_store_reply(&mut host, reply, rng);
+    if flow.on_request_headers(&mut host, false, worker) == Verdict::Pause {
+        flow.on_store_reply(&mut host, reply, worker);
     }
-    flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1));
+    flow.on_request_body(&mut host, BODY.len(), true, &mut FakeWorker::new(1));
     assert!(
         host.header("x-selected-provider").is_some(),
         "always routed"
@@ -258,54 +262,51 @@ fn request_on_worker(
 #[test]
 fn a_store_known_down_is_not_asked_until_one_request_retries_it() {
     let down = || Err(StoreError::Unavailable("connection refused".into()));
-    let mut health = StoreOutages::default();
+    let worker = &mut FakeWorker::new(0);
     // Three failures in a row (the default) each cost one ask.
     for now_ms in 0..3 {
-        let host = request_on_worker(health, now_ms, down());
+        let host = request_on_worker(worker, now_ms, down());
         assert_eq!(host.sent.len(), 1);
         assert_eq!(host.counted("ai_lb.fallback.store_error"), 1);
-        health = host.store_outages;
     }
     // Then requests choose by weight at once, without pausing, until the retry is due.
     for now_ms in [3, 500, 1001] {
-        let host = request_on_worker(health, now_ms, down());
+        let host = request_on_worker(worker, now_ms, down());
         assert!(
             host.sent.is_empty(),
             "asked a store known down at {now_ms} ms"
         );
         assert_eq!(host.counted("ai_lb.fallback.store_down"), 1);
         assert_eq!(host.resumed, 0);
-        health = host.store_outages;
     }
     // At 1002 ms one request asks; the store answers, and the next requests use loads again.
-    let host = request_on_worker(health, 1002, Ok(mget(&[Some("9"), Some("1"), Some("5")])));
+    let host = request_on_worker(worker, 1002, Ok(mget(&[Some("9"), Some("1"), Some("5")])));
     assert_eq!(host.sent.len(), 1);
     assert_eq!(host.header("x-selected-provider"), Some("qianwen"));
-    let host = request_on_worker(
-        host.store_outages,
-        1003,
-        Ok(mget(&[Some("1"), Some("9"), Some("5")])),
-    );
+    let host = request_on_worker(worker, 1003, Ok(mget(&[Some("1"), Some("9"), Some("5")])));
     assert_eq!(host.sent.len(), 1);
     assert_eq!(host.header("x-selected-provider"), Some("minmax"));
 }
 
 #[test]
 fn an_unreadable_reply_does_not_count_the_store_down() {
-    let mut health = StoreOutages::default();
+    let worker = &mut FakeWorker::new(0);
     for now_ms in 0..10 {
-        let host = request_on_worker(health, now_ms, Ok(b"<html>".to_vec()));
+        let host = request_on_worker(worker, now_ms, Ok(b"<html>".to_vec()));
         assert_eq!(host.sent.len(), 1, "asked at {now_ms} ms");
-        health = host.store_outages;
     }
 }
 
 #[test]
 fn all_unknown_loads_fall_back_to_weights() {
-    let (mut flow, mut host, mut rng) = awaiting_store(BODY);
-    let rng = &mut rng;
-    flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1));
-    flow.on_store_reply(&mut host, Ok(mget(&[None, Some("NaN"), Some("-3")])), rng);
+    let (mut flow, mut host, mut worker) = awaiting_store(BODY);
+    let worker = &mut worker;
+    flow.on_request_body(&mut host, BODY.len(), true, &mut FakeWorker::new(1));
+    flow.on_store_reply(
+        &mut host,
+        Ok(mget(&[None, Some("NaN"), Some("-3")])),
+        worker,
+    );
     assert_eq!(host.counted("ai_lb.fallback.all_unknown"), 1);
     let chosen = host.header("x-selected-provider").unwrap().to_string();
     let model = host.header("x-rewrite-target-model").map(str::to_string);
@@ -318,20 +319,22 @@ fn all_unknown_loads_fall_back_to_weights() {
 
 #[test]
 fn store_call_refused_at_once_picks_by_weight_without_pausing() {
-    let rng = &mut Rng::new(2);
+    let worker = &mut FakeWorker::new(2);
     for _ in 0..20 {
+        // A worker that has not yet seen the store fail (after three it stops asking).
+        worker.store_outages = StoreOutages::default();
         let mut flow = flow(CONFIG);
         let mut host = post(BODY);
         host.refuse_send = true;
         assert_eq!(
-            flow.on_request_headers(&mut host, false, rng),
+            flow.on_request_headers(&mut host, false, worker),
             Verdict::Continue
         );
         assert!(host.sent.is_empty());
         assert_eq!(host.counted("ai_lb.fallback.store_error"), 1);
         let provider = host.header("x-selected-provider").map(str::to_string);
         assert_eq!(
-            flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1)),
+            flow.on_request_body(&mut host, BODY.len(), true, &mut FakeWorker::new(1)),
             Verdict::Continue
         );
         match provider.as_deref() {
@@ -352,10 +355,14 @@ fn bad_bodies_are_forwarded_untouched_and_still_routed() {
     ] {
         let mut flow = flow(CONFIG);
         let mut host = post(body);
-        let rng = &mut Rng::new(1);
-        flow.on_request_headers(&mut host, false, rng);
-        flow.on_request_body(&mut host, body.len(), true, &mut Rng::new(1));
-        flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), Some("2"), Some("3")])), rng);
+        let worker = &mut FakeWorker::new(1);
+        flow.on_request_headers(&mut host, false, worker);
+        flow.on_request_body(&mut host, body.len(), true, &mut FakeWorker::new(1));
+        flow.on_store_reply(
+            &mut host,
+            Ok(mget(&[Some("1"), Some("2"), Some("3")])),
+            worker,
+        );
         assert_eq!(host.header("x-selected-provider"), Some("minmax"));
         assert_eq!(host.body, body);
         assert_eq!(
@@ -370,20 +377,24 @@ fn bad_bodies_are_forwarded_untouched_and_still_routed() {
 #[test]
 fn body_over_max_body_bytes_is_forwarded_untouched() {
     let big = oversized_body();
-    let (mut flow, mut host, mut rng) = awaiting_store(big.as_bytes());
-    let rng = &mut rng;
-    flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), Some("2"), Some("3")])), rng);
+    let (mut flow, mut host, mut worker) = awaiting_store(big.as_bytes());
+    let worker = &mut worker;
+    flow.on_store_reply(
+        &mut host,
+        Ok(mget(&[Some("1"), Some("2"), Some("3")])),
+        worker,
+    );
     assert_eq!(
-        flow.on_request_body(&mut host, 40, false, &mut Rng::new(1)),
+        flow.on_request_body(&mut host, 40, false, &mut FakeWorker::new(1)),
         Verdict::Pause
     );
     // Past the 64-byte limit: released, and the rest streams without a rewrite.
     assert_eq!(
-        flow.on_request_body(&mut host, 80, false, &mut Rng::new(1)),
+        flow.on_request_body(&mut host, 80, false, &mut FakeWorker::new(1)),
         Verdict::Continue
     );
     assert_eq!(
-        flow.on_request_body(&mut host, big.len(), true, &mut Rng::new(1)),
+        flow.on_request_body(&mut host, big.len(), true, &mut FakeWorker::new(1)),
         Verdict::Continue
     );
     assert_eq!(host.body, big.as_bytes());
@@ -395,9 +406,9 @@ fn body_over_max_body_bytes_is_forwarded_untouched() {
 fn requests_without_body_pass_untouched_without_a_store_read() {
     let mut flow = flow(CONFIG);
     let mut host = FakeHost::request(&[(":method", "GET"), (":path", "/v1/models")]);
-    let rng = &mut Rng::new(1);
+    let worker = &mut FakeWorker::new(1);
     assert_eq!(
-        flow.on_request_headers(&mut host, true, rng),
+        flow.on_request_headers(&mut host, true, worker),
         Verdict::Continue
     );
     assert!(host.sent.is_empty());
@@ -409,7 +420,7 @@ fn requests_without_body_pass_untouched_without_a_store_read() {
 fn unbalanced_request_still_loses_client_routing_header() {
     let mut flow = flow(CONFIG);
     let mut host = FakeHost::request(&[(":method", "GET"), ("x-selected-provider", "minmax")]);
-    flow.on_request_headers(&mut host, true, &mut Rng::new(1));
+    flow.on_request_headers(&mut host, true, &mut FakeWorker::new(1));
     assert_eq!(host.header("x-selected-provider"), None);
     assert_eq!(
         host.route_cache_cleared, 1,
@@ -424,12 +435,12 @@ const RULES: &str = r#"{
 
 #[test]
 fn rules_pick_the_configuration_and_unmatched_requests_pass_through() {
-    let rng = &mut Rng::new(1);
+    let worker = &mut FakeWorker::new(1);
     let mut flow_chat = flow(RULES);
     let mut chat = post(BODY);
     chat.properties.insert("route_name".into(), "chat".into());
     assert_eq!(
-        flow_chat.on_request_headers(&mut chat, false, rng),
+        flow_chat.on_request_headers(&mut chat, false, worker),
         Verdict::Pause
     );
     assert_eq!(chat.sent.len(), 1);
@@ -440,12 +451,12 @@ fn rules_pick_the_configuration_and_unmatched_requests_pass_through() {
         .properties
         .insert("route_name".into(), "embeddings".into());
     assert_eq!(
-        flow_other.on_request_headers(&mut other, false, rng),
+        flow_other.on_request_headers(&mut other, false, worker),
         Verdict::Continue
     );
     assert!(other.sent.is_empty());
     assert_eq!(
-        flow_other.on_request_body(&mut other, BODY.len(), true, &mut Rng::new(1)),
+        flow_other.on_request_body(&mut other, BODY.len(), true, &mut FakeWorker::new(1)),
         Verdict::Continue
     );
     assert_eq!(other.body, BODY);
@@ -460,19 +471,19 @@ fn another_configurations_control_headers_are_removed_from_a_balanced_request() 
                    "rewrite_model_header": "x-pool-model",
                    "providers": [{"name": "a", "key": "ka"}]}]
     }"#;
-    let rng = &mut Rng::new(1);
+    let worker = &mut FakeWorker::new(1);
     let mut flow = flow(config);
     let mut host = post(BODY);
     host.set_request_header("x-pool", "a");
     host.set_request_header("x-pool-model", "evil");
     host.set_request_header("x-rewrite-target-model", "evil");
     assert_eq!(
-        flow.on_request_headers(&mut host, false, rng),
+        flow.on_request_headers(&mut host, false, worker),
         Verdict::Pause
     );
     assert_eq!(host.header("x-pool"), None);
     assert_eq!(host.header("x-pool-model"), None);
-    flow.on_store_reply(&mut host, Ok(mget(&[Some("1")])), rng);
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("1")])), worker);
     assert_eq!(host.header("x-selected-provider"), Some("g"));
     assert_eq!(host.header("x-rewrite-target-model"), Some("mg"));
 
@@ -481,19 +492,27 @@ fn another_configurations_control_headers_are_removed_from_a_balanced_request() 
     let mut host = post(BODY);
     host.properties.insert("route_name".into(), "chat".into());
     host.set_request_header("x-pool-model", "evil");
-    flow.on_request_headers(&mut host, false, rng);
-    flow.on_store_reply(&mut host, Ok(mget(&[Some("1")])), rng);
+    flow.on_request_headers(&mut host, false, worker);
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("1")])), worker);
     assert_eq!(host.header("x-pool"), Some("a"));
     assert_eq!(host.header("x-pool-model"), None);
 }
 
 #[test]
 fn late_reply_after_release_changes_nothing() {
-    let (mut flow, mut host, mut rng) = awaiting_store(BODY);
-    let rng = &mut rng;
-    flow.on_request_body(&mut host, BODY.len(), true, &mut Rng::new(1));
-    flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), Some("2"), Some("3")])), rng);
-    flow.on_store_reply(&mut host, Ok(mget(&[Some("9"), Some("1"), Some("3")])), rng);
+    let (mut flow, mut host, mut worker) = awaiting_store(BODY);
+    let worker = &mut worker;
+    flow.on_request_body(&mut host, BODY.len(), true, &mut FakeWorker::new(1));
+    flow.on_store_reply(
+        &mut host,
+        Ok(mget(&[Some("1"), Some("2"), Some("3")])),
+        worker,
+    );
+    flow.on_store_reply(
+        &mut host,
+        Ok(mget(&[Some("9"), Some("1"), Some("3")])),
+        worker,
+    );
     assert_eq!(host.header("x-selected-provider"), Some("minmax"));
     assert_eq!(host.resumed, 1);
 }
@@ -501,18 +520,22 @@ fn late_reply_after_release_changes_nothing() {
 #[test]
 fn body_over_the_limit_before_the_reply_is_held_then_released_untouched() {
     let big = oversized_body();
-    let (mut flow, mut host, mut rng) = awaiting_store(big.as_bytes());
-    let rng = &mut rng;
+    let (mut flow, mut host, mut worker) = awaiting_store(big.as_bytes());
+    let worker = &mut worker;
     // No provider yet: even past the limit the body is held, so nothing leaves unrouted.
     assert_eq!(
-        flow.on_request_body(&mut host, 80, false, &mut Rng::new(1)),
+        flow.on_request_body(&mut host, 80, false, &mut FakeWorker::new(1)),
         Verdict::Pause
     );
-    flow.on_store_reply(&mut host, Ok(mget(&[Some("5"), Some("2"), Some("3")])), rng);
+    flow.on_store_reply(
+        &mut host,
+        Ok(mget(&[Some("5"), Some("2"), Some("3")])),
+        worker,
+    );
     assert_eq!(host.header("x-selected-provider"), Some("qianwen"));
     assert_eq!(host.resumed, 1);
     assert_eq!(
-        flow.on_request_body(&mut host, big.len(), true, &mut Rng::new(1)),
+        flow.on_request_body(&mut host, big.len(), true, &mut FakeWorker::new(1)),
         Verdict::Continue
     );
     assert_eq!(host.body, big.as_bytes());
@@ -555,7 +578,7 @@ fn background_post(loads: Option<(u64, Vec<Option<f64>>)>, now_ms: u64) -> (Requ
 #[test]
 fn background_refresh_decides_at_the_headers_without_asking_the_store() {
     let (mut flow, mut host) = background_post(Some((1_000, vec![Some(90.0), Some(10.0)])), 1_300);
-    let verdict = flow.on_request_headers(&mut host, false, &mut Rng::new(1));
+    let verdict = flow.on_request_headers(&mut host, false, &mut FakeWorker::new(1));
     assert_eq!(
         verdict,
         Verdict::Continue,
@@ -570,7 +593,7 @@ fn background_refresh_decides_at_the_headers_without_asking_the_store() {
     );
     let size = host.body.len();
     assert_eq!(
-        flow.on_request_body(&mut host, size, true, &mut Rng::new(1)),
+        flow.on_request_body(&mut host, size, true, &mut FakeWorker::new(1)),
         Verdict::Continue
     );
     assert!(host.body.starts_with(br#"{"model":"qwen3-max-preview""#));
@@ -584,7 +607,7 @@ fn background_loads_too_old_or_never_published_fall_back_to_weights() {
         (None, 5),
     ] {
         let (mut flow, mut host) = background_post(published, now_ms);
-        flow.on_request_headers(&mut host, false, &mut Rng::new(1));
+        flow.on_request_headers(&mut host, false, &mut FakeWorker::new(1));
         assert!(host.sent.is_empty());
         assert!(host.header("x-selected-provider").is_some(), "still routed");
         assert_eq!(host.counted("ai_lb.fallback.stale_loads"), 1);

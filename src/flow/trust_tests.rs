@@ -1,7 +1,7 @@
 //! What a hostile client can try: trailers while the filter holds the request, control and
 //! credential headers of its own, paths that are not inference APIs, a forged X-Forwarded-For.
 
-use super::fake_host::FakeHost;
+use super::fake_host::{FakeHost, FakeWorker};
 use super::tests::{expected_body, flow, mget, post, BODY, CONFIG};
 use super::*;
 use crate::call::CallReply;
@@ -24,7 +24,7 @@ fn control_headers_are_gone_when_the_headers_callback_returns() {
         let mut flow = flow(CONFIG);
         let mut host = hostile_post();
         host.set_request_header(":path", path);
-        flow.on_request_headers(&mut host, end_of_stream, &mut Rng::new(1));
+        flow.on_request_headers(&mut host, end_of_stream, &mut FakeWorker::new(1));
         assert_eq!(host.header("x-selected-provider"), None, "{path}");
         assert_eq!(host.header("x-rewrite-target-model"), None, "{path}");
         assert_eq!(
@@ -36,28 +36,28 @@ fn control_headers_are_gone_when_the_headers_callback_returns() {
 
 /// Headers held and the whole body delivered to them (Envoy with
 /// `allow_on_headers_stop_iteration`, Higress), without end of stream: trailers will end it.
-fn body_delivered_to_held_headers(config: &str) -> (RequestFlow, FakeHost, Rng) {
+fn body_delivered_to_held_headers(config: &str) -> (RequestFlow, FakeHost, FakeWorker) {
     let mut flow = flow(config);
     let mut host = hostile_post();
-    let mut rng = Rng::new(1);
+    let mut worker = FakeWorker::new(1);
     assert_eq!(
-        flow.on_request_headers(&mut host, false, &mut rng),
+        flow.on_request_headers(&mut host, false, &mut worker),
         Verdict::Pause
     );
     assert_eq!(
-        flow.on_request_body(&mut host, BODY.len(), false, &mut rng),
+        flow.on_request_body(&mut host, BODY.len(), false, &mut worker),
         Verdict::Pause
     );
-    (flow, host, rng)
+    (flow, host, worker)
 }
 
 #[test]
 fn trailers_while_the_store_is_asked_are_held_and_the_body_rewritten_after() {
-    let (mut flow, mut host, mut rng) = body_delivered_to_held_headers(CONFIG);
-    let rng = &mut rng;
-    assert_eq!(flow.on_request_trailers(&mut host, rng), Verdict::Pause);
+    let (mut flow, mut host, mut worker) = body_delivered_to_held_headers(CONFIG);
+    let worker = &mut worker;
+    assert_eq!(flow.on_request_trailers(&mut host, worker), Verdict::Pause);
     assert_eq!(host.resumed, 0);
-    flow.on_store_reply(&mut host, Ok(mget(&[Some("90"), Some("10"), None])), rng);
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("90"), Some("10"), None])), worker);
     assert_eq!(host.resumed, 1);
     assert_eq!(host.header("x-selected-provider"), Some("qianwen"));
     assert_eq!(host.body, expected_body("qwen3-max-preview"));
@@ -69,43 +69,43 @@ fn trailers_while_the_store_is_asked_are_held_and_the_body_rewritten_after() {
 
 /// Envoy's default delivery: no body while the headers are held; after the choice the headers
 /// go on, and the body (perhaps followed by trailers) is buffered for the rewrite.
-fn released_before_the_body(body: &[u8]) -> (RequestFlow, FakeHost, Rng) {
+fn released_before_the_body(body: &[u8]) -> (RequestFlow, FakeHost, FakeWorker) {
     let mut flow = flow(CONFIG);
     let mut host = hostile_post();
     host.body = body.to_vec();
-    let mut rng = Rng::new(1);
-    flow.on_request_headers(&mut host, false, &mut rng);
+    let mut worker = FakeWorker::new(1);
+    flow.on_request_headers(&mut host, false, &mut worker);
     flow.on_store_reply(
         &mut host,
         Ok(mget(&[Some("10"), Some("90"), None])),
-        &mut rng,
+        &mut worker,
     );
     assert_eq!(
         host.header("content-length"),
         None,
         "re-framed by the gateway"
     );
-    (flow, host, rng)
+    (flow, host, worker)
 }
 
 #[test]
 fn a_body_that_is_a_whole_object_goes_on_before_its_trailers() {
     // Envoy drops a body still buffered when the filter continues on the trailers that follow
     // it in one continuation: the body must not wait for them.
-    let (mut flow, mut host, mut rng) = released_before_the_body(BODY);
+    let (mut flow, mut host, mut worker) = released_before_the_body(BODY);
     let half = BODY.len() / 2;
     assert_eq!(
-        flow.on_request_body(&mut host, half, false, &mut rng),
+        flow.on_request_body(&mut host, half, false, &mut worker),
         Verdict::Pause
     );
     assert_eq!(
-        flow.on_request_body(&mut host, BODY.len(), false, &mut rng),
+        flow.on_request_body(&mut host, BODY.len(), false, &mut worker),
         Verdict::Continue
     );
     assert_eq!(host.body, expected_body("MiniMax-M2.1"));
     assert_eq!(host.counted("ai_lb.rewrite.done"), 1);
     assert_eq!(
-        flow.on_request_trailers(&mut host, &mut rng),
+        flow.on_request_trailers(&mut host, &mut worker),
         Verdict::Continue
     );
     assert_eq!(host.counted("ai_lb.rewrite.done"), 1);
@@ -114,9 +114,9 @@ fn a_body_that_is_a_whole_object_goes_on_before_its_trailers() {
 #[test]
 fn a_body_that_is_no_json_object_goes_on_at_its_first_byte() {
     let multipart = b"--boundary\r\ncontent-disposition: form-data; name=model\r\n\r\nauto";
-    let (mut flow, mut host, mut rng) = released_before_the_body(multipart);
+    let (mut flow, mut host, mut worker) = released_before_the_body(multipart);
     assert_eq!(
-        flow.on_request_body(&mut host, 12, false, &mut rng),
+        flow.on_request_body(&mut host, 12, false, &mut worker),
         Verdict::Continue
     );
     assert_eq!(host.body, multipart, "untouched");
@@ -127,13 +127,13 @@ fn a_body_that_is_no_json_object_goes_on_at_its_first_byte() {
 fn a_closing_brace_inside_a_string_keeps_the_body_buffered() {
     let body = br#"{"model":"auto","messages":[{"content":"a } b"}]}"#;
     let cut = body.iter().position(|byte| *byte == b'}').unwrap() + 1;
-    let (mut flow, mut host, mut rng) = released_before_the_body(body);
+    let (mut flow, mut host, mut worker) = released_before_the_body(body);
     assert_eq!(
-        flow.on_request_body(&mut host, cut, false, &mut rng),
+        flow.on_request_body(&mut host, cut, false, &mut worker),
         Verdict::Pause
     );
     assert_eq!(
-        flow.on_request_body(&mut host, body.len(), false, &mut rng),
+        flow.on_request_body(&mut host, body.len(), false, &mut worker),
         Verdict::Continue
     );
     assert!(host.body.starts_with(br#"{"model":"MiniMax-M2.1""#));
@@ -150,15 +150,15 @@ fn a_buffered_body_the_trailers_end_goes_on_from_the_next_tick() {
             Some(&br#"{"model":"MiniMax-M2.1"}"#[..]),
         ),
     ] {
-        let (mut flow, mut host, mut rng) = released_before_the_body(body);
+        let (mut flow, mut host, mut worker) = released_before_the_body(body);
         let cut = body.len() - 1;
         host.body.truncate(cut);
-        flow.on_request_body(&mut host, cut, false, &mut rng);
-        if flow.phase == Phase::BufferingBody {
+        flow.on_request_body(&mut host, cut, false, &mut worker);
+        if matches!(flow.phase, Phase::BufferingBody(_)) {
             host.body = body.to_vec();
-            flow.on_request_body(&mut host, body.len(), false, &mut rng);
+            flow.on_request_body(&mut host, body.len(), false, &mut worker);
         }
-        if flow.phase == Phase::Released {
+        if matches!(flow.phase, Phase::Released { .. }) {
             assert_eq!(
                 Some(&host.body[..]),
                 rewritten,
@@ -167,7 +167,7 @@ fn a_buffered_body_the_trailers_end_goes_on_from_the_next_tick() {
             continue;
         }
         assert_eq!(
-            flow.on_request_trailers(&mut host, &mut rng),
+            flow.on_request_trailers(&mut host, &mut worker),
             Verdict::Pause
         );
         assert_eq!((host.resumed, host.resumed_later), (1, 1));
@@ -179,16 +179,16 @@ fn a_buffered_body_the_trailers_end_goes_on_from_the_next_tick() {
 #[test]
 fn trailers_while_a_pool_waits_for_the_body_start_the_choice_and_stay_held() {
     let config = format!("{CONFIG}models:\n  auto: {{backends: [{{provider: minmax}}]}}\n");
-    let (mut flow, mut host, mut rng) = body_delivered_to_held_headers(&config);
-    let rng = &mut rng;
+    let (mut flow, mut host, mut worker) = body_delivered_to_held_headers(&config);
+    let worker = &mut worker;
     assert!(host.sent.is_empty(), "the pool is read from the whole body");
-    assert_eq!(flow.on_request_trailers(&mut host, rng), Verdict::Pause);
+    assert_eq!(flow.on_request_trailers(&mut host, worker), Verdict::Pause);
     assert_eq!(
         host.sent.len(),
         1,
         "the store is asked once the body is whole"
     );
-    flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), None, None])), rng);
+    flow.on_store_reply(&mut host, Ok(mget(&[Some("1"), None, None])), worker);
     assert_eq!(host.resumed, 1);
     assert_eq!(host.body, expected_body("MiniMax-M2.1"));
 }
@@ -198,12 +198,15 @@ fn trailers_pass_on_requests_the_filter_does_not_hold() {
     let mut flow = flow(CONFIG);
     let mut host = hostile_post();
     host.set_request_header(":path", "/internal/jobs");
-    let rng = &mut Rng::new(1);
+    let worker = &mut FakeWorker::new(1);
     assert_eq!(
-        flow.on_request_headers(&mut host, false, rng),
+        flow.on_request_headers(&mut host, false, worker),
         Verdict::Continue
     );
-    assert_eq!(flow.on_request_trailers(&mut host, rng), Verdict::Continue);
+    assert_eq!(
+        flow.on_request_trailers(&mut host, worker),
+        Verdict::Continue
+    );
 }
 
 #[test]
@@ -224,9 +227,9 @@ strategy: random
         let mut host = post(BODY);
         host.set_request_header(":path", path);
         host.set_request_header("authorization", "Bearer client-key");
-        let rng = &mut Rng::new(1);
-        flow.on_request_headers(&mut host, false, rng);
-        flow.on_request_body(&mut host, BODY.len(), true, rng);
+        let worker = &mut FakeWorker::new(1);
+        flow.on_request_headers(&mut host, false, worker);
+        flow.on_request_body(&mut host, BODY.len(), true, worker);
         let key = if balanced {
             "Bearer sk-qianwen-key-0001"
         } else {
@@ -262,7 +265,7 @@ route_names: [jobs]
         if let Some(route) = route {
             host.properties.insert("route_name".into(), route.into());
         }
-        flow.on_request_headers(&mut host, false, &mut Rng::new(1));
+        flow.on_request_headers(&mut host, false, &mut FakeWorker::new(1));
         assert_eq!(
             host.header("x-selected-provider").is_some(),
             balanced,
@@ -308,8 +311,8 @@ fn a_pooled_provider_gets_its_token_and_none_of_the_clients_credentials() {
         let mut flow = flow(&config);
         let mut host = post(BODY);
         with_client_credentials(&mut host);
-        let rng = &mut Rng::new(1);
-        flow.on_request_headers(&mut host, false, rng);
+        let worker = &mut FakeWorker::new(1);
+        flow.on_request_headers(&mut host, false, worker);
         let got = ["authorization", "api-key", "x-api-key"].map(|name| host.header(name));
         assert_eq!(got, expected, "{provider}");
     }
@@ -321,12 +324,12 @@ fn a_retry_to_a_pooled_provider_carries_only_its_token() {
     let mut flow = flow(&config);
     let mut host = post(BODY);
     with_client_credentials(&mut host);
-    let rng = &mut Rng::new(1);
-    flow.on_request_headers(&mut host, false, rng);
-    flow.on_request_body(&mut host, BODY.len(), true, rng);
+    let worker = &mut FakeWorker::new(1);
+    flow.on_request_headers(&mut host, false, worker);
+    flow.on_request_body(&mut host, BODY.len(), true, worker);
     assert_eq!(host.header("api-key"), Some("azure-key-0001"));
     host.response_headers.insert(":status".into(), "503".into());
-    assert_eq!(flow.on_response_headers(&mut host, rng), Verdict::Pause);
+    assert_eq!(flow.on_response_headers(&mut host, worker), Verdict::Pause);
     let credentials = |call: &crate::call::CallRequest| {
         let mut found: Vec<(String, String)> = call
             .headers
@@ -343,7 +346,7 @@ fn a_retry_to_a_pooled_provider_carries_only_its_token() {
         credentials(&to_openai),
         [("authorization".into(), "Bearer sk-openai-key-0001".into())]
     );
-    flow.on_call_reply(&mut host, CallReply::failed(), rng);
+    flow.on_call_reply(&mut host, CallReply::failed(), worker);
     let to_local = host.dispatched.last().cloned().unwrap();
     assert_eq!(to_local.cluster, "local");
     assert_eq!(
@@ -374,7 +377,7 @@ fn a_forged_forwarded_for_does_not_open_the_status_page() {
         if forwarded {
             host.set_request_header("x-forwarded-for", "10.1.2.3");
         }
-        flow.on_request_headers(&mut host, true, &mut Rng::new(1));
+        flow.on_request_headers(&mut host, true, &mut FakeWorker::new(1));
         assert_eq!(
             host.answered.len(),
             usize::from(served),

@@ -8,9 +8,10 @@ use log::warn;
 use super::abi::{self, Action, BufferType, HeaderMap};
 use super::host::ProxyHost;
 use super::root::Shared;
+use super::worker::ProxyWorker;
 use crate::call::CallReply;
 use crate::flow::{RequestFlow, Verdict};
-use crate::rng::Rng;
+
 pub struct Filter {
     context_id: u32,
     /// `None` when the plugin has no valid configuration: every request passes through.
@@ -29,7 +30,7 @@ impl Filter {
     fn with_flow<T>(
         &self,
         fallback: T,
-        step: impl FnOnce(&mut RequestFlow, &mut ProxyHost<'_>, &mut Rng) -> T,
+        step: impl FnOnce(&mut RequestFlow, &mut ProxyHost<'_>, &mut ProxyWorker<'_>) -> T,
     ) -> T {
         match &self.state {
             Some((shared, flow)) => run_step(shared, flow, self.context_id, fallback, step),
@@ -38,22 +39,23 @@ impl Filter {
     }
 }
 
-/// Runs `step` with the request's flow, a host bound to the request, and the shared random
-/// source; a re-entrant call (the host calling back while a step runs) gets `fallback`.
+/// Runs `step` with the request's flow, a host bound to the request, and the worker's state; a
+/// re-entrant call (the host calling back while a step runs) gets `fallback`.
 pub fn run_step<T>(
     shared: &Rc<Shared>,
     flow: &Rc<RefCell<RequestFlow>>,
     context_id: u32,
     fallback: T,
-    step: impl FnOnce(&mut RequestFlow, &mut ProxyHost<'_>, &mut Rng) -> T,
+    step: impl FnOnce(&mut RequestFlow, &mut ProxyHost<'_>, &mut ProxyWorker<'_>) -> T,
 ) -> T {
-    let (Ok(mut flow_guard), Ok(mut rng)) = (flow.try_borrow_mut(), shared.rng.try_borrow_mut())
+    let (Ok(mut flow_guard), Some(mut worker)) =
+        (flow.try_borrow_mut(), ProxyWorker::borrow(shared))
     else {
         warn!("ai-load-balancer: re-entrant callback ignored");
         return fallback;
     };
     let mut host = ProxyHost::new(shared, context_id, flow);
-    step(&mut flow_guard, &mut host, &mut rng)
+    step(&mut flow_guard, &mut host, &mut worker)
 }
 
 fn action(verdict: Verdict) -> Action {
@@ -65,26 +67,26 @@ fn action(verdict: Verdict) -> Action {
 
 impl Filter {
     pub fn on_request_headers(&mut self, end_of_stream: bool) -> Action {
-        action(self.with_flow(Verdict::Continue, |flow, host, rng| {
-            flow.on_request_headers(host, end_of_stream, rng)
+        action(self.with_flow(Verdict::Continue, |flow, host, worker| {
+            flow.on_request_headers(host, end_of_stream, worker)
         }))
     }
 
     pub fn on_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        action(self.with_flow(Verdict::Continue, |flow, host, rng| {
-            flow.on_request_body(host, body_size, end_of_stream, rng)
+        action(self.with_flow(Verdict::Continue, |flow, host, worker| {
+            flow.on_request_body(host, body_size, end_of_stream, worker)
         }))
     }
 
     pub fn on_request_trailers(&mut self) -> Action {
-        action(self.with_flow(Verdict::Continue, |flow, host, rng| {
-            flow.on_request_trailers(host, rng)
+        action(self.with_flow(Verdict::Continue, |flow, host, worker| {
+            flow.on_request_trailers(host, worker)
         }))
     }
 
     pub fn on_response_headers(&mut self) -> Action {
-        action(self.with_flow(Verdict::Continue, |flow, host, rng| {
-            flow.on_response_headers(host, rng)
+        action(self.with_flow(Verdict::Continue, |flow, host, worker| {
+            flow.on_response_headers(host, worker)
         }))
     }
 
@@ -94,7 +96,9 @@ impl Filter {
 
     pub fn on_http_call_response(&mut self, num_headers: usize, body_size: usize) {
         let reply = call_reply(num_headers, body_size);
-        self.with_flow((), |flow, host, rng| flow.on_call_reply(host, reply, rng));
+        self.with_flow((), |flow, host, worker| {
+            flow.on_call_reply(host, reply, worker)
+        });
     }
 
     pub fn on_done(&mut self) {
@@ -103,7 +107,7 @@ impl Filter {
         if let Some((shared, _)) = &self.state {
             super::waits::forget(shared, self.context_id);
         }
-        self.with_flow((), |flow, host, _| flow.on_done(host));
+        self.with_flow((), |flow, host, worker| flow.on_done(host, worker));
     }
 }
 

@@ -11,9 +11,8 @@ use super::abi::{self, BufferType, HeaderMap, Status, StreamType};
 
 use super::root::Shared;
 use crate::call::CallRequest;
-use crate::config::{ConfigRef, DownPolicy, ReplicaCounters};
 use crate::flow::{RequestFlow, RequestHost, Stat};
-use crate::store::{StoreQuery, Transition};
+use crate::store::StoreQuery;
 
 const CAS_TRIES: usize = 8;
 
@@ -122,9 +121,13 @@ impl RequestHost for ProxyHost<'_> {
                     let (Some(shared), Some(flow)) = (shared.upgrade(), flow.upgrade()) else {
                         return; // the request ended first
                     };
-                    super::filter::run_step(&shared, &flow, context_id, (), |flow, host, rng| {
-                        flow.on_store_reply(host, reply, rng)
-                    });
+                    super::filter::run_step(
+                        &shared,
+                        &flow,
+                        context_id,
+                        (),
+                        |flow, host, worker| flow.on_store_reply(host, reply, worker),
+                    );
                 };
                 super::redis::call(upstream, command, context_id, Box::new(resume))
             }
@@ -152,37 +155,6 @@ impl RequestHost for ProxyHost<'_> {
 
     fn update_shared(&mut self, key: &str, update: &mut crate::flow::SharedUpdate<'_>) -> bool {
         update_shared_data(key, update)
-    }
-
-    fn worker_id(&self) -> u64 {
-        self.shared.worker_id
-    }
-
-    #[cfg(feature = "higress")]
-    fn count_in_flight_in_redis(
-        &mut self,
-        counters: &ReplicaCounters,
-        provider: usize,
-        delta: i64,
-    ) {
-        let Some(key) = counters.provider_keys.get(provider) else {
-            return;
-        };
-        if let Ok(mut book) = self.shared.redis_in_flight.try_borrow_mut() {
-            book.add(&counters.upstream, &counters.heartbeats_key, key, delta);
-        }
-        let command = crate::inflight::replicas::add_command(
-            &counters.heartbeats_key,
-            key,
-            self.shared.worker_id,
-            delta,
-        );
-        super::root::fire_and_forget(self.shared, &counters.upstream, &command);
-    }
-
-    #[cfg(not(feature = "higress"))]
-    fn count_in_flight_in_redis(&mut self, _: &ReplicaCounters, _: usize, _: i64) {
-        // Configuration refuses Redis in-flight counting on this build.
     }
 
     fn send_local_response(&mut self, status: u32, body: &[u8]) -> bool {
@@ -223,26 +195,6 @@ impl RequestHost for ProxyHost<'_> {
         if let Err(err) = abi::continue_stream(StreamType::Response) {
             warn!("ai-load-balancer: resuming the response: {err}");
         }
-    }
-
-    fn store_may_be_asked(&mut self, which: ConfigRef, down: &DownPolicy, timeout_ms: u32) -> bool {
-        // A re-entrant borrow cannot happen (one callback at a time); asking is the safe answer.
-        self.shared
-            .store_outages
-            .try_borrow_mut()
-            .map_or(true, |mut book| {
-                book.may_ask(which, down, timeout_ms, super::now_ms())
-            })
-    }
-
-    fn store_outcome(
-        &mut self,
-        which: ConfigRef,
-        down: &DownPolicy,
-        reachable: bool,
-    ) -> Option<Transition> {
-        let mut book = self.shared.store_outages.try_borrow_mut().ok()?;
-        book.record(which, down, reachable, super::now_ms())
     }
 }
 

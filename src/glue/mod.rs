@@ -1,5 +1,6 @@
 //! The proxy-wasm glue: the only code that talks to the host. It turns host callbacks into
-//! `RequestFlow` events and `RequestHost` calls into proxy-wasm calls.
+//! `RequestFlow` events, and `RequestHost` and `Worker` calls into proxy-wasm calls and the
+//! root context's state.
 
 mod abi;
 mod background;
@@ -11,6 +12,7 @@ mod probe;
 mod redis;
 mod root;
 mod waits;
+mod worker;
 
 /// The host's wall clock in milliseconds since the Unix epoch (0 if the host cannot tell).
 pub fn now_ms() -> u64 {
