@@ -13,6 +13,7 @@ const ANNOTATIONS: &[&str] = &[
     "x-title-i18n",
     "x-description-i18n",
     "default",
+    "x-default-description",
     "example",
 ];
 
