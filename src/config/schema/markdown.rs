@@ -32,7 +32,7 @@ pub fn config_reference_markdown(schema_json: &str) -> Result<String, SchemaErro
     let schema = resolved(&Node::from_json(schema_json)?)?;
     let mut writer = Writer {
         out: INTRO.to_string(),
-        objects: vec![(schema.clone(), String::new())],
+        objects: vec![(structure(&schema), String::new())],
         rows: Vec::new(),
     };
     writer.section("", &schema);
@@ -49,7 +49,8 @@ struct Field<'a> {
 
 struct Writer<'a> {
     out: String,
-    /// Objects described, or to be described by a section to come, and where.
+    /// Objects described, or to be described by a section to come (their `structure`), and
+    /// where.
     objects: Vec<(Node, String)>,
     /// Fields given a row, and the section they are in.
     rows: Vec<(Field<'a>, String)>,
@@ -84,7 +85,7 @@ impl<'a> Writer<'a> {
                         meaning.push_str(&format!(" Its fields are described under `{at}`."))
                     }
                     None => {
-                        self.objects.push((child.clone(), child_path.clone()));
+                        self.objects.push((structure(child), child_path.clone()));
                         children.push((child_path, child));
                     }
                 }
@@ -164,9 +165,10 @@ impl<'a> Writer<'a> {
     }
 
     fn described_at(&self, object: &Node) -> Option<String> {
+        let structure = structure(object);
         self.objects
             .iter()
-            .find(|(known, _)| known == object)
+            .find(|(known, _)| *known == structure)
             .map(|(_, at)| at.clone())
     }
 
@@ -195,6 +197,26 @@ impl<'a> Writer<'a> {
         }
         self.out.push('\n');
     }
+}
+
+/// Keywords that say what a field means rather than what its object holds.
+const ANNOTATIONS: &[&str] = &[
+    "title",
+    "x-title-i18n",
+    "description",
+    "x-description-i18n",
+    "default",
+    "x-default-description",
+];
+
+/// An object without its annotations: one type met under two fields carries each field's
+/// description (a `$ref` beside a doc comment), yet its fields are the same.
+fn structure(object: &Node) -> Node {
+    let kept = object
+        .entries()
+        .iter()
+        .filter(|(key, _)| !ANNOTATIONS.contains(&key.as_str()));
+    Node::Map(kept.cloned().collect())
 }
 
 fn join(path: &str, name: &str) -> String {
@@ -354,5 +376,105 @@ fn literal_text(value: &Node) -> String {
         Node::Int(_) | Node::Num(_) => number(value),
         Node::Bool(flag) => flag.to_string(),
         Node::Null => "null".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(json: &str) -> String {
+        let text = config_reference_markdown(json).unwrap();
+        text.strip_prefix(INTRO).unwrap_or(&text).to_string()
+    }
+
+    const HEADER: &str = "| field | type | default | values | meaning |\n|---|---|---|---|---|\n";
+
+    /// `testdata/small.json`: a shared definition (`Backend`) by `$ref`, as a list's items and
+    /// as an option, fields two objects share (`cache`, `store`: a flattened struct) and that
+    /// `_rules_` entries share with the top level, a map, enums and nullable types.
+    #[test]
+    fn a_definition_or_fields_met_again_are_referred_to() {
+        let expected = [
+            "\n## Top level\n\n",
+            HEADER,
+            "| `backends` | list of mappings | required, here or in each rule | at least one | \
+             Backends \\| all of them. |\n",
+            "| `fallback` | mapping | — |  | Used when every backend is out. Its fields are \
+             described under `backends[]`. |\n",
+            "| `pools` | mapping of names to lists of strings | — | at least one | Backend names \
+             by pool. |\n",
+            "| `mode` | string | `fast` | `fast`, `safe` | How to pick. |\n",
+            "| `limit` | integer | — | 1 to 10 | At most this many. |\n",
+            "| `ratio` | number | `0.25` | 0 to 0.5 | A share. |\n",
+            "| `cache` | mapping | — |  | The cache. |\n",
+            "| `store` | mapping | — |  | The store. |\n",
+            "| `_rules_` | list of mappings | — |  | Per-route configurations. |\n",
+            "\n## `backends[]`\n\n",
+            HEADER,
+            "| `name` | string | required | non-empty | Its name. |\n",
+            "| `weight` | integer | `1` | 0 to 100 | Its share. |\n",
+            "| `tags` | list of strings | `[\"a\", \"\"]` |  | Labels. |\n",
+            "\n## `cache`\n\n",
+            HEADER,
+            "| `ttl_ms` | integer | — | at least 0 | How long entries live. |\n",
+            "| `timeout_ms` | integer | `100` |  | How long a call may take. |\n",
+            "| `retries` | boolean | `false` |  | Calls again after a failure. |\n",
+            "\n## `store`\n\n",
+            HEADER,
+            "| `url` | string | required | non-empty | Where it is. |\n",
+            "\nAnd every field of `cache` but `ttl_ms`, as described there.\n",
+            "\n## `_rules_[]`\n\n",
+            HEADER,
+            "| `_match_route_` | list of strings | — |  | Routes. |\n",
+            "| `_match_domain_` | list of strings | — |  | Hosts. |\n",
+            "\nAnd `backends`, `fallback`, as described under the top level.\n",
+        ];
+        assert_eq!(
+            reference(include_str!("testdata/small.json")),
+            expected.concat()
+        );
+    }
+
+    #[test]
+    fn one_field_described_alike_elsewhere_keeps_its_row() {
+        let same = r#"{"type": "integer", "description": "Shared.", "minimum": 1}"#;
+        let json = format!(
+            r##"{{"properties": {{
+                "a": {{"type": "object", "properties": {{"x": {same}, "y": {{"type": "boolean"}}}}}},
+                "b": {{"type": "object", "properties": {{"x": {same}}}, "required": ["x"]}},
+                "c": {{"type": "object", "properties": {{"x": {same}}}}},
+                "probe": {{"oneOf": [{{"type": "boolean"}}, {{"$ref": "#/$defs/P"}}], "default": true}}}},
+            "$defs": {{"P": {{"type": "object", "properties": {{"path": {{"type": "string"}}}}}}}}}}"##
+        );
+        let text = reference(&json);
+        assert!(
+            text.contains(
+                "## `b`\n\n| field | type | default | values | meaning |\n|---|---|---|---|---|\n\
+                 | `x` | integer | required | at least 1 | Shared. |\n"
+            ),
+            "required here, not there: not the same field\n{text}"
+        );
+        assert!(
+            text.contains(
+                "## `c`\n\n| field | type | default | values | meaning |\n|---|---|---|---|---|\n\
+                 | `x` | integer | — | at least 1 | Shared. |\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| `probe` | boolean or mapping | `true` |  |  |\n"),
+            "{text}"
+        );
+        assert!(text.contains("## `probe`\n\n"), "{text}");
+        assert!(!text.contains("And "), "{text}");
+    }
+
+    #[test]
+    fn a_schema_that_is_not_json_or_has_a_broken_ref_is_refused() {
+        assert!(config_reference_markdown("{").is_err());
+        let broken = r##"{"properties": {"a": {"$ref": "#/$defs/A"}}}"##;
+        let err = config_reference_markdown(broken).unwrap_err();
+        assert_eq!(err.to_string(), "$ref #/$defs/A: nothing at $defs");
     }
 }

@@ -246,7 +246,9 @@ fn is_null_type(kind: &Node) -> bool {
 }
 
 fn is_null_schema(schema: &Node) -> bool {
-    schema.get("type").is_some_and(is_null_type) || schema.get("const") == Some(&Node::Null)
+    // A `const` is an `enum` of one by now (`ordered`).
+    schema.get("type").is_some_and(is_null_type)
+        || schema.get("enum") == Some(&Node::List(vec![Node::Null]))
 }
 
 /// `FIRST`'s keywords first, then the others as they came; a lone `const` reads as an `enum`.
@@ -267,4 +269,214 @@ fn ordered(entries: Vec<(String, Node)>) -> Vec<(String, Node)> {
     // A stable sort: keywords of equal rank keep their order.
     entries.sort_by_key(|(key, _)| rank(key));
     entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(json: &str) -> Node {
+        Node::from_json(json).unwrap()
+    }
+
+    fn resolve(json: &str) -> Result<Node, SchemaError> {
+        resolved(&read(json))
+    }
+
+    fn keys(node: &Node) -> Vec<&str> {
+        node.entries().iter().map(|(key, _)| key.as_str()).collect()
+    }
+
+    /// `testdata/schemars-1.json` is what schemars 1.0 (feature `preserve_order`) derives for
+    /// `struct Top { retry: Option<Retry>, again: Retry, #[schemars(length(min = 1))] list:
+    /// Vec<Retry>, models: BTreeMap<String, Retry>, kind: Option<Kind>, plain: Plain, either:
+    /// Option<NameOrRetry>, #[serde(flatten)] shared: Shared, #[schemars(extend(
+    /// "x-default-description" = "the name"))] key: Option<String> }`, where `Retry` has
+    /// `max_retries: u32` (range 1 to 10, default 1, a Chinese description) and `ratio:
+    /// Option<f64>`, `Kind` is an enum with documented variants, `Plain` one without, and
+    /// `NameOrRetry` is `#[serde(untagged)] enum { Name(Kind), Full(Retry) }`.
+    #[test]
+    fn schemars_output_reads_as_plain_schemas() {
+        let schema = resolve(include_str!("testdata/schemars-1.json")).unwrap();
+        assert_eq!(
+            keys(&schema),
+            [
+                "type",
+                "title",
+                "description",
+                "properties",
+                "additionalProperties",
+                "required"
+            ],
+            "$schema and $defs left out"
+        );
+        let field = |name: &str| schema.get("properties").and_then(|p| p.get(name)).unwrap();
+
+        let retry = field("retry");
+        assert_eq!(
+            retry.get("type"),
+            Some(&Node::str("object")),
+            "null alternative gone"
+        );
+        assert_eq!(
+            retry.get("description"),
+            Some(&Node::str("The retry.")),
+            "the field's own"
+        );
+        assert_eq!(
+            retry.get("x-title-i18n"),
+            Some(&read(r#"{"zh-CN": "重试"}"#)),
+            "the type's own annotations kept"
+        );
+        let max_retries = retry
+            .get("properties")
+            .and_then(|p| p.get("max_retries"))
+            .unwrap();
+        assert_eq!(
+            max_retries,
+            &read(
+                r#"{"type": "integer", "description": "Retries on other providers, per request.",
+                "x-description-i18n": {"zh-CN": "最大重试次数"}, "default": 1,
+                "minimum": 1, "maximum": 10}"#
+            ),
+            "format left out, annotations first"
+        );
+        let ratio = retry
+            .get("properties")
+            .and_then(|p| p.get("ratio"))
+            .unwrap();
+        assert_eq!(ratio.get("type"), Some(&Node::str("number")));
+        assert_eq!(
+            field("again").get("description"),
+            Some(&Node::str("Another retry."))
+        );
+        assert_eq!(field("again").get("properties"), retry.get("properties"));
+        assert_eq!(
+            field("list").get("items"),
+            field("models").get("additionalProperties")
+        );
+        assert_eq!(
+            field("list")
+                .get("items")
+                .and_then(|item| item.get("properties")),
+            retry.get("properties")
+        );
+
+        let kind = field("kind");
+        assert_eq!(
+            kind,
+            &read(
+                r#"{"type": "string", "description": "How requests are spread.",
+                "enum": ["least_load", "random"]}"#
+            ),
+            "documented variants: one enum"
+        );
+        assert_eq!(
+            field("plain"),
+            &read(r#"{"type": "string", "enum": ["a", "b"]}"#)
+        );
+        let either = field("either").get("anyOf").unwrap().items();
+        assert_eq!(
+            either.len(),
+            2,
+            "the untagged enum's alternatives stay, null gone"
+        );
+        assert_eq!(&either[0], kind);
+        assert_eq!(either[1].get("properties"), retry.get("properties"));
+        assert_eq!(
+            field("timeout_ms"),
+            &read(r#"{"type": "integer", "description": "Timeout.", "minimum": 0}"#),
+            "flattened"
+        );
+        assert_eq!(
+            field("key"),
+            &read(r#"{"type": "string", "x-default-description": "the name"}"#)
+        );
+        assert_eq!(
+            schema.get("required"),
+            Some(&read(r#"["again", "list", "models", "plain"]"#)),
+            "options are not required"
+        );
+    }
+
+    #[test]
+    fn references_outside_the_document_missing_or_circular_are_refused() {
+        let refused = [
+            (
+                r#"{"$ref": "other.json#/a"}"#,
+                "only references within the document",
+            ),
+            (
+                r##"{"$ref": "#/$defs/Gone", "$defs": {}}"##,
+                "nothing at Gone",
+            ),
+            (r#"{"$ref": 3}"#, "is not a string"),
+            (
+                r##"{"properties": {"next": {"$ref": "#/$defs/Node"}},
+                "$defs": {"Node": {"properties": {"next": {"$ref": "#/$defs/Node"}}}}}"##,
+                "refers to itself",
+            ),
+        ];
+        for (json, reason) in refused {
+            let err = resolve(json).unwrap_err().to_string();
+            assert!(err.contains(reason), "{json}: {err}");
+        }
+        let err = config_error("{");
+        assert!(err.starts_with("the JSON Schema is not JSON"), "{err}");
+    }
+
+    fn config_error(json: &str) -> String {
+        Node::from_json(json)
+            .map_err(SchemaError::from)
+            .and_then(|node| resolved(&node))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_definition_used_twice_and_pointers_with_escapes_resolve() {
+        let schema = resolve(
+            r##"{"properties": {
+                "a": {"$ref": "#/definitions/a~1b"},
+                "b": {"allOf": [{"$ref": "#/definitions/a~1b"}], "description": "B."}},
+            "definitions": {"a/b": {"type": "object", "description": "Shared.",
+                "properties": {"x": {"type": "integer", "format": "int64"}}}}}"##,
+        )
+        .unwrap();
+        let field = |name: &str| schema.get("properties").and_then(|p| p.get(name)).unwrap();
+        let shared = r#"{"type": "object", "description": "Shared.",
+            "properties": {"x": {"type": "integer"}}}"#;
+        assert_eq!(field("a"), &read(shared));
+        assert_eq!(field("b"), &read(&shared.replace("Shared.", "B.")));
+        assert_eq!(keys(&schema), ["properties"]);
+    }
+
+    #[test]
+    fn nulls_go_and_constants_become_enums() {
+        let schema = resolve(
+            r#"{"properties": {
+                "level": {"enum": ["low", "high", null], "default": null, "type": ["string", "null"]},
+                "one": {"const": "only"},
+                "mode": {"oneOf": [{"const": "a", "description": "A."}, {"const": null}]},
+                "either": {"type": ["integer", "string", "null"]},
+                "mixed": {"anyOf": [{"type": "boolean"}, {"const": "x"}]}}}"#,
+        )
+        .unwrap();
+        let field = |name: &str| schema.get("properties").and_then(|p| p.get(name)).unwrap();
+        assert_eq!(
+            field("level"),
+            &read(r#"{"type": "string", "enum": ["low", "high"]}"#)
+        );
+        assert_eq!(field("one"), &read(r#"{"enum": ["only"]}"#));
+        assert_eq!(
+            field("mode"),
+            &read(r#"{"description": "A.", "enum": ["a"]}"#)
+        );
+        assert_eq!(field("either"), &read(r#"{"type": ["integer", "string"]}"#));
+        assert_eq!(
+            field("mixed"),
+            &read(r#"{"anyOf": [{"type": "boolean"}, {"enum": ["x"]}]}"#),
+            "not all constants: the alternatives stay"
+        );
+    }
 }

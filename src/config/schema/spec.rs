@@ -221,3 +221,104 @@ fn seed_example() -> Node {
         ),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn written(json: &str) -> (String, Value) {
+        let text = higress_spec_yaml(json).unwrap();
+        let value = crate::config::yaml::parse(&text).unwrap();
+        (text, value)
+    }
+
+    /// `testdata/small.json`: see the reference's tests.
+    #[test]
+    fn the_console_form_is_the_schema_resolved_and_titled() {
+        let (text, spec) = written(include_str!("testdata/small.json"));
+        assert!(!text.contains("$ref") && !text.contains("$defs") && !text.contains("format"));
+        assert!(
+            !text.contains("x-default-description"),
+            "the reference's, not the form's"
+        );
+        let form = &spec["spec"]["configSchema"]["openAPIV3Schema"];
+        assert!(form.get("title").is_none() && form.get("description").is_none());
+        assert_eq!(form["type"], "object");
+        assert_eq!(
+            form["anyOf"],
+            json!([{"required": ["backends"]}, {"required": ["_rules_"]}])
+        );
+        let fields = &form["properties"];
+        let backend = json!({
+            "type": "object",
+            "description": "One backend.",
+            "properties": {
+                "name": {"type": "string", "title": "Backend name", "description": "Its name.",
+                         "minLength": 1},
+                "weight": {"type": "integer", "title": "Weight", "description": "Its share.",
+                           "default": 1, "minimum": 0, "maximum": 100},
+                "tags": {"type": "array", "title": "Tags", "description": "Labels.",
+                         "default": ["a", ""], "items": {"type": "string"}},
+            },
+            "required": ["name"],
+            "additionalProperties": false,
+        });
+        assert_eq!(fields["backends"]["items"], backend);
+        assert_eq!(fields["backends"]["x-title-i18n"], json!({"zh-CN": "后端"}));
+        assert_eq!(
+            fields["backends"]["x-description-i18n"],
+            json!({"zh-CN": "后端列表。"})
+        );
+        let mut fallback = backend.clone();
+        fallback["title"] = json!("Fallback");
+        fallback["description"] = json!("Used when every backend is out.");
+        assert_eq!(fields["fallback"], fallback);
+        assert_eq!(
+            fields["pools"]["additionalProperties"],
+            json!({"type": "array", "items": {"type": "string", "minLength": 1}})
+        );
+        assert_eq!(fields["mode"]["enum"], json!(["fast", "safe"]));
+        assert_eq!(fields["mode"]["type"], "string");
+        assert_eq!(fields["limit"]["type"], "integer");
+        assert_eq!(fields["ratio"]["maximum"], json!(0.5));
+        assert_eq!(form["example"]["providers"][0]["name"], "minmax");
+
+        // Fields in the schema's order, each with its type first.
+        let at = |needle: &str| text.find(needle).unwrap_or(usize::MAX);
+        assert!(
+            at("        backends:\n          type: array\n          title: Backends\n")
+                < at("        fallback:\n")
+        );
+        assert!(at("        fallback:\n") < at("        pools:\n"));
+    }
+
+    #[test]
+    fn a_route_form_is_a_rule_without_its_match() {
+        let (_, spec) = written(include_str!("testdata/small.json"));
+        let route = &spec["spec"]["routeConfigSchema"]["openAPIV3Schema"];
+        let config = &spec["spec"]["configSchema"]["openAPIV3Schema"];
+        let names: Vec<&String> = route["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(names, ["backends", "fallback"]);
+        assert_eq!(
+            route["properties"]["backends"],
+            config["properties"]["backends"]
+        );
+        assert!(route.get("oneOf").is_none() && route.get("required").is_none());
+        assert_eq!(route["additionalProperties"], json!(false));
+        assert_eq!(route["example"], config["example"]);
+
+        let (_, spec) = written(r#"{"type": "object", "properties": {"a": {"type": "string"}}}"#);
+        assert!(
+            spec["spec"].get("routeConfigSchema").is_none(),
+            "no `_rules_`"
+        );
+    }
+
+    #[test]
+    fn titles_spell_out_names() {
+        assert_eq!(english_title("max_body_bytes"), "Max body bytes");
+        assert_eq!(english_title("_rules_"), "Rules");
+        assert_eq!(english_title(""), "");
+    }
+}
