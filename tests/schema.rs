@@ -150,6 +150,37 @@ fn schema_errors(config: &Value) -> Vec<String> {
     errors
 }
 
+/// The validator reads schemas as schemars 1.x derives them (`$ref`, `$defs`, `"type": [T,
+/// "null"]`, `const`, `format`), as the shipped schema will be once it comes from the types.
+#[test]
+fn the_validator_reads_schemars_output() {
+    let derived: Value = serde_json::from_str(include_str!(
+        "../src/config/schema/testdata/schemars-1.json"
+    ))
+    .expect("JSON");
+    let retry = json!({"max_retries": 3, "ratio": null});
+    let accepted = json!({"again": retry, "list": [retry], "models": {"a": {}}, "plain": "a",
+        "retry": null, "kind": "random", "either": "least_load", "timeout_ms": 5, "key": "k"});
+    let mut errors = Vec::new();
+    validate(&derived, &accepted, "", &mut errors);
+    assert!(errors.is_empty(), "{errors:#?}");
+    for (field, wrong) in [
+        ("again", json!({"max_retries": 11})),
+        ("list", json!([])),
+        ("plain", json!("c")),
+        ("kind", json!("fastest")),
+        ("either", json!({"max_retries": "1"})),
+        ("timeout_ms", json!(-1)),
+        ("key", json!(1)),
+    ] {
+        let mut refused = accepted.clone();
+        refused[field] = wrong;
+        let mut errors = Vec::new();
+        validate(&derived, &refused, "", &mut errors);
+        assert!(!errors.is_empty(), "{field}: accepted {refused}");
+    }
+}
+
 #[test]
 fn every_shipped_configuration_validates_against_the_schema() {
     let configs = shipped_configurations();
