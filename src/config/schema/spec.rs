@@ -66,10 +66,7 @@ pub fn english_title(name: &str) -> String {
 /// fields, which the console writes from the route it is on. None without `_rules_`.
 fn route_schema(schema: &Node) -> Option<Node> {
     let rule = schema.get("properties")?.get(RULES)?.get("items")?;
-    let is_match = |name: &Node| {
-        name.as_str()
-            .is_some_and(|name| name.starts_with("_match_") && name.ends_with('_'))
-    };
+    let is_match = |name: &Node| name.as_str().is_some_and(is_match_field);
     // `oneOf: [{required: [_match_route_]}, …]`: exactly one match field.
     let only_requires_match = |alternative: &Node| {
         alternative.entries().len() == 1
@@ -84,7 +81,7 @@ fn route_schema(schema: &Node) -> Option<Node> {
                 value
                     .entries()
                     .iter()
-                    .filter(|(name, _)| !is_match(&Node::str(name)))
+                    .filter(|(name, _)| !is_match_field(name))
                     .cloned()
                     .collect(),
             ),
@@ -104,6 +101,11 @@ fn route_schema(schema: &Node) -> Option<Node> {
         }
     }
     Some(Node::Map(route))
+}
+
+/// `_match_route_`, `_match_domain_`, …: which routes a `_rules_` entry applies to.
+fn is_match_field(name: &str) -> bool {
+    name.starts_with("_match_") && name.ends_with('_')
 }
 
 /// `openAPIV3Schema` of one form: the schema without what describes the document itself (the
