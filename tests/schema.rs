@@ -41,7 +41,7 @@ fn check_generated(relative: &str, generated: &str) {
             )
             + 1;
         panic!(
-            "{relative} is not what src/config/schema.rs generates (first difference on line \
+            "{relative} is not what src/config/schema/ generates (first difference on line \
              {line}); run `UPDATE_SCHEMA=1 cargo test --test schema` to rewrite it, and review \
              the diff"
         );
@@ -55,12 +55,15 @@ fn shipped_json_schema_is_generated() {
 
 #[test]
 fn shipped_higress_spec_is_generated() {
-    check_generated(SPEC_FILE, &schema::higress_spec_yaml());
+    let spec = schema::higress_spec_yaml(&schema::json_schema_text()).expect("spec.yaml");
+    check_generated(SPEC_FILE, &spec);
 }
 
 #[test]
 fn shipped_config_reference_is_generated() {
-    check_generated(REFERENCE_FILE, &schema::config_reference_markdown());
+    let reference =
+        schema::config_reference_markdown(&schema::json_schema_text()).expect("the reference");
+    check_generated(REFERENCE_FILE, &reference);
 }
 
 #[test]
@@ -147,6 +150,37 @@ fn schema_errors(config: &Value) -> Vec<String> {
     errors
 }
 
+/// The validator reads schemas as schemars 1.x derives them (`$ref`, `$defs`, `"type": [T,
+/// "null"]`, `const`, `format`), as the shipped schema will be once it comes from the types.
+#[test]
+fn the_validator_reads_schemars_output() {
+    let derived: Value = serde_json::from_str(include_str!(
+        "../src/config/schema/testdata/schemars-1.json"
+    ))
+    .expect("JSON");
+    let retry = json!({"max_retries": 3, "ratio": null});
+    let accepted = json!({"again": retry, "list": [retry], "models": {"a": {}}, "plain": "a",
+        "retry": null, "kind": "random", "either": "least_load", "timeout_ms": 5, "key": "k"});
+    let mut errors = Vec::new();
+    validate(&derived, &accepted, "", &mut errors);
+    assert!(errors.is_empty(), "{errors:#?}");
+    for (field, wrong) in [
+        ("again", json!({"max_retries": 11})),
+        ("list", json!([])),
+        ("plain", json!("c")),
+        ("kind", json!("fastest")),
+        ("either", json!({"max_retries": "1"})),
+        ("timeout_ms", json!(-1)),
+        ("key", json!(1)),
+    ] {
+        let mut refused = accepted.clone();
+        refused[field] = wrong;
+        let mut errors = Vec::new();
+        validate(&derived, &refused, "", &mut errors);
+        assert!(!errors.is_empty(), "{field}: accepted {refused}");
+    }
+}
+
 #[test]
 fn every_shipped_configuration_validates_against_the_schema() {
     let configs = shipped_configurations();
@@ -207,8 +241,11 @@ fn configurations_the_filter_refuses_for_types_or_unknown_fields_the_schema_refu
 
 #[test]
 fn higress_spec_carries_the_schema_and_examples_the_filter_accepts() {
-    let spec = yaml::parse(&schema::higress_spec_yaml()).expect("spec.yaml is YAML");
-    let json_schema = schema::json_schema();
+    let spec = schema::higress_spec_yaml(&schema::json_schema_text()).expect("spec.yaml");
+    let spec = yaml::parse(&spec).expect("spec.yaml is YAML");
+    // The console's form is the JSON Schema's, less the defaults described in words for the
+    // reference (the form shows `default`).
+    let json_schema = without_key(schema::json_schema(), "x-default-description");
     let config = &spec["spec"]["configSchema"]["openAPIV3Schema"];
     assert_eq!(config["properties"], json_schema["properties"]);
     assert_eq!(config["anyOf"], json_schema["anyOf"]);
@@ -237,6 +274,22 @@ fn higress_spec_carries_the_schema_and_examples_the_filter_accepts() {
         assert!(!spec["info"][key].is_null(), "info.{key}");
     }
     assert!(spec["spec"]["phase"].is_string() && spec["spec"]["priority"].is_u64());
+}
+
+/// `value` with every entry named `key` taken out, at any depth.
+fn without_key(value: Value, key: &str) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(name, _)| name != key)
+                .map(|(name, value)| (name, without_key(value, key)))
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| without_key(v, key)).collect())
+        }
+        other => other,
+    }
 }
 
 /// Every field has a Chinese title and description, for the console's zh-CN form.
@@ -278,7 +331,8 @@ fn every_field_is_described_in_english_and_chinese() {
 
 #[test]
 fn the_reference_has_a_row_for_every_field() {
-    let reference = schema::config_reference_markdown();
+    let reference =
+        schema::config_reference_markdown(&schema::json_schema_text()).expect("the reference");
     fn names(node: &Value, found: &mut Vec<String>) {
         if let Some(properties) = node["properties"].as_object() {
             for (name, field) in properties {

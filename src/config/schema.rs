@@ -1,13 +1,15 @@
 //! One description of every configuration field (type, bounds, default, meaning in English and
-//! Chinese), from which the shipped JSON Schema, Higress's plugin `spec.yaml` and the Markdown
-//! configuration reference are generated. `tests/schema.rs` checks the three shipped files
-//! against this, and this against the parsers' field lists. Compiled off wasm only: the module
-//! never needs it.
+//! Chinese), from which the shipped JSON Schema is generated; from that JSON Schema, writers
+//! generate Higress's plugin `spec.yaml` (`spec`) and the Markdown configuration reference
+//! (`markdown`). `tests/schema.rs` checks the three shipped files against these, and the
+//! description against the parsers' field lists. Compiled off wasm only: the module never needs
+//! it.
 
 mod balancer;
 mod health;
 mod markdown;
 mod pools;
+mod resolve;
 mod sources;
 mod spec;
 mod text;
@@ -15,7 +17,8 @@ mod text;
 use serde_json::Value;
 
 pub use markdown::config_reference_markdown;
-pub use spec::higress_spec_yaml;
+pub use resolve::SchemaError;
+pub use spec::{english_title, higress_spec_yaml};
 use text::Node;
 
 /// One configuration field.
@@ -63,8 +66,8 @@ pub enum Shape {
 
 /// A mapping with a fixed set of fields; any other field is refused.
 pub struct Object {
-    /// Its fields, in groups: a group shared by several objects is described once in the
-    /// reference.
+    /// Its fields, in groups: a group shared by several objects is written into each of their
+    /// schemas (the reference then finds the fields described alike, and describes them once).
     pub groups: &'static [&'static [Field]],
     /// Exactly one of these fields must be present (`_rules_` entries' `_match_*_`).
     pub exactly_one_of: &'static [&'static str],
@@ -141,7 +144,8 @@ pub enum Default {
     None,
     /// This value (written into the schemas' `default`).
     Value(Literal),
-    /// A default that depends on other fields or on the build, described in English.
+    /// A default that depends on other fields or on the build, described in English (written
+    /// into the JSON Schema's `x-default-description`, for the reference).
     Described(&'static str),
 }
 
@@ -154,13 +158,8 @@ pub enum Literal {
 }
 
 /// The whole plugin configuration: a balancer configuration plus `_rules_`.
-pub fn plugin_object() -> &'static Object {
+fn plugin_object() -> &'static Object {
     &balancer::PLUGIN
-}
-
-/// One route's configuration in Higress's console (its `_rules_` entry without `_match_*_`).
-pub fn route_object() -> &'static Object {
-    &balancer::ROUTE
 }
 
 /// The plugin configuration's JSON Schema (draft-07).
@@ -272,16 +271,6 @@ fn zh(text: &str) -> Node {
     Node::Map(vec![("zh-CN".to_string(), Node::str(text))])
 }
 
-/// `max_body_bytes` → `Max body bytes`, `_rules_` → `Rules`.
-pub fn english_title(name: &str) -> String {
-    let words = name.trim_matches('_').replace('_', " ");
-    let mut chars = words.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 fn field_schema(field: &Field) -> Node {
     let mut annotations = vec![
         ("title".to_string(), Node::str(&english_title(field.name))),
@@ -289,8 +278,12 @@ fn field_schema(field: &Field) -> Node {
         ("description".to_string(), Node::str(field.en)),
         ("x-description-i18n".to_string(), zh(field.zh)),
     ];
-    if let Default::Value(literal) = &field.default {
-        annotations.push(("default".to_string(), literal_node(literal)));
+    match &field.default {
+        Default::Value(literal) => annotations.push(("default".to_string(), literal_node(literal))),
+        Default::Described(text) => {
+            annotations.push(("x-default-description".to_string(), Node::str(text)))
+        }
+        Default::None => {}
     }
     // After `type`, before the structure: a reader sees the type, then what the field means.
     let mut entries = shape_entries(&field.shape);

@@ -1,7 +1,8 @@
-//! A validator for the part of JSON Schema draft-07 the generated schema uses: `type`, `enum`,
-//! `minimum`/`maximum`, `minLength`/`minItems`/`minProperties`, `required`, `items`,
-//! `properties`, `additionalProperties`, `oneOf`, `anyOf`. Any other keyword fails the test, so
-//! the schema cannot start using one this does not check.
+//! A validator for the part of JSON Schema (draft-07, and 2020-12 as schemars 1.x writes it) the
+//! generated schema uses: `type` (one or a list), `enum`, `const`, `minimum`/`maximum`,
+//! `minLength`/`minItems`/`minProperties`, `required`, `items`, `properties`,
+//! `additionalProperties`, `oneOf`, `anyOf`, and `$ref` within the document. Any other keyword
+//! fails the test, so the schema cannot start using one this does not check.
 
 use serde_json::Value;
 
@@ -13,10 +14,21 @@ const ANNOTATIONS: &[&str] = &[
     "x-title-i18n",
     "x-description-i18n",
     "default",
+    "x-default-description",
     "example",
+    // Definitions are checked where a `$ref` uses them; `uint32`, `double` and the like are
+    // annotations in 2020-12, and `minimum`/`maximum` carry their bounds.
+    "$defs",
+    "definitions",
+    "format",
 ];
 
+/// Adds to `errors` every way `value` (at path `at`) breaks `schema`.
 pub fn validate(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
+    check(schema, schema, value, at, errors);
+}
+
+fn check(root: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
     let Some(keywords) = schema.as_object() else {
         panic!("{at}: schema is not an object");
     };
@@ -24,23 +36,31 @@ pub fn validate(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String
     for (keyword, rule) in keywords {
         match keyword.as_str() {
             "type" => {
-                let kind = rule.as_str().expect("one type");
-                let ok = match kind {
-                    "object" => value.is_object(),
-                    "array" => value.is_array(),
-                    "string" => value.is_string(),
-                    "boolean" => value.is_boolean(),
-                    "number" => value.is_number(),
-                    "integer" => {
-                        value.is_u64()
-                            || value.is_i64()
-                            || value.as_f64().is_some_and(|n| n.fract() == 0.0)
-                    }
-                    other => panic!("{at}: type {other}"),
+                let kinds = match rule {
+                    Value::Array(kinds) => kinds.iter().collect(),
+                    one => vec![one],
                 };
-                if !ok {
+                if !kinds.iter().any(|kind| is_of_type(kind, value, at)) {
+                    let kind = rule
+                        .as_str()
+                        .map_or_else(|| rule.to_string(), str::to_string);
                     errors.push(format!("{here}: is not of type {kind}: {value}"));
                 }
+            }
+            "const" => {
+                if rule != value {
+                    errors.push(format!("{here}: {value} is not {rule}"));
+                }
+            }
+            "$ref" => {
+                let reference = rule.as_str().expect("a reference");
+                let pointer = reference
+                    .strip_prefix('#')
+                    .expect("a reference within the document");
+                let target = root
+                    .pointer(pointer)
+                    .unwrap_or_else(|| panic!("{at}: no {reference}"));
+                check(root, target, value, at, errors);
             }
             "enum" => {
                 if !rule.as_array().expect("enum list").contains(value) {
@@ -84,7 +104,7 @@ pub fn validate(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String
             "items" => {
                 if let Some(items) = value.as_array() {
                     for (index, item) in items.iter().enumerate() {
-                        validate(rule, item, &format!("{at}[{index}]"), errors);
+                        check(root, rule, item, &format!("{at}[{index}]"), errors);
                     }
                 }
             }
@@ -102,12 +122,12 @@ pub fn validate(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String
                     let known = properties.and_then(|p| p.get(name));
                     match (keyword.as_str(), known) {
                         ("properties", Some(field_schema)) => {
-                            validate(field_schema, field, &path, errors)
+                            check(root, field_schema, field, &path, errors)
                         }
                         ("additionalProperties", None) => match rule {
                             Value::Bool(false) => errors.push(format!("{path}: unknown field")),
                             Value::Bool(true) => {}
-                            other => validate(other, field, &path, errors),
+                            other => check(root, other, field, &path, errors),
                         },
                         _ => {}
                     }
@@ -119,7 +139,7 @@ pub fn validate(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String
                     .iter()
                     .filter(|variant| {
                         let mut inner = Vec::new();
-                        validate(variant, value, at, &mut inner);
+                        check(root, variant, value, at, &mut inner);
                         inner.is_empty()
                     })
                     .count();
@@ -137,5 +157,20 @@ pub fn validate(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String
             annotation if ANNOTATIONS.contains(&annotation) => {}
             other => panic!("{at}: the test's validator does not know the keyword {other}"),
         }
+    }
+}
+
+fn is_of_type(kind: &Value, value: &Value, at: &str) -> bool {
+    match kind.as_str().expect("a type name") {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "boolean" => value.is_boolean(),
+        "number" => value.is_number(),
+        "integer" => {
+            value.is_u64() || value.is_i64() || value.as_f64().is_some_and(|n| n.fract() == 0.0)
+        }
+        "null" => value.is_null(),
+        other => panic!("{at}: type {other}"),
     }
 }

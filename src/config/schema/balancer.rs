@@ -13,9 +13,6 @@ pub static PLUGIN: Object = Object {
     at_least_one_of: &["providers", "_rules_"],
 };
 
-/// A route's configuration in Higress's console: it inherits every field it does not set.
-pub static ROUTE: Object = Object::of(&[BALANCER_FIELDS]);
-
 static RULE: Object = Object {
     groups: &[MATCH_FIELDS, BALANCER_FIELDS],
     exactly_one_of: &[

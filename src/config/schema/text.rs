@@ -1,14 +1,21 @@
 //! An ordered document tree and its JSON and YAML text. serde_json's `Map` sorts its keys (the
-//! crate leaves `preserve_order` off), and a schema reads best, and a console form renders
-//! best, with fields in the order they are described.
+//! crate leaves `preserve_order` off: the module's parsers rely on sorted maps), and a schema
+//! reads best, and a console form renders best, with fields in the order they are described; so
+//! the writers read the JSON Schema's text into this tree, which keeps its order.
 
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 use crate::float_text::write_float;
 
+#[derive(Clone, Debug, PartialEq)]
 pub enum Node {
+    Null,
     Bool(bool),
     Int(u64),
+    /// Any other number: negative or fractional.
     Num(f64),
     Str(String),
     List(Vec<Node>),
@@ -20,8 +27,45 @@ impl Node {
         Node::Str(text.to_string())
     }
 
+    /// Reads JSON text, keeping every object's keys in their order.
+    pub fn from_json(text: &str) -> Result<Node, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The value of `key` in a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entries()
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value)
+    }
+
+    /// A mapping's entries; none for anything else.
+    pub fn entries(&self) -> &[(String, Node)] {
+        match self {
+            Node::Map(entries) => entries,
+            _ => &[],
+        }
+    }
+
+    /// A list's items; none for anything else.
+    pub fn items(&self) -> &[Node] {
+        match self {
+            Node::List(items) => items,
+            _ => &[],
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::Str(text) => Some(text),
+            _ => None,
+        }
+    }
+
     pub fn to_value(&self) -> Value {
         match self {
+            Node::Null => Value::Null,
             Node::Bool(flag) => Value::Bool(*flag),
             Node::Int(number) => Value::from(*number),
             // Written as `2`, read back as an integer: the value says so too.
@@ -115,6 +159,7 @@ impl Node {
 
     fn scalar_text(&self, yaml: bool) -> String {
         match self {
+            Node::Null => "null".to_string(),
             Node::Bool(flag) => flag.to_string(),
             Node::Int(number) => number.to_string(),
             Node::Num(number) => {
@@ -126,6 +171,62 @@ impl Node {
             Node::Str(text) => quoted(text),
             Node::List(_) | Node::Map(_) => String::new(),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+
+    fn visit_bool<E>(self, flag: bool) -> Result<Node, E> {
+        Ok(Node::Bool(flag))
+    }
+
+    fn visit_u64<E>(self, number: u64) -> Result<Node, E> {
+        Ok(Node::Int(number))
+    }
+
+    fn visit_i64<E>(self, number: i64) -> Result<Node, E> {
+        Ok(u64::try_from(number).map_or(Node::Num(number as f64), Node::Int))
+    }
+
+    fn visit_f64<E>(self, number: f64) -> Result<Node, E> {
+        Ok(Node::Num(number))
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<Node, E> {
+        Ok(Node::str(text))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Node::List(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = map.next_entry()? {
+            entries.push(entry);
+        }
+        Ok(Node::Map(entries))
     }
 }
 
@@ -267,5 +368,27 @@ mod tests {
         assert_eq!(parsed.ok(), Some(node.to_value()));
         let json: Value = serde_json::from_str(&node.to_json()).unwrap_or(Value::Null);
         assert_eq!(json, node.to_value());
+        assert_eq!(Node::from_json(&node.to_json()).ok(), Some(node));
+    }
+
+    #[test]
+    fn json_is_read_in_its_order() {
+        let node = Node::from_json(r#"{"b": -2, "a": [null, 1.5, {"z": true, "y": "x"}]}"#);
+        let expected = Node::Map(vec![
+            ("b".into(), Node::Num(-2.0)),
+            (
+                "a".into(),
+                Node::List(vec![
+                    Node::Null,
+                    Node::Num(1.5),
+                    Node::Map(vec![
+                        ("z".into(), Node::Bool(true)),
+                        ("y".into(), Node::str("x")),
+                    ]),
+                ]),
+            ),
+        ]);
+        assert_eq!(node.ok(), Some(expected));
+        assert!(Node::from_json("{").is_err());
     }
 }
