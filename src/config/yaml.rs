@@ -5,7 +5,6 @@
 //! and nesting bounded (each level costs stack, and wasm stacks are small).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use saphyr::Scalar;
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span, Tag};
@@ -42,7 +41,8 @@ enum Open {
 #[derive(Default)]
 struct Reader {
     open: Vec<Open>,
-    anchors: BTreeMap<usize, Value>,
+    /// Anchored values by id (few: a Vec, not a map type instantiated for this alone).
+    anchors: Vec<(usize, Value)>,
     alias_copies: usize,
     documents: usize,
     document: Option<Value>,
@@ -65,8 +65,10 @@ impl Reader {
             Event::Alias(anchor) => {
                 let value = self
                     .anchors
-                    .get(&anchor)
-                    .cloned()
+                    .iter()
+                    .rev()
+                    .find(|(id, _)| *id == anchor)
+                    .map(|(_, value)| value.clone())
                     .ok_or("an alias (*) names no anchor")?;
                 self.alias_copies += 1 + nodes(&value);
                 if self.alias_copies > MAX_ALIAS_COPIES {
@@ -99,7 +101,7 @@ impl Reader {
     /// the document.
     fn complete(&mut self, value: Value, anchor: usize) -> Result<(), String> {
         if anchor > 0 {
-            self.anchors.insert(anchor, value.clone());
+            self.anchors.push((anchor, value.clone()));
         }
         match self.open.last_mut() {
             None => self.document = Some(value),
@@ -124,6 +126,12 @@ fn scalar(
     style: ScalarStyle,
     tag: Option<&Cow<'_, Tag>>,
 ) -> Result<Value, String> {
+    if style == ScalarStyle::Plain && tag.is_none() {
+        // Whole numbers past i64 (saphyr's integer) up to u64, as JSON reads them.
+        if let Ok(number) = text.parse::<u64>() {
+            return Ok(Value::Number(number.into()));
+        }
+    }
     let shown = text.to_string();
     match Scalar::parse_from_cow_and_metadata(text, style, tag) {
         None => Err(format!("{shown:?} does not fit its tag")),

@@ -81,8 +81,20 @@ fn plain_scalars_follow_the_core_schema() {
         json!([null, null, null, null, true, true, true, false, "yes", "off"])
     );
     assert_eq!(
-        read("[0, -12, +7, 0x1f, 0o17, 0o8, 1.5, -2e3, .5, 1e400x]"),
-        json!([0, -12, 7, 31, 15, "0o8", 1.5, -2000.0, 0.5, "1e400x"])
+        read("[0, -12, +7, 0x1f, 0o17, 0o8, 1.5, -2e3, .5, 1e400x, 18446744073709551615]"),
+        json!([
+            0,
+            -12,
+            7,
+            31,
+            15,
+            "0o8",
+            1.5,
+            -2000.0,
+            0.5,
+            "1e400x",
+            u64::MAX
+        ])
     );
     assert_eq!(read("a:\nb: ''\n"), json!({"a": null, "b": ""}));
 }
@@ -211,7 +223,7 @@ fn aliases_cannot_expand_without_bound() {
     let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for level in 1..10 {
         let previous = format!("*a{}", level - 1);
-        let items = vec![previous.as_str(); 10].join(", ");
+        let items = [previous.as_str(); 10].join(", ");
         text.push_str(&format!("a{level}: &a{level} [{items}]\n"));
     }
     assert!(refusal(&text).contains("aliases copy more than"));

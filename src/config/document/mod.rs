@@ -10,13 +10,11 @@ mod values;
 #[cfg(not(target_arch = "wasm32"))]
 mod values_schema;
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 
 use super::balancer::MAX_BODY_BYTES_CEILING;
 
-pub use pools::{Backend, Pool, StrategyName, StrategyOptions};
+pub use pools::{Backend, Models, Pool, StrategyName, StrategyOptions};
 pub use resilience::{Health, PrefixRewrite, Probe, ProbeSchedule, Retry, StatusEndpoint};
 pub use sources::{
     Endpoint, EngineMetrics, HashFields, InFlight, LoadFormat, LoadSourceName, Redis, RefreshMode,
@@ -91,7 +89,7 @@ pub struct Balancer {
             "x-description-i18n" = {"zh-CN": "模型池：客户端发送的每个模型名（`auto`、`gpt-4` 等）对应一组后端及其选择策略。插件在路由前读取请求体中的 `model`。"}
         ))
     )]
-    pub models: Option<BTreeMap<String, Pool>>,
+    pub models: Option<Models>,
     /// Without `models`: the strategy of the one pool of every provider, as a name or `{name,
     /// <options>}`. With `models`, each pool sets its own.
     #[cfg_attr(

@@ -1,5 +1,8 @@
 //! Model pools and strategies: `models`, `strategy`.
 
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::values::{Text, UpTo, Whole};
@@ -176,4 +179,34 @@ pub struct Backend {
         ))
     )]
     pub priority: Option<Whole<0, 1_000_000>>,
+}
+
+/// `models`: each name clients send, with its pool, in the order the configuration's mapping
+/// yields them. A list of pairs rather than a map type: nothing looks a pool up by name while
+/// the configuration is read, and a second `BTreeMap` instantiation costs the module bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Models(pub Vec<(String, Pool)>);
+
+impl<'de> Deserialize<'de> for Models {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ModelsVisitor)
+    }
+}
+
+struct ModelsVisitor;
+
+impl<'de> Visitor<'de> for ModelsVisitor {
+    type Value = Models;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping of model names to pools")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Models, A::Error> {
+        let mut models = Vec::new();
+        while let Some(entry) = entries.next_entry()? {
+            models.push(entry);
+        }
+        Ok(Models(models))
+    }
 }

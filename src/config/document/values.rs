@@ -22,14 +22,20 @@ impl<const MIN: u64, const MAX: u64> Whole<MIN, MAX> {
 
 impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Whole<MIN, MAX> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        match value.as_u64() {
-            Some(number) if (MIN..=MAX).contains(&number) => Ok(Self(number)),
-            _ => Err(de::Error::custom(format_args!(
-                "must be a whole number from {MIN} to {MAX}, got {}",
-                json_text(&value)
-            ))),
-        }
+        whole(Written::deserialize(deserializer)?, MIN, MAX)
+            .map(Self)
+            .map_err(de::Error::custom)
+    }
+}
+
+/// The check of every `Whole`, instantiated once rather than for each pair of bounds.
+fn whole(value: Written, min: u64, max: u64) -> Result<u64, String> {
+    match value {
+        Written::Whole(number) if (min..=max).contains(&number) => Ok(number),
+        _ => Err(format!(
+            "must be a whole number from {min} to {max}, got {}",
+            value.text()
+        )),
     }
 }
 
@@ -39,14 +45,25 @@ pub struct UpTo<const MAX: u64>(pub f64);
 
 impl<'de, const MAX: u64> Deserialize<'de> for UpTo<MAX> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        match value.as_f64() {
-            Some(number) if (0.0..=MAX as f64).contains(&number) => Ok(Self(number)),
-            _ => Err(de::Error::custom(format_args!(
-                "must be a number from 0 to {MAX}, got {}",
-                json_text(&value)
-            ))),
-        }
+        up_to(Written::deserialize(deserializer)?, MAX)
+            .map(Self)
+            .map_err(de::Error::custom)
+    }
+}
+
+fn up_to(value: Written, max: u64) -> Result<f64, String> {
+    let number = match value {
+        Written::Whole(number) => Some(number as f64),
+        Written::Negative(number) => Some(number as f64),
+        Written::Fraction(number) => Some(number),
+        _ => None,
+    };
+    match number {
+        Some(number) if (0.0..=max as f64).contains(&number) => Ok(number),
+        _ => Err(format!(
+            "must be a number from 0 to {max}, got {}",
+            value.text()
+        )),
     }
 }
 
@@ -82,11 +99,11 @@ impl fmt::Debug for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match Value::deserialize(deserializer)? {
-            Value::String(text) => Ok(Self(text)),
+        match Written::deserialize(deserializer)? {
+            Written::Text(text) => Ok(Self(text)),
             other => Err(de::Error::custom(format_args!(
                 "must be a string, got {}",
-                kind(&other)
+                other.kind()
             ))),
         }
     }
@@ -157,13 +174,12 @@ pub struct StatusRange(pub u16, pub u16);
 
 impl<'de> Deserialize<'de> for StatusRange {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
+        let value = Written::deserialize(deserializer)?;
         let range = match &value {
-            Value::Number(number) => number
-                .as_u64()
+            Written::Whole(status) => Some(*status)
                 .filter(|status| (100..=599).contains(status))
                 .map(|status| (status as u16, status as u16)),
-            Value::String(class) => match class.as_bytes() {
+            Written::Text(class) => match class.as_bytes() {
                 [digit @ b'1'..=b'5', b'x' | b'X', b'x' | b'X'] => {
                     let low = u16::from(digit - b'0') * 100;
                     Some((low, low + 99))
@@ -175,7 +191,7 @@ impl<'de> Deserialize<'de> for StatusRange {
         range.map(|(low, high)| Self(low, high)).ok_or_else(|| {
             de::Error::custom(format_args!(
                 "{} is not a status (100 to 599) or a class like \"5xx\"",
-                json_text(&value)
+                value.text()
             ))
         })
     }
@@ -225,9 +241,80 @@ where
     }
 }
 
-/// A value as JSON text, as an error quotes it.
-pub fn json_text(value: &Value) -> String {
-    serde_json::to_string(value).unwrap_or_default()
+/// What was written where a number or a string belongs, kept to name it in an error. Read by
+/// one small visitor rather than as a whole `serde_json::Value`.
+enum Written {
+    Whole(u64),
+    Negative(i64),
+    Fraction(f64),
+    Text(String),
+    Other(&'static str),
+}
+
+impl Written {
+    /// As JSON writes it, or its kind for what is not a scalar.
+    fn text(&self) -> String {
+        match self {
+            Written::Whole(number) => number.to_string(),
+            Written::Negative(number) => number.to_string(),
+            Written::Fraction(number) => {
+                serde_json::Number::from_f64(*number).map_or_else(String::new, |n| n.to_string())
+            }
+            Written::Text(text) => serde_json::to_string(text).unwrap_or_default(),
+            Written::Other(kind) => (*kind).to_string(),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Written::Whole(_) | Written::Negative(_) | Written::Fraction(_) => "a number",
+            Written::Text(_) => "a string",
+            Written::Other(kind) => kind,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Written {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(WrittenVisitor)
+    }
+}
+
+struct WrittenVisitor;
+
+impl<'de> Visitor<'de> for WrittenVisitor {
+    type Value = Written;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number or a string")
+    }
+    fn visit_u64<E: de::Error>(self, number: u64) -> Result<Written, E> {
+        Ok(Written::Whole(number))
+    }
+    fn visit_i64<E: de::Error>(self, number: i64) -> Result<Written, E> {
+        Ok(u64::try_from(number).map_or(Written::Negative(number), Written::Whole))
+    }
+    fn visit_f64<E: de::Error>(self, number: f64) -> Result<Written, E> {
+        Ok(Written::Fraction(number))
+    }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Written, E> {
+        Ok(Written::Text(text.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Written, E> {
+        Ok(Written::Text(text))
+    }
+    fn visit_bool<E: de::Error>(self, flag: bool) -> Result<Written, E> {
+        Ok(Written::Other(if flag { "true" } else { "false" }))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Written, E> {
+        Ok(Written::Other("null"))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Written, A::Error> {
+        Ok(Written::Other("a list"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Written, A::Error> {
+        Ok(Written::Other("a mapping"))
+    }
 }
 
 pub fn kind(value: &Value) -> &'static str {

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 
+use super::pools::{Models, Pool};
 use super::values::{Either, Secret, Secrets, StatusRange, Text, UpTo, Whole};
 
 impl<const MIN: u64, const MAX: u64> JsonSchema for Whole<MIN, MAX> {
@@ -93,5 +94,18 @@ impl<Short: JsonSchema, Long: JsonSchema> JsonSchema for Either<Short, Long> {
         let short = generator.subschema_for::<Short>();
         let long = generator.subschema_for::<Long>();
         json_schema!({"oneOf": [short, long]})
+    }
+}
+
+impl JsonSchema for Models {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Models".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let pool = generator.subschema_for::<Pool>();
+        json_schema!({"type": "object", "additionalProperties": pool, "minProperties": 1})
     }
 }

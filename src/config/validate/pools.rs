@@ -46,14 +46,14 @@ pub fn pools(
         ));
     }
     let path = join(at, "models");
-    if models.is_empty() {
+    if models.0.is_empty() {
         return Err(ConfigError::at(
             &path,
             "must name at least one model".into(),
         ));
     }
-    let mut pools = Vec::with_capacity(models.len());
-    for (name, entry) in models {
+    let mut pools = Vec::with_capacity(models.0.len());
+    for (name, entry) in &models.0 {
         let pool_path = join(&path, name);
         if name.trim().is_empty() || name == REJECT || name == PASS_THROUGH {
             return Err(ConfigError::at(
