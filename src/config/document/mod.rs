@@ -391,3 +391,50 @@ pub struct RuleMatch {
     #[serde(rename = "_match_service_")]
     pub service: Option<Vec<String>>,
 }
+
+/// The JSON Schema of a configuration's fields (`Balancer`) and of a rule's `_match_*_` keys
+/// (`RuleMatch`), as schemars derives them from these types.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn schemas() -> (serde_json::Value, serde_json::Value) {
+    let value = |schema: schemars::Schema| serde_json::to_value(schema).unwrap_or_default();
+    (
+        value(schemars::schema_for!(Balancer)),
+        value(schemars::schema_for!(RuleMatch)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    /// Every property of every object, with the place it was found.
+    fn properties<'a>(node: &'a Value, at: &str, found: &mut Vec<(String, &'a Value)>) {
+        if let Some(fields) = node["properties"].as_object() {
+            for (name, field) in fields {
+                found.push((format!("{at}.{name}"), field));
+            }
+        }
+        if let Some(definitions) = node["$defs"].as_object() {
+            for (name, definition) in definitions {
+                properties(definition, name, found);
+            }
+        }
+    }
+
+    #[test]
+    fn every_field_of_the_document_is_described_in_english_and_chinese() {
+        let (balancer, rule) = super::schemas();
+        let mut found = Vec::new();
+        properties(&balancer, "Balancer", &mut found);
+        properties(&rule, "RuleMatch", &mut found);
+        assert!(found.len() > 80, "{} fields", found.len());
+        for (place, field) in found {
+            let english = field["description"].as_str().unwrap_or("");
+            assert!(!english.is_empty(), "{place}: description");
+            for key in ["x-title-i18n", "x-description-i18n"] {
+                let chinese = field[key]["zh-CN"].as_str().unwrap_or("");
+                assert!(chinese.chars().any(|c| c > '\u{2e80}'), "{place}: {key}");
+            }
+        }
+    }
+}
