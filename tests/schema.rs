@@ -1,7 +1,7 @@
 #![allow(clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 //! The configuration's one source of truth, `src/config/schema.rs`, against what ships and what
 //! the parsers accept: the three generated files are what it generates (`UPDATE_SCHEMA=1`
-//! rewrites them), its field lists are the parsers' at every place, every shipped plugin
+//! rewrites them), its field lists are the document types' at every place, every shipped plugin
 //! configuration validates against its JSON Schema, and configurations the filter refuses for a
 //! wrong type or an unknown field the schema refuses too.
 
@@ -10,7 +10,7 @@ mod shipped;
 #[path = "schema/validator.rs"]
 mod validator;
 
-use ai_load_balancer::config::{schema, yaml, Build, PluginConfig};
+use ai_load_balancer::config::{document, schema, yaml, Build, PluginConfig};
 use serde_json::{json, Value};
 
 use shipped::{read_config, root, shipped_configurations};
@@ -107,28 +107,92 @@ fn sorted(mut names: Vec<String>) -> Vec<String> {
     names
 }
 
+/// The object a place names in a schemars schema: `$ref`s resolved into `$defs`, and where a
+/// field may be a value or a mapping (`oneOf`, `anyOf`: `Option`, a strategy by name or with
+/// options), the mapping.
+fn typed_object<'a>(root: &'a Value, place: &str) -> &'a Value {
+    fn resolve<'a>(root: &'a Value, mut node: &'a Value) -> &'a Value {
+        loop {
+            if let Some(reference) = node["$ref"].as_str() {
+                let name = reference.trim_start_matches("#/$defs/");
+                node = &root["$defs"][name];
+                continue;
+            }
+            if node.get("properties").is_none() && node.get("additionalProperties").is_none() {
+                let variants = node["oneOf"].as_array().or(node["anyOf"].as_array());
+                if let Some(variants) = variants {
+                    if let Some(object) = variants.iter().map(|v| resolve(root, v)).find(|v| {
+                        v.get("properties").is_some() || v.get("additionalProperties").is_some()
+                    }) {
+                        return object;
+                    }
+                    if let Some(list) = variants
+                        .iter()
+                        .map(|v| resolve(root, v))
+                        .find(|v| v.get("items").is_some())
+                    {
+                        return list;
+                    }
+                }
+            }
+            return node;
+        }
+    }
+    let mut node = resolve(root, root);
+    let steps = place
+        .split('.')
+        .filter(|step| !step.is_empty())
+        .flat_map(|step| match step.strip_suffix("[]") {
+            Some(name) => vec![name, "[]"],
+            None => vec![step],
+        });
+    for step in steps {
+        node = match step {
+            "[]" => &node["items"],
+            "<name>" => &node["additionalProperties"],
+            name => &node["properties"][name],
+        };
+        node = resolve(root, node);
+        assert!(!node.is_null(), "{place}: no schema at {step}");
+    }
+    node
+}
+
+fn property_names(node: &Value, place: &str) -> Vec<String> {
+    let names = node["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{place:?}: not an object"))
+        .keys()
+        .cloned()
+        .collect();
+    sorted(names)
+}
+
+/// The schema description (`src/config/schema.rs`) and the document types the filter reads
+/// (`config::document`) name the same fields at every place.
 #[test]
-fn schema_fields_are_the_fields_the_parsers_accept_at_every_place() {
+fn schema_fields_are_the_document_types_fields_at_every_place() {
     let schema = schema::json_schema();
-    for (place, accepted) in schema::parser_field_lists() {
-        let node = schema_at(&schema, place);
-        let described: Vec<String> = node["properties"]
-            .as_object()
-            .unwrap_or_else(|| panic!("{place:?}: not an object in the schema"))
-            .keys()
-            .cloned()
-            .collect();
-        let accepted: Vec<String> = accepted.iter().map(|name| name.to_string()).collect();
-        let (described, accepted) = (sorted(described), sorted(accepted));
-        let missing: Vec<&String> = accepted.iter().filter(|n| !described.contains(n)).collect();
-        let extra: Vec<&String> = described.iter().filter(|n| !accepted.contains(n)).collect();
-        assert!(
-            missing.is_empty() && extra.is_empty(),
-            "{place:?}: the parser accepts {missing:?} the schema does not describe, and the \
-             schema describes {extra:?} the parser refuses"
-        );
+    let (balancer, rule_match) = document::schemas();
+    for (place, _) in schema::parser_field_lists() {
+        let described = property_names(schema_at(&schema, place), place);
+        let mut typed = match place {
+            "" => {
+                let mut names = property_names(&balancer, place);
+                names.push("_rules_".to_string());
+                names
+            }
+            "_rules_[]" => {
+                let mut names = property_names(&balancer, place);
+                names.extend(property_names(&rule_match, place));
+                names
+            }
+            _ => property_names(typed_object(&balancer, place), place),
+        };
+        typed = sorted(typed);
+        assert_eq!(described, typed, "{place:?}: described vs typed fields");
         assert_eq!(
-            node["additionalProperties"],
+            schema_at(&schema, place)["additionalProperties"],
             json!(false),
             "{place:?}: other fields must be refused"
         );

@@ -196,7 +196,7 @@ fn health_refusals_name_the_field_and_the_reason() {
         ),
         (
             "providers: [{name: a}]\nhealth: {probe: {interval: 5}}\n",
-            "health.probe.interval: unknown field; known fields: interval_ms, timeout_ms",
+            "health.probe.interval: unknown field `interval`, expected `interval_ms` or `timeout_ms`",
         ),
         (
             "providers: [{name: a}]\nretry: {max_retries: 1}\n",

@@ -2,13 +2,15 @@
 //! the field, then shared read-only by every request.
 
 mod balancer;
-mod fields;
-mod health;
+pub mod document;
+#[cfg(not(target_arch = "wasm32"))]
+mod field_lists;
 #[cfg(test)]
 mod health_tests;
 #[cfg(test)]
 mod pool_tests;
 mod pools;
+mod resilience;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod schema;
 mod scope;
@@ -16,6 +18,7 @@ mod source;
 mod sources;
 #[cfg(test)]
 mod tests;
+mod validate;
 pub mod yaml;
 
 use std::fmt;
@@ -23,10 +26,10 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 pub use balancer::{BalancerConfig, MetricsTarget, Provider};
-pub use health::{
+pub use pools::{Pool, PoolBackend, Pools, UnknownModel};
+pub use resilience::{
     HealthPolicy, Probe, ProbeSchedule, RetryPolicy, StatusEndpoint, StatusSet, Upstream,
 };
-pub use pools::{Pool, PoolBackend, Pools, UnknownModel};
 pub use scope::{PathPattern, Scope, DEFAULT_PATHS};
 pub use sources::{
     DownPolicy, EngineScrape, InFlightScope, LoadSource, Protocol, Refresh, ReplicaCounters,
@@ -34,7 +37,12 @@ pub use sources::{
 };
 
 use crate::rules::{RequestIdentity, RuleMatch};
-use fields::Fields;
+use document::kind;
+/// `schema.rs` (being replaced by a schema generated from `document`) reads the field lists by
+/// their former module paths.
+#[cfg(not(target_arch = "wasm32"))]
+use field_lists::health;
+pub use validate::MAX_LIST_ITEMS;
 
 /// Which module is running: the configuration may ask for what only one of them can do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,20 +129,17 @@ impl PluginConfig {
     pub fn parse(bytes: &[u8], build: Build) -> Result<Self, ConfigError> {
         let document = source::parse_document(bytes)?;
         let top = document.as_object().ok_or_else(|| {
-            ConfigError::root(format!(
-                "must be a mapping, got {}",
-                fields::kind(&document)
-            ))
+            ConfigError::root(format!("must be a mapping, got {}", kind(&document)))
         })?;
         let mut defaults = top.clone();
         let rules_value = defaults.remove(RULES_KEY);
-        check_defaults_known(&defaults)?;
+        let global = read_document(Value::Object(defaults.clone()), "")?;
         let rules = match &rules_value {
             None | Some(Value::Null) => Vec::new(),
             Some(value) => parse_rules(value, &defaults, build)?,
         };
         let global = if defaults.contains_key("providers") || rules.is_empty() {
-            Some(BalancerConfig::parse(&Value::Object(defaults), "", build)?)
+            Some(validate::balancer(&global, "", build)?)
         } else {
             // Without providers the global part only supplies defaults to the rules.
             None
@@ -189,14 +194,19 @@ impl PluginConfig {
     }
 }
 
-fn check_defaults_known(defaults: &Map<String, Value>) -> Result<(), ConfigError> {
-    Fields::new(
-        &Value::Object(defaults.clone()),
-        "",
-        balancer::FIELDS,
-        false,
-    )
-    .map(|_| ())
+/// A configuration as written, read by serde: a type or unknown field is refused with its path
+/// (under `at`, a rule's place).
+fn read_document(value: Value, at: &str) -> Result<document::Balancer, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let inner = err.path().to_string();
+        let path = match (at.is_empty(), inner == ".") {
+            (_, true) => at.to_string(),
+            (true, false) => inner,
+            (false, false) if inner.starts_with('[') => format!("{at}{inner}"),
+            (false, false) => format!("{at}.{inner}"),
+        };
+        ConfigError::at(&path, err.into_inner().to_string())
+    })
 }
 
 fn parse_rules(
@@ -205,20 +215,14 @@ fn parse_rules(
     build: Build,
 ) -> Result<Vec<Rule>, ConfigError> {
     let items = value.as_array().ok_or_else(|| {
-        ConfigError::at(
-            RULES_KEY,
-            format!("must be a list, got {}", fields::kind(value)),
-        )
+        ConfigError::at(RULES_KEY, format!("must be a list, got {}", kind(value)))
     })?;
-    fields::check_list_length(items, RULES_KEY)?;
+    validate::check_list_length(items.len(), RULES_KEY)?;
     let mut rules = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let path = format!("{RULES_KEY}[{index}]");
         let entries = item.as_object().ok_or_else(|| {
-            ConfigError::at(
-                &path,
-                format!("must be a mapping, got {}", fields::kind(item)),
-            )
+            ConfigError::at(&path, format!("must be a mapping, got {}", kind(item)))
         })?;
         let matcher = RuleMatch::parse(entries, &path)?;
         // A rule inherits the global fields it does not set (Higress's override semantics).
@@ -228,7 +232,8 @@ fn parse_rules(
                 merged.insert(key.clone(), value.clone());
             }
         }
-        let config = BalancerConfig::parse(&Value::Object(merged), &path, build)?;
+        let config =
+            validate::balancer(&read_document(Value::Object(merged), &path)?, &path, build)?;
         rules.push(Rule { matcher, config });
     }
     Ok(rules)

@@ -128,7 +128,7 @@ fn bad_pools_and_sources_are_refused_naming_the_field() {
         (format!("{PROVIDERS}{none}models: {{}}\n"), "models: must name at least one model"),
         (format!("{PROVIDERS}{none}models: {{x: {{backends: [{{provider: c}}]}}}}\n"), "models.x.backends[0].provider: \"c\" is not in providers"),
         (format!("{PROVIDERS}{none}models: {{x: {{backends: []}}}}\n"), "models.x.backends: must list at least one backend"),
-        (format!("{PROVIDERS}{none}models: {{x: {{strategy: fastest, backends: [{{provider: a}}]}}}}\n"), "models.x.strategy: unknown strategy \"fastest\"; expected one of least_load, weighted_random, random, round_robin, failover, least_latency, inference_score, prefix_affinity"),
+        (format!("{PROVIDERS}{none}models: {{x: {{strategy: fastest, backends: [{{provider: a}}]}}}}\n"), "models.x.strategy: unknown variant `fastest`, expected one of `least_load`, `weighted_random`, `random`, `round_robin`, `failover`, `least_latency`, `inference_score`, `prefix_affinity`"),
         (format!("{PROVIDERS}{none}models: {{x: {{strategy: {{name: random, prefix_bytes: 3}}, backends: [{{provider: a}}]}}}}\n"), "models.x.strategy.prefix_bytes: not an option of strategy \"random\""),
         (format!("{PROVIDERS}{none}models: {{x: {{strategy: {{name: inference_score, candidate_percent: 0}}, backends: [{{provider: a}}]}}}}\n"), "models.x.strategy.candidate_percent: must be a whole number from 1 to 100, got 0"),
         (format!("{PROVIDERS}{none}models: {{x: {{backends: [{{provider: a}}, {{provider: a}}]}}}}\n"), "models.x.backends[1].provider: \"a/ma\" is listed twice in this pool"),
@@ -143,7 +143,7 @@ fn bad_pools_and_sources_are_refused_naming_the_field() {
         (format!("{PROVIDERS}load_source: engine_metrics\n"), "providers: provider \"a\" has no metrics"),
         (format!("{PROVIDERS}load_source: in_flight\nredis: {{cluster: c}}\n"), "redis: only used with load_source \"redis\" (load_source is \"in_flight\")"),
         (format!("{PROVIDERS}load_source: in_flight\nin_flight: {{scope: replicas}}\nredis: {{cluster: c}}\n"), "in_flight.scope: \"replicas\" counts in Redis"),
-        (format!("{PROVIDERS}load_source: magic\n"), "load_source: unknown load source \"magic\""),
+        (format!("{PROVIDERS}load_source: magic\n"), "load_source: unknown variant `magic`, expected one of `redis`, `endpoint`, `engine_metrics`, `in_flight`, `none`"),
         (format!("{PROVIDERS}redis: {{cluster: c, hash_fields: {{running: r}}}}\n"), "redis.hash_fields: only used with load_format \"hash\""),
     ];
     for (text, expected) in &cases {

@@ -2,11 +2,6 @@
 //! API paths are: a filter installed on a whole listener must not rewrite, route or put a
 //! provider's key on a request meant for another service.
 
-use serde_json::Value;
-
-use super::fields::{kind, Fields};
-use super::ConfigError;
-
 /// The API paths balanced by default: OpenAI-style inference endpoints, Anthropic's messages,
 /// rerank (Cohere, vLLM, Jina). Gateways such as Higress ai-proxy treat the same suffixes as LLM
 /// APIs; each carries a JSON body with a top-level `model`.
@@ -33,7 +28,7 @@ pub enum PathPattern {
 }
 
 impl PathPattern {
-    fn parse(text: &str) -> Result<Self, String> {
+    pub(super) fn parse(text: &str) -> Result<Self, String> {
         if text == "*" {
             return Ok(Self::Any);
         }
@@ -88,27 +83,6 @@ impl Default for Scope {
 }
 
 impl Scope {
-    pub fn parse(fields: &Fields<'_>) -> Result<Self, ConfigError> {
-        let mut scope = Scope::default();
-        if let Some(items) = string_list(fields, "paths")? {
-            scope.paths.clear();
-            for (index, text) in items.iter().enumerate() {
-                let pattern = PathPattern::parse(text).map_err(|why| {
-                    ConfigError::at(&format!("{}[{index}]", fields.path("paths")), why)
-                })?;
-                scope.paths.push(pattern);
-            }
-        }
-        if let Some(items) = string_list(fields, "route_names")? {
-            let mut names = Vec::with_capacity(items.len());
-            for name in items {
-                names.push(name.to_string());
-            }
-            scope.route_names = Some(names);
-        }
-        Ok(scope)
-    }
-
     /// Whether the request's path (its query ignored) is balanced.
     pub fn covers_path(&self, path: &str) -> bool {
         let path = path.split(['?', '#']).next().unwrap_or_default();
@@ -124,46 +98,17 @@ impl Scope {
     }
 }
 
-/// A non-empty list of non-empty strings, when present.
-fn string_list<'a>(fields: &Fields<'a>, key: &str) -> Result<Option<Vec<&'a str>>, ConfigError> {
-    let items = match fields.value(key) {
-        None => return Ok(None),
-        Some(Value::Array(items)) if items.is_empty() => {
-            return Err(fields.error(
-                key,
-                "must not be empty (it would balance nothing); leave it out for the default".into(),
-            ))
-        }
-        Some(Value::Array(items)) => items,
-        Some(other) => {
-            return Err(fields.error(key, format!("must be a list, got {}", kind(other))))
-        }
-    };
-    let mut strings = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        match item.as_str() {
-            Some(text) if !text.trim().is_empty() => strings.push(text),
-            _ => {
-                return Err(ConfigError::at(
-                    &format!("{}[{index}]", fields.path(key)),
-                    format!("must be a non-empty string, got {}", kind(item)),
-                ))
-            }
-        }
-    }
-    Ok(Some(strings))
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
+    use crate::config::{document, validate};
 
     fn scope(config: Value) -> Result<Scope, String> {
-        let fields = Fields::new(&config, "", &["paths", "route_names"], false)
-            .map_err(|err| err.to_string())?;
-        Scope::parse(&fields).map_err(|err| err.to_string())
+        let doc: document::Balancer =
+            serde_path_to_error::deserialize(config).map_err(|err| err.to_string())?;
+        validate::scope(&doc, "").map_err(|err| err.to_string())
     }
 
     #[test]
@@ -231,7 +176,7 @@ mod tests {
             (json!({"paths": []}), "paths: must not be empty"),
             (
                 json!({"paths": "/v1"}),
-                "paths: must be a list, got a string",
+                "paths: invalid type: string \"/v1\", expected a sequence",
             ),
             (
                 json!({"paths": ["v1/chat"]}),
@@ -251,7 +196,7 @@ mod tests {
             ),
             (
                 json!({"route_names": [1]}),
-                "route_names[0]: must be a non-empty string, got a number",
+                "route_names[0]: invalid type: integer `1`, expected a string",
             ),
             (json!({"route_names": []}), "route_names: must not be empty"),
         ] {

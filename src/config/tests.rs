@@ -159,13 +159,13 @@ fn refusals_name_the_field_and_the_reason() {
         ),
         (redis.to_string(), "providers: required"),
         (format!("providers: []\n{redis}"), "providers: must list at least one provider"),
-        (format!("providers: {{name: a}}\n{redis}"), "providers: must be a list, got a mapping"),
-        (format!("providers: [{{key: k}}]\n{redis}"), "providers[0].name: required"),
+        (format!("providers: {{name: a}}\n{redis}"), "providers: invalid type: map, expected a sequence"),
+        (format!("providers: [{{key: k}}]\n{redis}"), "providers[0]: missing field `name`"),
         (format!("providers: [{{name: '', key: k}}]\n{redis}"), "providers[0].name: must not be empty"),
-        (format!("providers: [{{name: a, key: 7}}]\n{redis}"), "providers[0].key: must be a string, got a number"),
+        (format!("providers: [{{name: a, key: 7}}]\n{redis}"), "providers[0].key: invalid type: integer `7`, expected a string"),
         (
             format!("providers: [{{name: a, key: k, modle: m}}]\n{redis}"),
-            "providers[0].modle: unknown field; known fields: name, key, model, weight, metrics, cluster, prefix_rewrite, probe, api_tokens, token_header",
+            "providers[0].modle: unknown field `modle`, expected one of `name`, `key`, `model`, `weight`, `metrics`, `cluster`, `prefix_rewrite`, `probe`, `api_tokens`, `token_header`",
         ),
         (
             format!("providers: [{{name: a, key: k, weight: -1}}]\n{redis}"),
@@ -199,7 +199,7 @@ fn refusals_name_the_field_and_the_reason() {
         ),
         (
             format!("{provider_list}redis: {{servce_name: r}}\n"),
-            "redis.servce_name: unknown field; known fields: service_name, service_port, cluster, username, password, database, timeout_ms, key_prefix, protocol, refresh, refresh_interval_ms, max_age_ms, down_after_failures, down_retry_ms, load_format, hash_fields",
+            "redis.servce_name: unknown field `servce_name`, expected one of `service_name`, `service_port`, `cluster`, `username`, `password`, `database`, `timeout_ms`, `key_prefix`, `protocol`, `refresh`, `refresh_interval_ms`, `max_age_ms`, `down_after_failures`, `down_retry_ms`, `load_format`, `hash_fields`",
         ),
         (
             format!("{provider_list}redis: {{cluster: c, timeout_ms: 0}}\n"),
@@ -207,7 +207,7 @@ fn refusals_name_the_field_and_the_reason() {
         ),
         (
             format!("{provider_list}redis: {{cluster: c, protocol: http}}\n"),
-            "redis.protocol: unknown protocol \"http\"; expected \"resp\" or \"webdis\"",
+            "redis.protocol: unknown variant `http`, expected `resp` or `webdis`",
         ),
         (
             format!("{provider_list}{redis}selected_provider_header: \"x provider\"\n"),
@@ -225,7 +225,7 @@ fn refusals_name_the_field_and_the_reason() {
             format!("{provider_list}{redis}max_body_bytes: 0\n"),
             "max_body_bytes: must be a whole number from 1 to 134217728, got 0",
         ),
-        (format!("{provider_list}{redis}providerz: []\n"), "providerz: unknown field; known fields: providers, redis, selected_provider_header, rewrite_model_header, max_body_bytes, models, strategy, unknown_model, list_models, load_source, endpoint, engine_metrics, in_flight, health, retry, status_endpoint, paths, route_names"),
+        (format!("{provider_list}{redis}providerz: []\n"), "providerz: unknown field `providerz`, expected one of `providers`, `redis`, `selected_provider_header`, `rewrite_model_header`, `max_body_bytes`, `models`, `strategy`, `unknown_model`, `list_models`, `load_source`, `endpoint`, `engine_metrics`, `in_flight`, `health`, `retry`, `status_endpoint`, `paths`, `route_names`"),
         ("- just\n- a list\n".into(), "configuration: must be a mapping, got a list"),
         ("providers: [\n".into(), "configuration: invalid YAML: "),
         ("{\"providers\": [}".into(), "configuration: invalid JSON: "),
@@ -233,7 +233,7 @@ fn refusals_name_the_field_and_the_reason() {
         ("# only a comment\n".into(), "providers: required"),
         (
             "providers:\n\t- {name: a, key: k}\n".into(),
-            "configuration: invalid YAML: line 2: tabs cannot indent YAML; use spaces",
+            "configuration: invalid YAML: tabs disallowed within this context (block indentation) at byte 12 line 2 column 2",
         ),
         (
             format!("{redis}providers: [{{name: a, key: k, weight: .inf}}]\n"),
@@ -347,7 +347,7 @@ fn rule_refusals_name_the_rule() {
         ),
         (
             r#"{"redis": {"cluster": "c"}, "_rules_": [{"_match_route_": ["a"], "providers": [{"name": "a", "key": "k", "wieght": 2}]}]}"#,
-            "_rules_[0].providers[0].wieght: unknown field; known fields: name, key, model, weight, metrics, cluster, prefix_rewrite, probe, api_tokens, token_header",
+            "_rules_[0].providers[0].wieght: unknown field `wieght`, expected one of `name`, `key`, `model`, `weight`, `metrics`, `cluster`, `prefix_rewrite`, `probe`, `api_tokens`, `token_header`",
         ),
         (
             r#"{"redis": {"cluster": "c"}, "_rules_": [{"providers": []}]}"#,
@@ -355,7 +355,7 @@ fn rule_refusals_name_the_rule() {
         ),
         (
             r#"{"redis": {"cluster": "c"}, "_rulez_": [], "_rules_": [{"_match_route_": ["a"], "providers": [{"name": "a", "key": "k"}]}]}"#,
-            "_rulez_: unknown field; known fields: providers, redis, selected_provider_header, rewrite_model_header, max_body_bytes, models, strategy, unknown_model, list_models, load_source, endpoint, engine_metrics, in_flight, health, retry, status_endpoint, paths, route_names",
+            "_rulez_: unknown field `_rulez_`, expected one of `providers`, `redis`, `selected_provider_header`, `rewrite_model_header`, `max_body_bytes`, `models`, `strategy`, `unknown_model`, `list_models`, `load_source`, `endpoint`, `engine_metrics`, `in_flight`, `health`, `retry`, `status_endpoint`, `paths`, `route_names`",
         ),
     ];
     for (text, expected) in cases {
@@ -407,7 +407,7 @@ fn loads_are_read_per_request_unless_background_refresh_is_chosen() {
 #[test]
 fn refresh_settings_that_cannot_work_are_refused() {
     let cases = [
-        ("  refresh: sometimes\n", r#"redis.refresh: unknown mode "sometimes"; expected "per_request" or "background""#),
+        ("  refresh: sometimes\n", r#"redis.refresh: unknown variant `sometimes`, expected `per_request` or `background`"#),
         ("  refresh_interval_ms: 200\n", r#"redis.refresh_interval_ms: only used with refresh "background""#),
         ("  refresh: per_request\n  max_age_ms: 900\n", r#"redis.max_age_ms: only used with refresh "background""#),
         ("  refresh: background\n  down_retry_ms: 500\n", r#"redis.down_retry_ms: only used with refresh "per_request""#),

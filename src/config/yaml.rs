@@ -1,199 +1,169 @@
-//! A small YAML reader for plugin configurations, producing `serde_json::Value` directly.
-//!
-//! It replaces a full YAML library (~80 KB of the module) with the subset configurations use:
-//! block and flow collections, plain, quoted and block scalars, comments, one document, and the
-//! YAML 1.2 core schema. What it does not read (anchors, aliases, tags, complex keys, several
-//! documents) it refuses, naming the line, rather than guessing.
+//! YAML configurations (what an operator writes in Envoy's `configuration` `StringValue`) read
+//! into a `serde_json::Value`, the form the document types are deserialized from. The text is
+//! parsed by saphyr's YAML 1.2 parser and its scalars resolved by saphyr's core schema; this
+//! module only builds the value: one document, string keys, no duplicate keys, finite numbers,
+//! and nesting bounded (each level costs stack, and wasm stacks are small).
 
-mod block;
-mod block_scalar;
-mod flow;
-mod scalar;
-mod schema;
-#[cfg(test)]
-mod tests;
-#[cfg(test)]
-mod tests_differential;
+use std::borrow::Cow;
 
-use std::fmt;
+use saphyr::Scalar;
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span, Tag};
+use serde_json::{Map, Number, Value};
 
-use serde_json::Value;
-
-/// Deeper nesting is refused: each level costs native stack, and wasm stacks are small.
+/// Deeper nesting is refused.
 const MAX_DEPTH: usize = 64;
+/// Most values aliases may copy in all: a few nested anchors must not expand exponentially.
+const MAX_ALIAS_COPIES: usize = 100_000;
 
-/// Why a text is not YAML this reader accepts, and on which line (1-based). Boxed, as
-/// `ConfigError` is: a one-pointer error keeps every `?` of the reader small in the module.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct YamlError(Box<OnLine>);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct OnLine {
-    line: usize,
-    reason: String,
-}
-
-impl fmt::Display for YamlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.0.line, self.0.reason)
+/// Reads one YAML document; an empty one (only blank lines or comments) is `null`. Errors name
+/// the line.
+pub fn parse(text: &str) -> Result<Value, String> {
+    let mut reader = Reader::default();
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|err: ScanError| err.to_string())?;
+        reader
+            .read(event)
+            .map_err(|reason| format!("line {}: {reason}", span_line(&span)))?;
     }
+    Ok(reader.document.unwrap_or(Value::Null))
 }
 
-impl std::error::Error for YamlError {}
-
-type Parsed<T> = Result<T, YamlError>;
-
-/// Reads one YAML document; an empty one (only blank lines or comments) is `null`.
-pub fn parse(text: &str) -> Parsed<Value> {
-    let mut normalized = String::new();
-    let mut text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.contains('\r') {
-        // CRLF and lone CR end lines as LF does.
-        for (index, piece) in text.split('\r').enumerate() {
-            if index > 0 && !piece.starts_with('\n') {
-                normalized.push('\n');
-            }
-            normalized.push_str(piece);
-        }
-        text = &normalized;
-    }
-    let mut parser = Parser {
-        text,
-        pos: 0,
-        depth: 0,
-    };
-    // 0 marks the end of the text for the scanner, so it may not appear inside it.
-    if let Some(nul) = text.find('\0') {
-        return Err(parser.error_at(nul, "NUL characters are not allowed"));
-    }
-    parser.document()
+fn span_line(span: &Span) -> usize {
+    span.start.line()
 }
 
-/// A cursor over the text. Every syntax character is ASCII, so byte positions always fall on
-/// character boundaries where the text is sliced.
-struct Parser<'a> {
-    text: &'a str,
-    pos: usize,
-    depth: usize,
+/// A collection being read: a list, or a mapping with the key read last, if its value is next.
+enum Open {
+    List(Vec<Value>, usize),
+    Mapping(Map<String, Value>, Option<String>, usize),
 }
 
-impl Parser<'_> {
-    fn document(&mut self) -> Parsed<Value> {
-        let mut root = None;
-        let mut ended = false;
-        loop {
-            let column = self.skip_to_content()?;
-            if self.peek() == 0 {
-                return Ok(root.unwrap_or(Value::Null));
-            }
-            if ended {
-                return Err(self.error("several documents; expected one"));
-            }
-            match column {
-                Some(_) if root.is_some() => {
-                    return Err(self.error("bad indentation: this line belongs to nothing above"))
+#[derive(Default)]
+struct Reader {
+    open: Vec<Open>,
+    /// Anchored values by id (few: a Vec, not a map type instantiated for this alone).
+    anchors: Vec<(usize, Value)>,
+    alias_copies: usize,
+    documents: usize,
+    document: Option<Value>,
+}
+
+impl Reader {
+    fn read(&mut self, event: Event<'_>) -> Result<(), String> {
+        match event {
+            Event::DocumentStart(_) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    return Err("several documents; expected one".into());
                 }
-                Some(column) => root = Some(self.block_node(column, -1)?),
-                None if self.peek() == b'-' => {
-                    if root.is_some() {
-                        return Err(self.error("several documents; expected one"));
-                    }
-                    self.pos += 3;
-                    root = Some(self.value_after_indicator(-1, false)?);
-                }
-                None => {
-                    self.pos += 3;
-                    self.finish_line()?;
-                    ended = true;
-                }
+                Ok(())
             }
+            Event::Scalar(text, style, anchor, tag) => {
+                let value = scalar(text, style, tag.as_ref())?;
+                self.complete(value, anchor)
+            }
+            Event::Alias(anchor) => {
+                let value = self
+                    .anchors
+                    .iter()
+                    .rev()
+                    .find(|(id, _)| *id == anchor)
+                    .map(|(_, value)| value.clone())
+                    .ok_or("an alias (*) names no anchor")?;
+                self.alias_copies += 1 + nodes(&value);
+                if self.alias_copies > MAX_ALIAS_COPIES {
+                    return Err(format!("aliases copy more than {MAX_ALIAS_COPIES} values"));
+                }
+                self.complete(value, 0)
+            }
+            Event::SequenceStart(anchor, _) => self.open(Open::List(Vec::new(), anchor)),
+            Event::MappingStart(anchor, _) => self.open(Open::Mapping(Map::new(), None, anchor)),
+            Event::SequenceEnd | Event::MappingEnd => match self.open.pop() {
+                Some(Open::List(items, anchor)) => self.complete(Value::Array(items), anchor),
+                Some(Open::Mapping(entries, _, anchor)) => {
+                    self.complete(Value::Object(entries), anchor)
+                }
+                None => Err("a collection ends that never started".into()),
+            },
+            _ => Ok(()),
         }
     }
 
-    /// The byte at the cursor, 0 at the end of the text.
-    fn peek(&self) -> u8 {
-        self.peek_at(0)
-    }
-
-    fn peek_at(&self, offset: usize) -> u8 {
-        self.text
-            .as_bytes()
-            .get(self.pos + offset)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// Whether the byte at `offset` separates tokens: a space, a tab, a line end or the end.
-    fn blank_at(&self, offset: usize) -> bool {
-        matches!(self.peek_at(offset), b' ' | b'\t' | b'\n' | 0)
-    }
-
-    fn skip_blanks(&mut self) {
-        while matches!(self.peek(), b' ' | b'\t') {
-            self.pos += 1;
+    fn open(&mut self, collection: Open) -> Result<(), String> {
+        if self.open.len() >= MAX_DEPTH {
+            return Err(format!("nested deeper than {MAX_DEPTH} levels"));
         }
-    }
-
-    fn column(&self) -> usize {
-        let before = &self.text.as_bytes()[..self.pos];
-        let line_start = before
-            .iter()
-            .rposition(|&byte| byte == b'\n')
-            .map_or(0, |at| at + 1);
-        self.pos - line_start
-    }
-
-    /// `---` or `...` starting a line and followed by a blank.
-    fn at_document_marker(&self) -> bool {
-        let rest = &self.text[self.pos..];
-        self.column() == 0
-            && (rest.starts_with("---") || rest.starts_with("..."))
-            && self.blank_at(3)
-    }
-
-    /// The character at the cursor, quoted, for error messages.
-    fn char_here(&self) -> String {
-        match self.text[self.pos..].chars().next() {
-            Some(char) => format!("'{char}'"),
-            None => "the end of the text".to_string(),
-        }
-    }
-
-    /// Whether a comment starts at the cursor: `#` at a line start or after a blank.
-    fn at_comment(&self) -> bool {
-        self.peek() == b'#'
-            && (self.pos == 0 || matches!(self.text.as_bytes()[self.pos - 1], b' ' | b'\t' | b'\n'))
-    }
-
-    fn skip_comment(&mut self) {
-        if self.at_comment() {
-            self.pos = self.text[self.pos..]
-                .find('\n')
-                .map_or(self.text.len(), |at| self.pos + at);
-        }
-    }
-
-    /// One level deeper into nested collections, refused past `MAX_DEPTH`.
-    fn enter(&mut self) -> Parsed<()> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(self.error(format!("nested deeper than {MAX_DEPTH} levels")));
-        }
+        self.open.push(collection);
         Ok(())
     }
 
-    fn error(&self, reason: impl Into<String>) -> YamlError {
-        self.error_at(self.pos, reason)
-    }
-
-    fn error_at(&self, pos: usize, reason: impl Into<String>) -> YamlError {
-        let line = self.text.as_bytes()[..pos.min(self.text.len())]
-            .iter()
-            .filter(|&&byte| byte == b'\n')
-            .count();
-        YamlError(Box::new(OnLine {
-            line: line + 1,
-            reason: reason.into(),
-        }))
+    /// A value read whole: an item of the list, a key or a value of the mapping being read, or
+    /// the document.
+    fn complete(&mut self, value: Value, anchor: usize) -> Result<(), String> {
+        if anchor > 0 {
+            self.anchors.push((anchor, value.clone()));
+        }
+        match self.open.last_mut() {
+            None => self.document = Some(value),
+            Some(Open::List(items, _)) => items.push(value),
+            Some(Open::Mapping(_, key @ None, _)) => *key = Some(key_text(value)?),
+            Some(Open::Mapping(entries, key @ Some(_), _)) => {
+                let name = key.take().unwrap_or_default();
+                if entries.contains_key(&name) {
+                    return Err(format!("duplicate key {name:?}"));
+                }
+                entries.insert(name, value);
+            }
+        }
+        Ok(())
     }
 }
+
+/// A scalar by the core schema: quoted ones are strings, plain ones may be null, booleans or
+/// numbers. A number JSON cannot hold (infinite, NaN) is refused rather than read as text.
+fn scalar(
+    text: Cow<'_, str>,
+    style: ScalarStyle,
+    tag: Option<&Cow<'_, Tag>>,
+) -> Result<Value, String> {
+    if style == ScalarStyle::Plain && tag.is_none() {
+        // Whole numbers past i64 (saphyr's integer) up to u64, as JSON reads them.
+        if let Ok(number) = text.parse::<u64>() {
+            return Ok(Value::Number(number.into()));
+        }
+    }
+    let shown = text.to_string();
+    match Scalar::parse_from_cow_and_metadata(text, style, tag) {
+        None => Err(format!("{shown:?} does not fit its tag")),
+        Some(Scalar::Null) => Ok(Value::Null),
+        Some(Scalar::Boolean(flag)) => Ok(Value::Bool(flag)),
+        Some(Scalar::Integer(number)) => Ok(Value::Number(number.into())),
+        Some(Scalar::FloatingPoint(number)) => Number::from_f64(number.into_inner())
+            .map(Value::Number)
+            .ok_or_else(|| format!("{shown:?} is not a finite number")),
+        Some(Scalar::String(text)) => Ok(Value::String(text.into_owned())),
+    }
+}
+
+/// Mapping keys are names: a number or boolean key reads as its text.
+fn key_text(key: Value) -> Result<String, String> {
+    match key {
+        Value::String(text) => Ok(text),
+        Value::Number(number) if number.is_i64() || number.is_u64() => Ok(number.to_string()),
+        Value::Bool(flag) => Ok(flag.to_string()),
+        other => Err(format!("mapping keys must be names, not {other}")),
+    }
+}
+
+/// How many values a value holds, itself included.
+fn nodes(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(nodes).sum::<usize>(),
+        Value::Object(entries) => 1 + entries.values().map(nodes).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+#[path = "yaml_tests.rs"]
+mod tests;

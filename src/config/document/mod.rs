@@ -1,0 +1,440 @@
+//! The configuration as written: plain types serde reads (unknown fields refused, every error
+//! with its path), before `validate` checks what one field says about another and builds the
+//! runtime types. Their doc comments and zh-CN extensions describe each field for the
+//! generated schema (natively only: the module never needs it).
+
+mod pools;
+mod resilience;
+mod sources;
+mod values;
+#[cfg(not(target_arch = "wasm32"))]
+mod values_schema;
+
+use serde::Deserialize;
+
+use super::balancer::MAX_BODY_BYTES_CEILING;
+
+pub use pools::{Backend, Models, Pool, StrategyName, StrategyOptions};
+pub use resilience::{Health, PrefixRewrite, Probe, ProbeSchedule, Retry, StatusEndpoint};
+pub use sources::{
+    Endpoint, EngineMetrics, HashFields, InFlight, LoadFormat, LoadSourceName, Redis, RefreshMode,
+    ReplicaScope,
+};
+pub use values::{kind, Either, Secret, Secrets, StatusRange, Text, UpTo, Whole};
+
+/// A strategy by name, or a mapping with its name and options.
+pub type StrategyChoice = Either<StrategyName, StrategyOptions>;
+
+/// One complete balancing configuration: the plugin's top level, and each `_rules_` entry
+/// (with the top level's fields it does not set).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+pub struct Balancer {
+    /// The LLM providers requests are balanced over; at least one, names unique.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "服务提供方"},
+            "x-description-i18n" = {"zh-CN": "参与负载均衡的 LLM 服务提供方，至少一个，名称不可重复。须在顶层或每条规则中配置。"}
+        ))
+    )]
+    pub providers: Option<Vec<Provider>>,
+    /// The Redis holding providers' loads (`load_source: redis`, the default when this is set), or
+    /// in-flight counters (`in_flight.scope: replicas`).
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "Redis 存储"},
+            "x-description-i18n" = {"zh-CN": "保存各提供方负载的 Redis（`load_source: redis`，设置本字段时的默认值），或保存在途请求计数（`in_flight.scope: replicas`）。"}
+        ))
+    )]
+    pub redis: Option<Redis>,
+    /// The request header the chosen provider's name is written into; the gateway's routes match on
+    /// it. Lowercased; not one the gateway relies on (`host`, `content-length`, …).
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "路由请求头"},
+            "x-description-i18n" = {"zh-CN": "写入所选提供方名称的请求头，网关路由据此匹配。会转为小写；不能是网关依赖的请求头（`host`、`content-length` 等）。"}
+        ))
+    )]
+    pub selected_provider_header: Option<Text>,
+    /// The request header carrying the chosen provider's model name; differs from
+    /// `selected_provider_header`.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "目标模型请求头"},
+            "x-description-i18n" = {"zh-CN": "携带所选提供方模型名称的请求头；须与 `selected_provider_header` 不同。"}
+        ))
+    )]
+    pub rewrite_model_header: Option<Text>,
+    /// Bodies larger than this are routed but not rewritten; a request whose choice needs the body
+    /// (`models`, `retry`, body-reading strategies) then passes through unbalanced.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "请求体上限（字节）"},
+            "x-description-i18n" = {"zh-CN": "超过此大小的请求体只路由不改写；若选择依赖请求体（`models`、`retry`、需读取请求体的策略），该请求不做负载均衡、原样通过。"}
+        ))
+    )]
+    pub max_body_bytes: Option<Whole<1, MAX_BODY_BYTES_CEILING>>,
+    /// Model pools: each name clients send (`auto`, `gpt-4`, …) maps to its backends and the
+    /// strategy that picks among them. The filter reads the body's `model` before routing.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "模型池"},
+            "x-description-i18n" = {"zh-CN": "模型池：客户端发送的每个模型名（`auto`、`gpt-4` 等）对应一组后端及其选择策略。插件在路由前读取请求体中的 `model`。"}
+        ))
+    )]
+    pub models: Option<Models>,
+    /// Without `models`: the strategy of the one pool of every provider, as a name or `{name,
+    /// <options>}`. With `models`, each pool sets its own.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "负载均衡策略"},
+            "x-description-i18n" = {"zh-CN": "未配置 `models` 时：所有提供方组成的单一池的策略，可写策略名或 `{name, <选项>}`。配置 `models` 时由每个池各自设置。"}
+        ))
+    )]
+    pub strategy: Option<StrategyChoice>,
+    /// With `models`, for a request whose model is in no pool: `reject` (404 in OpenAI's error
+    /// format, listing the names there are), `pass_through` (forwarded untouched, unbalanced), or a
+    /// name in `models` (that pool).
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "未知模型处理"},
+            "x-description-i18n" = {"zh-CN": "配置 `models` 时，请求的模型不属于任何池的处理方式：`reject`（按 OpenAI 错误格式返回 404，并列出可用名称）、`pass_through`（原样转发，不做负载均衡），或 `models` 中的某个名称（使用该池）。"}
+        ))
+    )]
+    pub unknown_model: Option<Text>,
+    /// With `models`: answer `GET …/v1/models` at the gateway with the pool names, in OpenAI's list
+    /// format.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "提供模型列表"},
+            "x-description-i18n" = {"zh-CN": "配置 `models` 时：由网关直接应答 `GET …/v1/models`，按 OpenAI 列表格式返回各池名称。"}
+        ))
+    )]
+    pub list_models: Option<bool>,
+    /// Where providers' loads come from; the section of that name configures it, and another
+    /// source's section is refused. `least_load` and `inference_score` need a source.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "负载来源"},
+            "x-description-i18n" = {"zh-CN": "各提供方负载的来源，由同名配置段设置；设置其他来源的配置段会被拒绝。`least_load` 与 `inference_score` 策略需要负载来源。"}
+        ))
+    )]
+    pub load_source: Option<LoadSourceName>,
+    /// `load_source: endpoint`: one HTTP GET answering every provider's figures, e.g.
+    /// `{"<provider>": {"running": 3, "waiting": 1, "cache_ratio": 0.4}}`.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "负载接口"},
+            "x-description-i18n" = {"zh-CN": "`load_source: endpoint`：一次 HTTP GET 返回所有提供方的指标，例如 `{\"<提供方>\": {\"running\": 3, \"waiting\": 1, \"cache_ratio\": 0.4}}`。"}
+        ))
+    )]
+    pub endpoint: Option<Endpoint>,
+    /// `load_source: engine_metrics`: how the engines' Prometheus `/metrics` (vLLM, SGLang) are
+    /// scraped; each provider names its endpoint in `metrics`.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "引擎指标采集"},
+            "x-description-i18n" = {"zh-CN": "`load_source: engine_metrics`：推理引擎（vLLM、SGLang）Prometheus `/metrics` 的采集设置；每个提供方在 `metrics` 中给出其地址。"}
+        ))
+    )]
+    pub engine_metrics: Option<EngineMetrics>,
+    /// `load_source: in_flight`: the filter counts its own requests in flight per provider.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "在途请求计数"},
+            "x-description-i18n" = {"zh-CN": "`load_source: in_flight`：插件自行统计每个提供方的在途请求数。"}
+        ))
+    )]
+    pub in_flight: Option<InFlight>,
+    /// Passive health (always on) and active probes: when a provider is ejected and when it comes
+    /// back.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "健康检查"},
+            "x-description-i18n" = {"zh-CN": "被动健康检查（始终开启）与主动探测：提供方何时被摘除、何时恢复。"}
+        ))
+    )]
+    pub health: Option<Health>,
+    /// Retry a failed request on another provider, through that provider's `cluster`.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "重试"},
+            "x-description-i18n" = {"zh-CN": "请求失败时改用另一个提供方重试，经该提供方的 `cluster` 发出。"}
+        ))
+    )]
+    pub retry: Option<Retry>,
+    /// A JSON status page (providers' health, loads, masked tokens) for the listed source addresses
+    /// only.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "状态页"},
+            "x-description-i18n" = {"zh-CN": "JSON 状态页（提供方健康状态、负载、脱敏的令牌），仅对列出的来源地址开放。"}
+        ))
+    )]
+    pub status_endpoint: Option<StatusEndpoint>,
+    /// The request paths (query ignored) this configuration balances: a suffix such as
+    /// `/chat/completions`, a prefix ending in `*` such as `/llm/*`, or `*` for every path. Any
+    /// other request passes untouched: no provider chosen, body byte for byte, no API key, while
+    /// client-sent routing headers are still removed.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "均衡的路径"},
+            "x-description-i18n" = {"zh-CN": "本配置均衡的请求路径（忽略查询串）：后缀如 `/chat/completions`，以 `*` 结尾的前缀如 `/llm/*`，或 `*` 表示所有路径。其他请求原样通过：不选择提供方，请求体逐字节不变，不写入 API 密钥，但客户端发送的路由请求头仍会被移除。"}
+        ))
+    )]
+    pub paths: Option<Vec<String>>,
+    /// Route names (the `route_name` the gateway gives) this configuration balances; requests on
+    /// other routes, or where the gateway names no route, pass untouched.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "均衡的路由"},
+            "x-description-i18n" = {"zh-CN": "本配置均衡的路由名称（网关提供的 `route_name`）；其他路由上的请求，或网关未提供路由名称的请求，原样通过。"}
+        ))
+    )]
+    pub route_names: Option<Vec<String>>,
+}
+
+/// One LLM provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+pub struct Provider {
+    /// The value written to the routing header (`selected_provider_header`); unique, without
+    /// control characters or surrounding spaces.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "名称"},
+            "x-description-i18n" = {"zh-CN": "写入路由请求头（`selected_provider_header`）的值；不可重复，不能含控制字符或首尾空格。"}
+        ))
+    )]
+    pub name: Text,
+    /// Its load's Redis key (or hash) is `redis.key_prefix` + `key`.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "Redis 键"},
+            "x-description-i18n" = {"zh-CN": "其负载所在的 Redis 键（或哈希）为 `redis.key_prefix` + `key`。"}
+        ))
+    )]
+    pub key: Option<Text>,
+    /// The model name this provider expects: written into the body's `model` and into
+    /// `rewrite_model_header`.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "模型"},
+            "x-description-i18n" = {"zh-CN": "该提供方期望的模型名：写入请求体的 `model` 和 `rewrite_model_header`。"}
+        ))
+    )]
+    pub model: Option<Text>,
+    /// Share of traffic when loads are unknown, and for weighted strategies; at least one provider
+    /// needs a weight above 0.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "权重"},
+            "x-description-i18n" = {"zh-CN": "负载未知时及加权策略下的流量占比；至少一个提供方的权重须大于 0。"}
+        ))
+    )]
+    pub weight: Option<Whole<0, 1_000_000>>,
+    /// `load_source: engine_metrics` (required there, refused otherwise): its engine's Prometheus
+    /// endpoint.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "引擎指标地址"},
+            "x-description-i18n" = {"zh-CN": "`load_source: engine_metrics` 时必填（其他来源下不可设置）：其推理引擎的 Prometheus 指标地址。"}
+        ))
+    )]
+    pub metrics: Option<Metrics>,
+    /// The Envoy cluster the filter itself sends this provider's retries and health probes to (the
+    /// routes are not used). Providers without it are neither retried on nor probed.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "集群"},
+            "x-description-i18n" = {"zh-CN": "插件直接向其发送该提供方的重试请求和健康探测的 Envoy 集群（不经路由）。未设置的提供方不参与重试，也不会被探测。"}
+        ))
+    )]
+    pub cluster: Option<Text>,
+    /// Needs `cluster`. The path rewrite this provider's route applies (e.g. `{from: /masgod/, to:
+    /// /}`), applied to the paths of retried requests.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "路径前缀改写"},
+            "x-description-i18n" = {"zh-CN": "需要 `cluster`。该提供方路由所做的路径改写（如 `{from: /masgod/, to: /}`），用于重试请求的路径。"}
+        ))
+    )]
+    pub prefix_rewrite: Option<PrefixRewrite>,
+    /// Needs `cluster`. The request that probes this provider while it is out.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "健康探测"},
+            "x-description-i18n" = {"zh-CN": "需要 `cluster`。该提供方被摘除期间用于探测的请求。"}
+        ))
+    )]
+    pub probe: Option<Probe>,
+    /// API keys: each request carries one usable key, at random, in place of the client's.
+    /// Printable, without spaces, no duplicates; logs, stats and the status page show them masked.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "API 密钥"},
+            "x-description-i18n" = {"zh-CN": "API 密钥池：每个请求随机携带一个可用密钥，替换客户端的密钥。须为不含空格的可打印字符，不可重复；日志、统计和状态页中只显示脱敏后的值。"}
+        ))
+    )]
+    pub api_tokens: Option<Secrets>,
+    /// Needs `api_tokens`. Where the key goes: `authorization` gets `Bearer <key>`, any other
+    /// header the bare key (e.g. Azure's `api-key`).
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "密钥请求头"},
+            "x-description-i18n" = {"zh-CN": "需要 `api_tokens`。密钥写入的请求头：`authorization` 写为 `Bearer <密钥>`，其他请求头写入密钥本身（如 Azure 的 `api-key`）。"}
+        ))
+    )]
+    pub token_header: Option<Text>,
+}
+
+/// Where a provider's engine serves its Prometheus `/metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+pub struct Metrics {
+    /// The Envoy cluster serving the engine's metrics.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "集群"},
+            "x-description-i18n" = {"zh-CN": "提供引擎指标的 Envoy 集群。"}
+        ))
+    )]
+    pub cluster: Text,
+    /// Path of its Prometheus text endpoint; starts with `/`.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "路径"},
+            "x-description-i18n" = {"zh-CN": "Prometheus 文本格式指标的路径，以 `/` 开头。"}
+        ))
+    )]
+    pub path: Option<Text>,
+}
+
+/// The `_match_*_` keys of a `_rules_` entry (read by `rules::RuleMatch`; described here so
+/// the schema of a rule comes from types too).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+pub struct RuleMatch {
+    /// Route names this rule applies to.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "匹配路由"},
+            "x-description-i18n" = {"zh-CN": "此规则生效的路由名称。"}
+        ))
+    )]
+    #[serde(rename = "_match_route_")]
+    pub route: Option<Vec<String>>,
+    /// Route name prefixes this rule applies to.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "匹配路由前缀"},
+            "x-description-i18n" = {"zh-CN": "此规则生效的路由名称前缀。"}
+        ))
+    )]
+    #[serde(rename = "_match_route_prefix_")]
+    pub route_prefix: Option<Vec<String>>,
+    /// Hosts (`:authority`) this rule applies to; `*.example.com` matches every subdomain.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "匹配域名"},
+            "x-description-i18n" = {"zh-CN": "此规则生效的域名（`:authority`）；`*.example.com` 匹配所有子域名。"}
+        ))
+    )]
+    #[serde(rename = "_match_domain_")]
+    pub domain: Option<Vec<String>>,
+    /// Upstream services (`cluster_name`, as `svc.ns.svc.cluster.local` or with `:port`) this rule
+    /// applies to.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "匹配服务"},
+            "x-description-i18n" = {"zh-CN": "此规则生效的上游服务（`cluster_name`，形如 `svc.ns.svc.cluster.local`，可带 `:端口`）。"}
+        ))
+    )]
+    #[serde(rename = "_match_service_")]
+    pub service: Option<Vec<String>>,
+}
+
+/// The JSON Schema of a configuration's fields (`Balancer`) and of a rule's `_match_*_` keys
+/// (`RuleMatch`), as schemars derives them from these types.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn schemas() -> (serde_json::Value, serde_json::Value) {
+    let value = |schema: schemars::Schema| serde_json::to_value(schema).unwrap_or_default();
+    (
+        value(schemars::schema_for!(Balancer)),
+        value(schemars::schema_for!(RuleMatch)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    /// Every property of every object, with the place it was found.
+    fn properties<'a>(node: &'a Value, at: &str, found: &mut Vec<(String, &'a Value)>) {
+        if let Some(fields) = node["properties"].as_object() {
+            for (name, field) in fields {
+                found.push((format!("{at}.{name}"), field));
+            }
+        }
+        if let Some(definitions) = node["$defs"].as_object() {
+            for (name, definition) in definitions {
+                properties(definition, name, found);
+            }
+        }
+    }
+
+    #[test]
+    fn every_field_of_the_document_is_described_in_english_and_chinese() {
+        let (balancer, rule) = super::schemas();
+        let mut found = Vec::new();
+        properties(&balancer, "Balancer", &mut found);
+        properties(&rule, "RuleMatch", &mut found);
+        assert!(found.len() > 80, "{} fields", found.len());
+        for (place, field) in found {
+            let english = field["description"].as_str().unwrap_or("");
+            assert!(!english.is_empty(), "{place}: description");
+            for key in ["x-title-i18n", "x-description-i18n"] {
+                let chinese = field[key]["zh-CN"].as_str().unwrap_or("");
+                assert!(chinese.chars().any(|c| c > '\u{2e80}'), "{place}: {key}");
+            }
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! `models`, `strategy` and `unknown_model`: the pools requests are balanced over and the
+//! strategy each uses.
+
+use super::{check_header_value, check_list_length, join};
+use crate::config::balancer::Provider;
+use crate::config::document::{self, Either, StrategyName, StrategyOptions, Text, UpTo, Whole};
+use crate::config::pools::{
+    backend_id, pool, PoolBackend, Pools, UnknownModel, DEFAULT_LATENCY_MAX_AGE_MS, PASS_THROUGH,
+    REJECT,
+};
+use crate::config::ConfigError;
+use crate::strategy::{Affinity, ScoreWeights, Strategy};
+
+pub fn pools(
+    doc: &document::Balancer,
+    at: &str,
+    providers: &[Provider],
+) -> Result<Pools, ConfigError> {
+    let Some(models) = &doc.models else {
+        if doc.unknown_model.is_some() {
+            return Err(ConfigError::at(
+                &join(at, "unknown_model"),
+                "only used with models".into(),
+            ));
+        }
+        let (strategy, latency_max_age_ms) =
+            strategy(doc.strategy.as_ref(), &join(at, "strategy"))?;
+        let backends = providers
+            .iter()
+            .enumerate()
+            .map(|(index, provider)| PoolBackend {
+                provider: index,
+                model: provider.model.clone(),
+                weight: provider.weight,
+                priority: index as u32 + 1,
+                id: backend_id(provider, provider.model.as_deref()),
+            })
+            .collect();
+        let only = pool(String::new(), strategy, latency_max_age_ms, backends);
+        return Ok(Pools::new(vec![only], false, UnknownModel::Reject));
+    };
+    if doc.strategy.is_some() {
+        return Err(ConfigError::at(
+            &join(at, "strategy"),
+            "with models, each pool sets its own strategy (models.<name>.strategy)".into(),
+        ));
+    }
+    let path = join(at, "models");
+    if models.0.is_empty() {
+        return Err(ConfigError::at(
+            &path,
+            "must name at least one model".into(),
+        ));
+    }
+    let mut pools = Vec::with_capacity(models.0.len());
+    for (name, entry) in &models.0 {
+        let pool_path = join(&path, name);
+        if name.trim().is_empty() || name == REJECT || name == PASS_THROUGH {
+            return Err(ConfigError::at(
+                &pool_path,
+                format!("{name:?} cannot name a model"),
+            ));
+        }
+        pools.push(model_pool(name, entry, &pool_path, providers)?);
+    }
+    let unknown_model = match doc.unknown_model.as_ref().map(Text::as_str) {
+        None | Some(REJECT) => UnknownModel::Reject,
+        Some(PASS_THROUGH) => UnknownModel::PassThrough,
+        Some(name) => pools
+            .iter()
+            .position(|pool| pool.name == name)
+            .map(UnknownModel::Pool)
+            .ok_or_else(|| {
+                ConfigError::at(
+                    &join(at, "unknown_model"),
+                    format!(
+                        "{name:?} is neither \"reject\", \"pass_through\" nor a name in models"
+                    ),
+                )
+            })?,
+    };
+    Ok(Pools::new(pools, true, unknown_model))
+}
+
+fn model_pool(
+    name: &str,
+    entry: &document::Pool,
+    path: &str,
+    providers: &[Provider],
+) -> Result<crate::config::Pool, ConfigError> {
+    let (strategy, latency_max_age_ms) =
+        strategy(entry.strategy.as_ref(), &join(path, "strategy"))?;
+    let backends_path = join(path, "backends");
+    let items = match entry.backends.as_deref() {
+        Some(items) if !items.is_empty() => items,
+        _ => {
+            return Err(ConfigError::at(
+                &backends_path,
+                "must list at least one backend".into(),
+            ))
+        }
+    };
+    check_list_length(items.len(), &backends_path)?;
+    let mut backends: Vec<PoolBackend> = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let item_path = format!("{backends_path}[{index}]");
+        let provider_name = item.provider.as_str();
+        let provider = providers
+            .iter()
+            .position(|p| p.name == provider_name)
+            .ok_or_else(|| {
+                ConfigError::at(
+                    &join(&item_path, "provider"),
+                    format!("{provider_name:?} is not in providers"),
+                )
+            })?;
+        let model = match &item.model {
+            Some(model) => {
+                check_header_value(model.as_str(), &join(&item_path, "model"))?;
+                Some(model.0.clone())
+            }
+            None => providers[provider].model.clone(),
+        };
+        let id = backend_id(&providers[provider], model.as_deref());
+        if backends.iter().any(|b| b.id == id) {
+            return Err(ConfigError::at(
+                &join(&item_path, "provider"),
+                format!("{id:?} is listed twice in this pool"),
+            ));
+        }
+        backends.push(PoolBackend {
+            provider,
+            model,
+            weight: item.weight.map_or(providers[provider].weight, Whole::u32),
+            priority: item.priority.map_or(index as u32 + 1, Whole::u32),
+            id,
+        });
+    }
+    if backends.iter().all(|b| b.weight == 0) {
+        return Err(ConfigError::at(
+            &backends_path,
+            "every weight is 0; at least one backend needs a weight above 0".into(),
+        ));
+    }
+    Ok(pool(
+        name.to_string(),
+        strategy,
+        latency_max_age_ms,
+        backends,
+    ))
+}
+
+fn strategy_name(name: StrategyName) -> &'static str {
+    match name {
+        StrategyName::LeastLoad => "least_load",
+        StrategyName::WeightedRandom => "weighted_random",
+        StrategyName::Random => "random",
+        StrategyName::RoundRobin => "round_robin",
+        StrategyName::Failover => "failover",
+        StrategyName::LeastLatency => "least_latency",
+        StrategyName::InferenceScore => "inference_score",
+        StrategyName::PrefixAffinity => "prefix_affinity",
+    }
+}
+
+/// `strategy: <name>` or `strategy: {name: <name>, <its options>}`; each option belongs to one
+/// strategy, and is refused on another.
+fn strategy(
+    choice: Option<&document::StrategyChoice>,
+    path: &str,
+) -> Result<(Strategy, u32), ConfigError> {
+    let none = StrategyOptions {
+        name: StrategyName::LeastLoad,
+        cache_ratio_weight: None,
+        request_load_weight: None,
+        prefill_load_weight: None,
+        candidate_percent: None,
+        prefix_bytes: None,
+        load_factor: None,
+        max_age_ms: None,
+    };
+    let options = match choice {
+        None => return Ok((Strategy::LeastLoad, DEFAULT_LATENCY_MAX_AGE_MS)),
+        Some(Either::Short(name)) => StrategyOptions {
+            name: *name,
+            ..none
+        },
+        Some(Either::Long(options)) => options.clone(),
+    };
+    let name = options.name;
+    let set = [
+        (
+            "cache_ratio_weight",
+            options.cache_ratio_weight.is_some(),
+            StrategyName::InferenceScore,
+        ),
+        (
+            "request_load_weight",
+            options.request_load_weight.is_some(),
+            StrategyName::InferenceScore,
+        ),
+        (
+            "prefill_load_weight",
+            options.prefill_load_weight.is_some(),
+            StrategyName::InferenceScore,
+        ),
+        (
+            "candidate_percent",
+            options.candidate_percent.is_some(),
+            StrategyName::InferenceScore,
+        ),
+        (
+            "prefix_bytes",
+            options.prefix_bytes.is_some(),
+            StrategyName::PrefixAffinity,
+        ),
+        (
+            "load_factor",
+            options.load_factor.is_some(),
+            StrategyName::PrefixAffinity,
+        ),
+        (
+            "max_age_ms",
+            options.max_age_ms.is_some(),
+            StrategyName::LeastLatency,
+        ),
+    ];
+    if let Some((key, ..)) = set.iter().find(|(_, set, owner)| *set && *owner != name) {
+        return Err(ConfigError::at(
+            &join(path, key),
+            format!("not an option of strategy {:?}", strategy_name(name)),
+        ));
+    }
+    let fraction = |value: Option<UpTo<1_000_000>>, default: f64| value.map_or(default, |v| v.0);
+    let strategy = match name {
+        StrategyName::LeastLoad => Strategy::LeastLoad,
+        StrategyName::WeightedRandom => Strategy::WeightedRandom,
+        StrategyName::Random => Strategy::Random,
+        StrategyName::RoundRobin => Strategy::RoundRobin,
+        StrategyName::Failover => Strategy::Failover,
+        StrategyName::LeastLatency => Strategy::LeastLatency,
+        StrategyName::InferenceScore => {
+            let defaults = ScoreWeights::default();
+            Strategy::InferenceScore(ScoreWeights {
+                cache_ratio: fraction(options.cache_ratio_weight, defaults.cache_ratio),
+                request_load: fraction(options.request_load_weight, defaults.request_load),
+                prefill_load: fraction(options.prefill_load_weight, defaults.prefill_load),
+                candidate_percent: options
+                    .candidate_percent
+                    .map_or(defaults.candidate_percent, Whole::u32),
+            })
+        }
+        StrategyName::PrefixAffinity => {
+            let defaults = Affinity::default();
+            Strategy::PrefixAffinity(Affinity {
+                prefix_bytes: options
+                    .prefix_bytes
+                    .map_or(defaults.prefix_bytes, |bytes| bytes.0 as usize),
+                load_factor: options.load_factor.map_or(defaults.load_factor, |f| f.0),
+            })
+        }
+    };
+    let latency_max_age_ms = options
+        .max_age_ms
+        .map_or(DEFAULT_LATENCY_MAX_AGE_MS, Whole::u32);
+    Ok((strategy, latency_max_age_ms))
+}
