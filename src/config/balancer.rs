@@ -6,8 +6,8 @@ use super::resilience::Upstream;
 use super::resilience::{HealthPolicy, RetryPolicy, StatusEndpoint};
 use super::scope::Scope;
 use super::sources::{LoadSource, StoreRead};
-use crate::health::tokens::TokenPool;
 use crate::background::SharedKeys;
+use crate::health::tokens::TokenPool;
 
 pub const DEFAULT_SELECTED_PROVIDER_HEADER: &str = "x-selected-provider";
 pub const DEFAULT_REWRITE_MODEL_HEADER: &str = "x-rewrite-target-model";

@@ -6,14 +6,14 @@ use crate::health::Verdict;
 const BASE: &str = "load_source: none\nstrategy: random\n";
 
 fn config(text: &str) -> BalancerConfig {
-    let plugin = PluginConfig::parse(format!("{BASE}{text}").as_bytes(), Build::Envoy)
+    let plugin = PluginConfig::from_yaml(&format!("{BASE}{text}"), Build::Envoy)
         .unwrap_or_else(|err| panic!("refused: {err}\n{text}"));
     let config = plugin.all().next().unwrap().clone();
     config
 }
 
 fn refusal(text: &str) -> String {
-    PluginConfig::parse(format!("{BASE}{text}").as_bytes(), Build::Envoy)
+    PluginConfig::from_yaml(&format!("{BASE}{text}"), Build::Envoy)
         .unwrap_err()
         .to_string()
 }

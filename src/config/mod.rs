@@ -19,6 +19,7 @@ mod sources;
 #[cfg(test)]
 mod tests;
 mod validate;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod yaml;
 
 use std::fmt;
@@ -191,6 +192,20 @@ impl PluginConfig {
             all.push(&rule.config);
         }
         all.into_iter()
+    }
+}
+
+/// YAML, natively: turned into JSON as a control plane does before handing it to the module
+/// (the tests and tools write configurations in YAML; the module reads JSON only).
+#[cfg(not(target_arch = "wasm32"))]
+impl PluginConfig {
+    pub fn from_yaml(text: &str, build: Build) -> Result<Self, ConfigError> {
+        let document =
+            yaml::parse(text).map_err(|err| ConfigError::root(format!("invalid YAML: {err}")))?;
+        match document {
+            Value::Null => Self::parse(b"{}", build),
+            document => Self::parse(document.to_string().as_bytes(), build),
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use super::*;
 use crate::strategy::{Affinity, ScoreWeights, Strategy};
 
 fn parse(text: &str) -> Result<PluginConfig, ConfigError> {
-    PluginConfig::parse(text.as_bytes(), Build::Envoy)
+    PluginConfig::from_yaml(text, Build::Envoy)
 }
 
 fn global(text: &str) -> BalancerConfig {

@@ -18,7 +18,7 @@ redis:
 "#;
 
 fn parse(text: &str) -> Result<PluginConfig, ConfigError> {
-    PluginConfig::parse(text.as_bytes(), Build::Higress)
+    PluginConfig::from_yaml(text, Build::Higress)
 }
 
 fn refusal(text: &str) -> String {
@@ -26,7 +26,7 @@ fn refusal(text: &str) -> String {
 }
 
 fn refusal_on(build: Build, text: &str) -> String {
-    PluginConfig::parse(text.as_bytes(), build)
+    PluginConfig::from_yaml(text, build)
         .unwrap_err()
         .to_string()
 }
@@ -73,7 +73,7 @@ fn seed_config_works_verbatim_on_the_higress_build() {
 
 #[test]
 fn seed_config_on_the_envoy_build_reads_through_webdis() {
-    let plugin = PluginConfig::parse(SEED.as_bytes(), Build::Envoy).unwrap();
+    let plugin = PluginConfig::from_yaml(SEED, Build::Envoy).unwrap();
     let config = plugin.global.unwrap();
     assert_eq!(config.store().unwrap().config.protocol, Protocol::Webdis);
     assert_eq!(
@@ -228,7 +228,6 @@ fn refusals_name_the_field_and_the_reason() {
         (format!("{provider_list}{redis}providerz: []\n"), "providerz: unknown field `providerz`, expected one of `providers`, `redis`, `selected_provider_header`, `rewrite_model_header`, `max_body_bytes`, `models`, `strategy`, `unknown_model`, `list_models`, `load_source`, `endpoint`, `engine_metrics`, `in_flight`, `health`, `retry`, `status_endpoint`, `paths`, `route_names`"),
         ("- just\n- a list\n".into(), "configuration: must be a mapping, got a list"),
         ("providers: [\n".into(), "configuration: invalid YAML: "),
-        ("{\"providers\": [}".into(), "configuration: invalid JSON: "),
         ("".into(), "providers: required"),
         ("# only a comment\n".into(), "providers: required"),
         (
@@ -254,6 +253,34 @@ fn refusals_name_the_field_and_the_reason() {
 }
 
 #[test]
+fn the_module_reads_json_and_refuses_yaml_saying_what_to_write() {
+    let refusal = |text: &str| {
+        PluginConfig::parse(text.as_bytes(), Build::Envoy)
+            .unwrap_err()
+            .to_string()
+    };
+    let refused = refusal("{\"providers\": [}");
+    assert!(
+        refused.starts_with("configuration: invalid JSON: expected value at line 1 column 16"),
+        "{refused}"
+    );
+    assert_eq!(
+        refusal("providers:\n- name: a\n"),
+        "configuration: invalid JSON: expected value at line 1 column 1 (YAML is not read: \
+         write the configuration as JSON, which a YAML block scalar such as `value: |` holds \
+         as it is)"
+    );
+    let json = r#"{"providers": [{"name": "a"}], "load_source": "none", "strategy": "random"}"#;
+    assert!(PluginConfig::parse(json.as_bytes(), Build::Envoy).is_ok());
+    assert_eq!(
+        PluginConfig::parse(b"  \n", Build::Envoy)
+            .unwrap_err()
+            .to_string(),
+        "providers: required"
+    );
+}
+
+#[test]
 fn resp_on_the_envoy_build_names_the_higress_build() {
     let text = "providers: [{name: a, key: k}]\nredis: {cluster: c, protocol: resp}\n";
     assert_eq!(
@@ -261,7 +288,7 @@ fn resp_on_the_envoy_build_names_the_higress_build() {
         "redis.protocol: \"resp\" needs the Higress build (ai-load-balancer.wasm); this Envoy \
          build (ai-load-balancer-envoy.wasm) reads Redis through Webdis: use \"webdis\""
     );
-    assert!(PluginConfig::parse(text.as_bytes(), Build::Higress).is_ok());
+    assert!(PluginConfig::from_yaml(text, Build::Higress).is_ok());
 }
 
 const RULES: &str = r#"{
@@ -430,11 +457,11 @@ fn lists_past_their_cap_are_refused_naming_the_list() {
         r#"{{"load_source":"none","strategy":"random","providers":[{}]}}"#,
         providers.join(",")
     );
-    let err = PluginConfig::parse(config.as_bytes(), Build::Envoy).unwrap_err();
+    let err = PluginConfig::from_yaml(&config, Build::Envoy).unwrap_err();
     assert_eq!(
         err.to_string(),
         "providers: 1025 entries; at most 1024 are accepted"
     );
     let at_cap = config.replacen(r#"{"name":"p0"},"#, "", 1);
-    assert!(PluginConfig::parse(at_cap.as_bytes(), Build::Envoy).is_ok());
+    assert!(PluginConfig::from_yaml(&at_cap, Build::Envoy).is_ok());
 }

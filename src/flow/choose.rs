@@ -5,9 +5,9 @@ use log::{debug, info, warn};
 
 use super::phase::{Basis, Sent};
 use super::{accounting, backends, RequestHost, Stat, Worker};
+use crate::background::fresh_loads;
 use crate::config::{BalancerConfig, ConfigRef, LoadSource, Pool, Refresh};
 use crate::load::Loads;
-use crate::background::fresh_loads;
 use crate::store::{StoreError, Transition};
 use crate::strategy::latency::LatencyStats;
 use crate::strategy::{Backend, Inputs, Reason, Strategy};

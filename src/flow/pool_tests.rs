@@ -212,7 +212,7 @@ load_source: in_flight
 fn across_replicas_counts_are_read_from_redis_and_kept_there() {
     let config = "providers:\n- {name: a}\n- {name: b}\nload_source: in_flight\n\
                   in_flight: {scope: replicas}\nredis: {cluster: r, key_prefix: 'lb:'}\n";
-    let plugin = PluginConfig::parse(config.as_bytes(), Build::Higress).unwrap();
+    let plugin = PluginConfig::from_yaml(config, Build::Higress).unwrap();
     let mut flow = RequestFlow::new(Rc::new(plugin));
     let mut host = post(BODY);
     let worker = &mut FakeWorker::new(3);

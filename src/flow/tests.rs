@@ -23,7 +23,7 @@ pub(super) const BODY: &[u8] = br#"{"model":"auto","messages":[{"role":"user","c
 
 pub(super) fn flow(config: &str) -> RequestFlow {
     RequestFlow::new(Rc::new(
-        PluginConfig::parse(config.as_bytes(), Build::Envoy).unwrap(),
+        PluginConfig::from_yaml(config, Build::Envoy).unwrap(),
     ))
 }
 

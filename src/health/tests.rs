@@ -333,7 +333,7 @@ fn the_status_page_shows_health_cooldown_load_and_masked_tokens() {
 
 fn provider(yaml_entry: &str) -> Provider {
     let text = format!("providers:\n- {yaml_entry}\nload_source: none\nstrategy: random\n");
-    let plugin = PluginConfig::parse(text.as_bytes(), Build::Envoy).unwrap();
+    let plugin = PluginConfig::from_yaml(&text, Build::Envoy).unwrap();
     let provider = plugin.all().next().unwrap().providers[0].clone();
     provider
 }

@@ -7,7 +7,6 @@
 use std::fmt::Display;
 use std::str::FromStr;
 
-
 /// The weight of a new sample against the average so far.
 pub const DEFAULT_ALPHA: f64 = 0.3;
 

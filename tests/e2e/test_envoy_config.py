@@ -35,8 +35,8 @@ def test_rendered_envoy_config_validates(tmp_path):
 
 def test_a_bad_plugin_config_is_refused_naming_the_field(tmp_path):
     def duplicate_provider(text):
-        assert text.count('name: "qianwen"') == 1
-        return text.replace('name: "qianwen"', 'name: "minmax"')
+        assert text.count('"name": "qianwen"') == 1
+        return text.replace('"name": "qianwen"', '"name": "minmax"')
 
     done = validate(tmp_path, duplicate_provider)
     assert done.returncode != 0, "Envoy must refuse to start the plugin"

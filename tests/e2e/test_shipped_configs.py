@@ -131,8 +131,8 @@ def test_istio_envoy_filter_patch_validates(tmp_path):
 def test_the_envoy_filter_configuration_reaches_the_filter(tmp_path):
     """The harness is not vacuous: a refused configuration in the patch stops Envoy."""
     def duplicate_provider(text):
-        assert text.count('name: "qianwen"') == 1
-        return text.replace('name: "qianwen"', 'name: "minmax"')
+        assert text.count('"name": "qianwen"') == 1
+        return text.replace('"name": "qianwen"', '"name": "minmax"')
 
     done = validate(tmp_path, envoy_filter_bootstrap(duplicate_provider))
     assert done.returncode != 0
@@ -142,8 +142,8 @@ def test_the_envoy_filter_configuration_reaches_the_filter(tmp_path):
 
 @pytest.mark.parametrize("manifest", ["wasmplugin.yaml", "wasmplugin-oci.yaml"])
 def test_istio_wasm_plugin_validates(tmp_path, manifest):
-    """The Wasm filter Istio makes of a WasmPlugin: pluginConfig as the StringValue (here as
-    YAML, Istio sends the same as JSON; tests/examples.rs parses that form), the module local."""
+    """The Wasm filter Istio makes of a WasmPlugin: pluginConfig as the StringValue, in JSON as
+    Istio sends it, the module local."""
     text = (ISTIO / manifest).read_text()
     assert re.search(r"^  url: (file|oci)://\S+ai-load-balancer-envoy", text, re.M)
     plugin_config = block(text, "pluginConfig", after="spec:")
@@ -159,7 +159,7 @@ def test_istio_wasm_plugin_validates(tmp_path, manifest):
         "    configuration:",
         '      "@type": type.googleapis.com/google.protobuf.StringValue',
         "      value: |",
-        textwrap.indent(plugin_config, "        "),
+        textwrap.indent(gateway.as_json(plugin_config), "        "),
     ])
     config = bootstrap(http_filter, clusters=sorted(set(ISTIO_CLUSTER.findall(plugin_config))))
     assert_configured(validate(tmp_path, config), config)

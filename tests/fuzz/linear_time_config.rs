@@ -80,7 +80,7 @@ fn yaml_nested_to_the_depth_limit() {
 }
 
 fn read_config(text: &str) -> bool {
-    PluginConfig::parse(text.as_bytes(), Build::Higress).is_ok()
+    PluginConfig::from_yaml(text, Build::Higress).is_ok()
 }
 
 fn assert_config_linear(what: &str, size: usize, make: impl Fn(usize) -> String) {

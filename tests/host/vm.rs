@@ -146,6 +146,23 @@ impl Refused {
     }
 }
 
+/// The configuration as the module gets it: tests write YAML, and the module reads JSON, as
+/// Istio and Higress hand it (they turn the operator's YAML into JSON). JSON, and text that is
+/// not YAML either, go as written, so the module's own refusals stay testable.
+fn as_a_control_plane_hands_it(config: &[u8]) -> Vec<u8> {
+    let Ok(text) = std::str::from_utf8(config) else {
+        return config.to_vec();
+    };
+    if text.trim_start().starts_with('{') {
+        return config.to_vec();
+    }
+    match ai_load_balancer::config::yaml::parse(text) {
+        Ok(serde_json::Value::Null) => Vec::new(),
+        Ok(document) => document.to_string().into_bytes(),
+        Err(_) => config.to_vec(),
+    }
+}
+
 impl Vm {
     pub(super) fn start(
         process: Rc<RefCell<Process>>,
@@ -153,10 +170,11 @@ impl Vm {
         index: usize,
         plugin_config: &[u8],
     ) -> Result<Vm, Refused> {
+        let plugin_config = as_a_control_plane_hands_it(plugin_config);
         let state = VmState {
             process,
             index,
-            plugin_config: plugin_config.to_vec(),
+            plugin_config: plugin_config.clone(),
             vm_config: Vec::new(),
             root_properties: HashMap::from([
                 ("plugin_root_id".to_string(), b"ai-load-balancer".to_vec()),
@@ -350,8 +368,9 @@ impl Vm {
         let root = self.next_context;
         self.next_context += 1;
         let logged_before = self.logs().len();
+        let config = as_a_control_plane_hands_it(config.as_bytes());
         let state = self.store.data_mut();
-        state.plugin_config = config.as_bytes().to_vec();
+        state.plugin_config = config.clone();
         state.root_contexts.push(root);
         self.call_in::<(i32, i32), ()>(root, "proxy_on_context_create", (root as i32, 0));
         let configured: Option<i32> = self.call_in(

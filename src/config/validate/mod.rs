@@ -15,8 +15,8 @@ use super::pools::Pools;
 use super::scope::{PathPattern, Scope};
 use super::sources::{LoadSource, DEFAULT_KEY_PREFIX, DEFAULT_METRICS_PATH};
 use super::{Build, ConfigError};
-use crate::health::health_key;
 use crate::background::engine_keys;
+use crate::health::health_key;
 use crate::strategy::Strategy;
 
 /// Most entries a configuration list may hold (providers, a pool's backends, a provider's

@@ -2,6 +2,7 @@
 //! set, and each section's settings.
 
 use super::{check_absolute, join};
+use crate::background::shared_keys;
 use crate::config::balancer::Provider;
 use crate::config::document::{
     self, LoadFormat, LoadSourceName, RefreshMode, ReplicaScope, Text, Whole,
@@ -14,7 +15,6 @@ use crate::config::sources::{
 };
 use crate::config::{Build, ConfigError};
 use crate::inflight::replicas;
-use crate::background::shared_keys;
 use crate::store::{str_refs, StoreQuery};
 
 fn source_name(source: LoadSourceName) -> &'static str {
