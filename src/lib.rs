@@ -2,7 +2,7 @@
 //! request, tells the gateway where to route it, and rewrites the body's `model`.
 //!
 //! Everything but `glue` is host-independent and unit-tested natively; only `glue` touches
-//! `proxy_wasm`, and it is compiled for wasm only.
+//! the proxy-wasm ABI, and it is compiled for wasm only.
 
 pub mod background;
 pub mod call;

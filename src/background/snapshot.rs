@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use crate::float_text::write_float;
 use crate::load::{Load, Loads};
 
 /// Loads as read from the store at `fetched_at_ms`, as published in shared data.
@@ -15,33 +14,11 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// `v1 <fetched_at_ms> <l0>,<l1>,...`: each load is `-` (unknown), `<running>`, or
-    /// `<running>/<waiting>/<cache_ratio>/<kv_usage>` with `-` for a figure not known. Figures
-    /// are written by `write_float`, which round-trips exactly.
+    /// `<running>/<waiting>/<cache_ratio>/<kv_usage>` with `-` for a figure not known. `{}`
+    /// writes each figure in the shortest form that reads back exactly.
     pub fn encode(&self) -> Vec<u8> {
-        let mut text = format!("v1 {} ", self.fetched_at_ms);
-        for (index, load) in self.loads.iter().enumerate() {
-            if index > 0 {
-                text.push(',');
-            }
-            let Some(load) = load else {
-                text.push('-');
-                continue;
-            };
-            write_float(&mut text, load.running);
-            let extras = [load.waiting, load.cache_ratio, load.kv_usage];
-            if extras.iter().any(Option::is_some) {
-                for extra in extras {
-                    match extra {
-                        Some(value) => {
-                            text.push('/');
-                            write_float(&mut text, value);
-                        }
-                        None => text.push_str("/-"),
-                    }
-                }
-            }
-        }
-        text.into_bytes()
+        let loads: Vec<String> = self.loads.iter().map(encode_load).collect();
+        format!("v1 {} {}", self.fetched_at_ms, loads.join(",")).into_bytes()
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
@@ -155,6 +132,19 @@ pub fn fresh_loads(
         return Err(Stale::TooOld { age_ms });
     }
     Ok(snapshot.loads)
+}
+
+fn encode_load(load: &Option<Load>) -> String {
+    let Some(load) = load else {
+        return "-".to_string();
+    };
+    let extras = [load.waiting, load.cache_ratio, load.kv_usage];
+    if extras.iter().all(Option::is_none) {
+        return load.running.to_string();
+    }
+    let figure = |value: Option<f64>| value.map_or_else(|| "-".to_string(), |v| v.to_string());
+    let extras: Vec<String> = extras.into_iter().map(figure).collect();
+    format!("{}/{}", load.running, extras.join("/"))
 }
 
 #[cfg(test)]
