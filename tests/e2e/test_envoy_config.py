@@ -42,3 +42,19 @@ def test_a_bad_plugin_config_is_refused_naming_the_field(tmp_path):
     assert done.returncode != 0, "Envoy must refuse to start the plugin"
     assert 'ai-load-balancer: invalid configuration: providers[1].name: duplicate "minmax"' \
         in done.stderr
+
+
+def test_a_yaml_plugin_config_is_refused_saying_to_write_json(tmp_path):
+    """The module reads JSON: YAML in the StringValue stops Envoy with what to write instead."""
+    def as_yaml(text):
+        start, end, _ = gateway.plugin_config_block(text)
+        lines = text.splitlines(keepends=True)
+        indent = " " * (len(lines[start]) - len(lines[start].lstrip()))
+        block = f"{indent}providers:\n{indent}- {{name: minmax, key: minimax_1}}\n"
+        return "".join(lines[:start]) + block + "".join(lines[end:])
+
+    done = validate(tmp_path, as_yaml)
+    assert done.returncode != 0, "Envoy must refuse to start the plugin"
+    assert ("ai-load-balancer: invalid configuration: configuration: invalid JSON: expected "
+            "value at line 1 column 1 (YAML is not read: write the configuration as JSON")\
+        in done.stderr
