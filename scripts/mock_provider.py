@@ -336,8 +336,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(header, value)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("x-mock-provider", self.server.provider_name)
-        self.end_headers()
-        self.wfile.write(payload)
+        # Head and body in one write: a mock killed by a load run between two writes would
+        # leave a 200 without its body, which no gateway can retry once the head went on (a
+        # real provider's crash mid-answer is not what those runs measure).
+        self._headers_buffer.append(b"\r\n" + payload)
+        self.flush_headers()
 
     def _send_json(self, status, value):
         self._send(status, json.dumps(value, separators=(",", ":")).encode())
