@@ -1,16 +1,16 @@
 #![allow(clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
-//! The configuration's one source of truth, `src/config/schema.rs`, against what ships and what
-//! the parsers accept: the three generated files are what it generates (`UPDATE_SCHEMA=1`
-//! rewrites them), its field lists are the document types' at every place, every shipped plugin
-//! configuration validates against its JSON Schema, and configurations the filter refuses for a
-//! wrong type or an unknown field the schema refuses too.
+//! The JSON Schema generated from the configuration's types (`src/config/schema.rs`,
+//! `config::document`) against what ships and what the parsers accept: the three generated files
+//! are what it generates (`UPDATE_SCHEMA=1` rewrites them), every mapping refuses unknown fields,
+//! every shipped plugin configuration validates against it, and configurations the filter
+//! refuses for a wrong type or an unknown field the schema refuses too.
 
 #[path = "shipped/mod.rs"]
 mod shipped;
 #[path = "schema/validator.rs"]
 mod validator;
 
-use ai_load_balancer::config::{document, schema, yaml, Build, PluginConfig};
+use ai_load_balancer::config::{schema, yaml, Build, PluginConfig};
 use serde_json::{json, Value};
 
 use shipped::{read_config, root, shipped_configurations};
@@ -41,7 +41,7 @@ fn check_generated(relative: &str, generated: &str) {
             )
             + 1;
         panic!(
-            "{relative} is not what src/config/schema/ generates (first difference on line \
+            "{relative} is not what the configuration's types generate (first difference on line \
              {line}); run `UPDATE_SCHEMA=1 cargo test --test schema` to rewrite it, and review \
              the diff"
         );
@@ -72,140 +72,33 @@ fn json_schema_text_is_the_schema_value() {
     assert_eq!(text, schema::json_schema());
 }
 
-/// `providers[].metrics` → the schema of a provider's `metrics`; `[]` steps into a list's items,
-/// `<name>` into a mapping's values, and a field that may be a name or a mapping is its mapping.
-fn schema_at<'a>(root: &'a Value, place: &str) -> &'a Value {
-    let mut node = root;
-    let steps = place
-        .split('.')
-        .filter(|step| !step.is_empty())
-        .flat_map(|step| match step.strip_suffix("[]") {
-            Some(name) => vec![name, "[]"],
-            None => vec![step],
-        });
-    for step in steps {
-        node = match step {
-            "[]" => &node["items"],
-            "<name>" => &node["additionalProperties"],
-            name => &node["properties"][name],
-        };
-        if let Some(variants) = node["oneOf"].as_array() {
-            if node.get("properties").is_none() {
-                node = variants
-                    .iter()
-                    .find(|variant| variant.get("properties").is_some())
-                    .unwrap_or(node);
+/// Every mapping the schema describes refuses fields it does not name, as the parser's types do
+/// (`deny_unknown_fields` on each): the schema is derived from them, so this holds wherever a
+/// type was derived, and the refusal test below checks it against the parser.
+#[test]
+fn every_object_in_the_schema_refuses_unknown_fields() {
+    fn walk(node: &Value, at: &str, objects: &mut usize) {
+        if let Some(properties) = node["properties"].as_object() {
+            *objects += 1;
+            assert_eq!(node["additionalProperties"], json!(false), "{at}");
+            for (name, field) in properties {
+                walk(field, &format!("{at}.{name}"), objects);
             }
         }
-        assert!(!node.is_null(), "{place}: no schema at {step}");
-    }
-    node
-}
-
-fn sorted(mut names: Vec<String>) -> Vec<String> {
-    names.sort();
-    names
-}
-
-/// The object a place names in a schemars schema: `$ref`s resolved into `$defs`, and where a
-/// field may be a value or a mapping (`oneOf`, `anyOf`: `Option`, a strategy by name or with
-/// options), the mapping.
-fn typed_object<'a>(root: &'a Value, place: &str) -> &'a Value {
-    fn resolve<'a>(root: &'a Value, mut node: &'a Value) -> &'a Value {
-        loop {
-            if let Some(reference) = node["$ref"].as_str() {
-                let name = reference.trim_start_matches("#/$defs/");
-                node = &root["$defs"][name];
-                continue;
+        for key in ["items", "additionalProperties"] {
+            if node[key].is_object() {
+                walk(&node[key], &format!("{at}.{key}"), objects);
             }
-            if node.get("properties").is_none() && node.get("additionalProperties").is_none() {
-                let variants = node["oneOf"].as_array().or(node["anyOf"].as_array());
-                if let Some(variants) = variants {
-                    if let Some(object) = variants.iter().map(|v| resolve(root, v)).find(|v| {
-                        v.get("properties").is_some() || v.get("additionalProperties").is_some()
-                    }) {
-                        return object;
-                    }
-                    if let Some(list) = variants
-                        .iter()
-                        .map(|v| resolve(root, v))
-                        .find(|v| v.get("items").is_some())
-                    {
-                        return list;
-                    }
-                }
+        }
+        for key in ["oneOf", "anyOf"] {
+            for variant in node[key].as_array().into_iter().flatten() {
+                walk(variant, at, objects);
             }
-            return node;
         }
     }
-    let mut node = resolve(root, root);
-    let steps = place
-        .split('.')
-        .filter(|step| !step.is_empty())
-        .flat_map(|step| match step.strip_suffix("[]") {
-            Some(name) => vec![name, "[]"],
-            None => vec![step],
-        });
-    for step in steps {
-        node = match step {
-            "[]" => &node["items"],
-            "<name>" => &node["additionalProperties"],
-            name => &node["properties"][name],
-        };
-        node = resolve(root, node);
-        assert!(!node.is_null(), "{place}: no schema at {step}");
-    }
-    node
-}
-
-fn property_names(node: &Value, place: &str) -> Vec<String> {
-    let names = node["properties"]
-        .as_object()
-        .unwrap_or_else(|| panic!("{place:?}: not an object"))
-        .keys()
-        .cloned()
-        .collect();
-    sorted(names)
-}
-
-/// The schema description (`src/config/schema.rs`) and the document types the filter reads
-/// (`config::document`) name the same fields at every place.
-#[test]
-fn schema_fields_are_the_document_types_fields_at_every_place() {
-    let schema = schema::json_schema();
-    let (balancer, rule_match) = document::schemas();
-    for (place, _) in schema::parser_field_lists() {
-        let described = property_names(schema_at(&schema, place), place);
-        let mut typed = match place {
-            "" => {
-                let mut names = property_names(&balancer, place);
-                names.push("_rules_".to_string());
-                names
-            }
-            "_rules_[]" => {
-                let mut names = property_names(&balancer, place);
-                names.extend(property_names(&rule_match, place));
-                names
-            }
-            _ => property_names(typed_object(&balancer, place), place),
-        };
-        typed = sorted(typed);
-        assert_eq!(described, typed, "{place:?}: described vs typed fields");
-        assert_eq!(
-            schema_at(&schema, place)["additionalProperties"],
-            json!(false),
-            "{place:?}: other fields must be refused"
-        );
-    }
-}
-
-#[test]
-fn strategy_names_are_the_parsers() {
-    let schema = schema::json_schema();
-    let names = &schema["properties"]["strategy"]["oneOf"][0]["enum"];
-    assert_eq!(names, &json!(schema::parser_strategy_names()));
-    let option = &schema_at(&schema, "models.<name>.strategy")["properties"]["name"]["enum"];
-    assert_eq!(option, names);
+    let mut objects = 0;
+    walk(&schema::json_schema(), "", &mut objects);
+    assert!(objects >= 20, "{objects} objects");
 }
 
 fn schema_errors(config: &Value) -> Vec<String> {
@@ -309,7 +202,8 @@ fn higress_spec_carries_the_schema_and_examples_the_filter_accepts() {
     let spec = yaml::parse(&spec).expect("spec.yaml is YAML");
     // The console's form is the JSON Schema's, less the defaults described in words for the
     // reference (the form shows `default`).
-    let json_schema = without_key(schema::json_schema(), "x-default-description");
+    let resolved = schema::as_the_writers_read_it(&schema::json_schema_text()).expect("resolved");
+    let json_schema = without_key(resolved, "x-default-description");
     let config = &spec["spec"]["configSchema"]["openAPIV3Schema"];
     assert_eq!(config["properties"], json_schema["properties"]);
     assert_eq!(config["anyOf"], json_schema["anyOf"]);

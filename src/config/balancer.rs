@@ -85,6 +85,3 @@ impl BalancerConfig {
         self.pools.need_body() || self.retry.is_some()
     }
 }
-
-#[cfg(not(target_arch = "wasm32"))]
-pub(super) use super::field_lists::{FIELDS, METRICS_FIELDS, PROVIDER_FIELDS};

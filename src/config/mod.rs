@@ -3,8 +3,6 @@
 
 mod balancer;
 pub mod document;
-#[cfg(not(target_arch = "wasm32"))]
-mod field_lists;
 #[cfg(test)]
 mod health_tests;
 #[cfg(test)]
@@ -39,10 +37,6 @@ pub use sources::{
 
 use crate::rules::{RequestIdentity, RuleMatch};
 use document::kind;
-/// `schema.rs` (being replaced by a schema generated from `document`) reads the field lists by
-/// their former module paths.
-#[cfg(not(target_arch = "wasm32"))]
-use field_lists::health;
 pub use validate::MAX_LIST_ITEMS;
 
 /// Which module is running: the configuration may ask for what only one of them can do.
@@ -210,8 +204,11 @@ impl PluginConfig {
 }
 
 /// A configuration as written, read by serde: a type or unknown field is refused with its path
-/// (under `at`, a rule's place).
-fn read_document(value: Value, at: &str) -> Result<document::Balancer, ConfigError> {
+/// (under `at`, a rule's place). Its mappings are read in sorted order everywhere, so that of
+/// several faults the same one is named natively, where serde_json keeps the written order
+/// (schemars' `preserve_order`), as in the module, where it sorts (this then does nothing).
+fn read_document(mut value: Value, at: &str) -> Result<document::Balancer, ConfigError> {
+    value.sort_all_objects();
     serde_path_to_error::deserialize(value).map_err(|err| {
         let inner = err.path().to_string();
         let path = match (at.is_empty(), inner == ".") {

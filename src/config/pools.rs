@@ -150,6 +150,3 @@ pub(super) fn pool(
 pub(super) fn backend_id(provider: &Provider, model: Option<&str>) -> String {
     format!("{}/{}", provider.name, model.unwrap_or(""))
 }
-
-#[cfg(not(target_arch = "wasm32"))]
-pub(super) use super::field_lists::{BACKEND_FIELDS, POOL_FIELDS, STRATEGY_FIELDS, STRATEGY_NAMES};

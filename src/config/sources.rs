@@ -141,8 +141,3 @@ impl LoadSource {
         }
     }
 }
-
-#[cfg(not(target_arch = "wasm32"))]
-pub(super) use super::field_lists::{
-    ENDPOINT_FIELDS, ENGINE_FIELDS, HASH_FIELDS, IN_FLIGHT_FIELDS, REDIS_FIELDS,
-};

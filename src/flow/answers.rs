@@ -1,6 +1,7 @@
 //! The answers the filter gives itself, in OpenAI's formats: the model list and the error for a
 //! model no pool serves. Written by hand rather than through `json!` (a `Value` tree built to
-//! be printed once) to keep the module small; keys in the order `json!` printed them (sorted).
+//! be printed once) to keep the module small; keys sorted, as the module's serde_json prints a
+//! `json!` mapping.
 
 use super::RequestHost;
 use crate::config::Pools;
@@ -80,6 +81,11 @@ mod tests {
         }
     }
 
+    /// `bytes` read as JSON (key order aside: natively serde_json keeps `json!`'s order).
+    fn parsed(bytes: &[u8]) -> serde_json::Value {
+        serde_json::from_slice(bytes).unwrap()
+    }
+
     #[test]
     fn answers_are_the_bytes_json_printed() {
         let pools = pools(&["gpt-4", "q\"\u{1}é"]);
@@ -88,8 +94,13 @@ mod tests {
             .iter()
             .map(|name| json!({"id": name, "object": "model", "created": 0, "owned_by": "ai-load-balancer"}))
             .collect();
-        let list = json!({"object": "list", "data": data}).to_string();
-        assert_eq!(String::from_utf8(models_list(&pools)).unwrap(), list);
+        let list = json!({"object": "list", "data": data});
+        assert_eq!(parsed(&models_list(&pools)), list);
+        // The bytes as the module's serde_json prints them: compact, keys sorted.
+        assert_eq!(
+            models_list(&self::pools(&["gpt-4"])),
+            br#"{"data":[{"created":0,"id":"gpt-4","object":"model","owned_by":"ai-load-balancer"}],"object":"list"}"#
+        );
 
         for (model, message) in [
             (
@@ -106,13 +117,13 @@ mod tests {
                 "type": "invalid_request_error",
                 "param": "model",
                 "code": "model_not_found",
-            }})
-            .to_string();
-            assert_eq!(
-                String::from_utf8(unknown_model(model, &pools)).unwrap(),
-                error
-            );
+            }});
+            assert_eq!(parsed(&unknown_model(model, &pools)), error);
         }
+        assert_eq!(
+            unknown_model(Some("x"), &self::pools(&["a"])),
+            br#"{"error":{"code":"model_not_found","message":"The model `x` does not exist. Available models: a","param":"model","type":"invalid_request_error"}}"#
+        );
     }
 
     #[test]

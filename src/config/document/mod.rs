@@ -36,9 +36,11 @@ pub struct Balancer {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "服务提供方"},
-            "x-description-i18n" = {"zh-CN": "参与负载均衡的 LLM 服务提供方，至少一个，名称不可重复。须在顶层或每条规则中配置。"}
+            "x-description-i18n" = {"zh-CN": "参与负载均衡的 LLM 服务提供方，至少一个，名称不可重复。须在顶层或每条规则中配置。"},
+            "x-default-description" = "required, at the top level or in each rule"
         ))
     )]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1)))]
     pub providers: Option<Vec<Provider>>,
     /// The Redis holding providers' loads (`load_source: redis`, the default when this is set), or
     /// in-flight counters (`in_flight.scope: replicas`).
@@ -56,7 +58,8 @@ pub struct Balancer {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "路由请求头"},
-            "x-description-i18n" = {"zh-CN": "写入所选提供方名称的请求头，网关路由据此匹配。会转为小写；不能是网关依赖的请求头（`host`、`content-length` 等）。"}
+            "x-description-i18n" = {"zh-CN": "写入所选提供方名称的请求头，网关路由据此匹配。会转为小写；不能是网关依赖的请求头（`host`、`content-length` 等）。"},
+            "default" = "x-selected-provider"
         ))
     )]
     pub selected_provider_header: Option<Text>,
@@ -66,7 +69,8 @@ pub struct Balancer {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "目标模型请求头"},
-            "x-description-i18n" = {"zh-CN": "携带所选提供方模型名称的请求头；须与 `selected_provider_header` 不同。"}
+            "x-description-i18n" = {"zh-CN": "携带所选提供方模型名称的请求头；须与 `selected_provider_header` 不同。"},
+            "default" = "x-rewrite-target-model"
         ))
     )]
     pub rewrite_model_header: Option<Text>,
@@ -76,7 +80,8 @@ pub struct Balancer {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "请求体上限（字节）"},
-            "x-description-i18n" = {"zh-CN": "超过此大小的请求体只路由不改写；若选择依赖请求体（`models`、`retry`、需读取请求体的策略），该请求不做负载均衡、原样通过。"}
+            "x-description-i18n" = {"zh-CN": "超过此大小的请求体只路由不改写；若选择依赖请求体（`models`、`retry`、需读取请求体的策略），该请求不做负载均衡、原样通过。"},
+            "default" = 33554432
         ))
     )]
     pub max_body_bytes: Option<Whole<1, MAX_BODY_BYTES_CEILING>>,
@@ -86,7 +91,8 @@ pub struct Balancer {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "模型池"},
-            "x-description-i18n" = {"zh-CN": "模型池：客户端发送的每个模型名（`auto`、`gpt-4` 等）对应一组后端及其选择策略。插件在路由前读取请求体中的 `model`。"}
+            "x-description-i18n" = {"zh-CN": "模型池：客户端发送的每个模型名（`auto`、`gpt-4` 等）对应一组后端及其选择策略。插件在路由前读取请求体中的 `model`。"},
+            "x-default-description" = "none: one pool of every provider"
         ))
     )]
     pub models: Option<Models>,
@@ -96,7 +102,8 @@ pub struct Balancer {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "负载均衡策略"},
-            "x-description-i18n" = {"zh-CN": "未配置 `models` 时：所有提供方组成的单一池的策略，可写策略名或 `{name, <选项>}`。配置 `models` 时由每个池各自设置。"}
+            "x-description-i18n" = {"zh-CN": "未配置 `models` 时：所有提供方组成的单一池的策略，可写策略名或 `{name, <选项>}`。配置 `models` 时由每个池各自设置。"},
+            "default" = "least_load"
         ))
     )]
     pub strategy: Option<StrategyChoice>,
@@ -107,7 +114,8 @@ pub struct Balancer {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "未知模型处理"},
-            "x-description-i18n" = {"zh-CN": "配置 `models` 时，请求的模型不属于任何池的处理方式：`reject`（按 OpenAI 错误格式返回 404，并列出可用名称）、`pass_through`（原样转发，不做负载均衡），或 `models` 中的某个名称（使用该池）。"}
+            "x-description-i18n" = {"zh-CN": "配置 `models` 时，请求的模型不属于任何池的处理方式：`reject`（按 OpenAI 错误格式返回 404，并列出可用名称）、`pass_through`（原样转发，不做负载均衡），或 `models` 中的某个名称（使用该池）。"},
+            "default" = "reject"
         ))
     )]
     pub unknown_model: Option<Text>,
@@ -117,7 +125,8 @@ pub struct Balancer {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "提供模型列表"},
-            "x-description-i18n" = {"zh-CN": "配置 `models` 时：由网关直接应答 `GET …/v1/models`，按 OpenAI 列表格式返回各池名称。"}
+            "x-description-i18n" = {"zh-CN": "配置 `models` 时：由网关直接应答 `GET …/v1/models`，按 OpenAI 列表格式返回各池名称。"},
+            "default" = false
         ))
     )]
     pub list_models: Option<bool>,
@@ -127,7 +136,8 @@ pub struct Balancer {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "负载来源"},
-            "x-description-i18n" = {"zh-CN": "各提供方负载的来源，由同名配置段设置；设置其他来源的配置段会被拒绝。`least_load` 与 `inference_score` 策略需要负载来源。"}
+            "x-description-i18n" = {"zh-CN": "各提供方负载的来源，由同名配置段设置；设置其他来源的配置段会被拒绝。`least_load` 与 `inference_score` 策略需要负载来源。"},
+            "x-default-description" = "`redis` when `redis` is set, else `none`"
         ))
     )]
     pub load_source: Option<LoadSourceName>,
@@ -147,7 +157,8 @@ pub struct Balancer {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "引擎指标采集"},
-            "x-description-i18n" = {"zh-CN": "`load_source: engine_metrics`：推理引擎（vLLM、SGLang）Prometheus `/metrics` 的采集设置；每个提供方在 `metrics` 中给出其地址。"}
+            "x-description-i18n" = {"zh-CN": "`load_source: engine_metrics`：推理引擎（vLLM、SGLang）Prometheus `/metrics` 的采集设置；每个提供方在 `metrics` 中给出其地址。"},
+            "x-default-description" = "the defaults of its fields"
         ))
     )]
     pub engine_metrics: Option<EngineMetrics>,
@@ -156,7 +167,8 @@ pub struct Balancer {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "在途请求计数"},
-            "x-description-i18n" = {"zh-CN": "`load_source: in_flight`：插件自行统计每个提供方的在途请求数。"}
+            "x-description-i18n" = {"zh-CN": "`load_source: in_flight`：插件自行统计每个提供方的在途请求数。"},
+            "x-default-description" = "the defaults of its fields"
         ))
     )]
     pub in_flight: Option<InFlight>,
@@ -166,7 +178,8 @@ pub struct Balancer {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "健康检查"},
-            "x-description-i18n" = {"zh-CN": "被动健康检查（始终开启）与主动探测：提供方何时被摘除、何时恢复。"}
+            "x-description-i18n" = {"zh-CN": "被动健康检查（始终开启）与主动探测：提供方何时被摘除、何时恢复。"},
+            "x-default-description" = "on, with the defaults of its fields"
         ))
     )]
     pub health: Option<Health>,
@@ -175,7 +188,8 @@ pub struct Balancer {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "重试"},
-            "x-description-i18n" = {"zh-CN": "请求失败时改用另一个提供方重试，经该提供方的 `cluster` 发出。"}
+            "x-description-i18n" = {"zh-CN": "请求失败时改用另一个提供方重试，经该提供方的 `cluster` 发出。"},
+            "x-default-description" = "off"
         ))
     )]
     pub retry: Option<Retry>,
@@ -185,7 +199,8 @@ pub struct Balancer {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "状态页"},
-            "x-description-i18n" = {"zh-CN": "JSON 状态页（提供方健康状态、负载、脱敏的令牌），仅对列出的来源地址开放。"}
+            "x-description-i18n" = {"zh-CN": "JSON 状态页（提供方健康状态、负载、脱敏的令牌），仅对列出的来源地址开放。"},
+            "x-default-description" = "off"
         ))
     )]
     pub status_endpoint: Option<StatusEndpoint>,
@@ -197,8 +212,13 @@ pub struct Balancer {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "均衡的路径"},
-            "x-description-i18n" = {"zh-CN": "本配置均衡的请求路径（忽略查询串）：后缀如 `/chat/completions`，以 `*` 结尾的前缀如 `/llm/*`，或 `*` 表示所有路径。其他请求原样通过：不选择提供方，请求体逐字节不变，不写入 API 密钥，但客户端发送的路由请求头仍会被移除。"}
+            "x-description-i18n" = {"zh-CN": "本配置均衡的请求路径（忽略查询串）：后缀如 `/chat/completions`，以 `*` 结尾的前缀如 `/llm/*`，或 `*` 表示所有路径。其他请求原样通过：不选择提供方，请求体逐字节不变，不写入 API 密钥，但客户端发送的路由请求头仍会被移除。"},
+            "default" = ["/chat/completions", "/completions", "/embeddings", "/responses", "/v1/messages", "/rerank", "/moderations", "/images/generations", "/audio/speech"]
         ))
+    )]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(length(min = 1), inner(length(min = 1)))
     )]
     pub paths: Option<Vec<String>>,
     /// Route names (the `route_name` the gateway gives) this configuration balances; requests on
@@ -207,8 +227,13 @@ pub struct Balancer {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "均衡的路由"},
-            "x-description-i18n" = {"zh-CN": "本配置均衡的路由名称（网关提供的 `route_name`）；其他路由上的请求，或网关未提供路由名称的请求，原样通过。"}
+            "x-description-i18n" = {"zh-CN": "本配置均衡的路由名称（网关提供的 `route_name`）；其他路由上的请求，或网关未提供路由名称的请求，原样通过。"},
+            "x-default-description" = "every route"
         ))
+    )]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(length(min = 1), inner(length(min = 1)))
     )]
     pub route_names: Option<Vec<String>>,
 }
@@ -233,7 +258,8 @@ pub struct Provider {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "Redis 键"},
-            "x-description-i18n" = {"zh-CN": "其负载所在的 Redis 键（或哈希）为 `redis.key_prefix` + `key`。"}
+            "x-description-i18n" = {"zh-CN": "其负载所在的 Redis 键（或哈希）为 `redis.key_prefix` + `key`。"},
+            "x-default-description" = "the name"
         ))
     )]
     pub key: Option<Text>,
@@ -243,7 +269,8 @@ pub struct Provider {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "模型"},
-            "x-description-i18n" = {"zh-CN": "该提供方期望的模型名：写入请求体的 `model` 和 `rewrite_model_header`。"}
+            "x-description-i18n" = {"zh-CN": "该提供方期望的模型名：写入请求体的 `model` 和 `rewrite_model_header`。"},
+            "x-default-description" = "none: the body's model is left as sent"
         ))
     )]
     pub model: Option<Text>,
@@ -253,7 +280,8 @@ pub struct Provider {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "权重"},
-            "x-description-i18n" = {"zh-CN": "负载未知时及加权策略下的流量占比；至少一个提供方的权重须大于 0。"}
+            "x-description-i18n" = {"zh-CN": "负载未知时及加权策略下的流量占比；至少一个提供方的权重须大于 0。"},
+            "default" = 1
         ))
     )]
     pub weight: Option<Whole<0, 1_000_000>>,
@@ -292,7 +320,8 @@ pub struct Provider {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "健康探测"},
-            "x-description-i18n" = {"zh-CN": "需要 `cluster`。该提供方被摘除期间用于探测的请求。"}
+            "x-description-i18n" = {"zh-CN": "需要 `cluster`。该提供方被摘除期间用于探测的请求。"},
+            "x-default-description" = "`GET /v1/models`, expecting 2xx"
         ))
     )]
     pub probe: Option<Probe>,
@@ -312,7 +341,8 @@ pub struct Provider {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "密钥请求头"},
-            "x-description-i18n" = {"zh-CN": "需要 `api_tokens`。密钥写入的请求头：`authorization` 写为 `Bearer <密钥>`，其他请求头写入密钥本身（如 Azure 的 `api-key`）。"}
+            "x-description-i18n" = {"zh-CN": "需要 `api_tokens`。密钥写入的请求头：`authorization` 写为 `Bearer <密钥>`，其他请求头写入密钥本身（如 Azure 的 `api-key`）。"},
+            "default" = "authorization"
         ))
     )]
     pub token_header: Option<Text>,
@@ -337,7 +367,8 @@ pub struct Metrics {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "路径"},
-            "x-description-i18n" = {"zh-CN": "Prometheus 文本格式指标的路径，以 `/` 开头。"}
+            "x-description-i18n" = {"zh-CN": "Prometheus 文本格式指标的路径，以 `/` 开头。"},
+            "default" = "/metrics"
         ))
     )]
     pub path: Option<Text>,
@@ -358,6 +389,10 @@ pub struct RuleMatch {
         ))
     )]
     #[serde(rename = "_match_route_")]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(length(min = 1), inner(length(min = 1)))
+    )]
     pub route: Option<Vec<String>>,
     /// Route name prefixes this rule applies to.
     #[cfg_attr(
@@ -368,6 +403,10 @@ pub struct RuleMatch {
         ))
     )]
     #[serde(rename = "_match_route_prefix_")]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(length(min = 1), inner(length(min = 1)))
+    )]
     pub route_prefix: Option<Vec<String>>,
     /// Hosts (`:authority`) this rule applies to; `*.example.com` matches every subdomain.
     #[cfg_attr(
@@ -378,6 +417,10 @@ pub struct RuleMatch {
         ))
     )]
     #[serde(rename = "_match_domain_")]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(length(min = 1), inner(length(min = 1)))
+    )]
     pub domain: Option<Vec<String>>,
     /// Upstream services (`cluster_name`, as `svc.ns.svc.cluster.local` or with `:port`) this rule
     /// applies to.
@@ -389,18 +432,58 @@ pub struct RuleMatch {
         ))
     )]
     #[serde(rename = "_match_service_")]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(length(min = 1), inner(length(min = 1)))
+    )]
     pub service: Option<Vec<String>>,
 }
 
-/// The JSON Schema of a configuration's fields (`Balancer`) and of a rule's `_match_*_` keys
-/// (`RuleMatch`), as schemars derives them from these types.
+/// The whole document as the schema describes it: a configuration (`Balancer`, its fields at the
+/// top level) plus `_rules_`. The parser reads the same parts (`PluginConfig::parse`); this type
+/// only joins them for the schema, with the rules derive cannot state: `providers` or `_rules_`.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn schemas() -> (serde_json::Value, serde_json::Value) {
-    let value = |schema: schemars::Schema| serde_json::to_value(schema).unwrap_or_default();
-    (
-        value(schemars::schema_for!(Balancer)),
-        value(schemars::schema_for!(RuleMatch)),
+#[derive(schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "ai-load-balancer",
+    description = "Configuration of the ai-load-balancer proxy-wasm filter: the LLM providers, where their loads come from, model pools and strategies, health and retries.",
+    extend(
+        "$comment" = "Generated from the configuration's types (src/config/document/) by tests/schema.rs; regenerate with UPDATE_SCHEMA=1 cargo test --test schema.",
+        "x-description-i18n" = {"zh-CN": "ai-load-balancer 插件配置：LLM 服务提供方、负载来源、模型池与策略、健康检查与重试。"},
+        "anyOf" = [{"required": ["providers"]}, {"required": ["_rules_"]}]
     )
+)]
+pub struct Plugin {
+    #[serde(flatten)]
+    pub balancer: Balancer,
+    /// Higress per-route, per-domain or per-service configurations. Each rule has exactly one
+    /// `_match_*_` field; the first rule matching a request applies, and inherits every top-level
+    /// field it does not set. No rule matches: the top level applies if it has `providers`, else
+    /// the request passes through untouched.
+    #[schemars(extend(
+        "x-title-i18n" = {"zh-CN": "规则"},
+        "x-description-i18n" = {"zh-CN": "Higress 按路由、域名或服务生效的配置。每条规则有且只有一个 `_match_*_` 字段；请求使用第一条匹配的规则，规则未设置的字段继承顶层配置。没有规则匹配时，若顶层配置了 `providers` 则使用顶层配置，否则请求原样通过。"}
+    ))]
+    #[serde(rename = "_rules_")]
+    pub rules: Option<Vec<Rule>>,
+}
+
+/// One `_rules_` entry: exactly one `_match_*_` key, and the configuration fields it sets.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"required": ["_match_route_"]},
+    {"required": ["_match_route_prefix_"]},
+    {"required": ["_match_domain_"]},
+    {"required": ["_match_service_"]}
+]))]
+pub struct Rule {
+    #[serde(flatten)]
+    pub matcher: RuleMatch,
+    #[serde(flatten)]
+    pub balancer: Balancer,
 }
 
 #[cfg(test)]
@@ -423,10 +506,10 @@ mod tests {
 
     #[test]
     fn every_field_of_the_document_is_described_in_english_and_chinese() {
-        let (balancer, rule) = super::schemas();
+        let schema = schemars::schema_for!(super::Plugin);
+        let schema = serde_json::to_value(schema).unwrap();
         let mut found = Vec::new();
-        properties(&balancer, "Balancer", &mut found);
-        properties(&rule, "RuleMatch", &mut found);
+        properties(&schema, "Plugin", &mut found);
         assert!(found.len() > 80, "{} fields", found.len());
         for (place, field) in found {
             let english = field["description"].as_str().unwrap_or("");

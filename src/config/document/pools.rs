@@ -47,7 +47,8 @@ pub struct StrategyOptions {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "缓存命中率权重"},
-            "x-description-i18n" = {"zh-CN": "仅用于 `inference_score`：前缀缓存命中率的权重。"}
+            "x-description-i18n" = {"zh-CN": "仅用于 `inference_score`：前缀缓存命中率的权重。"},
+            "default" = 2
         ))
     )]
     pub cache_ratio_weight: Option<UpTo<1_000_000>>,
@@ -57,7 +58,8 @@ pub struct StrategyOptions {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "运行中请求权重"},
-            "x-description-i18n" = {"zh-CN": "仅用于 `inference_score`：运行中请求数（相对池中负载最高的后端）的权重。"}
+            "x-description-i18n" = {"zh-CN": "仅用于 `inference_score`：运行中请求数（相对池中负载最高的后端）的权重。"},
+            "default" = 1
         ))
     )]
     pub request_load_weight: Option<UpTo<1_000_000>>,
@@ -67,7 +69,8 @@ pub struct StrategyOptions {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "排队请求权重"},
-            "x-description-i18n" = {"zh-CN": "仅用于 `inference_score`：排队（prefill）请求数（相对池中负载最高的后端）的权重。"}
+            "x-description-i18n" = {"zh-CN": "仅用于 `inference_score`：排队（prefill）请求数（相对池中负载最高的后端）的权重。"},
+            "default" = 3
         ))
     )]
     pub prefill_load_weight: Option<UpTo<1_000_000>>,
@@ -76,7 +79,8 @@ pub struct StrategyOptions {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "候选比例（%）"},
-            "x-description-i18n" = {"zh-CN": "仅用于 `inference_score`：在得分最高的这一比例的后端中随机选择。"}
+            "x-description-i18n" = {"zh-CN": "仅用于 `inference_score`：在得分最高的这一比例的后端中随机选择。"},
+            "default" = 10
         ))
     )]
     pub candidate_percent: Option<Whole<1, 100>>,
@@ -86,7 +90,8 @@ pub struct StrategyOptions {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "前缀长度（字节）"},
-            "x-description-i18n" = {"zh-CN": "仅用于 `prefix_affinity`：参与哈希的提示词长度（`messages` 的原始 JSON，否则 `prompt`，否则 `input`）。"}
+            "x-description-i18n" = {"zh-CN": "仅用于 `prefix_affinity`：参与哈希的提示词长度（`messages` 的原始 JSON，否则 `prompt`，否则 `input`）。"},
+            "default" = 1024
         ))
     )]
     pub prefix_bytes: Option<Whole<1, { 1 << 20 }>>,
@@ -96,7 +101,8 @@ pub struct StrategyOptions {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "负载系数"},
-            "x-description-i18n" = {"zh-CN": "仅用于 `prefix_affinity`：负载超过平均值的 (1 + `load_factor`) 倍时，请求顺延到哈希环上的下一个后端。"}
+            "x-description-i18n" = {"zh-CN": "仅用于 `prefix_affinity`：负载超过平均值的 (1 + `load_factor`) 倍时，请求顺延到哈希环上的下一个后端。"},
+            "default" = 0.25
         ))
     )]
     pub load_factor: Option<UpTo<100>>,
@@ -106,7 +112,8 @@ pub struct StrategyOptions {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "延迟样本有效期（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "仅用于 `least_latency`：超过此时长的延迟样本被丢弃，较慢的后端会被再次尝试。"}
+            "x-description-i18n" = {"zh-CN": "仅用于 `least_latency`：超过此时长的延迟样本被丢弃，较慢的后端会被再次尝试。"},
+            "default" = 30000
         ))
     )]
     pub max_age_ms: Option<Whole<100, 3_600_000>>,
@@ -122,7 +129,8 @@ pub struct Pool {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "负载均衡策略"},
-            "x-description-i18n" = {"zh-CN": "该池的策略：策略名，或 `{name, <选项>}`（选项同顶层 `strategy`）。"}
+            "x-description-i18n" = {"zh-CN": "该池的策略：策略名，或 `{name, <选项>}`（选项同顶层 `strategy`）。"},
+            "default" = "least_load"
         ))
     )]
     pub strategy: Option<StrategyChoice>,
@@ -135,6 +143,7 @@ pub struct Pool {
             "x-description-i18n" = {"zh-CN": "该池的后端，每个为一个提供方及其期望的模型；至少一个，且至少一个权重大于 0。"}
         ))
     )]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(required, length(min = 1)))]
     pub backends: Option<Vec<Backend>>,
 }
 
@@ -157,7 +166,8 @@ pub struct Backend {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "模型"},
-            "x-description-i18n" = {"zh-CN": "该提供方在此池中期望的模型名。"}
+            "x-description-i18n" = {"zh-CN": "该提供方在此池中期望的模型名。"},
+            "x-default-description" = "the provider's `model`"
         ))
     )]
     pub model: Option<Text>,
@@ -166,7 +176,8 @@ pub struct Backend {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "权重"},
-            "x-description-i18n" = {"zh-CN": "负载未知时及加权策略下的流量占比。"}
+            "x-description-i18n" = {"zh-CN": "负载未知时及加权策略下的流量占比。"},
+            "x-default-description" = "the provider's `weight`"
         ))
     )]
     pub weight: Option<Whole<0, 1_000_000>>,
@@ -175,14 +186,16 @@ pub struct Backend {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "优先级"},
-            "x-description-i18n" = {"zh-CN": "`failover` 的顺序：数值小者优先，相同时按权重。"}
+            "x-description-i18n" = {"zh-CN": "`failover` 的顺序：数值小者优先，相同时按权重。"},
+            "x-default-description" = "its position: 1, 2, …"
         ))
     )]
     pub priority: Option<Whole<0, 1_000_000>>,
 }
 
-/// `models`: each name clients send, with its pool, in the order the configuration's mapping
-/// yields them. A list of pairs rather than a map type: nothing looks a pool up by name while
+/// `models`: each name clients send, with its pool, sorted by name (serde_json's mapping is
+/// sorted in the module but keeps the written order natively, where schemars turns on its
+/// `preserve_order`; the pools' order shows in `/v1/models` and the status page). A list of pairs rather than a map type: nothing looks a pool up by name while
 /// the configuration is read, and a second `BTreeMap` instantiation costs the module bytes.
 #[derive(Debug, Clone, Default)]
 pub struct Models(pub Vec<(String, Pool)>);
@@ -207,6 +220,7 @@ impl<'de> Visitor<'de> for ModelsVisitor {
         while let Some(entry) = entries.next_entry()? {
             models.push(entry);
         }
+        models.sort_by(|(a, _): &(String, Pool), (b, _)| a.cmp(b));
         Ok(Models(models))
     }
 }

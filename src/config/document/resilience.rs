@@ -15,7 +15,8 @@ pub struct Health {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "失败阈值"},
-            "x-description-i18n" = {"zh-CN": "连续失败达到此次数即摘除提供方（或使 API 密钥不可用）；0 表示从不摘除。"}
+            "x-description-i18n" = {"zh-CN": "连续失败达到此次数即摘除提供方（或使 API 密钥不可用）；0 表示从不摘除。"},
+            "default" = 3
         ))
     )]
     pub failure_threshold: Option<Whole<0, 1000>>,
@@ -25,16 +26,19 @@ pub struct Health {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "失败状态码"},
-            "x-description-i18n" = {"zh-CN": "视为提供方失败的状态码：数字（100 到 599）或 `\"5xx\"` 这样的类别。完全没有响应（拒绝、重置、超时）总是视为失败。"}
+            "x-description-i18n" = {"zh-CN": "视为提供方失败的状态码：数字（100 到 599）或 `\"5xx\"` 这样的类别。完全没有响应（拒绝、重置、超时）总是视为失败。"},
+            "default" = [429, "5xx"]
         ))
     )]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1)))]
     pub failure_statuses: Option<Vec<StatusRange>>,
     /// How long an ejected provider stays out before a half-open trial request.
     #[cfg_attr(
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "冷却时间（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "被摘除的提供方在半开试探请求之前保持摘除的时长。"}
+            "x-description-i18n" = {"zh-CN": "被摘除的提供方在半开试探请求之前保持摘除的时长。"},
+            "default" = 10000
         ))
     )]
     pub cooldown_ms: Option<Whole<100, 3_600_000>>,
@@ -43,7 +47,8 @@ pub struct Health {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "Retry-After 上限（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "429 响应的 `Retry-After` 会立即摘除提供方相应时长，最多为此值。"}
+            "x-description-i18n" = {"zh-CN": "429 响应的 `Retry-After` 会立即摘除提供方相应时长，最多为此值。"},
+            "default" = 60000
         ))
     )]
     pub max_retry_after_ms: Option<Whole<0, 3_600_000>>,
@@ -52,7 +57,8 @@ pub struct Health {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "恢复阈值"},
-            "x-description-i18n" = {"zh-CN": "连续成功的探测次数达到此值后，提供方（或 API 密钥）恢复。"}
+            "x-description-i18n" = {"zh-CN": "连续成功的探测次数达到此值后，提供方（或 API 密钥）恢复。"},
+            "default" = 1
         ))
     )]
     pub success_threshold: Option<Whole<1, 100>>,
@@ -62,7 +68,8 @@ pub struct Health {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "主动探测"},
-            "x-description-i18n" = {"zh-CN": "对已摘除的提供方（及 API 密钥）的主动探测，由一个 worker 经各提供方的 `cluster` 发出：`false` 关闭探测，映射用于设置探测计划。"}
+            "x-description-i18n" = {"zh-CN": "对已摘除的提供方（及 API 密钥）的主动探测，由一个 worker 经各提供方的 `cluster` 发出：`false` 关闭探测，映射用于设置探测计划。"},
+            "default" = true
         ))
     )]
     pub probe: Option<Either<bool, ProbeSchedule>>,
@@ -78,7 +85,8 @@ pub struct ProbeSchedule {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "探测间隔（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "探测已摘除提供方的间隔。"}
+            "x-description-i18n" = {"zh-CN": "探测已摘除提供方的间隔。"},
+            "default" = 5000
         ))
     )]
     pub interval_ms: Option<Whole<100, 3_600_000>>,
@@ -87,7 +95,8 @@ pub struct ProbeSchedule {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "探测超时（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "一次探测的超时时间。"}
+            "x-description-i18n" = {"zh-CN": "一次探测的超时时间。"},
+            "default" = 2000
         ))
     )]
     pub timeout_ms: Option<Whole<10, 60_000>>,
@@ -103,7 +112,8 @@ pub struct Retry {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "最大重试次数"},
-            "x-description-i18n" = {"zh-CN": "每个请求在其他提供方上的最大重试次数。"}
+            "x-description-i18n" = {"zh-CN": "每个请求在其他提供方上的最大重试次数。"},
+            "default" = 1
         ))
     )]
     pub max_retries: Option<Whole<1, 10>>,
@@ -112,7 +122,8 @@ pub struct Retry {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "重试时间预算（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "从请求开始起，所有尝试须在此时长内完成。"}
+            "x-description-i18n" = {"zh-CN": "从请求开始起，所有尝试须在此时长内完成。"},
+            "default" = 30000
         ))
     )]
     pub budget_ms: Option<Whole<100, 600_000>>,
@@ -141,6 +152,10 @@ pub struct StatusEndpoint {
             "x-description-i18n" = {"zh-CN": "可以读取状态页的来源地址或 CIDR 网段，如 `127.0.0.1`、`10.0.0.0/8`；来自其他地址的请求如同状态页不存在一样继续处理。"}
         ))
     )]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(required, length(min = 1), inner(length(min = 1)))
+    )]
     pub allowed_sources: Option<Vec<String>>,
     /// Off: a request carrying `X-Forwarded-For` is never served the page, since under Envoy's
     /// default `use_remote_address: false` the source address comes from that header, which any
@@ -150,7 +165,8 @@ pub struct StatusEndpoint {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "信任 X-Forwarded-For"},
-            "x-description-i18n" = {"zh-CN": "关闭时，携带 `X-Forwarded-For` 的请求一律不返回状态页：Envoy 默认 `use_remote_address: false`，来源地址取自该请求头，而任何客户端都可以伪造它。仅在连接管理器设置 `use_remote_address: true`（或可信跳数）、由 Envoy 决定来源地址时开启。"}
+            "x-description-i18n" = {"zh-CN": "关闭时，携带 `X-Forwarded-For` 的请求一律不返回状态页：Envoy 默认 `use_remote_address: false`，来源地址取自该请求头，而任何客户端都可以伪造它。仅在连接管理器设置 `use_remote_address: true`（或可信跳数）、由 Envoy 决定来源地址时开启。"},
+            "default" = false
         ))
     )]
     pub trust_forwarded_for: Option<bool>,
@@ -166,7 +182,8 @@ pub struct Probe {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "方法"},
-            "x-description-i18n" = {"zh-CN": "探测请求的 HTTP 方法，须为大写。"}
+            "x-description-i18n" = {"zh-CN": "探测请求的 HTTP 方法，须为大写。"},
+            "x-default-description" = "`GET`, or `POST` with a `body`"
         ))
     )]
     pub method: Option<Text>,
@@ -175,7 +192,8 @@ pub struct Probe {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "路径"},
-            "x-description-i18n" = {"zh-CN": "探测请求的路径，以 `/` 开头。`GET /v1/models` 不消耗 token。"}
+            "x-description-i18n" = {"zh-CN": "探测请求的路径，以 `/` 开头。`GET /v1/models` 不消耗 token。"},
+            "default" = "/v1/models"
         ))
     )]
     pub path: Option<Text>,
@@ -193,9 +211,11 @@ pub struct Probe {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "期望状态码"},
-            "x-description-i18n" = {"zh-CN": "视为探测成功的状态码：数字（100 到 599）或 `\"2xx\"` 这样的类别。"}
+            "x-description-i18n" = {"zh-CN": "视为探测成功的状态码：数字（100 到 599）或 `\"2xx\"` 这样的类别。"},
+            "default" = ["2xx"]
         ))
     )]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1)))]
     pub expected_statuses: Option<Vec<StatusRange>>,
 }
 
@@ -218,7 +238,8 @@ pub struct PrefixRewrite {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "新前缀"},
-            "x-description-i18n" = {"zh-CN": "替换后的前缀。"}
+            "x-description-i18n" = {"zh-CN": "替换后的前缀。"},
+            "default" = ""
         ))
     )]
     pub to: Option<String>,

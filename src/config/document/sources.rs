@@ -108,7 +108,8 @@ pub struct Redis {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "超时（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "一次读取的超时时间；超时视为失败，由权重决定。"}
+            "x-description-i18n" = {"zh-CN": "一次读取的超时时间；超时视为失败，由权重决定。"},
+            "default" = 100
         ))
     )]
     pub timeout_ms: Option<Whole<1, 60_000>>,
@@ -117,7 +118,8 @@ pub struct Redis {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "键前缀"},
-            "x-description-i18n" = {"zh-CN": "每个提供方负载键的前缀，也是在途请求计数键的前缀。"}
+            "x-description-i18n" = {"zh-CN": "每个提供方负载键的前缀，也是在途请求计数键的前缀。"},
+            "default" = "ai_metric:"
         ))
     )]
     pub key_prefix: Option<String>,
@@ -127,7 +129,8 @@ pub struct Redis {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "协议"},
-            "x-description-i18n" = {"zh-CN": "`resp`：使用 Higress 的 Redis 调用（仅 Higress 构建）；`webdis`：经 Webdis 向集群发送 `GET /MGET/<键>.json`。"}
+            "x-description-i18n" = {"zh-CN": "`resp`：使用 Higress 的 Redis 调用（仅 Higress 构建）；`webdis`：经 Webdis 向集群发送 `GET /MGET/<键>.json`。"},
+            "x-default-description" = "`resp` on the Higress build, `webdis` on the Envoy build"
         ))
     )]
     pub protocol: Option<Protocol>,
@@ -138,7 +141,8 @@ pub struct Redis {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "刷新方式"},
-            "x-description-i18n" = {"zh-CN": "`per_request`：每个需要负载均衡的请求读取负载并等待结果；`background`：由一个 worker 每隔 `refresh_interval_ms` 读取一次并发布给所有 worker，请求无需等待。"}
+            "x-description-i18n" = {"zh-CN": "`per_request`：每个需要负载均衡的请求读取负载并等待结果；`background`：由一个 worker 每隔 `refresh_interval_ms` 读取一次并发布给所有 worker，请求无需等待。"},
+            "default" = "per_request"
         ))
     )]
     pub refresh: Option<RefreshMode>,
@@ -147,7 +151,8 @@ pub struct Redis {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "刷新间隔（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "仅用于 `refresh: background`：读取负载的间隔。"}
+            "x-description-i18n" = {"zh-CN": "仅用于 `refresh: background`：读取负载的间隔。"},
+            "default" = 500
         ))
     )]
     pub refresh_interval_ms: Option<Whole<10, 60_000>>,
@@ -157,7 +162,8 @@ pub struct Redis {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "最长有效期（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "仅用于 `refresh: background`，不小于 `refresh_interval_ms`：超过此时长的负载视为未知，由权重决定。"}
+            "x-description-i18n" = {"zh-CN": "仅用于 `refresh: background`，不小于 `refresh_interval_ms`：超过此时长的负载视为未知，由权重决定。"},
+            "x-default-description" = "3 × `refresh_interval_ms`"
         ))
     )]
     pub max_age_ms: Option<Whole<10, 600_000>>,
@@ -167,7 +173,8 @@ pub struct Redis {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "判定不可用的失败次数"},
-            "x-description-i18n" = {"zh-CN": "仅用于 `refresh: per_request`：连续失败（拒绝连接、出错、超时）达到此次数后视为存储不可用，请求不再等待它。"}
+            "x-description-i18n" = {"zh-CN": "仅用于 `refresh: per_request`：连续失败（拒绝连接、出错、超时）达到此次数后视为存储不可用，请求不再等待它。"},
+            "default" = 3
         ))
     )]
     pub down_after_failures: Option<Whole<1, 1000>>,
@@ -176,7 +183,8 @@ pub struct Redis {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "不可用时重试间隔（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "仅用于 `refresh: per_request`：存储不可用期间，每隔此时长由一个请求再次尝试读取。"}
+            "x-description-i18n" = {"zh-CN": "仅用于 `refresh: per_request`：存储不可用期间，每隔此时长由一个请求再次尝试读取。"},
+            "default" = 1000
         ))
     )]
     pub down_retry_ms: Option<Whole<10, 600_000>>,
@@ -186,7 +194,8 @@ pub struct Redis {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "负载格式"},
-            "x-description-i18n" = {"zh-CN": "`key`：每个提供方一个数值（`MGET`）；`hash`：每个提供方一个哈希（运行中、排队中、缓存命中率），由一次 `EVAL` 读取全部提供方。"}
+            "x-description-i18n" = {"zh-CN": "`key`：每个提供方一个数值（`MGET`）；`hash`：每个提供方一个哈希（运行中、排队中、缓存命中率），由一次 `EVAL` 读取全部提供方。"},
+            "default" = "key"
         ))
     )]
     pub load_format: Option<LoadFormat>,
@@ -195,7 +204,8 @@ pub struct Redis {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "哈希字段名"},
-            "x-description-i18n" = {"zh-CN": "仅用于 `load_format: hash`：哈希中的字段名。"}
+            "x-description-i18n" = {"zh-CN": "仅用于 `load_format: hash`：哈希中的字段名。"},
+            "x-default-description" = "`running`, `waiting`, `cache_ratio`"
         ))
     )]
     pub hash_fields: Option<HashFields>,
@@ -211,7 +221,8 @@ pub struct HashFields {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "运行中请求字段"},
-            "x-description-i18n" = {"zh-CN": "保存运行中请求数的字段。"}
+            "x-description-i18n" = {"zh-CN": "保存运行中请求数的字段。"},
+            "default" = "running"
         ))
     )]
     pub running: Option<Text>,
@@ -220,7 +231,8 @@ pub struct HashFields {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "排队请求字段"},
-            "x-description-i18n" = {"zh-CN": "保存排队（prefill）请求数的字段。"}
+            "x-description-i18n" = {"zh-CN": "保存排队（prefill）请求数的字段。"},
+            "default" = "waiting"
         ))
     )]
     pub waiting: Option<Text>,
@@ -229,7 +241,8 @@ pub struct HashFields {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "缓存命中率字段"},
-            "x-description-i18n" = {"zh-CN": "保存前缀缓存命中率（0 到 1）的字段。"}
+            "x-description-i18n" = {"zh-CN": "保存前缀缓存命中率（0 到 1）的字段。"},
+            "default" = "cache_ratio"
         ))
     )]
     pub cache_ratio: Option<Text>,
@@ -263,7 +276,8 @@ pub struct Endpoint {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "超时（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "一次读取的超时时间；超时视为失败，由权重决定。"}
+            "x-description-i18n" = {"zh-CN": "一次读取的超时时间；超时视为失败，由权重决定。"},
+            "default" = 100
         ))
     )]
     pub timeout_ms: Option<Whole<1, 60_000>>,
@@ -274,7 +288,8 @@ pub struct Endpoint {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "刷新方式"},
-            "x-description-i18n" = {"zh-CN": "`per_request`：每个需要负载均衡的请求读取负载并等待结果；`background`：由一个 worker 每隔 `refresh_interval_ms` 读取一次并发布给所有 worker，请求无需等待。"}
+            "x-description-i18n" = {"zh-CN": "`per_request`：每个需要负载均衡的请求读取负载并等待结果；`background`：由一个 worker 每隔 `refresh_interval_ms` 读取一次并发布给所有 worker，请求无需等待。"},
+            "default" = "per_request"
         ))
     )]
     pub refresh: Option<RefreshMode>,
@@ -283,7 +298,8 @@ pub struct Endpoint {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "刷新间隔（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "仅用于 `refresh: background`：读取负载的间隔。"}
+            "x-description-i18n" = {"zh-CN": "仅用于 `refresh: background`：读取负载的间隔。"},
+            "default" = 500
         ))
     )]
     pub refresh_interval_ms: Option<Whole<10, 60_000>>,
@@ -293,7 +309,8 @@ pub struct Endpoint {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "最长有效期（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "仅用于 `refresh: background`，不小于 `refresh_interval_ms`：超过此时长的负载视为未知，由权重决定。"}
+            "x-description-i18n" = {"zh-CN": "仅用于 `refresh: background`，不小于 `refresh_interval_ms`：超过此时长的负载视为未知，由权重决定。"},
+            "x-default-description" = "3 × `refresh_interval_ms`"
         ))
     )]
     pub max_age_ms: Option<Whole<10, 600_000>>,
@@ -303,7 +320,8 @@ pub struct Endpoint {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "判定不可用的失败次数"},
-            "x-description-i18n" = {"zh-CN": "仅用于 `refresh: per_request`：连续失败（拒绝连接、出错、超时）达到此次数后视为存储不可用，请求不再等待它。"}
+            "x-description-i18n" = {"zh-CN": "仅用于 `refresh: per_request`：连续失败（拒绝连接、出错、超时）达到此次数后视为存储不可用，请求不再等待它。"},
+            "default" = 3
         ))
     )]
     pub down_after_failures: Option<Whole<1, 1000>>,
@@ -312,7 +330,8 @@ pub struct Endpoint {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "不可用时重试间隔（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "仅用于 `refresh: per_request`：存储不可用期间，每隔此时长由一个请求再次尝试读取。"}
+            "x-description-i18n" = {"zh-CN": "仅用于 `refresh: per_request`：存储不可用期间，每隔此时长由一个请求再次尝试读取。"},
+            "default" = 1000
         ))
     )]
     pub down_retry_ms: Option<Whole<10, 600_000>>,
@@ -328,7 +347,8 @@ pub struct EngineMetrics {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "采集间隔（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "每个引擎的采集间隔，由持有该引擎租约的那个 worker 采集。"}
+            "x-description-i18n" = {"zh-CN": "每个引擎的采集间隔，由持有该引擎租约的那个 worker 采集。"},
+            "default" = 1000
         ))
     )]
     pub interval_ms: Option<Whole<100, 60_000>>,
@@ -337,7 +357,8 @@ pub struct EngineMetrics {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "超时（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "一次采集的超时时间。"}
+            "x-description-i18n" = {"zh-CN": "一次采集的超时时间。"},
+            "default" = 500
         ))
     )]
     pub timeout_ms: Option<Whole<1, 60_000>>,
@@ -346,7 +367,8 @@ pub struct EngineMetrics {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "最长有效期（毫秒）"},
-            "x-description-i18n" = {"zh-CN": "不小于 `interval_ms`：超过此时长的采集结果视为未知，由权重决定。"}
+            "x-description-i18n" = {"zh-CN": "不小于 `interval_ms`：超过此时长的采集结果视为未知，由权重决定。"},
+            "x-default-description" = "3 × `interval_ms`"
         ))
     )]
     pub max_age_ms: Option<Whole<100, 600_000>>,
@@ -363,7 +385,8 @@ pub struct InFlight {
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "计数范围"},
-            "x-description-i18n" = {"zh-CN": "`gateway`：计数保存在共享数据中，同一网关的所有 worker 可见；`replicas`：计数保存在 Redis 中（需 `redis`、`resp` 协议和 Higress 构建），网关所有副本可见。"}
+            "x-description-i18n" = {"zh-CN": "`gateway`：计数保存在共享数据中，同一网关的所有 worker 可见；`replicas`：计数保存在 Redis 中（需 `redis`、`resp` 协议和 Higress 构建），网关所有副本可见。"},
+            "default" = "gateway"
         ))
     )]
     pub scope: Option<ReplicaScope>,

@@ -78,7 +78,7 @@ impl JsonSchema for StatusRange {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({"oneOf": [
             {"type": "integer", "minimum": 100, "maximum": 599},
-            {"type": "string", "pattern": "^[1-5][xX][xX]$"}
+            {"type": "string", "enum": ["1xx", "2xx", "3xx", "4xx", "5xx", "1XX", "2XX", "3XX", "4XX", "5XX"]}
         ]})
     }
 }

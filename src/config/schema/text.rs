@@ -1,7 +1,7 @@
-//! An ordered document tree and its JSON and YAML text. serde_json's `Map` sorts its keys (the
-//! crate leaves `preserve_order` off: the module's parsers rely on sorted maps), and a schema
-//! reads best, and a console form renders best, with fields in the order they are described; so
-//! the writers read the JSON Schema's text into this tree, which keeps its order.
+//! An ordered document tree and its YAML text. A schema reads best, and a console form renders
+//! best, with fields in the order they are described; the writers read the JSON Schema's text
+//! into this tree, which keeps that order whatever serde_json's `Map` does (it keeps it natively,
+//! schemars' `preserve_order`, and sorts in the module).
 
 use std::fmt;
 
@@ -82,45 +82,6 @@ impl Node {
                 }
                 Value::Object(map)
             }
-        }
-    }
-
-    /// Pretty JSON with two-space indents, as `serde_json::to_string_pretty` writes it.
-    pub fn to_json(&self) -> String {
-        let mut out = String::new();
-        self.write_json(&mut out, 0);
-        out
-    }
-
-    fn write_json(&self, out: &mut String, indent: usize) {
-        match self {
-            Node::List(items) if !items.is_empty() => {
-                out.push('[');
-                for (index, item) in items.iter().enumerate() {
-                    out.push_str(if index == 0 { "\n" } else { ",\n" });
-                    push_indent(out, indent + 2);
-                    item.write_json(out, indent + 2);
-                }
-                out.push('\n');
-                push_indent(out, indent);
-                out.push(']');
-            }
-            Node::Map(entries) if !entries.is_empty() => {
-                out.push('{');
-                for (index, (key, value)) in entries.iter().enumerate() {
-                    out.push_str(if index == 0 { "\n" } else { ",\n" });
-                    push_indent(out, indent + 2);
-                    out.push_str(&quoted(key));
-                    out.push_str(": ");
-                    value.write_json(out, indent + 2);
-                }
-                out.push('\n');
-                push_indent(out, indent);
-                out.push('}');
-            }
-            Node::List(_) => out.push_str("[]"),
-            Node::Map(_) => out.push_str("{}"),
-            scalar => out.push_str(&scalar.scalar_text(false)),
         }
     }
 
@@ -366,9 +327,8 @@ mod tests {
         ]);
         let parsed = crate::config::yaml::parse(&node.to_yaml(0));
         assert_eq!(parsed.ok(), Some(node.to_value()));
-        let json: Value = serde_json::from_str(&node.to_json()).unwrap_or(Value::Null);
-        assert_eq!(json, node.to_value());
-        assert_eq!(Node::from_json(&node.to_json()).ok(), Some(node));
+        let json = serde_json::to_string(&node.to_value()).unwrap_or_default();
+        assert_eq!(Node::from_json(&json).ok(), Some(node));
     }
 
     #[test]
