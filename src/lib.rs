@@ -8,7 +8,6 @@ pub mod background;
 pub mod call;
 pub mod config;
 pub mod engine;
-pub mod float_text;
 pub mod flow;
 pub mod header_map;
 pub mod health;

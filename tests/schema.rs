@@ -316,3 +316,16 @@ fn the_reference_has_a_row_for_every_field() {
         );
     }
 }
+
+#[test]
+fn a_rule_needs_exactly_one_of_the_match_keys_the_filter_reads() {
+    let schema = schema::json_schema();
+    let one_of = schema["properties"]["_rules_"]["items"]["oneOf"]
+        .as_array()
+        .expect("_rules_ items: oneOf");
+    let keys: Vec<&str> = one_of
+        .iter()
+        .map(|choice| choice["required"][0].as_str().expect("a required key"))
+        .collect();
+    assert_eq!(keys, ai_load_balancer::rules::RuleMatch::MATCH_KEYS);
+}

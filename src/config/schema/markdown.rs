@@ -5,7 +5,6 @@
 
 use super::resolve::{resolved, SchemaError};
 use super::text::Node;
-use crate::float_text::float_text;
 
 const INTRO: &str = "\
 # Configuration reference
@@ -351,7 +350,7 @@ fn count(schema: &Node, key: &str) -> Option<u64> {
 fn number(node: &Node) -> String {
     match node {
         Node::Int(n) => n.to_string(),
-        Node::Num(n) => float_text(*n),
+        Node::Num(n) => n.to_string(),
         other => literal_text(other),
     }
 }

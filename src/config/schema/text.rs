@@ -8,8 +8,6 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-use crate::float_text::write_float;
-
 #[derive(Clone, Debug, PartialEq)]
 pub enum Node {
     Null,
@@ -123,11 +121,7 @@ impl Node {
             Node::Null => "null".to_string(),
             Node::Bool(flag) => flag.to_string(),
             Node::Int(number) => number.to_string(),
-            Node::Num(number) => {
-                let mut text = String::new();
-                write_float(&mut text, *number);
-                text
-            }
+            Node::Num(number) => number.to_string(),
             Node::Str(text) if yaml && is_plain_yaml(text) => text.clone(),
             Node::Str(text) => quoted(text),
             Node::List(_) | Node::Map(_) => String::new(),
