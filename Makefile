@@ -91,7 +91,7 @@ deploy: build
 # make image REGISTRY=registry.example.com/ai-gateway/ VERSION=0.1.0
 REGISTRY ?=
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-IMAGE ?= $(REGISTRY)ai-load-balancer:$(VERSION)
+IMAGE ?= $(REGISTRY)ai-provider-balancer:$(VERSION)
 ENVOY_IMAGE ?= $(REGISTRY)ai-load-balancer-envoy:$(VERSION)
 image: build
 	docker build -f higress/Dockerfile --build-arg WASM=ai-load-balancer.wasm -t $(IMAGE) $(DIST)

@@ -16,7 +16,7 @@ use super::document::Plugin;
 
 pub use markdown::config_reference_markdown;
 pub use resolve::SchemaError;
-pub use spec::{english_title, higress_spec_yaml};
+pub use spec::{english_title, higress_spec_yaml, PLUGIN_NAME};
 
 /// Keys written first in each schema, in this order, so that a reader sees what a field is
 /// before its structure; the others follow in the order schemars writes them, then `LAST`'s

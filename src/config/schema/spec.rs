@@ -7,6 +7,15 @@ use super::text::Node;
 /// The field of per-route configurations, which Higress builds from the console's match rules.
 const RULES: &str = "_rules_";
 
+/// The plugin's name in Higress. Not `ai-load-balancer`: that is a built-in plugin of the console
+/// (Higress's own Go plugin, since 2.1.7), and the console gives a custom plugin of a built-in's
+/// name the built-in's form, never reading this spec.
+pub const PLUGIN_NAME: &str = "ai-provider-balancer";
+
+/// Keywords no console form uses (the console draws one widget per `type`): a field with
+/// alternatives keeps its title, description and default, and no type.
+const COMBINATORS: &[&str] = &["anyOf", "oneOf", "allOf"];
+
 /// Where the plugin runs among Higress's plugins, and why (written into the spec as comments).
 const PHASE: &str = "UNSPECIFIED_PHASE";
 const PRIORITY: u64 = 250;
@@ -123,30 +132,36 @@ const DOCUMENT_ANNOTATIONS: &[&str] =
     &["title", "x-title-i18n", "description", "x-description-i18n"];
 
 /// A schema in the console's form: without `left_out`'s keywords nor `x-default-description`
-/// (the form shows `default`; the reference shows that text), and every field titled.
+/// (the form shows `default`; the reference shows that text), without alternatives
+/// (`COMBINATORS`) nor `_rules_` (Higress builds it from the match rules), and every field
+/// titled. hgctl validates each scope's configuration against this form (draft-04), so leaving
+/// something out may only widen what it accepts; the filter still checks everything.
 fn console_schema(schema: &Node, left_out: &[&str]) -> Node {
-    let kept = schema
-        .entries()
-        .iter()
-        .filter(|(key, _)| key != "x-default-description" && !left_out.contains(&key.as_str()));
-    let entries = kept.map(|(key, value)| {
+    let kept = schema.entries().iter().filter(|(key, _)| {
+        key != "x-default-description"
+            && !left_out.contains(&key.as_str())
+            && !COMBINATORS.contains(&key.as_str())
+    });
+    let entries = kept.filter_map(|(key, value)| {
         let value = match (key.as_str(), value) {
             ("properties", Node::Map(fields)) => Node::Map(
                 fields
                     .iter()
+                    .filter(|(name, _)| name != RULES)
                     .map(|(name, field)| (name.clone(), titled(name, &console_schema(field, &[]))))
                     .collect(),
             ),
-            ("items" | "additionalProperties" | "not", Node::Map(_)) => console_schema(value, &[]),
-            ("oneOf" | "anyOf" | "allOf", Node::List(variants)) => Node::List(
-                variants
-                    .iter()
-                    .map(|variant| console_schema(variant, &[]))
-                    .collect(),
-            ),
+            ("items" | "additionalProperties" | "not", Node::Map(_)) => {
+                let inner = console_schema(value, &[]);
+                // Items that were only alternatives: any item, as `items` left out says.
+                if inner.entries().is_empty() {
+                    return None;
+                }
+                inner
+            }
             _ => value.clone(),
         };
-        (key.clone(), value)
+        Some((key.clone(), value))
     });
     Node::Map(entries.collect())
 }
@@ -173,7 +188,7 @@ fn zh(text: &str) -> Node {
 fn info() -> Node {
     Node::Map(vec![
         entry("category", Node::str("ai")),
-        entry("name", Node::str("ai-load-balancer")),
+        entry("name", Node::str(PLUGIN_NAME)),
         entry("title", Node::str("AI Load Balancer")),
         entry("x-title-i18n", zh("AI 负载均衡")),
         entry(
@@ -247,11 +262,10 @@ mod tests {
         let form = &spec["spec"]["configSchema"]["openAPIV3Schema"];
         assert!(form.get("title").is_none() && form.get("description").is_none());
         assert_eq!(form["type"], "object");
-        assert_eq!(
-            form["anyOf"],
-            json!([{"required": ["backends"]}, {"required": ["_rules_"]}])
-        );
+        // The console's format: no alternatives, no `_rules_` (Higress builds it).
+        assert!(form.get("anyOf").is_none(), "{form}");
         let fields = &form["properties"];
+        assert!(fields.get("_rules_").is_none());
         let backend = json!({
             "type": "object",
             "description": "One backend.",
@@ -314,6 +328,33 @@ mod tests {
         assert!(
             spec["spec"].get("routeConfigSchema").is_none(),
             "no `_rules_`"
+        );
+    }
+
+    /// hgctl validates each scope's configuration against the form (draft-04): a field that
+    /// takes a name or a mapping must accept both, so it loses its alternatives and its type,
+    /// not one of them.
+    #[test]
+    fn a_field_with_alternatives_keeps_its_words_and_accepts_each() {
+        let schema = r#"{"type": "object", "properties": {
+            "strategy": {"description": "A name or a mapping.", "default": "a",
+                         "oneOf": [{"type": "string", "enum": ["a"]}, {"type": "object"}]},
+            "codes": {"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "string"}]}},
+            "both": {"allOf": [{"type": "integer"}], "description": "Both."}}}"#;
+        let (text, spec) = written(schema);
+        for combinator in ["anyOf", "oneOf", "allOf"] {
+            assert!(!text.contains(combinator), "{combinator} in\n{text}");
+        }
+        let fields = &spec["spec"]["configSchema"]["openAPIV3Schema"]["properties"];
+        assert_eq!(
+            fields["strategy"],
+            json!({"title": "Strategy", "description": "A name or a mapping.", "default": "a"})
+        );
+        assert_eq!(fields["codes"], json!({"type": "array", "title": "Codes"}));
+        // One alternative is no alternative: the resolver has merged it.
+        assert_eq!(
+            fields["both"],
+            json!({"type": "integer", "title": "Both", "description": "Both."})
         );
     }
 
