@@ -8,8 +8,8 @@ PY := $(VENV)/bin/python
 RELEASE_DIR := target/$(TARGET)/release
 WASM_NAME := ai_load_balancer.wasm
 
-.PHONY: setup build run test unit e2e load-run lint fmt deploy image clean bench bench-build \
-	bench-host-calls
+.PHONY: setup build run test unit artifacts e2e load-run lint fmt deploy image oci clean bench \
+	bench-build bench-host-calls
 
 setup:
 	@bash scripts/setup.sh
@@ -34,10 +34,15 @@ build:
 run: setup build
 	$(PY) scripts/gateway.py $(if $(PORT),--port $(PORT))
 
-test: setup build lint unit e2e
+test: setup build lint unit artifacts e2e
 
 unit:
 	$(CARGO) test --all-targets
+
+# The shipped Kubernetes manifests against Istio's and Higress's CRDs, and `make oci`'s layouts
+# (tests/artifacts/; the CRD checks skip, saying why, without ../shared/schemas/).
+artifacts:
+	$(PY) -m pytest -q tests/artifacts
 
 e2e:
 	$(PY) -m pytest -q tests/e2e
@@ -96,6 +101,18 @@ ENVOY_IMAGE ?= $(REGISTRY)ai-load-balancer-envoy:$(VERSION)
 image: build
 	docker build -f higress/Dockerfile --build-arg WASM=ai-load-balancer.wasm -t $(IMAGE) $(DIST)
 	docker build -f higress/Dockerfile --build-arg WASM=ai-load-balancer-envoy.wasm -t $(ENVOY_IMAGE) $(DIST)
+
+# Both modules as OCI image layouts in Higress's plugin format (spec.yaml, README, plugin.tar.gz
+# holding plugin.wasm; scripts/oci_layout.py), without a Docker daemon, deterministic. Push
+# them with any OCI client, e.g.
+#   oras cp --from-oci-layout dist/oci/ai-provider-balancer:$(VERSION) $(IMAGE)
+#   skopeo copy oci:dist/oci/ai-load-balancer-envoy:$(VERSION) docker://$(ENVOY_IMAGE)
+OCI_DIR := $(DIST)/oci
+oci: build
+	$(PY) scripts/oci_layout.py --wasm $(DIST)/ai-load-balancer.wasm --spec higress/spec.yaml \
+		--readme higress/README.md --tag $(VERSION) --out $(OCI_DIR)/ai-provider-balancer
+	$(PY) scripts/oci_layout.py --wasm $(DIST)/ai-load-balancer-envoy.wasm --spec higress/spec.yaml \
+		--readme envoy/istio/README.md --tag $(VERSION) --out $(OCI_DIR)/ai-load-balancer-envoy
 
 clean:
 	rm -rf $(DIST) target
