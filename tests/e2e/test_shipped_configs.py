@@ -177,7 +177,7 @@ def test_make_image_packs_each_module_as_plugin_wasm():
     builds = [line for line in done.stdout.splitlines() if line.startswith("docker build")]
     assert builds == [
         "docker build -f higress/Dockerfile --build-arg WASM=ai-load-balancer.wasm"
-        " -t registry.test/ai-load-balancer:9.9.9 dist",
+        " -t registry.test/ai-provider-balancer:9.9.9 dist",
         "docker build -f higress/Dockerfile --build-arg WASM=ai-load-balancer-envoy.wasm"
         " -t registry.test/ai-load-balancer-envoy:9.9.9 dist",
     ]
