@@ -249,6 +249,10 @@ pub struct HashFields {
 }
 
 /// An HTTP endpoint answering every provider's load as one JSON object.
+///
+/// Its `refresh` … `down_retry_ms` fields repeat `Redis`'s: a shared struct would need
+/// `#[serde(flatten)]`, which serde does not support beside `deny_unknown_fields` (an unknown
+/// field would then be accepted). The reference describes them once ("as described under").
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
