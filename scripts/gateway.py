@@ -78,7 +78,7 @@ def envoy_binary():
 
 def render_envoy_config(ports, wasm_path, body_while_headers_paused=True, redis_extra=None,
                         plugin_config=None, forward_request_trailers=False,
-                        connection_manager=None):
+                        connection_manager=None, default_buffer_limits=False):
     """envoy/envoy.yaml with its ${VAR}s filled; refuses to leave any placeholder behind.
     `redis_extra`: {field: value} added to the plugin configuration's `redis` section.
     `plugin_config`: YAML (or JSON) text that replaces the whole plugin configuration; the
@@ -86,7 +86,8 @@ def render_envoy_config(ports, wasm_path, body_while_headers_paused=True, redis_
     With a "jobs" port in `ports`: the route and cluster of the non-provider service (JOBS).
     `forward_request_trailers`: the upstream clusters pass request trailers on (HTTP/1.1
     chunked trailers; Envoy's default drops them). `connection_manager`: {field: value} added
-    to the HTTP connection manager (e.g. use_remote_address)."""
+    to the HTTP connection manager (e.g. use_remote_address). `default_buffer_limits`: without
+    the shipped `per_connection_buffer_limit_bytes` (64 MiB), i.e. Envoy's default 1 MiB."""
     if redis_extra and plugin_config is not None:
         raise StackError("redis_extra edits the default plugin configuration; with "
                          "plugin_config, write the redis section in it")
@@ -113,6 +114,12 @@ def render_envoy_config(ports, wasm_path, body_while_headers_paused=True, redis_
     if connection_manager:
         lines = "".join(f"          {key}: {value}\n" for key, value in connection_manager.items())
         text = insert_after_line(text, "          codec_type: AUTO\n", lines)
+    if default_buffer_limits:
+        limit = "per_connection_buffer_limit_bytes:"
+        kept = [line for line in text.splitlines(keepends=True) if line.strip().split(" ")[0] != limit]
+        if len(kept) == len(text.splitlines()):
+            raise StackError(f"envoy.yaml: no {limit} to remove")
+        text = "".join(kept)
     return text
 
 
@@ -266,15 +273,16 @@ class Stack:
     def __init__(self, listen_port=0, wasm_path=WASM_PATH, envoy_log_levels="wasm:debug",
                  body_while_headers_paused=True, redis_extra=None, plugin_config=None,
                  concurrency=1, jobs_service=False, forward_request_trailers=False,
-                 connection_manager=None):
+                 connection_manager=None, default_buffer_limits=False):
         """`plugin_config`: YAML text run as the filter's whole configuration instead of the
         one in envoy/envoy.yaml (see `render_envoy_config`). `concurrency`: Envoy's worker
         threads, each with its own VM of the filter. `jobs_service`: one more mock, `jobs`,
-        behind the route JOBS_PREFIX (no provider). `forward_request_trailers` and
-        `connection_manager`: see `render_envoy_config`."""
+        behind the route JOBS_PREFIX (no provider). `forward_request_trailers`,
+        `connection_manager` and `default_buffer_limits`: see `render_envoy_config`."""
         self.jobs_service = jobs_service
         self.forward_request_trailers = forward_request_trailers
         self.connection_manager = connection_manager
+        self.default_buffer_limits = default_buffer_limits
         self.envoy_log_levels = envoy_log_levels
         self.concurrency = concurrency
         self.redis_extra = redis_extra
@@ -386,7 +394,7 @@ class Stack:
         config.write_text(render_envoy_config(
             self.ports, self.wasm_path.resolve(), self.body_while_headers_paused,
             self.redis_extra, self.plugin_config, self.forward_request_trailers,
-            self.connection_manager))
+            self.connection_manager, self.default_buffer_limits))
         # Envoy logs to stderr, i.e. envoy.log, unbuffered (a --log-path file is flushed only
         # every few seconds, too late for the log tail of a failed test). wasm:debug shows the
         # filter's own decisions.

@@ -11,6 +11,8 @@
 
 #[path = "fuzz/body_rewrite.rs"]
 mod body_rewrite;
+#[path = "fuzz/body_stream.rs"]
+mod body_stream;
 #[path = "fuzz/engine_loads.rs"]
 mod engine_loads;
 #[path = "fuzz/engine_pages.rs"]

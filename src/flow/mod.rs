@@ -13,8 +13,9 @@
 //! - the body is complete: rewrite it, correct `content-length`, release everything;
 //! - part of it was seen: the host delivers bodies to paused headers; hold until it ends;
 //! - none of it was seen: drop `content-length` (the rewrite may change the length; the gateway
-//!   re-frames the body), release the headers, and buffer the body to its end for the rewrite.
-//!   Releasing is safe because no body byte has gone past the filter yet.
+//!   re-frames the body), release the headers, and rewrite the body chunk by chunk as it
+//!   passes (src/flow/streaming.rs): neither the gateway nor the filter holds it. Releasing is
+//!   safe because no body byte has gone past the filter yet.
 
 //!
 //! Each event below takes the request's phase (src/flow/phase.rs), acts, and returns the next
@@ -36,6 +37,9 @@ mod refusal_tests;
 mod request;
 mod retry;
 mod status_page;
+mod streaming;
+#[cfg(test)]
+mod streaming_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -58,8 +62,9 @@ use crate::call::CallReply;
 use crate::config::{ConfigRef, PluginConfig};
 use crate::health::Verdict as HealthVerdict;
 use crate::store::StoreError;
-use phase::{Basis, Body, BodyCopy, Buffering, Headers, Phase, ReadBody, Sent};
+use phase::{Basis, Body, BodyCopy, Buffering, Phase, ReadBody, Sent};
 use request::{pass_through, resume_or_answer, Balanced};
+use streaming::{Chunk, Streaming};
 
 /// What the filter tells the host at the end of a callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +149,20 @@ impl RequestFlow {
                 held.body = flow.grown(host, held.sent.config, held.body, body_size, end_of_stream);
                 flow.buffer(host, held)
             }
+            Phase::Streaming(mut streaming) => {
+                let Some(model) = flow.model_for(&streaming.sent) else {
+                    let sent = streaming.sent;
+                    return (Phase::Released { sent, retry: None }, Verdict::Continue);
+                };
+                match streaming.on_chunk(host, model, body_size, end_of_stream) {
+                    Chunk::Passed => (Phase::Streaming(streaming), Verdict::Continue),
+                    Chunk::Held => (Phase::Streaming(streaming), Verdict::Pause),
+                    Chunk::Done => {
+                        let sent = streaming.sent;
+                        (Phase::Released { sent, retry: None }, Verdict::Continue)
+                    }
+                }
+            }
             // Read whole already: nothing more comes.
             phase @ Phase::AwaitingStore { .. } => (phase, Verdict::Pause),
             phase @ (Phase::Passthrough | Phase::Released { .. } | Phase::Retrying { .. }) => {
@@ -178,20 +197,13 @@ impl RequestFlow {
             }
             phase @ Phase::AwaitingStore { .. } => (phase, Verdict::Pause),
             Phase::BufferingBody(held) => {
-                // When the headers went before the body, the body may have been queued with
-                // the trailers behind it: continuing now would lose it (src/flow/body.rs),
-                // and resuming from within this callback makes Envoy deliver both again,
-                // endlessly. So the request resumes on the next tick. No body seen: nothing
-                // held that a Continue could lose.
-                let seen = held.body != Body::Unseen;
-                let headers = held.headers;
                 let body = held.body.ended();
-                let (next, verdict) = flow.finish_body(host, Buffering { body, ..held });
-                if headers == Headers::GoneWithoutLength && seen {
-                    host.resume_request_later();
-                    return (next, Verdict::Pause);
-                }
-                (next, verdict)
+                flow.finish_body(host, Buffering { body, ..held })
+            }
+            Phase::Streaming(mut streaming) => {
+                let verdict = streaming.on_trailers(host);
+                let sent = streaming.sent;
+                (Phase::Released { sent, retry: None }, verdict)
             }
             phase @ (Phase::Passthrough | Phase::Released { .. } | Phase::Retrying { .. }) => {
                 (phase, Verdict::Continue)
@@ -295,6 +307,12 @@ impl RequestFlow {
                     retry::judge_response(host, config, &mut held.sent);
                 }
                 (Phase::BufferingBody(held), Verdict::Continue)
+            }
+            Phase::Streaming(mut streaming) => {
+                if let Some(config) = flow.plugin.get(streaming.sent.config) {
+                    retry::judge_response(host, config, &mut streaming.sent);
+                }
+                (Phase::Streaming(streaming), Verdict::Continue)
             }
             phase => (phase, Verdict::Continue),
         })
@@ -410,14 +428,14 @@ impl RequestFlow {
                 let retry = match copy {
                     BodyCopy::ForRewrite(body) => {
                         if let Some(model) = model {
-                            body::rewrite(host, model, &body, Headers::Held);
+                            body::rewrite(host, model, &body);
                         }
                         None
                     }
                     BodyCopy::ForRetry(request) => {
                         let retry = retry::Retry::new(request, sent.provider);
                         if let Some(model) = model {
-                            body::rewrite(host, model, retry.body(), Headers::Held);
+                            body::rewrite(host, model, retry.body());
                         }
                         Some(retry)
                     }
@@ -431,21 +449,14 @@ impl RequestFlow {
         match body {
             Body::TooLarge => released,
             Body::Whole(size) => {
-                body::rewrite_from_host(host, model, size, Headers::Held);
+                body::rewrite_from_host(host, model, size);
                 released
             }
             // Pausing headers here keeps them held with the body.
-            Body::Partial(_) => {
-                let headers = Headers::Held;
-                (
-                    Phase::BufferingBody(Buffering {
-                        sent,
-                        body,
-                        headers,
-                    }),
-                    Verdict::Pause,
-                )
-            }
+            Body::Partial(_) => (
+                Phase::BufferingBody(Buffering { sent, body }),
+                Verdict::Pause,
+            ),
             Body::Unseen => {
                 if !host.remove_request_header("content-length") {
                     // A rewritten body would not match the length the headers announce.
@@ -455,47 +466,25 @@ impl RequestFlow {
                     host.count(Stat::RewriteSkipped);
                     return released;
                 }
-                let headers = Headers::GoneWithoutLength;
-                let held = Buffering {
-                    sent,
-                    body,
-                    headers,
-                };
-                (Phase::BufferingBody(held), Verdict::Continue)
+                (Phase::Streaming(Streaming::new(sent)), Verdict::Continue)
             }
         }
     }
 
-    /// More of a body buffered for the rewrite came: let it go once it cannot change any more.
+    /// More of a body buffered for the rewrite came: hold it to its end.
     fn buffer(&self, host: &mut dyn RequestHost, held: Buffering) -> Step {
-        match (held.body, held.headers) {
-            (Body::Partial(size), Headers::GoneWithoutLength) => {
-                let settled = self
-                    .model_for(&held.sent)
-                    .is_none_or(|model| body::forward_early(host, model, size));
-                if !settled {
-                    return (Phase::BufferingBody(held), Verdict::Pause);
-                }
-                let sent = held.sent;
-                (Phase::Released { sent, retry: None }, Verdict::Continue)
-            }
+        match held.body {
             // Pausing a body chunk buffers it.
-            (Body::Unseen, _) | (Body::Partial(_), Headers::Held) => {
-                (Phase::BufferingBody(held), Verdict::Pause)
-            }
-            (Body::Whole(_) | Body::TooLarge, _) => self.finish_body(host, held),
+            Body::Unseen | Body::Partial(_) => (Phase::BufferingBody(held), Verdict::Pause),
+            Body::Whole(_) | Body::TooLarge => self.finish_body(host, held),
         }
     }
 
     /// A buffered body ended (or turned out too large): rewrite it, and let everything go.
     fn finish_body(&self, host: &mut dyn RequestHost, held: Buffering) -> Step {
-        let Buffering {
-            sent,
-            body,
-            headers,
-        } = held;
+        let Buffering { sent, body } = held;
         if let (Some(model), Body::Whole(size)) = (self.model_for(&sent), body) {
-            body::rewrite_from_host(host, model, size, headers);
+            body::rewrite_from_host(host, model, size);
         }
         (Phase::Released { sent, retry: None }, Verdict::Continue)
     }

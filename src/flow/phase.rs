@@ -4,13 +4,15 @@
 //! ```text
 //! Passthrough ←──────────── any phase, when there is nothing (more) to do
 //! (new request) ─headers─→ AwaitingBody ─whole body─→ AwaitingStore | Released
-//!               ─headers─→ AwaitingStore ─reply────→ BufferingBody | Released
-//!               ─headers─→ BufferingBody | Released
-//! BufferingBody ─body ends, or settles early─→ Released
+//!               ─headers─→ AwaitingStore ─reply────→ BufferingBody | Streaming | Released
+//!               ─headers─→ Streaming | Released
+//! BufferingBody ─body ends─→ Released
+//! Streaming ─body ends─→ Released
 //! Released ─failed response─→ Retrying ─retry's reply─→ Retrying | Released
 //! ```
 
 use super::retry::{Attempt, Resend, Retry};
+use super::streaming::Streaming;
 use crate::config::ConfigRef;
 use crate::health::Verdict as HealthVerdict;
 use crate::rewrite::BodyFacts;
@@ -22,8 +24,12 @@ pub(super) enum Phase {
     AwaitingBody { config: ConfigRef, body: Body },
     /// Headers held until the store answers.
     AwaitingStore { config: ConfigRef, basis: Basis },
-    /// Backend chosen; the body is held to its end for the rewrite.
+    /// Backend chosen; the body is held to its end for the rewrite (part of it came with the
+    /// headers held).
     BufferingBody(Buffering),
+    /// Backend chosen on the headers, which went on before any body: the body is rewritten
+    /// as it passes.
+    Streaming(Streaming),
     /// Headers released; the body streams on. `retry`: what a retry on another provider needs,
     /// dropped (with its copy of the body) once none can happen.
     Released { sent: Sent, retry: Option<Retry> },
@@ -108,21 +114,11 @@ impl Basis {
     }
 }
 
-/// A request sent to its backend, its body held to its end for the rewrite.
+/// A request sent to its backend, its body and headers held to the body's end for the
+/// rewrite; `content-length` is corrected then.
 pub(super) struct Buffering {
     pub sent: Sent,
     pub body: Body,
-    pub headers: Headers,
-}
-
-/// Where the request's headers are while its body is buffered for the rewrite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Headers {
-    /// Held with the body (the host delivered body before the choice): `content-length` is
-    /// corrected after the rewrite.
-    Held,
-    /// Gone on before any body, without `content-length`: the gateway re-frames the body.
-    GoneWithoutLength,
 }
 
 /// The backend a request was sent to, for what happens at its end.
@@ -154,6 +150,7 @@ impl Phase {
     pub fn sent(&self) -> Option<&Sent> {
         match self {
             Phase::BufferingBody(Buffering { sent, .. })
+            | Phase::Streaming(Streaming { sent, .. })
             | Phase::Released { sent, .. }
             | Phase::Retrying { sent, .. } => Some(sent),
             Phase::Passthrough | Phase::AwaitingBody { .. } | Phase::AwaitingStore { .. } => None,

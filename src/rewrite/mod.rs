@@ -13,11 +13,15 @@ use std::fmt;
 
 mod facts;
 mod scan;
+mod stream;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;
 
 pub use facts::{body_facts, BodyFacts};
 use scan::{key_equals, top_level_value_spans};
+pub use stream::{StreamRewrite, MAX_HELD_MODEL_BYTES};
 // tests.rs checks the string search directly.
 #[cfg(test)]
 use scan::find_string_special;
@@ -39,6 +43,9 @@ pub enum Skip {
     /// More top-level `model` members than [`MAX_MODEL_MEMBERS`]: rewriting them all could
     /// multiply the body's size (never from [`body_facts`]).
     TooManyModels { count: usize },
+    /// A top-level `model` value longer than [`MAX_HELD_MODEL_BYTES`]: the streaming rewrite
+    /// does not hold it back (only from [`StreamRewrite`]).
+    ModelTooLong { bytes: usize },
 }
 
 /// Most top-level `model` members a body may repeat and still be rewritten: enough for any
@@ -56,6 +63,11 @@ impl fmt::Display for Skip {
             Skip::TooManyModels { count } => write!(
                 f,
                 "{count} top-level \"model\" members (at most {MAX_MODEL_MEMBERS} are rewritten)"
+            ),
+            Skip::ModelTooLong { bytes } => write!(
+                f,
+                "a top-level \"model\" value of {bytes}+ bytes (at most {MAX_HELD_MODEL_BYTES} \
+                 are held to be rewritten)"
             ),
         }
     }

@@ -124,14 +124,14 @@ pub(super) fn top_level_value_spans<K: Copy>(
 
 /// Kinds of the open containers, one bit per level (1 = object), so the stack never allocates.
 #[derive(Default)]
-struct Stack {
+pub(super) struct Stack {
     bits: [u64; MAX_DEPTH / 64],
-    depth: usize,
+    pub(super) depth: usize,
 }
 
 impl Stack {
     #[inline(always)]
-    fn push(&mut self, object: bool, pos: usize) -> Result<(), Skip> {
+    pub(super) fn push(&mut self, object: bool, pos: usize) -> Result<(), Skip> {
         let d = self.depth;
         let word = self
             .bits
@@ -148,12 +148,12 @@ impl Stack {
     }
 
     #[inline(always)]
-    fn pop(&mut self) {
+    pub(super) fn pop(&mut self) {
         self.depth = self.depth.saturating_sub(1);
     }
 
     #[inline(always)]
-    fn top_is_object(&self) -> bool {
+    pub(super) fn top_is_object(&self) -> bool {
         let d = self.depth.saturating_sub(1);
         self.bits
             .get(d / 64)

@@ -1,7 +1,8 @@
 """The body reaches the provider byte for byte, except the top-level `model` value."""
 import hashlib
 
-from stack import assert_answered_consistently, post
+from stack import (KEYS, assert_answered_consistently, forget_received, gateway,
+                   only_upstream_request, post, running_stack)
 
 
 def sha256(data):
@@ -33,13 +34,30 @@ def test_only_the_top_level_model_value_changes(stack, loads):
 
 def test_malformed_json_is_forwarded_untouched(stack, loads):
     loads(minmax=90, qianwen=10)
-    body = b'{"model":"auto",'
+    # Malformed before its model: untouched, held whole or rewritten as it passes.
+    body = b'{"messages":[tru],"model":"auto"}'
     answer = post(stack, body)
     assert answer.status == 200, answer.raw[:300]
     assert answer.json["model"] is None  # the mock could not read a model either
     assert answer.provider == "qianwen"  # still routed by load
     assert answer.received["headers"]["x-selected-provider"] == "qianwen"
     assert_received(answer, body)
+
+
+def test_json_malformed_after_its_model_keeps_the_rewrite_when_it_streams(stack, loads):
+    """Rewritten as it passes (the choice made before the body came: always under Envoy's
+    default delivery), the model went on before the body turned out malformed: it stays
+    rewritten, the rest goes untouched. Held whole, the body goes untouched."""
+    loads(minmax=90, qianwen=10)
+    body = b'{"model":"auto",'
+    streamed = b'{"model":"qwen3-max-preview",'
+    answer = post(stack, body)
+    assert answer.status == 200, answer.raw[:300]
+    assert answer.provider == "qianwen"
+    if stack.body_while_headers_paused:
+        assert answer.received["sha256"] in (sha256(body), sha256(streamed))
+    else:
+        assert_received(answer, streamed)
 
 
 def test_chunked_body_is_rewritten(stack, loads):
@@ -60,3 +78,31 @@ def test_8_mib_body_is_rewritten(stack, loads):
     assert_answered_consistently(answer, stack)
     assert answer.provider == "minmax"
     assert_received(answer, expected)
+
+
+def test_5_mib_body_passes_an_envoy_with_default_buffer_limits():
+    """Envoy's default buffer limit (1 MiB; the shipped envoy.yaml raises it to 64 MiB) and its
+    default body delivery: the provider is chosen before any body comes, so the filter rewrites
+    the body as it passes instead of holding it whole (which got 413 past 1 MiB). A `model`
+    after 5 MiB of messages still reaches the provider rewritten, every other byte as sent."""
+    rendered = gateway.render_envoy_config(
+        {name: 1 for name in ("admin", "listen", "webdis", "minmax", "qianwen")}, "x.wasm",
+        default_buffer_limits=True)
+    assert "per_connection_buffer_limit_bytes" not in rendered
+    content = 'say \\"model\\": \\"auto\\" 你好 ' * (5 * 1024 * 1024 // 30)
+    head = '{"messages":[{"role":"user","content":"' + content + '"}],'
+    body = (head + '"model":"auto","stream":false}').encode()
+    expected = (head + '"model":"MiniMax-M2.1","stream":false}').encode()
+    assert len(body) > 5 * 1024 * 1024
+    with running_stack(None, body_while_headers_paused=False,
+                       default_buffer_limits=True) as running:
+        assert running.redis_cli("SET", KEYS["minmax"], "10") == "OK"
+        assert running.redis_cli("SET", KEYS["qianwen"], "90") == "OK"
+        forget_received(running)
+        answer = post(running, body, timeout_s=60)
+        assert answer.status == 200, answer.raw[:300]
+        received = only_upstream_request(running)
+        assert received.mock == "minmax"
+        assert len(received.body) == len(expected)
+        assert sha256(received.body) == sha256(expected), "rewritten byte for byte"
+        assert received.chunked, "content-length dropped: the gateway re-frames the body"

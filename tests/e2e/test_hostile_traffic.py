@@ -29,8 +29,11 @@ BODY_MODES = ["body-while-paused", "envoy-default"]
 # Spacing, a nested "model" and UTF-8: only the top-level value may change.
 CHAT_BODY = ('{"model": "auto", "messages": [{"role": "user", "model": "inner", '
              '"content": "trailers \u00e9 \u4f60\u597d"}], "stream": false}').encode()
-# Not JSON: routed by load like any other, forwarded untouched.
+# Not JSON: routed by load like any other. Held whole, it goes untouched; rewritten as it passes
+# (the choice came first: always under Envoy's default delivery), its model went on rewritten
+# before the body turned out cut short, and the rest goes untouched.
 MALFORMED_BODY = b'{"model": "auto", "messages": [{"role": "user", "content": "cut h'
+MALFORMED_STREAMED = MALFORMED_BODY.replace(b'"auto"', b'"MiniMax-M2.1"', 1)
 TRAILER = ("x-client-trailer", "1")
 
 
@@ -109,7 +112,10 @@ def test_a_body_that_is_not_json_arrives_whole_before_its_trailers(
     h2_chat(stack, body=MALFORMED_BODY, trailers=[TRAILER], trailers_after_s=trailers_after_s)
     received = only_upstream_request(stack)
     assert received.mock == "minmax"
-    assert received.body == MALFORMED_BODY
+    if stack.body_while_headers_paused:
+        assert received.body in (MALFORMED_BODY, MALFORMED_STREAMED)
+    else:
+        assert received.body == MALFORMED_STREAMED
     assert received.values("x-selected-provider") == ["minmax"]
     assert_no_client_control_values(received)
     assert_length_matches(received)

@@ -29,7 +29,7 @@ const OTHER_KEYS: &[&str] = &[
 
 /// Fragments that mean something to a JSON scanner, for mutations and token soup.
 #[rustfmt::skip]
-const JSON_TOKENS: &[&[u8]] = &[
+pub const JSON_TOKENS: &[&[u8]] = &[
     b"{", b"}", b"[", b"]", b",", b":", b"\"", b"\\", b"\\u", b"\\u00", b"\\ud800",
     b"\"model\"", b"\"model\":", b"\"mod\\u0065l\"", b"true", b"false", b"null", b"-", b"0",
     b"1e", b"1.5", b"E+9", b" ", b"\t", b"\r\n", b"\x00", b"\x1f", b"\x7f", b"\xc3\xa9",
@@ -82,12 +82,12 @@ fn other_key() -> impl Strategy<Value = String> {
 /// An object body with 1 to 3 model members among up to 5 others, and the byte ranges of the
 /// model values.
 #[derive(Debug, Clone)]
-struct Body {
-    bytes: Vec<u8>,
+pub struct Body {
+    pub bytes: Vec<u8>,
     model_spans: Vec<std::ops::Range<usize>>,
 }
 
-fn body_with_models() -> impl Strategy<Value = Body> {
+pub fn body_with_models() -> impl Strategy<Value = Body> {
     let members = (
         prop::collection::vec(member(model_key()), 1..4),
         prop::collection::vec(member(other_key()), 0..6),

@@ -137,11 +137,17 @@ pub fn trailers_without_a_body_wait_for_the_choice(build: Build) {
 }
 
 /// Envoy's default delivery, the body and its trailer queued while the store is asked, the body
-/// no whole JSON object (a malformed one): the filter still holds it when the trailer comes,
-/// and a Continue there would make Envoy drop it. It reaches the upstream byte for byte once
-/// the filter resumes the request from its next tick.
+/// cut short inside its `model` value (a malformed one): the filter, rewriting it as it passes,
+/// still holds that value when the trailer comes, and a Continue there would make Envoy drop
+/// the chunk it paused. It reaches the upstream byte for byte once the filter resumes the
+/// request from its next tick.
 pub fn a_body_still_held_when_its_trailer_comes_is_not_lost(build: Build) {
-    let truncated = &CHAT[..CHAT.len() - 1];
+    let model_value = CHAT
+        .windows(9)
+        .position(|w| w == b"\"model\":\"")
+        .expect("CHAT has a model")
+        + 9;
+    let truncated = &CHAT[..model_value + 2];
     let delivery = BodyDelivery::AfterHeadersResume;
     let mut gateway = Gateway::start(build, delivery, &seed_config(build, json!({})));
     let vm = gateway.vm();

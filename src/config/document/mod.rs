@@ -74,13 +74,14 @@ pub struct Balancer {
         ))
     )]
     pub rewrite_model_header: Option<Text>,
-    /// Bodies larger than this are routed but not rewritten; a request whose choice needs the body
-    /// (`models`, `retry`, body-reading strategies) then passes through unbalanced.
+    /// Bodies held whole larger than this are routed but not rewritten; a request whose choice
+    /// needs the body (`models`, `retry`, body-reading strategies) then passes through
+    /// unbalanced. A body rewritten as it passes (it came after the choice) has no limit.
     #[cfg_attr(
         not(target_arch = "wasm32"),
         schemars(extend(
             "x-title-i18n" = {"zh-CN": "请求体上限（字节）"},
-            "x-description-i18n" = {"zh-CN": "超过此大小的请求体只路由不改写；若选择依赖请求体（`models`、`retry`、需读取请求体的策略），该请求不做负载均衡、原样通过。"},
+            "x-description-i18n" = {"zh-CN": "整体缓存的请求体超过此大小时只路由不改写；若选择依赖请求体（`models`、`retry`、需读取请求体的策略），该请求不做负载均衡、原样通过。在选定后才到达、边传边改写的请求体不受此限制。"},
             "default" = 33554432
         ))
     )]
