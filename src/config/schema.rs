@@ -18,22 +18,12 @@ pub use markdown::config_reference_markdown;
 pub use resolve::SchemaError;
 pub use spec::{english_title, higress_spec_yaml, PLUGIN_NAME};
 
-/// Keys written first in each schema, in this order, so that a reader sees what a field is
+/// Keys written first in each schema (then `resolve::ANNOTATIONS`), so that a reader sees what a field is
 /// before its structure; the others follow in the order schemars writes them, then `LAST`'s
 /// (schemars writes an object's `additionalProperties` before or after its `properties`
 /// depending on where the type is first met; one order makes equal objects equal text, which
 /// the reference relies on to describe a repeated object once).
-const FIRST: &[&str] = &[
-    "$schema",
-    "$comment",
-    "type",
-    "title",
-    "x-title-i18n",
-    "description",
-    "x-description-i18n",
-    "default",
-    "x-default-description",
-];
+const FIRST: &[&str] = &["$schema", "$comment", "type"];
 
 const LAST: &[&str] = &["required", "properties", "additionalProperties"];
 
@@ -102,8 +92,9 @@ fn finish(node: &mut Value, name: Option<&str>) {
             .filter_map(|key| Some((key.to_string(), entries.shift_remove(*key)?)));
         taken.collect()
     };
-    let (first, last) = (take(FIRST), take(LAST));
+    let (first, annotations, last) = (take(FIRST), take(resolve::ANNOTATIONS), take(LAST));
     schema.extend(first);
+    schema.extend(annotations);
     schema.extend(entries);
     schema.extend(last);
 }

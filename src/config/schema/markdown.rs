@@ -3,7 +3,7 @@
 //! whether by `$ref` or written out twice) is referred to, not repeated; so are fields already
 //! described identically elsewhere (a struct flattened into two objects).
 
-use super::resolve::{resolved, SchemaError};
+use super::resolve::{resolved, SchemaError, ANNOTATIONS};
 use super::text::Node;
 
 const INTRO: &str = "\
@@ -197,16 +197,6 @@ impl<'a> Writer<'a> {
         self.out.push('\n');
     }
 }
-
-/// Keywords that say what a field means rather than what its object holds.
-const ANNOTATIONS: &[&str] = &[
-    "title",
-    "x-title-i18n",
-    "description",
-    "x-description-i18n",
-    "default",
-    "x-default-description",
-];
 
 /// An object without its annotations: one type met under two fields carries each field's
 /// description (a `$ref` beside a doc comment), yet its fields are the same.

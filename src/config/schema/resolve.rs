@@ -42,10 +42,9 @@ const DROPPED: &[&str] = &[
     "definitions",
     "format",
 ];
-/// Annotations first, in this order, so a reader of the YAML sees what a field is before its
-/// structure; other keywords follow in the order the schema has them.
-const FIRST: &[&str] = &[
-    "type",
+/// Keywords that say what a field means rather than what it holds, in the order readers see
+/// them: after `type`, before the field's structure (shared by every writer).
+pub(super) const ANNOTATIONS: &[&str] = &[
     "title",
     "x-title-i18n",
     "description",
@@ -251,13 +250,15 @@ fn is_null_schema(schema: &Node) -> bool {
         || schema.get("enum") == Some(&Node::List(vec![Node::Null]))
 }
 
-/// `FIRST`'s keywords first, then the others as they came; a lone `const` reads as an `enum`.
+/// `type` and the annotations first, so a reader of the YAML sees what a field is before its
+/// structure; then the others as they came; a lone `const` reads as an `enum`.
 fn ordered(entries: Vec<(String, Node)>) -> Vec<(String, Node)> {
-    let rank = |key: &str| {
-        FIRST
+    let rank = |key: &str| match key {
+        "type" => 0,
+        _ => ANNOTATIONS
             .iter()
-            .position(|first| *first == key)
-            .unwrap_or(FIRST.len())
+            .position(|annotation| *annotation == key)
+            .map_or(ANNOTATIONS.len() + 1, |position| position + 1),
     };
     let mut entries: Vec<(String, Node)> = entries
         .into_iter()
