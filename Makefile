@@ -8,6 +8,11 @@ PY := $(VENV)/bin/python
 RELEASE_DIR := target/$(TARGET)/release
 WASM_NAME := ai_load_balancer.wasm
 
+# CI builds once from a clean clone: incremental caches would only take disk.
+ifeq ($(CI),true)
+export CARGO_INCREMENTAL := 0
+endif
+
 .PHONY: setup build run test unit artifacts e2e load-run lint fmt deploy image oci clean bench \
 	bench-build bench-host-calls
 
