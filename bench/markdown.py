@@ -84,6 +84,7 @@ def render(results, rows, rewrite, targets):
              if "KB" not in target else f"{figures[0]:,.0f} KB",
              "–" if met is None else "yes" if met else "**no**"]
             for name, target, figures, met in targets]),
+        _profile(results.get("profile"), results["overhead"]),
         "## 3. Host calls per request",
         HOST_CALLS_BEGIN + "\n" + (results.get("host_calls") or
                                    "Not counted in this run: `make bench` writes it from "
@@ -103,6 +104,25 @@ def render(results, rows, rewrite, targets):
         f"**LiteLLM.** {results['peer']}",
     ]
     return "\n\n".join(parts) + "\n"
+
+
+def _profile(profile, overhead):
+    """Where each profiled gateway's CPU went (bench/cpu_profile.py), µs per request."""
+    head = ("**Where the CPU goes.** One more loaded run per variant under `perf record -e "
+            "cpu-clock` (one run each, not rounds; perf's sampling adds a little to every "
+            "figure), split by binary: the wasm filter's code as V8 compiled it (`[JIT]`), "
+            "Envoy (stripped, so not by function), the kernel, libc. A filter controls the wasm "
+            "share directly; what it adds to Envoy's share comes from its host calls (section 3) "
+            "and what Envoy does for them.")
+    if not profile:
+        return head + "\n\nNot profiled in this run."
+    if "unavailable" in profile:
+        return head + f"\n\nNot profiled in this run: {profile['unavailable']}."
+    groups = list(next(iter(profile.values())))
+    rows = [[f"`{name}`", *(_num(by_group[group], 1) for group in groups),
+             _num(sum(by_group.values()), 1)]
+            for name, by_group in profile.items() if name in overhead]
+    return head + "\n\n" + _table(["variant", *(f"{g} µs" for g in groups), "total µs"], rows)
 
 
 def _checks(stats):

@@ -25,15 +25,19 @@ BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH / "rewrite"), str(BENCH.parent / "scripts")]
 
 import bodies  # noqa: E402
+import cpu_profile  # noqa: E402
 import go_peer  # noqa: E402
 import peer  # noqa: E402
 import report  # noqa: E402
 import wrk  # noqa: E402
 from gateways import GATEWAYS, LOAD_CPUS, ROOT, Gateways  # noqa: E402
 
-OVERHEAD = ["plain", "empty", "body_trip", "webdis_call", "webdis_shared", "store_free",
+OVERHEAD = ["plain", "empty", "body_trip", "routed_trip", "webdis_call", "webdis_shared", "store_free",
             "per_request", "store_down", "background", "engine", "go_peer"]
 REWRITE = ["plain", "background", "serde", "buffer"]
+# Profiled once each, after the rounds: the floors the targets use and one of ours per family.
+PROFILED = ["plain", "body_trip", "routed_trip", "webdis_call", "store_free", "per_request",
+            "background", "engine", "go_peer"]
 # Written by `make bench` (HOST_CALL_TABLE=… cargo test --test host_call_budget) before the run.
 HOST_CALL_TABLE = ROOT / "target" / "bench" / "host_calls.md"
 REWRITE_SIZES = [1024, 100 * 1024, 1024 * 1024, 10 * 1024 * 1024]
@@ -136,6 +140,7 @@ def measure_overhead(targets, pids, plan, tmp, unpin):
             runs[name]["loaded"].append(loaded)
             print(f"  round {round_ + 1} {name}: {loaded['rps']:.0f} req/s, "
                   f"{loaded['cpu_us_per_request']:.0f} us CPU/request", flush=True)
+    runs["_profile"] = profile_cpu(targets, pids, plan, body, lua)
     unpin()
     for round_ in range(plan.rounds):
         for name in rotated(list(targets), round_):
@@ -144,6 +149,24 @@ def measure_overhead(targets, pids, plan, tmp, unpin):
         print(f"  round {round_ + 1} unloaded p50 us: " + ", ".join(
             f"{name} {runs[name]['unloaded'][-1]['p50_us']}" for name in targets), flush=True)
     return runs
+
+
+def profile_cpu(targets, pids, plan, body, lua):
+    """One more loaded wrk run per profiled variant under `perf record` (bench/cpu_profile.py):
+    {name: {group: µs per request}}, or {"unavailable": why}."""
+    why_not = cpu_profile.available()
+    if why_not:
+        print(f"  no CPU profile: {why_not}", flush=True)
+        return {"unavailable": why_not}
+    profiles = {}
+    for name in (name for name in PROFILED if name in targets):
+        samples, loaded = cpu_profile.record(
+            pids[name], lambda: load(targets[name], body, LOADED_CONNECTIONS, plan.seconds, lua))
+        profiles[name] = cpu_profile.us_per_request(samples, loaded["requests"])
+        print(f"  profile {name}: " + ", ".join(
+            f"{group} {us:.1f}" for group, us in profiles[name].items()) + " us/request",
+            flush=True)
+    return profiles
 
 
 def measure_rewrite(gws, plan, tmp):
@@ -206,6 +229,12 @@ def checks(gws):
             problems.append(f"{name} balanced no request")
         if stat[name].get(prefix + "rewrite.skipped", 0):
             problems.append(f"{name} skipped rewrites: its figures would not be rewrites")
+    # The routed floor sends requests to the providers strictly in turn; Envoy's own 50/50
+    # split (no header) would leave the two counts hundreds apart over a run.
+    routed = gws.stats("routed_trip", prefix="cluster.")
+    sent = [routed.get(f"cluster.{name}.upstream_rq_total", 0) for name in ("minmax", "qianwen")]
+    if min(sent) == 0 or abs(sent[0] - sent[1]) > 4:
+        problems.append(f"routed_trip did not route in turn: {sent} requests per provider")
     if problems:
         raise SystemExit("bench: the run is not valid:\n  " + "\n  ".join(problems))
     return {"counters": stat, "per_request_missed": missed, "per_request_balanced": balanced}
@@ -253,6 +282,7 @@ def main():
             print("gateway overhead (wrk)…", flush=True)
             results["overhead"] = measure_overhead(
                 targets, pids, plan, tmp, unpin=lambda: gws.unpin(pids.values()))
+            results["profile"] = results["overhead"].pop("_profile")
         finally:
             litellm.stop()
         if rewrite_names:

@@ -1,7 +1,7 @@
 //! `RequestHost` on proxy-wasm: each call on the request's own context, host failures logged
 //! with what was attempted and never turned into a failed request.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -21,6 +21,9 @@ pub struct ProxyHost<'a> {
     context_id: u32,
     #[cfg_attr(not(feature = "higress"), allow(dead_code))]
     flow: &'a Rc<RefCell<RequestFlow>>,
+    /// The clock as first read in this callback: one host call per callback, not one per
+    /// decision that needs the time (nothing measures a duration within one callback).
+    now_ms: Cell<Option<u64>>,
 }
 
 impl<'a> ProxyHost<'a> {
@@ -33,6 +36,7 @@ impl<'a> ProxyHost<'a> {
             shared,
             context_id,
             flow,
+            now_ms: Cell::new(None),
         }
     }
 }
@@ -150,7 +154,12 @@ impl RequestHost for ProxyHost<'_> {
     }
 
     fn now_ms(&self) -> u64 {
-        super::now_ms()
+        if let Some(now_ms) = self.now_ms.get() {
+            return now_ms;
+        }
+        let now_ms = super::now_ms();
+        self.now_ms.set(Some(now_ms));
+        now_ms
     }
 
     fn update_shared(&mut self, key: &str, update: &mut crate::flow::SharedUpdate<'_>) -> bool {

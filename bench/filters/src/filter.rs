@@ -141,7 +141,7 @@ impl HttpContext for Filter {
                 Action::Continue
             }
             // Held until the body is whole, as the real filter holds them.
-            Some(Mode::BodyRoundTrip) => Action::Pause,
+            Some(Mode::BodyRoundTrip { .. }) => Action::Pause,
             Some(Mode::Noop) | None => Action::Continue,
         }
     }
@@ -156,9 +156,10 @@ impl HttpContext for Filter {
                 rewrite_body(body_size, new_model);
                 Action::Continue
             }
-            Some(Mode::BodyRoundTrip) if !end_of_stream => Action::Pause,
-            Some(Mode::BodyRoundTrip) => {
+            Some(Mode::BodyRoundTrip { .. }) if !end_of_stream => Action::Pause,
+            Some(Mode::BodyRoundTrip { route_to }) => {
                 copy_body_back(body_size);
+                route_to_next(route_to);
                 Action::Continue
             }
             _ => Action::Continue,
@@ -184,6 +185,31 @@ fn rewrite_body(body_size: usize, new_model: &str) {
     {
         log(LogLevel::Warn, &format!("replacing the body: {status:?}"));
     }
+}
+
+thread_local! {
+    /// `route_to`'s turn, per VM.
+    static NEXT_ROUTE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Sets `x-selected-provider` to the next of `names` and re-matches the route (nothing to do
+/// without names).
+fn route_to_next(names: &[String]) {
+    if names.is_empty() {
+        return;
+    }
+    let turn = NEXT_ROUTE.with(|next| next.replace(next.get().wrapping_add(1)));
+    let name = &names[turn % names.len()];
+    if let Err(status) =
+        hostcalls::set_map_value(MapType::HttpRequestHeaders, "x-selected-provider", Some(name))
+    {
+        log(
+            LogLevel::Warn,
+            &format!("setting x-selected-provider: {status:?}"),
+        );
+    }
+    // Envoy re-matches the route on this; the error (a host without it) does not matter.
+    let _ = hostcalls::call_foreign_function("clear_route_cache", Some(&[]));
 }
 
 /// The whole body into the VM and back, unchanged.

@@ -17,7 +17,11 @@
 //!   under `allow_on_headers_stop_iteration: true`), then copies the whole body into the VM and
 //!   back unchanged (one `get_buffer`, one `set_buffer`): the floor of any filter that rewrites
 //!   the body. Needs `allow_on_headers_stop_iteration: true` (without it Envoy hands a filter
-//!   holding the headers no body, and the request waits for its stream timeout).
+//!   holding the headers no body, and the request waits for its stream timeout). Field
+//!   `route_to` (a list of provider names, none by default): each request then also sets
+//!   `x-selected-provider` to the next name in turn and re-matches its route, the floor of any
+//!   filter that both rewrites the body and chooses the provider (what Envoy does for the
+//!   header write and the route re-match, with no decision in the VM).
 //! * `noop` — continues at every callback: what any proxy-wasm filter costs in Envoy before it
 //!   does anything (the VM calls per request: context creation, each callback, the end).
 //!
@@ -57,7 +61,9 @@ pub enum Mode {
         new_model: String,
     },
     BufferOnly,
-    BodyRoundTrip,
+    BodyRoundTrip {
+        route_to: Vec<String>,
+    },
     Noop,
 }
 
@@ -67,7 +73,7 @@ impl Mode {
             Mode::StoreRoundTrip { .. } => "store_round_trip",
             Mode::SerdeRewrite { .. } => "serde_rewrite",
             Mode::BufferOnly => "buffer_only",
-            Mode::BodyRoundTrip => "body_round_trip",
+            Mode::BodyRoundTrip { .. } => "body_round_trip",
             Mode::Noop => "noop",
         }
     }
@@ -105,7 +111,12 @@ pub fn parse_config(bytes: &[u8]) -> Result<Mode, String> {
             &["new_model"],
         ),
         "buffer_only" => (Mode::BufferOnly, &[]),
-        "body_round_trip" => (Mode::BodyRoundTrip, &[]),
+        "body_round_trip" => (
+            Mode::BodyRoundTrip {
+                route_to: names(&fields, "route_to")?,
+            },
+            &["route_to"],
+        ),
         "noop" => (Mode::Noop, &[]),
         other => {
             return Err(format!(
@@ -132,6 +143,22 @@ fn text(fields: &Map<String, Value>, name: &str, default: &str) -> Result<String
         Some(Value::String(value)) if !value.is_empty() => Ok(value.clone()),
         Some(_) => Err(format!("field `{name}`: not a non-empty string")),
     }
+}
+
+/// A list of non-empty strings; absent: none.
+fn names(fields: &Map<String, Value>, name: &str) -> Result<Vec<String>, String> {
+    let Some(value) = fields.get(name) else {
+        return Ok(Vec::new());
+    };
+    let not_names = || format!("field `{name}`: not a list of non-empty strings");
+    let items = value.as_array().ok_or_else(not_names)?;
+    items
+        .iter()
+        .map(|item| match item {
+            Value::String(text) if !text.is_empty() => Ok(text.clone()),
+            _ => Err(not_names()),
+        })
+        .collect()
 }
 
 fn path(fields: &Map<String, Value>) -> Result<String, String> {
@@ -203,7 +230,13 @@ mod tests {
         );
         assert_eq!(
             parse_config(br#"{"mode":"body_round_trip"}"#).unwrap(),
-            Mode::BodyRoundTrip
+            Mode::BodyRoundTrip { route_to: vec![] }
+        );
+        assert_eq!(
+            parse_config(br#"{"mode":"body_round_trip","route_to":["a","b"]}"#).unwrap(),
+            Mode::BodyRoundTrip {
+                route_to: vec!["a".into(), "b".into()]
+            }
         );
         assert_eq!(
             parse_config(br#"{"mode":"serde_rewrite"}"#).unwrap(),
@@ -259,6 +292,14 @@ mod tests {
                 "field `shared_data_key`",
             ),
             (br#"{"mode":"body_round_trip","path":"/x"}"#, "field `path`"),
+            (
+                br#"{"mode":"body_round_trip","route_to":["a",""]}"#,
+                "field `route_to`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","route_to":"a"}"#,
+                "field `route_to`",
+            ),
         ];
         for (config, field) in cases {
             let err = parse_config(config).unwrap_err();
