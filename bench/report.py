@@ -125,9 +125,10 @@ def targets(overhead, sizes):
                       None if figures is None else figures[0] <= allowed))
     # Not targets: what is left once Envoy's own price for choosing a provider (a header write
     # and the route re-match, with no decision in the VM) is counted in the floor.
-    for variant in ("store_free", "background", "engine"):
-        figures = over_floor(overhead, variant, "routed_trip")
-        found.append((f"`{variant}` over the floor `routed_trip`", "(context)", figures, None))
+    for floor in ("routed_trip", "routed_calls"):
+        for variant in ("store_free", "background", "engine"):
+            figures = over_floor(overhead, variant, floor)
+            found.append((f"`{variant}` over the floor `{floor}`", "(context)", figures, None))
     for path in MODULES:
         size = sizes.get(path.name)
         found.append((path.name, "≤ 512 KB", None if size is None else (size / 1024,) * 3,

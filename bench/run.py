@@ -32,12 +32,13 @@ import report  # noqa: E402
 import wrk  # noqa: E402
 from gateways import GATEWAYS, LOAD_CPUS, ROOT, Gateways  # noqa: E402
 
-OVERHEAD = ["plain", "empty", "body_trip", "routed_trip", "webdis_call", "webdis_shared", "store_free",
-            "per_request", "store_down", "background", "engine", "go_peer"]
+OVERHEAD = ["plain", "empty", "body_trip", "routed_trip", "routed_calls", "webdis_call",
+            "webdis_shared", "store_free", "per_request", "store_down", "background", "engine",
+            "go_peer"]
 REWRITE = ["plain", "background", "serde", "buffer"]
 # Profiled once each, after the rounds: the floors the targets use and one of ours per family.
-PROFILED = ["plain", "body_trip", "routed_trip", "webdis_call", "store_free", "per_request",
-            "background", "engine", "go_peer"]
+PROFILED = ["plain", "body_trip", "routed_trip", "routed_calls", "webdis_call", "store_free",
+            "per_request", "background", "engine", "go_peer"]
 # Written by `make bench` (HOST_CALL_TABLE=… cargo test --test host_call_budget) before the run.
 HOST_CALL_TABLE = ROOT / "target" / "bench" / "host_calls.md"
 REWRITE_SIZES = [1024, 100 * 1024, 1024 * 1024, 10 * 1024 * 1024]
@@ -229,12 +230,14 @@ def checks(gws):
             problems.append(f"{name} balanced no request")
         if stat[name].get(prefix + "rewrite.skipped", 0):
             problems.append(f"{name} skipped rewrites: its figures would not be rewrites")
-    # The routed floor sends requests to the providers strictly in turn; Envoy's own 50/50
+    # The routed floors send requests to the providers strictly in turn; Envoy's own 50/50
     # split (no header) would leave the two counts hundreds apart over a run.
-    routed = gws.stats("routed_trip", prefix="cluster.")
-    sent = [routed.get(f"cluster.{name}.upstream_rq_total", 0) for name in ("minmax", "qianwen")]
-    if min(sent) == 0 or abs(sent[0] - sent[1]) > 4:
-        problems.append(f"routed_trip did not route in turn: {sent} requests per provider")
+    for floor in ("routed_trip", "routed_calls"):
+        routed = gws.stats(floor, prefix="cluster.")
+        sent = [routed.get(f"cluster.{name}.upstream_rq_total", 0)
+                for name in ("minmax", "qianwen")]
+        if min(sent) == 0 or abs(sent[0] - sent[1]) > 4:
+            problems.append(f"{floor} did not route in turn: {sent} requests per provider")
     if problems:
         raise SystemExit("bench: the run is not valid:\n  " + "\n  ".join(problems))
     return {"counters": stat, "per_request_missed": missed, "per_request_balanced": balanced}

@@ -157,9 +157,16 @@ impl HttpContext for Filter {
                 Action::Continue
             }
             Some(Mode::BodyRoundTrip { .. }) if !end_of_stream => Action::Pause,
-            Some(Mode::BodyRoundTrip { route_to }) => {
+            Some(Mode::BodyRoundTrip {
+                route_to,
+                header_reads,
+            }) => {
                 copy_body_back(body_size);
                 route_to_next(route_to);
+                for _ in 0..*header_reads {
+                    // The answer (none) does not matter: the call is what is measured.
+                    let _ = hostcalls::get_map_value(MapType::HttpRequestHeaders, "x-bench-absent");
+                }
                 Action::Continue
             }
             _ => Action::Continue,
@@ -200,9 +207,11 @@ fn route_to_next(names: &[String]) {
     }
     let turn = NEXT_ROUTE.with(|next| next.replace(next.get().wrapping_add(1)));
     let name = &names[turn % names.len()];
-    if let Err(status) =
-        hostcalls::set_map_value(MapType::HttpRequestHeaders, "x-selected-provider", Some(name))
-    {
+    if let Err(status) = hostcalls::set_map_value(
+        MapType::HttpRequestHeaders,
+        "x-selected-provider",
+        Some(name),
+    ) {
         log(
             LogLevel::Warn,
             &format!("setting x-selected-provider: {status:?}"),

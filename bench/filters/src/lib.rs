@@ -21,7 +21,10 @@
 //!   `route_to` (a list of provider names, none by default): each request then also sets
 //!   `x-selected-provider` to the next name in turn and re-matches its route, the floor of any
 //!   filter that both rewrites the body and chooses the provider (what Envoy does for the
-//!   header write and the route re-match, with no decision in the VM).
+//!   header write and the route re-match, with no decision in the VM). Field `header_reads`
+//!   (0 by default, at most 100): that many extra reads of a request header no client sends,
+//!   the cheapest host call there is, so that a floor can make as many host calls as the real
+//!   filter and show what the calls themselves cost.
 //! * `noop` — continues at every callback: what any proxy-wasm filter costs in Envoy before it
 //!   does anything (the VM calls per request: context creation, each callback, the end).
 //!
@@ -41,6 +44,7 @@ pub const DEFAULT_PATH: &str = "/MGET/ai_metric:minimax_1/ai_metric:qwen_1.json"
 pub const DEFAULT_TIMEOUT_MS: u64 = 100;
 pub const DEFAULT_NEW_MODEL: &str = "qwen3-max-preview";
 const MAX_TIMEOUT_MS: u64 = 60_000;
+const MAX_HEADER_READS: u64 = 100;
 const MODES: &[&str] = &[
     "store_round_trip",
     "serde_rewrite",
@@ -63,6 +67,7 @@ pub enum Mode {
     BufferOnly,
     BodyRoundTrip {
         route_to: Vec<String>,
+        header_reads: u64,
     },
     Noop,
 }
@@ -114,8 +119,9 @@ pub fn parse_config(bytes: &[u8]) -> Result<Mode, String> {
         "body_round_trip" => (
             Mode::BodyRoundTrip {
                 route_to: names(&fields, "route_to")?,
+                header_reads: count(&fields, "header_reads", MAX_HEADER_READS)?,
             },
-            &["route_to"],
+            &["route_to", "header_reads"],
         ),
         "noop" => (Mode::Noop, &[]),
         other => {
@@ -167,6 +173,17 @@ fn path(fields: &Map<String, Value>) -> Result<String, String> {
         return Err("field `path`: must start with /".into());
     }
     Ok(path)
+}
+
+/// A whole number from 0 to `max`; absent: 0.
+fn count(fields: &Map<String, Value>, name: &str, max: u64) -> Result<u64, String> {
+    match fields.get(name) {
+        None => Ok(0),
+        Some(value) => match value.as_u64() {
+            Some(count) if count <= max => Ok(count),
+            _ => Err(format!("field `{name}`: not an integer from 0 to {max}")),
+        },
+    }
 }
 
 fn timeout_ms(fields: &Map<String, Value>) -> Result<u64, String> {
@@ -230,12 +247,17 @@ mod tests {
         );
         assert_eq!(
             parse_config(br#"{"mode":"body_round_trip"}"#).unwrap(),
-            Mode::BodyRoundTrip { route_to: vec![] }
+            Mode::BodyRoundTrip {
+                route_to: vec![],
+                header_reads: 0
+            }
         );
         assert_eq!(
-            parse_config(br#"{"mode":"body_round_trip","route_to":["a","b"]}"#).unwrap(),
+            parse_config(br#"{"mode":"body_round_trip","route_to":["a","b"],"header_reads":16}"#)
+                .unwrap(),
             Mode::BodyRoundTrip {
-                route_to: vec!["a".into(), "b".into()]
+                route_to: vec!["a".into(), "b".into()],
+                header_reads: 16
             }
         );
         assert_eq!(
@@ -299,6 +321,10 @@ mod tests {
             (
                 br#"{"mode":"body_round_trip","route_to":"a"}"#,
                 "field `route_to`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","header_reads":101}"#,
+                "field `header_reads`",
             ),
         ];
         for (config, field) in cases {
