@@ -4,7 +4,7 @@
 
 use ai_load_balancer::engine::prometheus::samples;
 use ai_load_balancer::engine::{engine_load, parse_hash_loads, parse_json_loads};
-use ai_load_balancer::rewrite::{body_facts, rewrite_model};
+use ai_load_balancer::rewrite::{body_facts, rewrite_model, StreamRewrite};
 use ai_load_balancer::store::{parse_json_reply, parse_mget_reply};
 
 use crate::growth::{assert_linear_text, assert_linear_time, numbered, shape, Shape};
@@ -50,6 +50,39 @@ fn bodies_with_escapes_duplicate_models_and_small_values() {
     for shape in BODIES {
         assert!(rewrite_and_facts(&shape.build(1 << 10)) > 0, "{shape:?}");
         shape.assert_linear_time(LARGE, rewrite_and_facts);
+    }
+}
+
+/// The streaming rewrite of `body` fed in `chunk`-byte pieces: output bytes plus replacements.
+fn streamed_in_chunks(body: &str, chunk: usize) -> usize {
+    let mut rewrite = StreamRewrite::new();
+    let mut out = Vec::with_capacity(body.len() + 64);
+    for piece in body.as_bytes().chunks(chunk) {
+        rewrite.feed(piece, "qwen-max", &mut out);
+    }
+    rewrite.finish(&mut out);
+    out.len() + rewrite.rewritten()
+}
+
+/// Bodies streamed in tiny and in large pieces: whatever it holds back between pieces (a key
+/// or value cut in two), the work per byte stays the same.
+#[test]
+fn streamed_bodies_in_tiny_and_large_pieces() {
+    // A `model` value longer than any piece, and one piece boundary inside every key.
+    let long_model = shape(
+        "streamed long model value",
+        r#"{"messages":[],"model":""#,
+        r#"\u0061bcdefghij"#,
+        r#""}"#,
+    );
+    for shape in BODIES.iter().chain([&long_model]) {
+        for chunk in [7, 64 << 10] {
+            assert!(
+                streamed_in_chunks(&shape.build(1 << 10), chunk) > 0,
+                "{shape:?}"
+            );
+            shape.assert_linear_time(LARGE, |body| streamed_in_chunks(body, chunk));
+        }
     }
 }
 
