@@ -30,6 +30,14 @@ pub struct Floor {
     pub tokens: u64,
 }
 
+/// A provider some pool watches: its record's key, and the highest floors of those pools
+/// (what its record must keep).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateWatch {
+    pub key: String,
+    pub floor: Floor,
+}
+
 impl Floor {
     /// The higher of each floor: what a provider in several pools must remember.
     pub fn max(self, other: Floor) -> Floor {
