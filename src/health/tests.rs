@@ -278,7 +278,7 @@ fn tokens_are_masked_and_picked_at_random_among_the_usable() {
     let mut rng = Rng::new(7);
     let mut seen = [0usize; 3];
     for _ in 0..1_000 {
-        let token = pool.choose(&health, 5, &mut rng).unwrap();
+        let token = pool.choose(&health, &|_| false, 5, &mut rng).unwrap();
         let index = pool.tokens.iter().position(|t| t == token).unwrap();
         seen[index] += 1;
     }

@@ -73,19 +73,23 @@ impl TokenPool {
         }
     }
 
-    /// A random usable token; when none is usable, the one that comes back first (a request is
-    /// never refused for want of a token).
+    /// A random usable token, preferring those whose rate-limit budget is not `low`; when none
+    /// is usable, the one that comes back first (a request is never refused for want of a token).
     pub fn choose<'a>(
         &'a self,
         health: &ProviderHealth,
+        low: &dyn Fn(u64) -> bool,
         now_ms: u64,
         rng: &mut Rng,
     ) -> Option<&'a ApiToken> {
-        let usable: Vec<&ApiToken> = self
+        let mut usable: Vec<&ApiToken> = self
             .tokens
             .iter()
             .filter(|token| health.token_usable(token.fingerprint, now_ms))
             .collect();
+        if usable.iter().any(|token| !low(token.fingerprint)) {
+            usable.retain(|token| !low(token.fingerprint));
+        }
         if usable.is_empty() {
             // The first of those whose cooldown ends first (`min_by_key` keeps the first tie).
             return self

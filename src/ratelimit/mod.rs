@@ -58,7 +58,19 @@ impl Entry {
             || low(self.tokens, self.tokens_reset_ms, floor.tokens)
     }
 
-    /// When every low budget has refilled.
+    /// When the budgets below `floor` have refilled (`now_ms` when none is).
+    pub fn low_until(&self, floor: Floor, now_ms: u64) -> u64 {
+        let mut until = now_ms;
+        if self.requests.is_some_and(|left| left < floor.requests) {
+            until = until.max(self.requests_reset_ms);
+        }
+        if self.tokens.is_some_and(|left| left < floor.tokens) {
+            until = until.max(self.tokens_reset_ms);
+        }
+        until
+    }
+
+    /// When every budget it holds has refilled.
     pub fn back_at(&self) -> u64 {
         self.requests_reset_ms.max(self.tokens_reset_ms)
     }
