@@ -212,7 +212,7 @@ fn rate_limits_are_refused_with_their_path() {
         ),
         (
             format!("{PROVIDERS}models: {{x: {{strategy: random, rate_limits: {{min_remaining_requests: -1}}, backends: [{{provider: a}}]}}}}\n"),
-            "models.x.rate_limits.min_remaining_requests: must be a whole number from 0 to 1000000000, got -1",
+            "models.x.rate_limits.min_remaining_requests: must be a whole number from 0 to 1000000, got -1",
         ),
         (
             format!("{PROVIDERS}strategy: random\nrate_limits: {{floor: 1}}\n"),

@@ -73,7 +73,7 @@ pub(super) fn pick_healthy<'a>(
 ) -> Option<HealthyPick<'a>> {
     let now_ms = host.now_ms();
     let pool = candidates.pool;
-    let rate_limits = rate_limits::read(host, candidates.config, pool);
+    let mut rate_limits = rate_limits::read(host, candidates.config, pool);
     let mut availability: Vec<Option<Availability>> = Vec::with_capacity(backends.len());
     let mut held_back = vec![false; backends.len()];
     for (index, ((pool_backend, health), backend)) in pool
@@ -91,17 +91,14 @@ pub(super) fn pick_healthy<'a>(
             _ => None,
         };
         backend.available = matches!(now, Some(Availability::Available | Availability::TrialDue));
-        if let (true, Some(floor), Some(provider), Some(record)) = (
-            backend.available,
-            pool.rate_limits,
-            provider,
-            rate_limits.get(index),
-        ) {
-            let low = rate_limits::is_low(provider, health, record, floor, now_ms);
-            if let Some(held) = held_back.get_mut(index) {
-                *held = low;
-            }
-            backend.available = !low;
+        if let (Some(provider), Some(record), Some(held)) =
+            (provider, rate_limits.get(index), held_back.get_mut(index))
+        {
+            *held = backend.available
+                && pool.rate_limits.is_some_and(|floor| {
+                    rate_limits::is_low(provider, health, record, floor, now_ms)
+                });
+            backend.available &= !*held;
         }
         availability.push(now);
     }
@@ -127,7 +124,10 @@ pub(super) fn pick_healthy<'a>(
                 all_out: true,
                 trial_since: None,
                 health: candidates.health.get(index)?,
-                rate_limits: rate_limits.get(index).cloned().unwrap_or_default(),
+                rate_limits: rate_limits
+                    .get_mut(index)
+                    .map(std::mem::take)
+                    .unwrap_or_default(),
                 floor: pool.rate_limits,
             });
         }
@@ -161,7 +161,10 @@ pub(super) fn pick_healthy<'a>(
             all_out: false,
             trial_since,
             health: candidates.health.get(picked.index)?,
-            rate_limits: rate_limits.get(picked.index).cloned().unwrap_or_default(),
+            rate_limits: rate_limits
+                .get_mut(picked.index)
+                .map(std::mem::take)
+                .unwrap_or_default(),
             floor: pool.rate_limits,
         });
     }

@@ -112,13 +112,10 @@ pub(super) fn record_answer(
         .map_or_else(String::new, |token: &ApiToken| {
             format!(" API token {}", token.masked())
         });
-    let told = |left: Option<u64>| left.map_or_else(|| "?".to_string(), |n| n.to_string());
     info!(
-        "ai-load-balancer: provider {}{key} below its rate-limit floor ({} requests, {} tokens \
-         left); avoided for {} ms unless nothing else is available",
+        "ai-load-balancer: provider {}{key} is below its rate-limit floor; avoided for {} ms \
+         unless nothing else is available",
         provider.name,
-        told(entry.requests),
-        told(entry.tokens),
         entry.low_until(watch.floor, now_ms).saturating_sub(now_ms)
     );
     host.count(Stat::Provider(provider.name.clone(), "rate_limited"));

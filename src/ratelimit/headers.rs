@@ -113,12 +113,10 @@ pub fn observe(headers: &[(String, String)], now_ms: u64) -> Observed {
 
 /// Digits only (no sign, no fraction), saturating.
 fn whole(text: &str) -> Option<u64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+    match decimal(text.as_bytes(), 0)? {
+        (number, _, 1, end) if end == text.len() => Some(number),
+        _ => None,
     }
-    Some(text.bytes().fold(0u64, |n, b| {
-        n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
-    }))
 }
 
 /// A Go duration (`1h2m3.5s`, `20ms`, `100us`) or bare seconds (`30`, `1.5`), in

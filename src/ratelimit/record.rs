@@ -64,31 +64,33 @@ fn decode(bytes: &[u8]) -> Option<RateRecord> {
     if parts.next()? != "r1" {
         return None;
     }
-    let entries = parts.map(decode_entry).collect::<Option<_>>()?;
+    let mut entries = Vec::new();
+    for part in parts {
+        entries.push(decode_entry(part)?);
+    }
     Some(RateRecord { entries })
 }
 
 fn decode_entry(text: &str) -> Option<Entry> {
     let mut fields = text.split(' ');
-    let mut next = || fields.next();
-    let token = match next()? {
+    let token = match fields.next()? {
         "-" => None,
         hex => Some(u64::from_str_radix(hex, 16).ok()?),
     };
-    let mut budget = || -> Option<(Option<u64>, u64)> {
-        let left = match next()? {
+    // Budgets then resets, in order; `-`: not told.
+    let mut numbers = [None; 4];
+    for number in &mut numbers {
+        *number = match fields.next()? {
             "-" => None,
-            number => Some(number.parse().ok()?),
+            digits => Some(digits.parse::<u64>().ok()?),
         };
-        Some((left, next()?.parse().ok()?))
-    };
-    let (requests, requests_reset_ms) = budget()?;
-    let (tokens, tokens_reset_ms) = budget()?;
-    next().is_none().then_some(Entry {
+    }
+    let [requests, requests_reset_ms, tokens, tokens_reset_ms] = numbers;
+    fields.next().is_none().then_some(Entry {
         token,
         requests,
-        requests_reset_ms,
+        requests_reset_ms: requests_reset_ms?,
         tokens,
-        tokens_reset_ms,
+        tokens_reset_ms: tokens_reset_ms?,
     })
 }

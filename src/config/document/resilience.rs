@@ -262,7 +262,7 @@ pub struct RateLimits {
             "default" = 1
         ))
     )]
-    pub min_remaining_requests: Option<Whole<0, 1_000_000_000>>,
+    pub min_remaining_requests: Option<Whole<0, 1_000_000>>,
     /// Fewer remaining tokens than this is low; 0 does not watch tokens.
     #[cfg_attr(
         not(target_arch = "wasm32"),
@@ -272,5 +272,5 @@ pub struct RateLimits {
             "default" = 1
         ))
     )]
-    pub min_remaining_tokens: Option<Whole<0, 1_000_000_000>>,
+    pub min_remaining_tokens: Option<Whole<0, 1_000_000>>,
 }
