@@ -51,13 +51,16 @@ pub(super) fn is_low(
     let Some(pool) = &provider.tokens else {
         return false;
     };
-    let mut usable = pool
-        .tokens
-        .iter()
-        .filter(|token| health.token_usable(token.fingerprint, now_ms))
-        .peekable();
-    usable.peek().is_some()
-        && usable.all(|token| record.is_below(Some(token.fingerprint), floor, now_ms))
+    let mut any_usable = false;
+    for token in &pool.tokens {
+        if health.token_usable(token.fingerprint, now_ms) {
+            if !record.is_below(Some(token.fingerprint), floor, now_ms) {
+                return false;
+            }
+            any_usable = true;
+        }
+    }
+    any_usable
 }
 
 /// The budgets the upstream's response tells, for the provider (and key) a request used.

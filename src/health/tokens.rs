@@ -82,14 +82,16 @@ impl TokenPool {
         now_ms: u64,
         rng: &mut Rng,
     ) -> Option<&'a ApiToken> {
-        let mut usable: Vec<&ApiToken> = self
+        let usable_now = |token: &ApiToken| health.token_usable(token.fingerprint, now_ms);
+        let prefer_not_low = self
             .tokens
             .iter()
-            .filter(|token| health.token_usable(token.fingerprint, now_ms))
+            .any(|token| usable_now(token) && !low(token.fingerprint));
+        let usable: Vec<&ApiToken> = self
+            .tokens
+            .iter()
+            .filter(|token| usable_now(token) && !(prefer_not_low && low(token.fingerprint)))
             .collect();
-        if usable.iter().any(|token| !low(token.fingerprint)) {
-            usable.retain(|token| !low(token.fingerprint));
-        }
         if usable.is_empty() {
             // The first of those whose cooldown ends first (`min_by_key` keeps the first tie).
             return self

@@ -195,16 +195,27 @@ pub fn epoch_ms(text: &str) -> Option<u64> {
             b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
         })
     };
-    let separators = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
-    if separators
-        .iter()
-        .any(|&(at, sep)| bytes.get(at) != Some(&sep))
-        || !matches!(bytes.get(10), Some(b'T' | b't' | b' '))
-    {
-        return None;
+    // `YYYY-MM-DDTHH:MM:SS`: each field, then its separator.
+    let mut fields = [0i64; 6];
+    for (index, field) in fields.iter_mut().enumerate() {
+        let (start, len) = if index == 0 {
+            (0, 4)
+        } else {
+            (3 * index + 2, 2)
+        };
+        *field = number(start, len)?;
+        let separator = bytes.get(start + len).copied();
+        let expected = match index {
+            0 | 1 => separator == Some(b'-'),
+            2 => matches!(separator, Some(b'T' | b't' | b' ')),
+            3 | 4 => separator == Some(b':'),
+            _ => true,
+        };
+        if !expected {
+            return None;
+        }
     }
-    let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
-    let (hour, minute, second) = (number(11, 2)?, number(14, 2)?, number(17, 2)?);
+    let [year, month, day, hour, minute, second] = fields;
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
         return None;
     }
