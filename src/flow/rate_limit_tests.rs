@@ -130,3 +130,56 @@ fn without_rate_limits_the_headers_are_not_read() {
     let next = exchange(&config, &host.shared, NOW + 1, &[]);
     assert_eq!(to(&next), "a");
 }
+
+#[test]
+fn a_retry_reply_tells_its_provider_budget_too() {
+    let config = r#"
+providers:
+- {name: a, model: ma, cluster: a_cluster}
+- {name: b, model: mb, cluster: b_cluster}
+load_source: none
+strategy: failover
+rate_limits: {min_remaining_requests: 1}
+retry: {max_retries: 1}
+"#;
+    let mut flow = flow(config);
+    let mut host = post(CHAT);
+    host.now_ms = NOW;
+    let worker = &mut FakeWorker::new(3);
+    if flow.on_request_headers(&mut host, false, worker) == Verdict::Pause {
+        let size = host.body.len();
+        flow.on_request_body(&mut host, size, true, worker);
+    }
+    assert_eq!(to(&host), "a");
+    for (name, value) in [
+        (":status", "429"),
+        ("x-ratelimit-remaining-requests", "0"),
+        ("x-ratelimit-reset-requests", "20s"),
+    ] {
+        host.response_headers
+            .insert(name.to_string(), value.to_string());
+    }
+    assert_eq!(flow.on_response_headers(&mut host, worker), Verdict::Pause);
+    assert_eq!(host.dispatched.len(), 1, "retried on b");
+    let reply = crate::call::CallReply {
+        status: Some(200),
+        headers: vec![
+            (":status".into(), "200".into()),
+            ("anthropic-ratelimit-requests-remaining".into(), "0".into()),
+            (
+                "anthropic-ratelimit-requests-reset".into(),
+                "2099-01-01T00:00:00Z".into(),
+            ),
+        ],
+        body: b"{}".to_vec(),
+    };
+    flow.on_call_reply(&mut host, reply, worker);
+    assert_eq!(host.responded.len(), 1, "the retry's reply answered");
+    for provider in ["a", "b"] {
+        assert_eq!(
+            host.counted(&format!("ai_lb.provider.{provider}.rate_limited")),
+            1
+        );
+        assert!(host.shared.contains_key(&rate_limit_key(provider)));
+    }
+}
