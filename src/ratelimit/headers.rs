@@ -7,8 +7,9 @@
 //!   (Go durations: `20ms`, `6m0s`, `2m59.56s`; a bare number is seconds);
 //! - Anthropic: `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-remaining`
 //!   and `…-reset` (RFC 3339 times);
-//! - the IETF draft: `ratelimit-remaining` with `ratelimit-reset` (seconds), or the later
-//!   `ratelimit: "<policy>";r=<remaining>;t=<seconds>`, counted as requests.
+//! - the IETF draft as gateways send it: `ratelimit-remaining` with `ratelimit-reset`
+//!   (seconds), counted as requests. (The draft's later structured `RateLimit` field is not
+//!   read: no LLM provider sends it, and its parser would cost the module a kilobyte.)
 
 /// A reset further away than this is read as this far: a value that would keep a provider
 /// aside for days is more likely wrong than right, and the next answer says again.
@@ -42,8 +43,6 @@ enum Part {
     ResetIn,
     /// An RFC 3339 time.
     ResetAt,
-    /// The IETF structured field: both.
-    Structured,
 }
 
 /// Header name, what it gives, its slot (budgets told by one family of headers), and
@@ -63,7 +62,6 @@ const FIELDS: &[(&str, Part, usize)] = &[
     ("anthropic-ratelimit-output-tokens-reset", Part::ResetAt, 5),
     ("ratelimit-remaining", Part::Left, 6),
     ("ratelimit-reset", Part::ResetIn, 6),
-    ("ratelimit", Part::Structured, 6),
 ];
 /// Slots that count tokens; the others count requests.
 const TOKEN_SLOTS: [bool; 7] = [false, true, false, true, true, true, false];
@@ -87,11 +85,6 @@ pub fn observe(headers: &[(String, String)], now_ms: u64) -> Observed {
             Part::Left => *left = whole(value),
             Part::ResetIn => *reset_at = delay_ms(value).map(|ms| cap(now_ms.saturating_add(ms))),
             Part::ResetAt => *reset_at = epoch_ms(value).map(cap),
-            Part::Structured => {
-                let (r, t) = structured(value);
-                *left = r.or(*left);
-                *reset_at = t.map(|s| cap(now_ms.saturating_add(s.saturating_mul(1000))));
-            }
         }
     }
     let mut observed = Observed::default();
@@ -255,18 +248,4 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let day_of_year = (153 * month_index + 2) / 5 + day - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
-}
-
-/// The IETF `RateLimit` field's first item: its `r` (remaining) and `t` (seconds to reset).
-fn structured(value: &str) -> (Option<u64>, Option<u64>) {
-    let first = value.split(',').next().unwrap_or_default();
-    let (mut remaining, mut reset) = (None, None);
-    for parameter in first.split(';').skip(1) {
-        match parameter.trim().split_once('=') {
-            Some(("r", number)) => remaining = whole(number.trim()),
-            Some(("t", number)) => reset = whole(number.trim()),
-            _ => {}
-        }
-    }
-    (remaining, reset)
 }

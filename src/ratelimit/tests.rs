@@ -124,21 +124,21 @@ fn anthropic_headers_keep_the_tightest_token_budget_and_cap_far_resets() {
 
 #[test]
 fn ietf_draft_fields_count_as_requests() {
-    let older = observe(
-        &headers(&[("ratelimit-remaining", "4"), ("ratelimit-reset", "30")]),
+    let observed = observe(
+        &headers(&[("RateLimit-Remaining", "4"), ("RateLimit-Reset", "30")]),
         NOW,
     );
-    let newer = observe(
-        &headers(&[("ratelimit", "\"default\";r=4;t=30, \"daily\";r=900;t=3600")]),
-        NOW,
+    assert_eq!(
+        observed.requests,
+        Some(Remaining {
+            left: 4,
+            reset_at_ms: Some(NOW + 30_000),
+        })
     );
-    let four = Some(Remaining {
-        left: 4,
-        reset_at_ms: Some(NOW + 30_000),
-    });
-    assert_eq!(older.requests, four);
-    assert_eq!(newer.requests, four);
-    assert_eq!(newer.tokens, None);
+    assert_eq!(observed.tokens, None);
+    // The later structured field is not read.
+    let structured = observe(&headers(&[("ratelimit", "\"default\";r=0;t=30")]), NOW);
+    assert!(structured.is_empty());
 }
 
 #[test]
@@ -148,7 +148,7 @@ fn garbage_values_and_unrelated_headers_tell_nothing() {
             ("x-ratelimit-remaining-requests", "-1"),
             ("x-ratelimit-remaining-tokens", "lots"),
             ("anthropic-ratelimit-requests-remaining", ""),
-            ("ratelimit", "garbage;r=x"),
+            ("ratelimit-remaining", "4.5"),
             ("content-type", "application/json"),
         ]),
         NOW,

@@ -16,7 +16,7 @@ const NOW: u64 = 1_764_841_746_000;
 #[rustfmt::skip]
 const VALUE_TOKENS: &[&[u8]] = &[
     b"0", b"9", b"1.", b".5", b"h", b"m", b"s", b"ms", b"us", b"\xc2\xb5s", b"ns", b"-", b"+",
-    b"T", b"Z", b":", b"2025-12-04", b"T09:49:06", b"+08:00", b";r=", b";t=", b",", b"\"",
+    b"T", b"Z", b":", b"2025-12-04", b"T09:49:06", b"+08:00", b",", b"\"",
     b"18446744073709551616", b" ", b"\xff",
 ];
 
@@ -27,7 +27,7 @@ const SEEDS: &[&[u8]] = &[
     b"30",
     b"2025-12-04T09:49:06.25Z",
     b"2025-12-04T17:49:06+08:00",
-    b"\"default\";r=4;t=30",
+    b"18446744073709551615",
 ];
 
 const NAMES: &[&str] = &[
@@ -41,7 +41,6 @@ const NAMES: &[&str] = &[
     "anthropic-ratelimit-output-tokens-reset",
     "ratelimit-remaining",
     "ratelimit-reset",
-    "ratelimit",
 ];
 
 fn values() -> impl Strategy<Value = Vec<u8>> {
@@ -141,10 +140,10 @@ fn long_values_take_linear_time() {
             tail: "s",
         },
         Shape {
-            what: "structured parameters",
-            head: "\"p\"",
-            unit: ";x=1",
-            tail: ";r=1",
+            what: "long count",
+            head: "",
+            unit: "9876543210",
+            tail: "",
         },
     ] {
         shape.assert_linear_time(1 << 20, |text| {
@@ -154,7 +153,7 @@ fn long_values_take_linear_time() {
                     "x-ratelimit-remaining-requests".to_string(),
                     "1".to_string(),
                 ),
-                ("ratelimit".to_string(), text.to_string()),
+                ("ratelimit-remaining".to_string(), text.to_string()),
             ];
             observe(&headers, NOW)
         });
