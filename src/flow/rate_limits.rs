@@ -97,6 +97,10 @@ pub(super) fn record_answer(
     };
     let now_ms = host.now_ms();
     let observed = observe(headers, now_ms);
+    if observed.is_empty() {
+        // A provider that tells nothing costs nothing more (its entries age out on their own).
+        return;
+    }
     let mut went_low = None;
     let written = host.update_shared(&watch.key, &mut |current| {
         let mut record = RateRecord::read(current);
