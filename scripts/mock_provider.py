@@ -24,9 +24,18 @@ except these two:
                          in OpenAI's error format), retry_after_s (a Retry-After header on
                          failing answers; 0 sends none), refused_tokens (API keys this provider
                          refuses: an answer whose Authorization (`Bearer <key>` or the bare key)
-                         or X-Api-Key carries one is a 401, before answer_status); answers the
-                         new state. An unknown field or a bad value answers 400, changing
-                         nothing.
+                         or X-Api-Key carries one is a 401, before answer_status),
+                         rate_limit_requests (null: unlimited, no rate-limit headers; a number:
+                         the requests each window allows, counted down by every POST answer,
+                         whose rate-limit headers tell what is left; at 0 the answer is a 429
+                         with the headers, before answer_status), rate_limit_reset_s (the
+                         window's length, from its first request: the budget refills then),
+                         rate_limit_style (the headers: `openai`, x-ratelimit-*-requests with
+                         a Go duration, or `anthropic`, anthropic-ratelimit-requests-* with an
+                         RFC 3339 time), rate_limit_per_key (true: one budget per API key, as
+                         providers count them; false: one for the provider); setting any
+                         rate_limit_ field starts the budgets afresh. Answers the new state.
+                         An unknown field or a bad value answers 400, changing nothing.
     POST /_mock/reset    back to the starting values (the counters of what it saw stay)
     GET  /_mock/received the requests it answered, oldest first (the last 200), each exactly
                          as it arrived: method, path, every header line in order (repeats
@@ -63,7 +72,10 @@ def starting_state(name):
     """What a fresh mock pretends: an idle engine that answers at once."""
     return {"running": 0, "waiting": 0, "kv_cache_usage": 0.0, "prefix_cache_queries": 0,
             "prefix_cache_hits": 0, "model_name": name, "delay_ms": 0, "metrics_status": 200,
-            "answer_status": 200, "retry_after_s": 0, "refused_tokens": []}
+            "answer_status": 200, "retry_after_s": 0, "refused_tokens": [],
+            "rate_limit_requests": None, "rate_limit_reset_s": 60, "rate_limit_style": "openai",
+            "rate_limit_per_key": False}
+RATE_LIMIT_STYLES = ("openai", "anthropic")
 
 
 def checked_update(update, current):
@@ -83,10 +95,24 @@ def checked_update(update, current):
                 raise ValueError(f"refused_tokens must be a list of non-empty strings, "
                                  f"got {value!r}")
             value = list(value)
+        elif key == "rate_limit_requests":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 0):
+                raise ValueError(f"rate_limit_requests must be null or a whole number >= 0, "
+                                 f"got {value!r}")
+        elif key == "rate_limit_style":
+            if value not in RATE_LIMIT_STYLES:
+                raise ValueError(f"rate_limit_style must be one of {RATE_LIMIT_STYLES}, "
+                                 f"got {value!r}")
+        elif key == "rate_limit_per_key":
+            if not isinstance(value, bool):
+                raise ValueError(f"rate_limit_per_key must be true or false, got {value!r}")
         elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ValueError(f"{key} must be a number >= 0, got {value!r}")
         elif key == "kv_cache_usage" and value > 1:
             raise ValueError(f"kv_cache_usage is a share from 0 to 1, got {value!r}")
+        elif key == "rate_limit_reset_s" and value <= 0:
+            raise ValueError(f"rate_limit_reset_s must be above 0, got {value!r}")
         elif key == "delay_ms" and value > MAX_DELAY_MS:
             raise ValueError(f"delay_ms above {MAX_DELAY_MS}")
         elif key in ("metrics_status", "answer_status") and (
@@ -114,6 +140,8 @@ class Engine:
         self.seconds_total = 0.0
         self.recorded = collections.deque(maxlen=MAX_RECORDED)
         self.recorded_total = 0
+        # Rate-limit windows: budget key -> [requests left, when the window ends (monotonic)].
+        self.windows = {}
 
     def begin(self):
         """An answer starts: counts it, and returns the delay it must wait (seconds)."""
@@ -150,10 +178,31 @@ class Engine:
     def set(self, update):
         with self.lock:
             self.state = checked_update(update, self.state)
+            if any(key.startswith("rate_limit_") for key in update):
+                self.windows = {}
 
     def reset(self):
         with self.lock:
             self.state = starting_state(self.name)
+            self.windows = {}
+
+    def take_request(self, key):
+        """Counts one request against the budget of `key` (an API key, or None): None when no
+        budget is set, else (allowed, left after it, limit, seconds until the window ends)."""
+        with self.lock:
+            limit = self.state["rate_limit_requests"]
+            if limit is None:
+                return None
+            if not self.state["rate_limit_per_key"]:
+                key = None
+            now = time.monotonic()
+            window = self.windows.get(key)
+            if window is None or now >= window[1]:
+                window = self.windows[key] = [limit, now + self.state["rate_limit_reset_s"]]
+            allowed = window[0] > 0
+            if allowed:
+                window[0] -= 1
+            return allowed, window[0], limit, window[1] - now
 
     def report(self):
         with self.lock:
@@ -289,6 +338,14 @@ class Handler(BaseHTTPRequestHandler):
                                "invalid_request_error", "code": "invalid_api_key"},
                      "provider": name}
             return self._send(401, json.dumps(error).encode())
+        budget = self.server.engine.take_request(self._api_key())
+        limit_headers = self._rate_limit_headers(budget) if budget else {}
+        if budget and not budget[0]:
+            error = {"error": {"message": f"{name}: rate limit reached", "type": "requests",
+                               "code": "rate_limit_exceeded"}, "provider": name}
+            if retry_after_s:
+                limit_headers["Retry-After"] = str(retry_after_s)
+            return self._send(429, json.dumps(error).encode(), extra_headers=limit_headers)
         if status != 200:
             error = {"error": {"message": f"{name} is failing on purpose", "type": "mock_failure",
                                "code": status}, "provider": name}
@@ -318,7 +375,32 @@ class Handler(BaseHTTPRequestHandler):
                 "path": self.path,
             },
         }
-        self._send(200, json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode())
+        self._send(200, json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode(),
+                   extra_headers=limit_headers)
+
+    def _api_key(self):
+        """The API key the request carries (Authorization's bearer token, or X-Api-Key)."""
+        for header in TOKEN_HEADERS:
+            value = self.headers.get(header)
+            if value:
+                return value[len("Bearer "):] if value.startswith("Bearer ") else value
+        return None
+
+    def _rate_limit_headers(self, budget):
+        """The headers that tell what is left of a budget, in the configured style."""
+        _, left, limit, reset_in_s = budget
+        with self.server.engine.lock:
+            style = self.server.engine.state["rate_limit_style"]
+        if style == "anthropic":
+            # Whole seconds, rounded up: a client told too early would meet the 429.
+            reset_at = time.gmtime(time.time() + reset_in_s + 0.999)
+            return {"anthropic-ratelimit-requests-limit": str(limit),
+                    "anthropic-ratelimit-requests-remaining": str(left),
+                    "anthropic-ratelimit-requests-reset":
+                        time.strftime("%Y-%m-%dT%H:%M:%SZ", reset_at)}
+        return {"x-ratelimit-limit-requests": str(limit),
+                "x-ratelimit-remaining-requests": str(left),
+                "x-ratelimit-reset-requests": f"{reset_in_s:.3f}s"}
 
     def _carries_one_of(self, tokens):
         """Whether the request's API-key headers carry one of `tokens`."""

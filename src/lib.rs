@@ -13,6 +13,7 @@ pub mod header_map;
 pub mod health;
 pub mod inflight;
 pub mod load;
+pub mod ratelimit;
 pub mod rewrite;
 pub mod rng;
 pub mod rules;

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 //! Property-based tests of everything that reads outside input: the body scanner and rewriter,
 //! the store replies (RESP, Webdis JSON), the engine metrics (Prometheus text, the endpoint's
-//! JSON, Redis hashes) and the configuration reader (YAML and JSON). Each gets arbitrary bytes,
+//! JSON, Redis hashes), providers' rate-limit headers and the configuration reader (YAML and
+//! JSON). Each gets arbitrary bytes,
 //! token soup and mutated valid inputs (no panic, errors returned), round trips where one
 //! exists, and large adversarial inputs whose time must grow linearly (`linear_time`,
 //! `linear_time_config`).
@@ -27,6 +28,8 @@ mod linear_time_config;
 mod mutate;
 #[path = "fuzz/plugin_config.rs"]
 mod plugin_config;
+#[path = "fuzz/rate_limits.rs"]
+mod rate_limits;
 #[path = "fuzz/runner.rs"]
 mod runner;
 #[path = "fuzz/store_replies.rs"]

@@ -15,6 +15,8 @@ mod conflicts;
 mod ejection;
 #[path = "health_across_workers/probes.rs"]
 mod probes;
+#[path = "health_across_workers/rate_limits.rs"]
+mod rate_limits;
 #[path = "health_across_workers/reload.rs"]
 mod reload;
 #[path = "health_across_workers/retry.rs"]
@@ -28,6 +30,7 @@ use conflicts::*;
 use ejection::*;
 use host::{both_builds, Action, BodyDelivery, Build, Host, Vm};
 use probes::*;
+use rate_limits::*;
 use reload::*;
 use retry::*;
 use serde_json::{json, Value};
@@ -206,4 +209,6 @@ both_builds!(
     a_reload_clears_the_records_of_removed_providers,
     requests_in_flight_during_a_reload_complete,
     the_status_page_answers_allowed_sources_only,
+    a_low_budget_read_by_one_worker_steers_another_until_its_reset,
+    a_low_key_is_avoided_by_every_worker_and_its_provider_once_all_are,
 );

@@ -118,6 +118,17 @@ const BUDGETS: &[Budget] = &[
     ("retry", "proxy_replace_header_map_value", 3, 83, 0),
     ("retry", "proxy_set_buffer_bytes", 1, 1037, 0),
     ("retry", "proxy_set_shared_data", 1, 26, 0),
+    ("rate_limits", "proxy_call_foreign_function", 1, 17, 0),
+    ("rate_limits", "proxy_get_buffer_bytes", 1, 0, 1024),
+    ("rate_limits", "proxy_get_current_time_nanoseconds", 4, 0, 0),
+    ("rate_limits", "proxy_get_header_map_pairs", 1, 0, 336),
+    ("rate_limits", "proxy_get_header_map_value", 5, 64, 23),
+    ("rate_limits", "proxy_get_shared_data", 7, 152, 1),
+    ("rate_limits", "proxy_increment_metric", 3, 0, 0),
+    ("rate_limits", "proxy_remove_header_map_value", 1, 14, 0),
+    ("rate_limits", "proxy_replace_header_map_value", 2, 65, 0),
+    ("rate_limits", "proxy_set_buffer_bytes", 1, 1037, 0),
+    ("rate_limits", "proxy_set_shared_data", 1, 26, 0),
 ];
 // END BUDGETS
 

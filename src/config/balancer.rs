@@ -8,6 +8,7 @@ use super::scope::Scope;
 use super::sources::{LoadSource, StoreRead};
 use crate::background::SharedKeys;
 use crate::health::tokens::TokenPool;
+use crate::ratelimit::RateWatch;
 
 pub const DEFAULT_SELECTED_PROVIDER_HEADER: &str = "x-selected-provider";
 pub const DEFAULT_REWRITE_MODEL_HEADER: &str = "x-rewrite-target-model";
@@ -44,6 +45,9 @@ pub struct Provider {
     pub tokens: Option<TokenPool>,
     /// Its health record in shared data.
     pub health_key: String,
+    /// Where its low budgets are shared, and the highest floors of the pools it is in
+    /// (`rate_limits`); `None`: no pool watches it.
+    pub rate_limits: Option<RateWatch>,
 }
 
 impl Provider {

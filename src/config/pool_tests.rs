@@ -160,3 +160,65 @@ fn bad_pools_and_sources_are_refused_naming_the_field() {
         }
     }
 }
+
+#[test]
+fn rate_limits_set_pool_floors_and_each_provider_keeps_the_highest() {
+    use crate::ratelimit::{Floor, RateWatch};
+    let config = global(&format!(
+        "{PROVIDERS}strategy: random\nrate_limits: {{min_remaining_tokens: 500}}\n"
+    ));
+    let floor = Floor {
+        requests: 1,
+        tokens: 500,
+    };
+    assert_eq!(config.pools.pools[0].rate_limits, Some(floor));
+    assert_eq!(
+        config.providers[0].rate_limits,
+        Some(RateWatch {
+            key: "ai_lb/ratelimit/a".into(),
+            floor
+        })
+    );
+    let config = global(&format!(
+        "{PROVIDERS}models:
+  x: {{strategy: random, rate_limits: {{min_remaining_requests: 5, min_remaining_tokens: 0}},
+      backends: [{{provider: a}}]}}
+  y: {{strategy: random, rate_limits: {{min_remaining_requests: 2}}, backends: [{{provider: a}}]}}
+  z: {{strategy: random, backends: [{{provider: b}}]}}
+"
+    ));
+    let watch = config.providers[0].rate_limits.as_ref().unwrap();
+    assert_eq!(
+        watch.floor,
+        Floor {
+            requests: 5,
+            tokens: 1
+        }
+    );
+    assert_eq!(config.providers[1].rate_limits, None, "in no watching pool");
+    assert_eq!(config.pools.pools[2].rate_limits, None);
+}
+
+#[test]
+fn rate_limits_are_refused_with_their_path() {
+    for (text, message) in [
+        (
+            format!("{PROVIDERS}strategy: random\nrate_limits: {{min_remaining_requests: 0, min_remaining_tokens: 0}}\n"),
+            "rate_limits: both floors are 0, so nothing would be avoided; leave rate_limits out to turn it off",
+        ),
+        (
+            format!("{PROVIDERS}rate_limits: {{}}\nmodels: {{x: {{strategy: random, backends: [{{provider: a}}]}}}}\n"),
+            "rate_limits: with models, each pool sets its own rate_limits (models.<name>.rate_limits)",
+        ),
+        (
+            format!("{PROVIDERS}models: {{x: {{strategy: random, rate_limits: {{min_remaining_requests: -1}}, backends: [{{provider: a}}]}}}}\n"),
+            "models.x.rate_limits.min_remaining_requests: must be a whole number from 0 to 1000000, got -1",
+        ),
+        (
+            format!("{PROVIDERS}strategy: random\nrate_limits: {{floor: 1}}\n"),
+            "rate_limits.floor: unknown field `floor`, expected `min_remaining_requests` or `min_remaining_tokens`",
+        ),
+    ] {
+        assert_eq!(parse(&text).unwrap_err().to_string(), message, "{text}");
+    }
+}

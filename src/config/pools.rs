@@ -4,6 +4,7 @@
 
 use super::balancer::Provider;
 use crate::background::fnv1a_64;
+use crate::ratelimit::Floor;
 use crate::strategy::{Ring, Strategy};
 
 /// Latency samples older than this count as none, so a slow provider is tried again.
@@ -37,6 +38,8 @@ pub struct Pool {
     /// The shared-data counter of its round-robin sequence: the pool's name and backends name
     /// it, so one sequence serves every worker.
     pub round_robin_key: String,
+    /// Its rate-limit floors (`rate_limits`); `None`: off.
+    pub rate_limits: Option<Floor>,
 }
 
 impl Pool {
@@ -144,6 +147,7 @@ pub(super) fn pool(
         latency_max_age_ms,
         backends,
         ring,
+        rate_limits: None,
     }
 }
 

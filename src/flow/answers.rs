@@ -72,6 +72,7 @@ mod tests {
             backends: Vec::new(),
             ring: None,
             round_robin_key: String::new(),
+            rate_limits: None,
         };
         Pools {
             pools: names.iter().map(|name| pool(name)).collect(),

@@ -4,10 +4,11 @@
 
 use log::{info, warn};
 
-use super::{RequestHost, Stat};
+use super::{rate_limits, RequestHost, Stat};
 use crate::config::{BalancerConfig, Pool, Provider};
 use crate::health::tokens::ApiToken;
 use crate::health::{Availability, Change, ProviderHealth, Verdict};
+use crate::ratelimit::{Floor, RateRecord};
 use crate::rng::Rng;
 use crate::strategy::{pick, Backend, Inputs, Reason};
 
@@ -22,6 +23,10 @@ pub(super) struct HealthyPick<'a> {
     pub trial_since: Option<u64>,
     /// Its record as read for this pick (before any trial claim).
     pub health: &'a ProviderHealth,
+    /// Its rate-limit record as read for this pick, and the pool's floors (`None`: off): the
+    /// key it uses prefers one that is not low.
+    pub rate_limits: RateRecord,
+    pub floor: Option<Floor>,
 }
 
 /// Each backend's provider health, read once per request (a missing record is healthy).
@@ -56,7 +61,9 @@ pub(super) struct Candidates<'a> {
 }
 
 /// Picks with the pool's strategy among the available backends, claiming the trial of a
-/// provider whose cooldown is over (a claim lost to another request means pick again).
+/// provider whose cooldown is over (a claim lost to another request means pick again). A
+/// backend whose budget is below the pool's rate-limit floor is held back while any other is
+/// available (a soft ejection).
 pub(super) fn pick_healthy<'a>(
     host: &mut dyn RequestHost,
     candidates: &Candidates<'a>,
@@ -66,25 +73,47 @@ pub(super) fn pick_healthy<'a>(
 ) -> Option<HealthyPick<'a>> {
     let now_ms = host.now_ms();
     let pool = candidates.pool;
+    let mut rate_limits = rate_limits::read(host, candidates.config, pool);
     let mut availability: Vec<Option<Availability>> = Vec::with_capacity(backends.len());
-    for ((pool_backend, health), backend) in pool
+    let mut held_back = vec![false; backends.len()];
+    for (index, ((pool_backend, health), backend)) in pool
         .backends
         .iter()
         .zip(candidates.health)
         .zip(backends.iter_mut())
+        .enumerate()
     {
-        let now = match candidates.config.providers.get(pool_backend.provider) {
+        let provider = candidates.config.providers.get(pool_backend.provider);
+        let now = match provider {
             Some(provider) if !(candidates.excluded)(pool_backend.provider) => {
                 Some(health.availability(now_ms, &provider.token_fingerprints()))
             }
             _ => None,
         };
         backend.available = matches!(now, Some(Availability::Available | Availability::TrialDue));
+        if let (Some(provider), Some(record), Some(held)) =
+            (provider, rate_limits.get(index), held_back.get_mut(index))
+        {
+            *held = backend.available
+                && pool.rate_limits.is_some_and(|floor| {
+                    rate_limits::is_low(provider, health, record, floor, now_ms)
+                });
+            backend.available &= !*held;
+        }
         availability.push(now);
     }
-    // Each round either returns or marks one more backend unavailable.
-    for _ in 0..=backends.len() {
+    let mut used_held_back = false;
+    // Each round either returns, marks one more backend unavailable, or (once) lets the held
+    // back ones in.
+    for _ in 0..=backends.len() + 1 {
         if !backends.iter().any(|backend| backend.available) {
+            if held_back.contains(&true) {
+                for (backend, held) in backends.iter_mut().zip(held_back.iter_mut()) {
+                    backend.available = std::mem::take(held);
+                }
+                used_held_back = true;
+                continue;
+            }
             if !candidates.fall_back_to_out {
                 return None;
             }
@@ -95,6 +124,11 @@ pub(super) fn pick_healthy<'a>(
                 all_out: true,
                 trial_since: None,
                 health: candidates.health.get(index)?,
+                rate_limits: rate_limits
+                    .get_mut(index)
+                    .map(std::mem::take)
+                    .unwrap_or_default(),
+                floor: pool.rate_limits,
             });
         }
         let picked = pick(&pool.strategy, backends, pool.ring.as_ref(), inputs, rng)?;
@@ -112,12 +146,26 @@ pub(super) fn pick_healthy<'a>(
             }
             trial_since = Some(now_ms);
         }
+        if used_held_back {
+            if let Some(provider) = pool
+                .backends
+                .get(picked.index)
+                .and_then(|b| candidates.config.providers.get(b.provider))
+            {
+                host.count(Stat::Provider(provider.name.clone(), "rate_limited_picked"));
+            }
+        }
         return Some(HealthyPick {
             index: picked.index,
             reason: picked.reason,
             all_out: false,
             trial_since,
             health: candidates.health.get(picked.index)?,
+            rate_limits: rate_limits
+                .get_mut(picked.index)
+                .map(std::mem::take)
+                .unwrap_or_default(),
+            floor: pool.rate_limits,
         });
     }
     None
@@ -162,14 +210,24 @@ fn update_record(
     })
 }
 
-/// The token a request to `provider` uses, if it has a pool.
+/// The token a request to `provider` uses, if it has a pool: one whose budget is not low, if
+/// there is one.
 pub(super) fn choose_token<'a>(
     provider: &'a Provider,
-    health: &ProviderHealth,
+    picked: &HealthyPick<'_>,
     now_ms: u64,
     rng: &mut Rng,
 ) -> Option<&'a ApiToken> {
-    provider.tokens.as_ref()?.choose(health, now_ms, rng)
+    let record = &picked.rate_limits;
+    let low = |fingerprint: u64| {
+        picked
+            .floor
+            .is_some_and(|floor| record.is_below(Some(fingerprint), floor, now_ms))
+    };
+    provider
+        .tokens
+        .as_ref()?
+        .choose(picked.health, &low, now_ms, rng)
 }
 
 /// Folds a response's verdict into the provider's shared record (read on every response, written

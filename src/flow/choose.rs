@@ -162,7 +162,7 @@ pub(super) fn send(
     if let Some(model) = &backend.model {
         host.set_request_header(&config.rewrite_model_header, model);
     }
-    let token = backends::choose_token(provider, picked.health, now_ms, rng);
+    let token = backends::choose_token(provider, &picked, now_ms, rng);
     if let Some(pool) = &provider.tokens {
         let names = pool.client_credential_headers();
         for (index, name) in names.iter().enumerate() {

@@ -146,6 +146,12 @@ impl RequestHost for FakeHost {
     fn response_header(&self, name: &str) -> Option<String> {
         self.response_headers.get(name).cloned()
     }
+    fn response_headers(&self) -> Vec<(String, String)> {
+        self.response_headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
     fn request_headers(&self) -> Vec<(String, String)> {
         self.headers
             .iter()

@@ -45,7 +45,9 @@ pub enum Stat {
     ScrapeFailed,
     /// Something that happened to one provider: `ejected`, `restored`, `retried` (a request
     /// was retried on it), `fallback` (chosen while every provider was out), `store_error`
-    /// (chosen by weight because the load store failed), `token_unavailable`, `token_restored`.
+    /// (chosen by weight because the load store failed), `token_unavailable`, `token_restored`,
+    /// `rate_limited` (its budget, or a key's, went below a rate-limit floor),
+    /// `rate_limited_picked` (chosen while low: nothing else was available).
     Provider(String, &'static str),
     /// A retry on another provider was sent.
     RetrySent,
@@ -62,7 +64,7 @@ pub enum Stat {
 
 impl Stat {
     /// The events a `Stat::Provider` counter names, as its call sites spell them.
-    pub const PROVIDER_EVENTS: [&'static str; 7] = [
+    pub const PROVIDER_EVENTS: [&'static str; 9] = [
         "ejected",
         "restored",
         "retried",
@@ -70,6 +72,8 @@ impl Stat {
         "store_error",
         "token_unavailable",
         "token_restored",
+        "rate_limited",
+        "rate_limited_picked",
     ];
 
     /// One of each counter (provider-scoped ones for the provider `<provider>`, once per
@@ -194,6 +198,9 @@ pub trait RequestHost {
     fn send_response(&mut self, status: u32, headers: &[(String, String)], body: &[u8]) -> bool;
     /// A header of the upstream's response (in the response-headers callback).
     fn response_header(&self, name: &str) -> Option<String>;
+    /// Every header of the upstream's response (in the response-headers callback): one host
+    /// call, where looking up each rate-limit header would be many.
+    fn response_headers(&self) -> Vec<(String, String)>;
     /// Every request header, as the upstream would get them now.
     fn request_headers(&self) -> Vec<(String, String)>;
     /// Sends a call of the filter's own; its reply comes back through

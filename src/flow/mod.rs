@@ -32,6 +32,7 @@ mod host;
 #[cfg(test)]
 mod memory_tests;
 mod phase;
+mod rate_limits;
 #[cfg(test)]
 mod refusal_tests;
 mod request;

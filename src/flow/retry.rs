@@ -10,7 +10,7 @@
 use log::debug;
 
 use super::phase::Sent;
-use super::{accounting, backends, RequestHost, Stat, Worker};
+use super::{accounting, backends, rate_limits, RequestHost, Stat, Worker};
 use crate::call::{is_hop_by_hop, CallReply, CallRequest};
 use crate::config::BalancerConfig;
 use crate::health::Verdict as HealthVerdict;
@@ -112,6 +112,7 @@ pub(super) fn judge_response(
         .health
         .verdict(Some(status), retry_after.as_deref(), sent.token.is_some());
     backends::record_verdict(host, config, sent.provider, sent.token, verdict);
+    rate_limits::record_response(host, config, sent.provider, sent.token);
     sent.verdict = Some(verdict);
     Some(verdict)
 }
@@ -133,6 +134,7 @@ pub(super) fn on_reply(
         out.token.is_some(),
     );
     backends::record_verdict(host, config, out.provider, out.token, verdict);
+    rate_limits::record_answer(host, config, out.provider, out.token, &reply.headers);
     if verdict == HealthVerdict::Success {
         let mut headers = reply.headers;
         headers.retain(|(name, _)| !is_hop_by_hop(name));
@@ -206,7 +208,7 @@ pub(super) fn retry_elsewhere(
         (":path".to_string(), upstream.path_for(&request.path)),
         (":authority".to_string(), request.authority.clone()),
     ];
-    let token = backends::choose_token(provider, picked.health, now_ms, rng);
+    let token = backends::choose_token(provider, &picked, now_ms, rng);
     let fingerprint = token.map(|token| token.fingerprint);
     for (name, value) in &request.headers {
         let credential = provider

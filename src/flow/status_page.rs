@@ -1,6 +1,6 @@
 //! The opt-in status page (`status_endpoint`): served only to the configured source addresses,
 //! it shows each provider's health, cooldown, load (where the filter holds one without asking
-//! the store) and token availability, tokens masked.
+//! the store), token availability, tokens masked, and budgets below a rate-limit floor.
 
 use super::{accounting, choose, RequestHost};
 use crate::background::fresh_loads;
@@ -8,6 +8,7 @@ use crate::config::{BalancerConfig, InFlightScope, LoadSource, Refresh, StatusEn
 use crate::health::status::{render as render_page, source_ip, ProviderStatus};
 use crate::health::ProviderHealth;
 use crate::load::Loads;
+use crate::ratelimit::RateRecord;
 
 /// A `GET` of the page's path from an allowed address. Any other source is not told the page
 /// exists: its request goes on like any other.
@@ -42,12 +43,20 @@ pub fn render(host: &dyn RequestHost, config: &BalancerConfig) -> Vec<u8> {
     }
     let mut providers = Vec::with_capacity(config.providers.len());
     for (index, (provider, health)) in config.providers.iter().zip(&health).enumerate() {
+        let rate_limits = RateRecord::read(
+            provider
+                .rate_limits
+                .as_ref()
+                .and_then(|watch| host.shared_data(&watch.key))
+                .as_deref(),
+        );
         let mut tokens = Vec::new();
         if let Some(pool) = &provider.tokens {
             for token in &pool.tokens {
                 tokens.push((
                     token.masked(),
                     health.token_usable(token.fingerprint, now_ms),
+                    rate_limits.entry(Some(token.fingerprint)).copied(),
                 ));
             }
         }
@@ -56,6 +65,7 @@ pub fn render(host: &dyn RequestHost, config: &BalancerConfig) -> Vec<u8> {
             health,
             load: loads.get(index).copied().flatten(),
             tokens,
+            rate_limit: rate_limits.entry(None).copied(),
         });
     }
     render_page(&providers, now_ms)

@@ -556,3 +556,6 @@ mod pools;
 
 #[path = "backends_tests.rs"]
 mod backends_in_flow;
+
+#[path = "rate_limit_tests.rs"]
+mod rate_limit_tests;

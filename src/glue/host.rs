@@ -187,6 +187,14 @@ impl RequestHost for ProxyHost<'_> {
             .map(|value| String::from_utf8_lossy(&value).into_owned())
     }
 
+    fn response_headers(&self) -> Vec<(String, String)> {
+        lossy_text(
+            abi::headers(HeaderMap::Response)
+                .map_err(|err| debug!("ai-load-balancer: reading the response headers: {err}"))
+                .unwrap_or_default(),
+        )
+    }
+
     fn request_headers(&self) -> Vec<(String, String)> {
         // As bytes, for the reason `request_header` gives.
         lossy_text(

@@ -1,5 +1,5 @@
 //! The opt-in status page: which source addresses may read it, and what it says (each
-//! provider's health, load, cooldown and tokens, masked), as JSON.
+//! provider's health, load, cooldown, tokens, masked, and low rate-limit budgets), as JSON.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{Availability, ProviderHealth, State};
 use crate::load::Load;
+use crate::ratelimit::Entry;
 
 /// An address or a CIDR block (`10.0.0.0/8`, `::1`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +78,10 @@ pub struct ProviderStatus<'a> {
     pub name: &'a str,
     pub health: &'a ProviderHealth,
     pub load: Option<Load>,
-    /// Masked token and whether it is usable now.
-    pub tokens: Vec<(String, bool)>,
+    /// Masked token, whether it is usable now, and its low rate-limit budgets.
+    pub tokens: Vec<(String, bool, Option<Entry>)>,
+    /// Its own low rate-limit budgets, if any.
+    pub rate_limit: Option<Entry>,
 }
 
 /// The page's JSON: `{"providers": [...]}`.
@@ -95,12 +98,38 @@ struct ProviderEntry<'a> {
     cooldown_remaining_ms: u64,
     load: Option<Load>,
     tokens: Vec<TokenEntry<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate_limit: Option<RateView>,
 }
 
 #[derive(Serialize)]
 struct TokenEntry<'a> {
     token: &'a str,
     available: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate_limit: Option<RateView>,
+}
+
+/// A low budget as the page shows it: what is left, and how long until it refills.
+#[derive(Serialize)]
+struct RateView {
+    requests_remaining: Option<u64>,
+    requests_reset_in_ms: u64,
+    tokens_remaining: Option<u64>,
+    tokens_reset_in_ms: u64,
+}
+
+/// The budgets of `entry` not yet refilled; `None` when none is.
+fn rate_view(entry: Option<&Entry>, now_ms: u64) -> Option<RateView> {
+    let entry = entry?;
+    let live = |left: Option<u64>, reset_ms: u64| left.filter(|_| reset_ms > now_ms);
+    let view = RateView {
+        requests_remaining: live(entry.requests, entry.requests_reset_ms),
+        requests_reset_in_ms: entry.requests_reset_ms.saturating_sub(now_ms),
+        tokens_remaining: live(entry.tokens, entry.tokens_reset_ms),
+        tokens_reset_in_ms: entry.tokens_reset_ms.saturating_sub(now_ms),
+    };
+    (view.requests_remaining.is_some() || view.tokens_remaining.is_some()).then_some(view)
 }
 
 pub fn render(providers: &[ProviderStatus<'_>], now_ms: u64) -> Vec<u8> {
@@ -131,10 +160,12 @@ fn entry<'a>(provider: &'a ProviderStatus<'a>, now_ms: u64) -> ProviderEntry<'a>
         tokens: provider
             .tokens
             .iter()
-            .map(|(masked, usable)| TokenEntry {
+            .map(|(masked, usable, rate)| TokenEntry {
                 token: masked,
                 available: *usable,
+                rate_limit: rate_view(rate.as_ref(), now_ms),
             })
             .collect(),
+        rate_limit: rate_view(provider.rate_limit.as_ref(), now_ms),
     }
 }

@@ -278,7 +278,7 @@ fn tokens_are_masked_and_picked_at_random_among_the_usable() {
     let mut rng = Rng::new(7);
     let mut seen = [0usize; 3];
     for _ in 0..1_000 {
-        let token = pool.choose(&health, 5, &mut rng).unwrap();
+        let token = pool.choose(&health, &|_| false, 5, &mut rng).unwrap();
         let index = pool.tokens.iter().position(|t| t == token).unwrap();
         seen[index] += 1;
     }
@@ -304,13 +304,15 @@ fn the_status_page_shows_health_cooldown_load_and_masked_tokens() {
                     cache_ratio: None,
                     kv_usage: Some(0.25),
                 }),
-                tokens: vec![(token.masked(), false)],
+                tokens: vec![(token.masked(), false, None)],
+                rate_limit: None,
             },
             ProviderStatus {
                 name: "b\"",
                 health: &healthy,
                 load: None,
                 tokens: Vec::new(),
+                rate_limit: None,
             },
         ],
         4_000,
@@ -329,6 +331,45 @@ fn the_status_page_shows_health_cooldown_load_and_masked_tokens() {
              "cooldown_remaining_ms": 0, "load": null, "tokens": []}
         ]})
     );
+}
+
+#[test]
+fn the_status_page_shows_budgets_below_a_floor_until_they_refill() {
+    use crate::ratelimit::Entry;
+    let healthy = ProviderHealth::default();
+    let low = Entry {
+        token: None,
+        requests: Some(0),
+        requests_reset_ms: 5_000,
+        tokens: Some(10),
+        tokens_reset_ms: 3_000,
+    };
+    let status = |rate_limit| ProviderStatus {
+        name: "a",
+        health: &healthy,
+        load: None,
+        tokens: vec![(
+            "sk-…9999".into(),
+            true,
+            Some(Entry {
+                token: Some(1),
+                ..low
+            }),
+        )],
+        rate_limit,
+    };
+    let page = |now_ms| {
+        let page = render(&[status(Some(low))], now_ms);
+        serde_json::from_slice::<serde_json::Value>(&page).unwrap()["providers"][0].clone()
+    };
+    let view = serde_json::json!({"requests_remaining": 0, "requests_reset_in_ms": 1_000,
+        "tokens_remaining": null, "tokens_reset_in_ms": 0});
+    let at_4000 = page(4_000);
+    assert_eq!(at_4000["rate_limit"], view);
+    assert_eq!(at_4000["tokens"][0]["rate_limit"], view);
+    let refilled = page(5_000);
+    assert!(refilled.get("rate_limit").is_none(), "{refilled}");
+    assert!(refilled["tokens"][0].get("rate_limit").is_none());
 }
 
 fn provider(yaml_entry: &str) -> Provider {

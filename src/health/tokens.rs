@@ -73,18 +73,24 @@ impl TokenPool {
         }
     }
 
-    /// A random usable token; when none is usable, the one that comes back first (a request is
-    /// never refused for want of a token).
+    /// A random usable token, preferring those whose rate-limit budget is not `low`; when none
+    /// is usable, the one that comes back first (a request is never refused for want of a token).
     pub fn choose<'a>(
         &'a self,
         health: &ProviderHealth,
+        low: &dyn Fn(u64) -> bool,
         now_ms: u64,
         rng: &mut Rng,
     ) -> Option<&'a ApiToken> {
+        let usable_now = |token: &ApiToken| health.token_usable(token.fingerprint, now_ms);
+        let prefer_not_low = self
+            .tokens
+            .iter()
+            .any(|token| usable_now(token) && !low(token.fingerprint));
         let usable: Vec<&ApiToken> = self
             .tokens
             .iter()
-            .filter(|token| health.token_usable(token.fingerprint, now_ms))
+            .filter(|token| usable_now(token) && !(prefer_not_low && low(token.fingerprint)))
             .collect();
         if usable.is_empty() {
             // The first of those whose cooldown ends first (`min_by_key` keeps the first tie).

@@ -1,6 +1,6 @@
 //! The modes counted, and one measured request: what `make bench` runs (the Envoy build,
 //! `allow_on_headers_stop_iteration: true`, a 1 KB chat body), each strategy family with and
-//! without a pool read from the body, and retry on.
+//! without a pool read from the body, retry on, and rate limits read from the answers.
 
 use std::time::Duration;
 
@@ -98,6 +98,13 @@ pub const MODES: &[Mode] = &[
             json!({"strategy": "round_robin", "retry": {"max_retries": 1},
                    "health": {"probe": false}})
         },
+        warm: Warm::Nothing,
+    },
+    Mode {
+        name: "rate_limits",
+        what:
+            "`round_robin` with `rate_limits` (answers tell a plentiful budget: read, not written)",
+        fields: || json!({"strategy": "round_robin", "rate_limits": {}}),
         warm: Warm::Nothing,
     },
 ];
@@ -265,15 +272,23 @@ fn exchange(host: &mut Host, vm: usize, body: &[u8], mode: &Mode) {
     );
     let completion = br#"{"id":"chatcmpl-bench","object":"chat.completion","choices":[]}"#;
     let length = completion.len().to_string();
-    vm.send_response_headers(
-        request,
-        &[
-            (":status", "200"),
-            ("content-type", "application/json"),
-            ("content-length", &length),
-        ],
-        false,
-    );
+    let mut headers = vec![
+        (":status", "200"),
+        ("content-type", "application/json"),
+        ("content-length", length.as_str()),
+    ];
+    if mode.name == "rate_limits" {
+        // What OpenAI sends on every answer.
+        headers.extend([
+            ("x-ratelimit-limit-requests", "10000"),
+            ("x-ratelimit-remaining-requests", "9999"),
+            ("x-ratelimit-reset-requests", "6ms"),
+            ("x-ratelimit-limit-tokens", "2000000"),
+            ("x-ratelimit-remaining-tokens", "1999000"),
+            ("x-ratelimit-reset-tokens", "30ms"),
+        ]);
+    }
+    vm.send_response_headers(request, &headers, false);
     vm.send_response_body(request, completion, true);
     vm.finish(request);
 }

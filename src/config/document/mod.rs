@@ -15,7 +15,9 @@ use serde::Deserialize;
 use super::balancer::MAX_BODY_BYTES_CEILING;
 
 pub use pools::{Backend, Models, Pool, StrategyName, StrategyOptions};
-pub use resilience::{Health, PrefixRewrite, Probe, ProbeSchedule, Retry, StatusEndpoint};
+pub use resilience::{
+    Health, PrefixRewrite, Probe, ProbeSchedule, RateLimits, Retry, StatusEndpoint,
+};
 pub use sources::{
     Endpoint, EngineMetrics, HashFields, InFlight, LoadFormat, LoadSourceName, Redis, RefreshMode,
     ReplicaScope,
@@ -108,6 +110,18 @@ pub struct Balancer {
         ))
     )]
     pub strategy: Option<StrategyChoice>,
+    /// Without `models`: steer away from a provider (or an API key) whose rate-limit headers say
+    /// its remaining requests or tokens are below these floors, until its reset (a soft ejection:
+    /// used only when nothing else is available). With `models`, each pool sets its own.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "限流感知"},
+            "x-description-i18n" = {"zh-CN": "未配置 `models` 时：提供方（或 API 密钥）的限流响应头表明其剩余请求数或 token 数低于这些下限时，在其重置之前避开它（软摘除：仅在没有其他可用后端时使用）。配置 `models` 时由每个池各自设置。"},
+            "x-default-description" = "off"
+        ))
+    )]
+    pub rate_limits: Option<RateLimits>,
     /// With `models`, for a request whose model is in no pool: `reject` (404 in OpenAI's error
     /// format, listing the names there are), `pass_through` (forwarded untouched, unbalanced), or a
     /// name in `models` (that pool).

@@ -134,6 +134,18 @@ pub struct Pool {
         ))
     )]
     pub strategy: Option<StrategyChoice>,
+    /// Steer away from a backend whose provider (or every usable API key of it) says in its
+    /// rate-limit headers that its remaining requests or tokens are below these floors, until the
+    /// reset; used only when nothing else in the pool is available.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "限流感知"},
+            "x-description-i18n" = {"zh-CN": "后端的提供方（或其全部可用 API 密钥）在限流响应头中表明剩余请求数或 token 数低于这些下限时，在重置之前避开它；仅在池中没有其他可用后端时使用。"},
+            "x-default-description" = "off"
+        ))
+    )]
+    pub rate_limits: Option<super::RateLimits>,
     /// The pool's backends, each a provider and the model it expects; at least one, one of them
     /// with a weight above 0.
     #[cfg_attr(

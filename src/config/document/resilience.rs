@@ -244,3 +244,33 @@ pub struct PrefixRewrite {
     )]
     pub to: Option<String>,
 }
+
+/// Steering away before the 429: a provider (or an API key of its pool) whose answers say fewer
+/// remaining requests or tokens than these floors is avoided until the budget's reset, and used
+/// only when nothing else is available. Read from the rate-limit headers of OpenAI, Azure OpenAI,
+/// Groq, Mistral, Anthropic and the IETF draft (`RateLimit-Remaining`). Presence turns it on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+pub struct RateLimits {
+    /// Fewer remaining requests than this is low; 0 does not watch requests.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "最少剩余请求数"},
+            "x-description-i18n" = {"zh-CN": "剩余请求数低于此值即视为不足；0 表示不关注请求数。"},
+            "default" = 1
+        ))
+    )]
+    pub min_remaining_requests: Option<Whole<0, 1_000_000>>,
+    /// Fewer remaining tokens than this is low; 0 does not watch tokens.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "最少剩余 token 数"},
+            "x-description-i18n" = {"zh-CN": "剩余 token 数低于此值即视为不足；0 表示不关注 token 数。"},
+            "default" = 1
+        ))
+    )]
+    pub min_remaining_tokens: Option<Whole<0, 1_000_000>>,
+}

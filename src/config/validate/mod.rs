@@ -36,9 +36,10 @@ pub fn balancer(
         .as_ref()
         .and_then(|redis| redis.key_prefix.as_deref())
         .unwrap_or(DEFAULT_KEY_PREFIX);
-    let providers = providers(doc, at, key_prefix)?;
+    let mut providers = providers(doc, at, key_prefix)?;
     let loads = sources::load_source(doc, at, &providers, build)?;
     let pools = pools::pools(doc, at, &providers)?;
+    pools::watch_rate_limits(&mut providers, &pools);
     check_strategies_have_loads(&pools, &loads, at)?;
     let selected_provider_header = header_name(
         doc.selected_provider_header.as_ref(),
@@ -183,6 +184,7 @@ fn providers(
             upstream: resilience::upstream(item, &item_path)?,
             tokens: resilience::tokens(item, &item_path)?,
             health_key: health_key(name),
+            rate_limits: None,
         });
     }
     if providers.iter().all(|p| p.weight == 0) {

@@ -9,6 +9,7 @@ use crate::config::pools::{
     REJECT,
 };
 use crate::config::ConfigError;
+use crate::ratelimit::{rate_limit_key, Floor, RateWatch};
 use crate::strategy::{Affinity, ScoreWeights, Strategy};
 
 pub fn pools(
@@ -36,13 +37,20 @@ pub fn pools(
                 id: backend_id(provider, provider.model.as_deref()),
             })
             .collect();
-        let only = pool(String::new(), strategy, latency_max_age_ms, backends);
+        let mut only = pool(String::new(), strategy, latency_max_age_ms, backends);
+        only.rate_limits = rate_limits(doc.rate_limits.as_ref(), &join(at, "rate_limits"))?;
         return Ok(Pools::new(vec![only], false, UnknownModel::Reject));
     };
     if doc.strategy.is_some() {
         return Err(ConfigError::at(
             &join(at, "strategy"),
             "with models, each pool sets its own strategy (models.<name>.strategy)".into(),
+        ));
+    }
+    if doc.rate_limits.is_some() {
+        return Err(ConfigError::at(
+            &join(at, "rate_limits"),
+            "with models, each pool sets its own rate_limits (models.<name>.rate_limits)".into(),
         ));
     }
     let path = join(at, "models");
@@ -142,12 +150,50 @@ fn model_pool(
             "every weight is 0; at least one backend needs a weight above 0".into(),
         ));
     }
-    Ok(pool(
-        name.to_string(),
-        strategy,
-        latency_max_age_ms,
-        backends,
-    ))
+    let mut pool = pool(name.to_string(), strategy, latency_max_age_ms, backends);
+    pool.rate_limits = rate_limits(entry.rate_limits.as_ref(), &join(path, "rate_limits"))?;
+    Ok(pool)
+}
+
+/// `rate_limits`: the floors below which a budget is low (each 1 unless set).
+fn rate_limits(
+    doc: Option<&document::RateLimits>,
+    path: &str,
+) -> Result<Option<Floor>, ConfigError> {
+    let Some(doc) = doc else {
+        return Ok(None);
+    };
+    let floor = Floor {
+        requests: doc.min_remaining_requests.map_or(1, |floor| floor.0),
+        tokens: doc.min_remaining_tokens.map_or(1, |floor| floor.0),
+    };
+    if floor == Floor::default() {
+        return Err(ConfigError::at(
+            path,
+            "both floors are 0, so nothing would be avoided; leave rate_limits out to turn it off"
+                .into(),
+        ));
+    }
+    Ok(Some(floor))
+}
+
+/// Each provider in a pool with `rate_limits` keeps its low budgets in shared data, against
+/// the highest floors of those pools.
+pub fn watch_rate_limits(providers: &mut [Provider], pools: &Pools) {
+    for pool in &pools.pools {
+        let Some(floor) = pool.rate_limits else {
+            continue;
+        };
+        for backend in &pool.backends {
+            if let Some(provider) = providers.get_mut(backend.provider) {
+                let watch = provider.rate_limits.get_or_insert_with(|| RateWatch {
+                    key: rate_limit_key(&provider.name),
+                    floor,
+                });
+                watch.floor = watch.floor.max(floor);
+            }
+        }
+    }
 }
 
 fn strategy_name(name: StrategyName) -> &'static str {
