@@ -4,7 +4,7 @@
 
 use super::balancer::Provider;
 use crate::background::fnv1a_64;
-use crate::strategy::{Ring, Strategy};
+use crate::strategy::{Ring, Spillover, Strategy};
 
 /// Latency samples older than this count as none, so a slow provider is tried again.
 pub const DEFAULT_LATENCY_MAX_AGE_MS: u32 = 30_000;
@@ -20,6 +20,8 @@ pub struct PoolBackend {
     pub weight: u32,
     /// Failover order: the lowest number first.
     pub priority: u32,
+    /// Spillover tier: the lowest first.
+    pub tier: u32,
     /// `provider/model`: the backend's identity on the affinity ring and in latency keys.
     pub id: String,
 }
@@ -32,14 +34,39 @@ pub struct Pool {
     /// How long a latency sample counts (`least_latency`).
     pub latency_max_age_ms: u32,
     pub backends: Vec<PoolBackend>,
-    /// The consistent-hash ring (`prefix_affinity` only).
+    /// Tiers of backends, the first kept while it has room; `None`: one tier.
+    pub spillover: Option<Spillover>,
+    pub session: Option<SessionAffinity>,
+    /// The consistent-hash ring (`prefix_affinity` or session affinity only).
     pub ring: Option<Ring>,
     /// The shared-data counter of its round-robin sequence: the pool's name and backends name
     /// it, so one sequence serves every worker.
     pub round_robin_key: String,
 }
 
+/// Where a pool reads a request's session key: the header first, then the body's field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionAffinity {
+    /// Lowercase.
+    pub header: Option<String>,
+    /// A top-level member of the JSON body.
+    pub body_field: Option<String>,
+    pub load_factor: f64,
+}
+
 impl Pool {
+    /// The body field its session key may come from.
+    pub fn session_field(&self) -> Option<&str> {
+        self.session.as_ref()?.body_field.as_deref()
+    }
+
+    /// Whether the backend at `index` is in a higher tier than the pool's first (spillover).
+    pub fn past_first_tier(&self, index: usize) -> bool {
+        let first = self.backends.iter().map(|backend| backend.tier).min();
+        let tier = self.backends.get(index).map(|backend| backend.tier);
+        tier > first
+    }
+
     /// How much of the prompt its strategy hashes (0: none).
     pub fn prefix_bytes(&self) -> usize {
         match self.strategy {
@@ -69,6 +96,8 @@ pub struct Pools {
     /// The prompt prefix length hashed while the body is read, before the pool is known: the
     /// first affinity pool's (0: no pool hashes).
     pub common_prefix_bytes: usize,
+    /// Likewise, the session key's body field read before the pool is known: the first pool's.
+    pub common_session_field: Option<String>,
 }
 
 impl Pools {
@@ -80,11 +109,16 @@ impl Pools {
                 break;
             }
         }
+        let common_session_field = pools
+            .iter()
+            .find_map(|pool| pool.session_field())
+            .map(str::to_string);
         Self {
             pools,
             by_model,
             unknown_model,
             common_prefix_bytes,
+            common_session_field,
         }
     }
 
@@ -109,23 +143,32 @@ impl Pools {
     pub fn need_body(&self) -> bool {
         self.by_model
             || self.pools.iter().any(|pool| {
-                matches!(
-                    pool.strategy,
-                    Strategy::PrefixAffinity(_) | Strategy::LeastLatency
-                )
+                pool.session_field().is_some()
+                    || matches!(
+                        pool.strategy,
+                        Strategy::PrefixAffinity(_) | Strategy::LeastLatency
+                    )
             })
     }
 }
 
-/// A pool of these backends: its affinity ring, if its strategy needs one, and its round-robin
-/// counter's key.
+/// What a pool does besides its strategy and backends.
+pub(super) struct PoolRules {
+    pub latency_max_age_ms: u32,
+    pub spillover: Option<Spillover>,
+    pub session: Option<SessionAffinity>,
+}
+
+/// A pool of these backends: its affinity ring, if its strategy or session affinity needs one,
+/// and its round-robin counter's key.
 pub(super) fn pool(
     name: String,
     strategy: Strategy,
-    latency_max_age_ms: u32,
+    rules: PoolRules,
     backends: Vec<PoolBackend>,
 ) -> Pool {
-    let ring = matches!(strategy, Strategy::PrefixAffinity(_)).then(|| {
+    let needs_ring = rules.session.is_some() || matches!(strategy, Strategy::PrefixAffinity(_));
+    let ring = needs_ring.then(|| {
         let mut ids: Vec<&str> = Vec::with_capacity(backends.len());
         for backend in &backends {
             ids.push(&backend.id);
@@ -141,8 +184,10 @@ pub(super) fn pool(
         round_robin_key: format!("ai_lb/rr/{:016x}", fnv1a_64(&identity)),
         name,
         strategy,
-        latency_max_age_ms,
+        latency_max_age_ms: rules.latency_max_age_ms,
         backends,
+        spillover: rules.spillover,
+        session: rules.session,
         ring,
     }
 }

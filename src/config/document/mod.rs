@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::balancer::MAX_BODY_BYTES_CEILING;
 
-pub use pools::{Backend, Models, Pool, StrategyName, StrategyOptions};
+pub use pools::{Backend, Models, Pool, SessionAffinity, Spillover, StrategyName, StrategyOptions};
 pub use resilience::{Health, PrefixRewrite, Probe, ProbeSchedule, Retry, StatusEndpoint};
 pub use sources::{
     Endpoint, EngineMetrics, HashFields, InFlight, LoadFormat, LoadSourceName, Redis, RefreshMode,
@@ -108,6 +108,28 @@ pub struct Balancer {
         ))
     )]
     pub strategy: Option<StrategyChoice>,
+    /// Without `models`: backends in tiers (providers' `tier`), the first tier kept while its
+    /// least loaded backend is under `max_load`. With `models`, each pool sets its own.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "分级溢出"},
+            "x-description-i18n" = {"zh-CN": "未配置 `models` 时：后端按提供方的 `tier` 分级，第一级中负载最低的后端低于 `max_load` 时请求留在该级。配置 `models` 时由每个池各自设置。"},
+            "x-default-description" = "off: one tier"
+        ))
+    )]
+    pub spillover: Option<Spillover>,
+    /// Without `models`: requests with the same session key go to the same provider. With
+    /// `models`, each pool sets its own.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "会话亲和"},
+            "x-description-i18n" = {"zh-CN": "未配置 `models` 时：会话键相同的请求发往同一提供方。配置 `models` 时由每个池各自设置。"},
+            "x-default-description" = "off"
+        ))
+    )]
+    pub session_affinity: Option<SessionAffinity>,
     /// With `models`, for a request whose model is in no pool: `reject` (404 in OpenAI's error
     /// format, listing the names there are), `pass_through` (forwarded untouched, unbalanced), or a
     /// name in `models` (that pool).
@@ -286,6 +308,17 @@ pub struct Provider {
         ))
     )]
     pub weight: Option<Whole<0, 1_000_000>>,
+    /// Its `spillover` tier, the lowest first (e.g. 0 for self-hosted engines, 1 for a paid API);
+    /// a pool's backend may set its own. Only with `spillover`.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "级别"},
+            "x-description-i18n" = {"zh-CN": "其 `spillover` 级别，数值小者优先（例如自建推理引擎为 0，付费 API 为 1）；池中的后端可单独设置。仅与 `spillover` 一起使用。"},
+            "default" = 0
+        ))
+    )]
+    pub tier: Option<Whole<0, 1_000_000>>,
     /// `load_source: engine_metrics` (required there, refused otherwise): its engine's Prometheus
     /// endpoint.
     #[cfg_attr(

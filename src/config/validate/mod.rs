@@ -10,7 +10,7 @@ use super::balancer::{
     BalancerConfig, MetricsTarget, Provider, DEFAULT_MAX_BODY_BYTES, DEFAULT_REWRITE_MODEL_HEADER,
     DEFAULT_SELECTED_PROVIDER_HEADER,
 };
-use super::document::{self, Text};
+use super::document::{self, Text, Whole};
 use super::pools::Pools;
 use super::scope::{PathPattern, Scope};
 use super::sources::{LoadSource, DEFAULT_KEY_PREFIX, DEFAULT_METRICS_PATH};
@@ -56,6 +56,11 @@ pub fn balancer(
             format!("must differ from selected_provider_header ({selected_provider_header:?})"),
         ));
     }
+    check_session_headers(
+        &pools,
+        at,
+        &[&selected_provider_header, &rewrite_model_header],
+    )?;
     let list_models = doc.list_models.unwrap_or(false);
     if list_models && !pools.by_model {
         return Err(ConfigError::at(
@@ -141,6 +146,27 @@ fn check_strategies_have_loads(
     Ok(())
 }
 
+/// The filter removes its own routing headers from every request: a session key there would
+/// never be seen.
+fn check_session_headers(pools: &Pools, at: &str, own: &[&str]) -> Result<(), ConfigError> {
+    for pool in &pools.pools {
+        let header = pool.session.as_ref().and_then(|s| s.header.as_deref());
+        let Some(header) = header.filter(|header| own.contains(header)) else {
+            continue;
+        };
+        let pool_path = if pool.name.is_empty() {
+            at.to_string()
+        } else {
+            join(&join(at, "models"), &pool.name)
+        };
+        return Err(ConfigError::at(
+            &join(&pool_path, "session_affinity.header"),
+            format!("{header:?} is a routing header the filter sets; choose another"),
+        ));
+    }
+    Ok(())
+}
+
 fn providers(
     doc: &document::Balancer,
     at: &str,
@@ -179,6 +205,7 @@ fn providers(
             key: format!("{key_prefix}{key}"),
             model: item.model.as_ref().map(|model| model.0.clone()),
             weight: item.weight.map_or(1, |weight| weight.u32()),
+            tier: item.tier.map_or(0, Whole::u32),
             metrics: metrics_target(item.metrics.as_ref(), &join(&item_path, "metrics"))?,
             upstream: resilience::upstream(item, &item_path)?,
             tokens: resilience::tokens(item, &item_path)?,

@@ -1,15 +1,16 @@
-//! `models`, `strategy` and `unknown_model`: the pools requests are balanced over and the
-//! strategy each uses.
+//! `models`, `strategy`, `spillover`, `session_affinity` and `unknown_model`: the pools requests
+//! are balanced over, the strategy each uses and the rules applied before it.
 
-use super::{check_header_value, check_list_length, join};
+use super::{check_header_value, check_list_length, header_name, join};
 use crate::config::balancer::Provider;
 use crate::config::document::{self, Either, StrategyName, StrategyOptions, Text, UpTo, Whole};
 use crate::config::pools::{
-    backend_id, pool, PoolBackend, Pools, UnknownModel, DEFAULT_LATENCY_MAX_AGE_MS, PASS_THROUGH,
-    REJECT,
+    backend_id, pool, PoolBackend, PoolRules, Pools, SessionAffinity, UnknownModel,
+    DEFAULT_LATENCY_MAX_AGE_MS, PASS_THROUGH, REJECT,
 };
 use crate::config::ConfigError;
-use crate::strategy::{Affinity, ScoreWeights, Strategy};
+use crate::rewrite::is_fact_key;
+use crate::strategy::{Affinity, ScoreWeights, Spillover, Strategy};
 
 pub fn pools(
     doc: &document::Balancer,
@@ -25,7 +26,7 @@ pub fn pools(
         }
         let (strategy, latency_max_age_ms) =
             strategy(doc.strategy.as_ref(), &join(at, "strategy"))?;
-        let backends = providers
+        let backends: Vec<PoolBackend> = providers
             .iter()
             .enumerate()
             .map(|(index, provider)| PoolBackend {
@@ -33,17 +34,34 @@ pub fn pools(
                 model: provider.model.clone(),
                 weight: provider.weight,
                 priority: index as u32 + 1,
+                tier: provider.tier,
                 id: backend_id(provider, provider.model.as_deref()),
             })
             .collect();
-        let only = pool(String::new(), strategy, latency_max_age_ms, backends);
+        let spillover = spillover(doc.spillover.as_ref(), &backends, &join(at, "spillover"))?;
+        check_tiers_read(doc, at, &vec![spillover.is_some(); providers.len()])?;
+        let rules = PoolRules {
+            latency_max_age_ms,
+            spillover,
+            session: session_affinity(
+                doc.session_affinity.as_ref(),
+                &join(at, "session_affinity"),
+            )?,
+        };
+        let only = pool(String::new(), strategy, rules, backends);
         return Ok(Pools::new(vec![only], false, UnknownModel::Reject));
     };
-    if doc.strategy.is_some() {
-        return Err(ConfigError::at(
-            &join(at, "strategy"),
-            "with models, each pool sets its own strategy (models.<name>.strategy)".into(),
-        ));
+    for (key, set) in [
+        ("strategy", doc.strategy.is_some()),
+        ("spillover", doc.spillover.is_some()),
+        ("session_affinity", doc.session_affinity.is_some()),
+    ] {
+        if set {
+            return Err(ConfigError::at(
+                &join(at, key),
+                format!("with models, each pool sets its own {key} (models.<name>.{key})"),
+            ));
+        }
     }
     let path = join(at, "models");
     if models.0.is_empty() {
@@ -53,6 +71,7 @@ pub fn pools(
         ));
     }
     let mut pools = Vec::with_capacity(models.0.len());
+    let mut tier_read = vec![false; providers.len()];
     for (name, entry) in &models.0 {
         let pool_path = join(&path, name);
         if name.trim().is_empty() || name == REJECT || name == PASS_THROUGH {
@@ -61,8 +80,15 @@ pub fn pools(
                 format!("{name:?} cannot name a model"),
             ));
         }
-        pools.push(model_pool(name, entry, &pool_path, providers)?);
+        pools.push(model_pool(
+            name,
+            entry,
+            &pool_path,
+            providers,
+            &mut tier_read,
+        )?);
     }
+    check_tiers_read(doc, at, &tier_read)?;
     let unknown_model = match doc.unknown_model.as_ref().map(Text::as_str) {
         None | Some(REJECT) => UnknownModel::Reject,
         Some(PASS_THROUGH) => UnknownModel::PassThrough,
@@ -82,11 +108,14 @@ pub fn pools(
     Ok(Pools::new(pools, true, unknown_model))
 }
 
+/// One pool of `models`; marks in `tier_read` the providers whose `tier` it reads (a spillover
+/// pool's backends without a tier of their own).
 fn model_pool(
     name: &str,
     entry: &document::Pool,
     path: &str,
     providers: &[Provider],
+    tier_read: &mut [bool],
 ) -> Result<crate::config::Pool, ConfigError> {
     let (strategy, latency_max_age_ms) =
         strategy(entry.strategy.as_ref(), &join(path, "strategy"))?;
@@ -128,11 +157,27 @@ fn model_pool(
                 format!("{id:?} is listed twice in this pool"),
             ));
         }
+        let tier = match (item.tier, &entry.spillover) {
+            (Some(_), None) => {
+                return Err(ConfigError::at(
+                    &join(&item_path, "tier"),
+                    "only used with spillover (models.<name>.spillover)".into(),
+                ))
+            }
+            (Some(tier), Some(_)) => tier.u32(),
+            (None, spillover) => {
+                if let Some(read) = tier_read.get_mut(provider) {
+                    *read |= spillover.is_some();
+                }
+                providers[provider].tier
+            }
+        };
         backends.push(PoolBackend {
             provider,
             model,
             weight: item.weight.map_or(providers[provider].weight, Whole::u32),
             priority: item.priority.map_or(index as u32 + 1, Whole::u32),
+            tier,
             id,
         });
     }
@@ -142,12 +187,104 @@ fn model_pool(
             "every weight is 0; at least one backend needs a weight above 0".into(),
         ));
     }
-    Ok(pool(
-        name.to_string(),
-        strategy,
+    let rules = PoolRules {
         latency_max_age_ms,
-        backends,
-    ))
+        spillover: spillover(
+            entry.spillover.as_ref(),
+            &backends,
+            &join(path, "spillover"),
+        )?,
+        session: session_affinity(
+            entry.session_affinity.as_ref(),
+            &join(path, "session_affinity"),
+        )?,
+    };
+    Ok(pool(name.to_string(), strategy, rules, backends))
+}
+
+/// `spillover`, refused when every backend is in one tier (it would change nothing: a `tier`
+/// forgotten, or set on the wrong provider).
+fn spillover(
+    doc: Option<&document::Spillover>,
+    backends: &[PoolBackend],
+    path: &str,
+) -> Result<Option<Spillover>, ConfigError> {
+    let Some(doc) = doc else {
+        return Ok(None);
+    };
+    if let Some(first) = backends.first() {
+        if backends.iter().all(|backend| backend.tier == first.tier) {
+            return Err(ConfigError::at(
+                path,
+                format!(
+                    "every backend is in tier {}; spillover needs backends in two tiers or \
+                     more (tier)",
+                    first.tier
+                ),
+            ));
+        }
+    }
+    Ok(Some(Spillover {
+        max_load: f64::from(doc.max_load.u32()),
+    }))
+}
+
+/// A provider's `tier` that no spillover pool reads is refused, so that a forgotten
+/// `spillover` shows.
+fn check_tiers_read(
+    doc: &document::Balancer,
+    at: &str,
+    tier_read: &[bool],
+) -> Result<(), ConfigError> {
+    let items = doc.providers.as_deref().unwrap_or_default();
+    for (index, item) in items.iter().enumerate() {
+        if item.tier.is_some() && !tier_read.get(index).copied().unwrap_or(false) {
+            return Err(ConfigError::at(
+                &format!("{}[{index}].tier", join(at, "providers")),
+                "read by no pool with spillover: set spillover (with models, \
+                 models.<name>.spillover), or remove it"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `session_affinity`: a header, a body field or both.
+fn session_affinity(
+    doc: Option<&document::SessionAffinity>,
+    path: &str,
+) -> Result<Option<SessionAffinity>, ConfigError> {
+    let Some(doc) = doc else {
+        return Ok(None);
+    };
+    if doc.header.is_none() && doc.body_field.is_none() {
+        return Err(ConfigError::at(
+            path,
+            "needs header, body_field or both: where the session key is".into(),
+        ));
+    }
+    if let Some(field) = doc.body_field.as_ref().filter(|f| is_fact_key(f.as_str())) {
+        return Err(ConfigError::at(
+            &join(path, "body_field"),
+            format!(
+                "{:?} is read for routing already (model, stream, messages, prompt, input); \
+                 name the field holding the session key, e.g. user",
+                field.as_str()
+            ),
+        ));
+    }
+    let header = match &doc.header {
+        Some(name) => Some(header_name(Some(name), &join(path, "header"), "")?),
+        None => None,
+    };
+    Ok(Some(SessionAffinity {
+        header,
+        body_field: doc.body_field.as_ref().map(|field| field.0.clone()),
+        load_factor: doc
+            .load_factor
+            .map_or(Affinity::default().load_factor, |factor| factor.0),
+    }))
 }
 
 fn strategy_name(name: StrategyName) -> &'static str {
