@@ -16,15 +16,18 @@ pub struct Spillover {
 /// full, the one whose least loaded backend is least loaded (the lower tier on a tie): the
 /// request waits least there. `None` only without candidates.
 pub(super) fn open_tier(spillover: &Spillover, candidates: &Candidates) -> Option<u32> {
-    let mut tiers: Vec<u32> = candidates
+    let mut least_full: Option<(f64, u32)> = None;
+    let mut tried: Option<u32> = None;
+    // The tiers in ascending order, each found as the lowest above the last one tried: a pool
+    // has a few tiers, and a sort would cost the module more than these passes cost a request.
+    while let Some(tier) = candidates
         .list
         .iter()
         .map(|(_, backend)| backend.tier)
-        .collect();
-    tiers.sort_unstable();
-    tiers.dedup();
-    let mut least_full: Option<(f64, u32)> = None;
-    for tier in tiers {
+        .filter(|tier| tried.is_none_or(|tried| *tier > tried))
+        .min()
+    {
+        tried = Some(tier);
         let least_loaded = candidates
             .list
             .iter()
