@@ -35,9 +35,10 @@ pub struct BodyFacts {
     /// every gateway replica computes the same value for the same prompt. `None` when none of
     /// the three keys exists or `prefix_bytes` is 0.
     pub prefix_hash: Option<u64>,
-    /// FNV-1a 64 of the session field's decoded string (so a key hashes the same from a header
-    /// with the same value). `None` when no field was asked for, or it is absent, not a string
-    /// or empty; the last one counts if the key is duplicated.
+    /// FNV-1a 64 of the session field's string as written between its quotes (escapes are not
+    /// decoded: a client writes its key alike each time, and a plain key hashes as the same value
+    /// sent in a header). `None` when no field was asked for, or it is absent, not a string or
+    /// empty; the last one counts if the key is duplicated.
     pub session_hash: Option<u64>,
 }
 
@@ -88,9 +89,10 @@ pub fn body_facts_with_session(
         _ => None,
     };
     let session_hash = last_span(&spans, FactKey::Session)
-        .and_then(|span| decode_json_string(text.get(span)?))
+        .and_then(|span| body.get(span))
+        .and_then(|value| value.strip_prefix(b"\"")?.strip_suffix(b"\""))
         .filter(|key| !key.is_empty())
-        .map(|key| fnv1a_64(key.as_bytes()));
+        .map(fnv1a_64);
     Ok(BodyFacts {
         model: agreed_model(text, &spans),
         streaming,

@@ -129,10 +129,10 @@ pub fn pick(
     inputs: &Inputs,
     rng: &mut Rng,
 ) -> Option<Pick> {
-    let mut candidates = Candidates::new(backends);
+    let mut candidates = Candidates::new(backends, None);
     if let Some(spillover) = &inputs.spillover {
         if let Some(tier) = tiers::open_tier(spillover, &candidates) {
-            candidates.keep_tier(tier);
+            candidates = Candidates::new(backends, Some(tier));
         }
     }
     if let (Some(session), Some(ring)) = (&inputs.session, ring) {
@@ -167,24 +167,22 @@ struct Candidates<'a> {
 }
 
 impl<'a> Candidates<'a> {
-    fn new(backends: &'a [Backend]) -> Self {
+    /// The candidates among `backends`, in `tier` only if there is one.
+    fn new(backends: &'a [Backend], tier: Option<u32>) -> Self {
         let any_available = backends.iter().any(|backend| backend.available);
         let list = backends
             .iter()
             .enumerate()
-            .filter(|(_, backend)| may_pick(backend, any_available))
+            .filter(|(_, backend)| {
+                may_pick(backend, any_available) && tier.is_none_or(|tier| backend.tier == tier)
+            })
             .collect();
         Self {
             backends,
             any_available,
-            tier: None,
+            tier,
             list,
         }
-    }
-
-    fn keep_tier(&mut self, tier: u32) {
-        self.list.retain(|(_, backend)| backend.tier == tier);
-        self.tier = Some(tier);
     }
 
     /// Whether the backend at this pool index is in the tier picked from (available or not).

@@ -3,6 +3,7 @@
 //! runtime types. Their doc comments and zh-CN extensions describe each field for the
 //! generated schema (natively only: the module never needs it).
 
+mod pool_rules;
 mod pools;
 mod resilience;
 mod sources;
@@ -14,7 +15,9 @@ use serde::Deserialize;
 
 use super::balancer::MAX_BODY_BYTES_CEILING;
 
-pub use pools::{Backend, Models, Pool, SessionAffinity, Spillover, StrategyName, StrategyOptions};
+pub use pools::{Backend, Models, Pool, PoolRule, StrategyName, StrategyOptions};
+#[cfg(not(target_arch = "wasm32"))]
+pub use pools::{SessionAffinity, Spillover};
 pub use resilience::{Health, PrefixRewrite, Probe, ProbeSchedule, Retry, StatusEndpoint};
 pub use sources::{
     Endpoint, EngineMetrics, HashFields, InFlight, LoadFormat, LoadSourceName, Redis, RefreshMode,
@@ -118,7 +121,8 @@ pub struct Balancer {
             "x-default-description" = "off: one tier"
         ))
     )]
-    pub spillover: Option<Spillover>,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "Option<Spillover>"))]
+    pub spillover: Option<PoolRule>,
     /// Without `models`: requests with the same session key go to the same provider. With
     /// `models`, each pool sets its own.
     #[cfg_attr(
@@ -129,7 +133,11 @@ pub struct Balancer {
             "x-default-description" = "off"
         ))
     )]
-    pub session_affinity: Option<SessionAffinity>,
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(with = "Option<SessionAffinity>")
+    )]
+    pub session_affinity: Option<PoolRule>,
     /// With `models`, for a request whose model is in no pool: `reject` (404 in OpenAI's error
     /// format, listing the names there are), `pass_through` (forwarded untouched, unbalanced), or a
     /// name in `models` (that pool).

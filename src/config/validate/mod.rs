@@ -38,8 +38,6 @@ pub fn balancer(
         .unwrap_or(DEFAULT_KEY_PREFIX);
     let providers = providers(doc, at, key_prefix)?;
     let loads = sources::load_source(doc, at, &providers, build)?;
-    let pools = pools::pools(doc, at, &providers)?;
-    check_strategies_have_loads(&pools, &loads, at)?;
     let selected_provider_header = header_name(
         doc.selected_provider_header.as_ref(),
         &join(at, "selected_provider_header"),
@@ -56,11 +54,12 @@ pub fn balancer(
             format!("must differ from selected_provider_header ({selected_provider_header:?})"),
         ));
     }
-    check_session_headers(
-        &pools,
-        at,
-        &[&selected_provider_header, &rewrite_model_header],
-    )?;
+    let own_headers = [
+        selected_provider_header.as_str(),
+        rewrite_model_header.as_str(),
+    ];
+    let pools = pools::pools(doc, at, &providers, &own_headers)?;
+    check_strategies_have_loads(&pools, &loads, at)?;
     let list_models = doc.list_models.unwrap_or(false);
     if list_models && !pools.by_model {
         return Err(ConfigError::at(
@@ -141,27 +140,6 @@ fn check_strategies_have_loads(
                 "strategy {name} ranks providers by load, and no load source is set: set redis, \
                  or load_source \"endpoint\", \"engine_metrics\" or \"in_flight\""
             ),
-        ));
-    }
-    Ok(())
-}
-
-/// The filter removes its own routing headers from every request: a session key there would
-/// never be seen.
-fn check_session_headers(pools: &Pools, at: &str, own: &[&str]) -> Result<(), ConfigError> {
-    for pool in &pools.pools {
-        let header = pool.session.as_ref().and_then(|s| s.header.as_deref());
-        let Some(header) = header.filter(|header| own.contains(header)) else {
-            continue;
-        };
-        let pool_path = if pool.name.is_empty() {
-            at.to_string()
-        } else {
-            join(&join(at, "models"), &pool.name)
-        };
-        return Err(ConfigError::at(
-            &join(&pool_path, "session_affinity.header"),
-            format!("{header:?} is a routing header the filter sets; choose another"),
         ));
     }
     Ok(())

@@ -3,7 +3,9 @@
 
 use super::{check_header_value, check_list_length, header_name, join};
 use crate::config::balancer::Provider;
-use crate::config::document::{self, Either, StrategyName, StrategyOptions, Text, UpTo, Whole};
+use crate::config::document::{
+    self, Either, PoolRule, StrategyName, StrategyOptions, Text, UpTo, Whole,
+};
 use crate::config::pools::{
     backend_id, pool, PoolBackend, PoolRules, Pools, SessionAffinity, UnknownModel,
     DEFAULT_LATENCY_MAX_AGE_MS, PASS_THROUGH, REJECT,
@@ -12,10 +14,13 @@ use crate::config::ConfigError;
 use crate::rewrite::is_fact_key;
 use crate::strategy::{Affinity, ScoreWeights, Spillover, Strategy};
 
+/// `own_headers`: the routing headers the filter sets (a session key cannot be read there: the
+/// filter removes the client's copies).
 pub fn pools(
     doc: &document::Balancer,
     at: &str,
     providers: &[Provider],
+    own_headers: &[&str],
 ) -> Result<Pools, ConfigError> {
     let Some(models) = &doc.models else {
         if doc.unknown_model.is_some() {
@@ -39,13 +44,14 @@ pub fn pools(
             })
             .collect();
         let spillover = spillover(doc.spillover.as_ref(), &backends, &join(at, "spillover"))?;
-        check_tiers_read(doc, at, &vec![spillover.is_some(); providers.len()])?;
+        check_tiers_read(doc, at, &|_| spillover.is_some())?;
         let rules = PoolRules {
             latency_max_age_ms,
             spillover,
             session: session_affinity(
                 doc.session_affinity.as_ref(),
                 &join(at, "session_affinity"),
+                own_headers,
             )?,
         };
         let only = pool(String::new(), strategy, rules, backends);
@@ -71,7 +77,7 @@ pub fn pools(
         ));
     }
     let mut pools = Vec::with_capacity(models.0.len());
-    let mut tier_read = vec![false; providers.len()];
+    let mut tier_read = Vec::new();
     for (name, entry) in &models.0 {
         let pool_path = join(&path, name);
         if name.trim().is_empty() || name == REJECT || name == PASS_THROUGH {
@@ -85,10 +91,11 @@ pub fn pools(
             entry,
             &pool_path,
             providers,
+            own_headers,
             &mut tier_read,
         )?);
     }
-    check_tiers_read(doc, at, &tier_read)?;
+    check_tiers_read(doc, at, &|provider| tier_read.contains(&provider))?;
     let unknown_model = match doc.unknown_model.as_ref().map(Text::as_str) {
         None | Some(REJECT) => UnknownModel::Reject,
         Some(PASS_THROUGH) => UnknownModel::PassThrough,
@@ -108,14 +115,15 @@ pub fn pools(
     Ok(Pools::new(pools, true, unknown_model))
 }
 
-/// One pool of `models`; marks in `tier_read` the providers whose `tier` it reads (a spillover
+/// One pool of `models`; adds to `tier_read` the providers whose `tier` it reads (a spillover
 /// pool's backends without a tier of their own).
 fn model_pool(
     name: &str,
     entry: &document::Pool,
     path: &str,
     providers: &[Provider],
-    tier_read: &mut [bool],
+    own_headers: &[&str],
+    tier_read: &mut Vec<usize>,
 ) -> Result<crate::config::Pool, ConfigError> {
     let (strategy, latency_max_age_ms) =
         strategy(entry.strategy.as_ref(), &join(path, "strategy"))?;
@@ -157,7 +165,7 @@ fn model_pool(
                 format!("{id:?} is listed twice in this pool"),
             ));
         }
-        let tier = match (item.tier, &entry.spillover) {
+        let tier = match (item.tier, entry.spillover.as_ref()) {
             (Some(_), None) => {
                 return Err(ConfigError::at(
                     &join(&item_path, "tier"),
@@ -166,8 +174,8 @@ fn model_pool(
             }
             (Some(tier), Some(_)) => tier.u32(),
             (None, spillover) => {
-                if let Some(read) = tier_read.get_mut(provider) {
-                    *read |= spillover.is_some();
+                if spillover.is_some() {
+                    tier_read.push(provider);
                 }
                 providers[provider].tier
             }
@@ -197,6 +205,7 @@ fn model_pool(
         session: session_affinity(
             entry.session_affinity.as_ref(),
             &join(path, "session_affinity"),
+            own_headers,
         )?,
     };
     Ok(pool(name.to_string(), strategy, rules, backends))
@@ -205,27 +214,35 @@ fn model_pool(
 /// `spillover`, refused when every backend is in one tier (it would change nothing: a `tier`
 /// forgotten, or set on the wrong provider).
 fn spillover(
-    doc: Option<&document::Spillover>,
+    doc: Option<&PoolRule>,
     backends: &[PoolBackend],
     path: &str,
 ) -> Result<Option<Spillover>, ConfigError> {
     let Some(doc) = doc else {
         return Ok(None);
     };
+    // Read as one type with session_affinity: its fields are refused here.
+    if doc.header.is_some() || doc.body_field.is_some() || doc.load_factor.is_some() {
+        return Err(ConfigError::at(
+            path,
+            "has max_load only (header, body_field and load_factor are session_affinity's)".into(),
+        ));
+    }
+    let Some(max_load) = doc.max_load else {
+        return Err(ConfigError::at(&join(path, "max_load"), "required".into()));
+    };
     if let Some(first) = backends.first() {
         if backends.iter().all(|backend| backend.tier == first.tier) {
             return Err(ConfigError::at(
                 path,
-                format!(
-                    "every backend is in tier {}; spillover needs backends in two tiers or \
-                     more (tier)",
-                    first.tier
-                ),
+                "every backend is in one tier; spillover needs backends in two tiers or more \
+                 (tier)"
+                    .into(),
             ));
         }
     }
     Ok(Some(Spillover {
-        max_load: f64::from(doc.max_load.u32()),
+        max_load: f64::from(max_load.u32()),
     }))
 }
 
@@ -234,11 +251,11 @@ fn spillover(
 fn check_tiers_read(
     doc: &document::Balancer,
     at: &str,
-    tier_read: &[bool],
+    tier_read: &dyn Fn(usize) -> bool,
 ) -> Result<(), ConfigError> {
     let items = doc.providers.as_deref().unwrap_or_default();
     for (index, item) in items.iter().enumerate() {
-        if item.tier.is_some() && !tier_read.get(index).copied().unwrap_or(false) {
+        if item.tier.is_some() && !tier_read(index) {
             return Err(ConfigError::at(
                 &format!("{}[{index}].tier", join(at, "providers")),
                 "read by no pool with spillover: set spillover (with models, \
@@ -252,12 +269,19 @@ fn check_tiers_read(
 
 /// `session_affinity`: a header, a body field or both.
 fn session_affinity(
-    doc: Option<&document::SessionAffinity>,
+    doc: Option<&PoolRule>,
     path: &str,
+    own_headers: &[&str],
 ) -> Result<Option<SessionAffinity>, ConfigError> {
     let Some(doc) = doc else {
         return Ok(None);
     };
+    if doc.max_load.is_some() {
+        return Err(ConfigError::at(
+            &join(path, "max_load"),
+            "a field of spillover, not of session_affinity".into(),
+        ));
+    }
     if doc.header.is_none() && doc.body_field.is_none() {
         return Err(ConfigError::at(
             path,
@@ -278,6 +302,12 @@ fn session_affinity(
         Some(name) => Some(header_name(Some(name), &join(path, "header"), "")?),
         None => None,
     };
+    if let Some(header) = header.as_deref().filter(|name| own_headers.contains(name)) {
+        return Err(ConfigError::at(
+            &join(path, "header"),
+            format!("{header:?} is a routing header the filter sets; choose another"),
+        ));
+    }
     Ok(Some(SessionAffinity {
         header,
         body_field: doc.body_field.as_ref().map(|field| field.0.clone()),
