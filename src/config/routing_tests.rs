@@ -47,6 +47,29 @@ fn tiers_come_from_providers_and_pools_may_set_their_own() {
 }
 
 #[test]
+fn with_engine_metrics_a_provider_without_an_engine_belongs_in_a_higher_tier() {
+    let engines = "providers:
+- {name: gpu-a, metrics: {cluster: gpu-a}}
+- {name: gpu-b, metrics: {cluster: gpu-b}}
+";
+    let config = global(&format!(
+        "{engines}- {{name: api, tier: 1}}\nload_source: engine_metrics\nspillover: {{max_load: 4}}\n"
+    ));
+    assert_eq!(config.pools.pools[0].backends[2].tier, 1);
+    let refused = parse(&format!(
+        "{engines}- {{name: api}}\nload_source: engine_metrics\n"
+    ))
+    .unwrap_err();
+    assert!(
+        refused.to_string().ends_with(
+            "which load_source \"engine_metrics\" needs (a provider without an engine, such as \
+             a paid API, goes in a spillover tier above 0)"
+        ),
+        "{refused}"
+    );
+}
+
+#[test]
 fn session_affinity_reads_a_header_or_a_body_field() {
     let header_only = global(
         "providers: [{name: a}, {name: b}]\nstrategy: random\nsession_affinity: {header: X-Session-ID}\n",
