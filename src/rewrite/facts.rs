@@ -88,9 +88,10 @@ pub fn body_facts_with_session(
         }
         _ => None,
     };
+    // A validated value that starts with a quote is a string, and ends with one.
     let session_hash = last_span(&spans, FactKey::Session)
-        .and_then(|span| body.get(span))
-        .and_then(|value| value.strip_prefix(b"\"")?.strip_suffix(b"\""))
+        .filter(|span| body.get(span.start) == Some(&b'"'))
+        .and_then(|span| body.get(span.start + 1..span.end.saturating_sub(1)))
         .filter(|key| !key.is_empty())
         .map(fnv1a_64);
     Ok(BodyFacts {

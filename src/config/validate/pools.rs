@@ -1,7 +1,7 @@
 //! `models`, `strategy`, `spillover`, `session_affinity` and `unknown_model`: the pools requests
 //! are balanced over, the strategy each uses and the rules applied before it.
 
-use super::{check_header_value, check_list_length, header_name, join};
+use super::{check_header_value, check_list_length, is_header_token, join};
 use crate::config::balancer::Provider;
 use crate::config::document::{
     self, Either, PoolRule, StrategyName, StrategyOptions, Text, UpTo, Whole,
@@ -95,7 +95,7 @@ pub fn pools(
             &mut tier_read,
         )?);
     }
-    check_tiers_read(doc, at, &|provider| tier_read.contains(&provider))?;
+    check_tiers_read(doc, at, &|name| tier_read.contains(&name))?;
     let unknown_model = match doc.unknown_model.as_ref().map(Text::as_str) {
         None | Some(REJECT) => UnknownModel::Reject,
         Some(PASS_THROUGH) => UnknownModel::PassThrough,
@@ -115,15 +115,15 @@ pub fn pools(
     Ok(Pools::new(pools, true, unknown_model))
 }
 
-/// One pool of `models`; adds to `tier_read` the providers whose `tier` it reads (a spillover
-/// pool's backends without a tier of their own).
-fn model_pool(
+/// One pool of `models`; adds to `tier_read` the names of the providers whose `tier` it reads
+/// (a spillover pool's backends without a tier of their own).
+fn model_pool<'a>(
     name: &str,
-    entry: &document::Pool,
+    entry: &'a document::Pool,
     path: &str,
     providers: &[Provider],
     own_headers: &[&str],
-    tier_read: &mut Vec<usize>,
+    tier_read: &mut Vec<&'a str>,
 ) -> Result<crate::config::Pool, ConfigError> {
     let (strategy, latency_max_age_ms) =
         strategy(entry.strategy.as_ref(), &join(path, "strategy"))?;
@@ -175,7 +175,7 @@ fn model_pool(
             (Some(tier), Some(_)) => tier.u32(),
             (None, spillover) => {
                 if spillover.is_some() {
-                    tier_read.push(provider);
+                    tier_read.push(provider_name);
                 }
                 providers[provider].tier
             }
@@ -251,11 +251,11 @@ fn spillover(
 fn check_tiers_read(
     doc: &document::Balancer,
     at: &str,
-    tier_read: &dyn Fn(usize) -> bool,
+    tier_read: &dyn Fn(&str) -> bool,
 ) -> Result<(), ConfigError> {
     let items = doc.providers.as_deref().unwrap_or_default();
     for (index, item) in items.iter().enumerate() {
-        if item.tier.is_some() && !tier_read(index) {
+        if item.tier.is_some() && !tier_read(item.name.as_str()) {
             return Err(ConfigError::at(
                 &format!("{}[{index}].tier", join(at, "providers")),
                 "read by no pool with spillover: set spillover (with models, \
@@ -298,15 +298,25 @@ fn session_affinity(
             ),
         ));
     }
-    let header = match &doc.header {
-        Some(name) => Some(header_name(Some(name), &join(path, "header"), "")?),
-        None => None,
-    };
-    if let Some(header) = header.as_deref().filter(|name| own_headers.contains(name)) {
-        return Err(ConfigError::at(
-            &join(path, "header"),
-            format!("{header:?} is a routing header the filter sets; choose another"),
-        ));
+    let header = doc
+        .header
+        .as_ref()
+        .map(|name| name.as_str().to_ascii_lowercase());
+    if let Some(header) = &header {
+        // Only read, never written: any header name will do but the filter's own.
+        let why = if !is_header_token(header) {
+            "is not a valid header name"
+        } else if own_headers.contains(&header.as_str()) {
+            "is a routing header the filter sets; choose another"
+        } else {
+            ""
+        };
+        if !why.is_empty() {
+            return Err(ConfigError::at(
+                &join(path, "header"),
+                format!("{header:?} {why}"),
+            ));
+        }
     }
     Ok(Some(SessionAffinity {
         header,
