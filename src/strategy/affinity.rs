@@ -33,7 +33,7 @@ impl Default for Affinity {
 /// A request's session key, for a pool with session affinity.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Session {
-    /// FNV-1a 64 of the key's bytes (a header's value, or a body field's decoded string).
+    /// FNV-1a 64 of the key's bytes (a header's value, or a body field's string as written).
     pub key_hash: u64,
     /// As `Affinity::load_factor`.
     pub load_factor: f64,

@@ -133,11 +133,27 @@ pub fn a_session_stays_on_one_backend_on_every_worker(build: Build) {
         assert_eq!(session_exchange(host.vm(vm), &[], body, "200"), home);
     }
     // Different sessions spread.
-    let spread: BTreeSet<String> = (0..12)
+    let homes: Vec<String> = (0..12)
         .map(|n| with_session(host.vm(n % 2), &format!("conversation-{n}")))
         .collect();
+    let spread: BTreeSet<&String> = homes.iter().collect();
     assert!(spread.len() >= 2, "{spread:?}");
-    assert_eq!(host.metric("ai_lb.session.routed"), 11 + 2 + 12);
+    // Header and body both: the header wins.
+    let elsewhere = homes
+        .iter()
+        .position(|to| *to != home)
+        .expect("a session elsewhere");
+    let body = format!(r#"{{"model":"auto","user":"conversation-{elsewhere}","messages":[]}}"#);
+    let headers = [("x-session-id", "conversation-1")];
+    assert_eq!(
+        session_exchange(host.vm(1), &headers, body.as_bytes(), "200"),
+        home
+    );
+    assert_eq!(
+        session_exchange(host.vm(1), &[], body.as_bytes(), "200"),
+        homes[elsewhere]
+    );
+    assert_eq!(host.metric("ai_lb.session.routed"), 11 + 2 + 12 + 2);
     assert_eq!(host.metric("ai_lb.session.moved"), 0);
 }
 
