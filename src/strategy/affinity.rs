@@ -80,12 +80,15 @@ impl Ring {
     }
 }
 
-/// Walks the ring from the prefix and takes the first candidate within the load bound (an
-/// unknown load counts as within it); when every one is over, the least loaded.
+/// Walks the ring from the prefix (or session key) and takes the first candidate within the load
+/// bound (an unknown load counts as within it); when every one is over, the least loaded. For a
+/// `session`, the reason says whether the pick is the key's owner: the first backend of the
+/// tier on the ring, whatever its state.
 pub(super) fn pick(
     load_factor: f64,
     ring: &Ring,
-    prefix_hash: u64,
+    hash: u64,
+    session: bool,
     candidates: &Candidates,
     rng: &mut Rng,
 ) -> Option<Pick> {
@@ -97,22 +100,14 @@ pub(super) fn pick(
                 .is_none_or(|load| bound.is_none_or(|bound| load.total() + 1.0 <= bound))
         })
     };
-    match ring.find(prefix_hash, &within_bound) {
+    let picked = match ring.find(hash, &within_bound) {
         Some(index) => Pick::decided(Some(index)),
         None => least_load(candidates, rng),
+    }?;
+    if !session {
+        return Some(picked);
     }
-}
-
-/// Walks the ring from the session key as `pick` does from a prefix, and says whether the pick
-/// is the key's owner: the first backend of the tier on the ring, whatever its state.
-pub(super) fn session(
-    session: &Session,
-    ring: &Ring,
-    candidates: &Candidates,
-    rng: &mut Rng,
-) -> Option<Pick> {
-    let owner = ring.find(session.key_hash, &|index| candidates.in_tier(index));
-    let picked = pick(session.load_factor, ring, session.key_hash, candidates, rng)?;
+    let owner = ring.find(hash, &|index| candidates.in_tier(index));
     Some(Pick {
         index: picked.index,
         reason: Reason::Session {

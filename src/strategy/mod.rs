@@ -11,7 +11,7 @@
 //!
 //! Two rules of the pool apply before its strategy: spillover narrows the candidates to one
 //! tier (`tiers`), then a session key, when the request has one, walks the ring over them
-//! (`affinity::session`) instead of the strategy.
+//! (`affinity::pick`) instead of the strategy.
 
 mod affinity;
 pub(crate) mod draw;
@@ -135,8 +135,16 @@ pub fn pick(
             candidates = Candidates::new(backends, Some(tier));
         }
     }
-    if let (Some(session), Some(ring)) = (&inputs.session, ring) {
-        return affinity::session(session, ring, &candidates, rng);
+    // One walk of the ring serves both affinities: a session key wins over the prompt's prefix.
+    let walk = match (&inputs.session, strategy, inputs.prefix_hash) {
+        (Some(session), ..) => Some((session.key_hash, session.load_factor, true)),
+        (None, Strategy::PrefixAffinity(affinity), Some(prefix_hash)) => {
+            Some((prefix_hash, affinity.load_factor, false))
+        }
+        _ => None,
+    };
+    if let (Some((hash, load_factor, session)), Some(ring)) = (walk, ring) {
+        return affinity::pick(load_factor, ring, hash, session, &candidates, rng);
     }
     match strategy {
         Strategy::LeastLoad => least_load(&candidates, rng),
@@ -146,12 +154,8 @@ pub fn pick(
         Strategy::Failover => failover(&candidates, rng),
         Strategy::LeastLatency => least_latency(&candidates, rng),
         Strategy::InferenceScore(weights) => score::pick(weights, &candidates, rng),
-        Strategy::PrefixAffinity(affinity) => match (ring, inputs.prefix_hash) {
-            (Some(ring), Some(prefix_hash)) => {
-                affinity::pick(affinity.load_factor, ring, prefix_hash, &candidates, rng)
-            }
-            _ => least_load(&candidates, rng),
-        },
+        // Without a ring or a prefix hash.
+        Strategy::PrefixAffinity(_) => least_load(&candidates, rng),
     }
 }
 
