@@ -2,8 +2,8 @@
 //! hand-written visitor (a derived `Deserialize` per struct, and the generic code each field type
 //! pulls in, cost the module about 5 KB each). Validation refuses a field of the other mapping,
 //! as it refuses an option of another strategy; an unknown field is refused at the mapping's
-//! path, naming the field. The schema describes each mapping with its own
-//! fields (`Spillover`, `SessionAffinity`, native only).
+//! path, naming the field. The schema describes each mapping with its own fields (`Spillover`,
+//! `SessionAffinity`, native only).
 
 use std::fmt;
 
