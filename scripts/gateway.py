@@ -78,7 +78,8 @@ def envoy_binary():
 
 def render_envoy_config(ports, wasm_path, body_while_headers_paused=True, redis_extra=None,
                         plugin_config=None, forward_request_trailers=False,
-                        connection_manager=None, default_buffer_limits=False):
+                        connection_manager=None, default_buffer_limits=False,
+                        extra_providers=()):
     """envoy/envoy.yaml with its ${VAR}s filled; refuses to leave any placeholder behind.
     `redis_extra`: {field: value} added to the plugin configuration's `redis` section.
     `plugin_config`: YAML (or JSON) text that replaces the whole plugin configuration; the
@@ -87,7 +88,9 @@ def render_envoy_config(ports, wasm_path, body_while_headers_paused=True, redis_
     `forward_request_trailers`: the upstream clusters pass request trailers on (HTTP/1.1
     chunked trailers; Envoy's default drops them). `connection_manager`: {field: value} added
     to the HTTP connection manager (e.g. use_remote_address). `default_buffer_limits`: without
-    the shipped `per_connection_buffer_limit_bytes` (64 MiB), i.e. Envoy's default 1 MiB."""
+    the shipped `per_connection_buffer_limit_bytes` (64 MiB), i.e. Envoy's default 1 MiB.
+    `extra_providers`: more provider names (each with a port in `ports`), each routed like
+    `minmax` and `qianwen` (x-selected-provider: <name>) to a cluster of its own."""
     if redis_extra and plugin_config is not None:
         raise StackError("redis_extra edits the default plugin configuration; with "
                          "plugin_config, write the redis section in it")
@@ -107,7 +110,9 @@ def render_envoy_config(ports, wasm_path, body_while_headers_paused=True, redis_
         text = replace_plugin_config(text, plugin_config)
     if "jobs" in ports:
         text = add_jobs_service(text, ports["jobs"])
-    upstreams = [name for name in (*PROVIDERS, JOBS) if name in ports]
+    for name in extra_providers:
+        text = add_provider(text, name, ports[name])
+    upstreams = [name for name in (*PROVIDERS, *extra_providers, JOBS) if name in ports]
     if forward_request_trailers:
         for name in upstreams:
             text = insert_after_line(text, f"  - name: {name}\n", TRAILERS_OPTION)
@@ -158,6 +163,32 @@ def add_jobs_service(envoy_yaml, port):
     connect_timeout: 1s
     load_assignment:
       cluster_name: {JOBS}
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }} }}
+"""
+    with_route = insert_after_line(envoy_yaml, "              routes:\n", route)
+    return insert_after_line(with_route, "  clusters:\n", cluster)
+
+
+def add_provider(envoy_yaml, name, port):
+    """The rendered config with one more provider: a route on x-selected-provider: `name`
+    (ahead of the general route) to the cluster `name` on `port`."""
+    route = f"""\
+              - name: {name}
+                match:
+                  prefix: /masgod/
+                  headers:
+                  - name: x-selected-provider
+                    string_match: {{ exact: {name} }}
+                route: {{ cluster: {name}, prefix_rewrite: /, timeout: 30s }}
+"""
+    cluster = f"""\
+  - name: {name}
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: {name}
       endpoints:
       - lb_endpoints:
         - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }} }}
@@ -273,13 +304,15 @@ class Stack:
     def __init__(self, listen_port=0, wasm_path=WASM_PATH, envoy_log_levels="wasm:debug",
                  body_while_headers_paused=True, redis_extra=None, plugin_config=None,
                  concurrency=1, jobs_service=False, forward_request_trailers=False,
-                 connection_manager=None, default_buffer_limits=False):
+                 connection_manager=None, default_buffer_limits=False, extra_providers=()):
         """`plugin_config`: YAML text run as the filter's whole configuration instead of the
         one in envoy/envoy.yaml (see `render_envoy_config`). `concurrency`: Envoy's worker
         threads, each with its own VM of the filter. `jobs_service`: one more mock, `jobs`,
         behind the route JOBS_PREFIX (no provider). `forward_request_trailers`,
-        `connection_manager` and `default_buffer_limits`: see `render_envoy_config`."""
+        `connection_manager`, `default_buffer_limits` and `extra_providers` (more provider
+        mocks, each routed by its name): see `render_envoy_config`."""
         self.jobs_service = jobs_service
+        self.extra_providers = tuple(extra_providers)
         self.forward_request_trailers = forward_request_trailers
         self.connection_manager = connection_manager
         self.default_buffer_limits = default_buffer_limits
@@ -326,8 +359,10 @@ class Stack:
         return self
 
     def mock_names(self):
-        """The mocks this stack runs: the providers, and `jobs` with jobs_service."""
-        return (*PROVIDERS, JOBS) if self.jobs_service else tuple(PROVIDERS)
+        """The mocks this stack runs: the providers (and extra_providers), and `jobs` with
+        jobs_service."""
+        providers = (*PROVIDERS, *self.extra_providers)
+        return (*providers, JOBS) if self.jobs_service else providers
 
     def open_dir(self, prefix="ai-lb-stack-"):
         """The temporary directory every process runs in (its logs are there)."""
@@ -394,7 +429,7 @@ class Stack:
         config.write_text(render_envoy_config(
             self.ports, self.wasm_path.resolve(), self.body_while_headers_paused,
             self.redis_extra, self.plugin_config, self.forward_request_trailers,
-            self.connection_manager, self.default_buffer_limits))
+            self.connection_manager, self.default_buffer_limits, self.extra_providers))
         # Envoy logs to stderr, i.e. envoy.log, unbuffered (a --log-path file is flushed only
         # every few seconds, too late for the log tail of a failed test). wasm:debug shows the
         # filter's own decisions.

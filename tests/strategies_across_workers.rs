@@ -1,7 +1,8 @@
 #![allow(clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 //! What one worker's requests leave for the others, both builds, two VMs (two Envoy workers) of
 //! one host: the round-robin sequence, latency averages, the engine metrics scrape and
-//! in-flight counts all live in shared data, so every worker balances by the same picture.
+//! in-flight counts, and the health records that move a session or fail a tier over, all live
+//! in shared data, so every worker balances by the same picture.
 //! Each scenario asserts where requests went (the upstream's routing header), the calls the
 //! gateway made and its stats.
 
@@ -13,12 +14,15 @@ mod engine;
 mod in_flight;
 #[path = "strategies_across_workers/latency.rs"]
 mod latency;
+#[path = "strategies_across_workers/tiers.rs"]
+mod tiers;
 
 use engine::*;
 use host::{both_builds, BodyDelivery, Build, Host, Vm};
 use in_flight::*;
 use latency::*;
 use serde_json::{json, Value};
+use tiers::*;
 
 const CHAT: &[u8] = br#"{"model":"auto","messages":[{"role":"user","content":"hello"}]}"#;
 const MINMAX_MODEL: &str = "MiniMax-M2.1";
@@ -96,6 +100,10 @@ both_builds!(
     an_open_request_counts_on_every_worker_until_it_ends,
     a_long_request_keeps_counting_while_its_worker_beats,
     a_stopped_workers_requests_stop_counting,
+    requests_spill_to_the_next_tier_only_while_the_first_is_full,
+    an_ejected_first_tier_fails_over_to_the_next,
+    a_session_stays_on_one_backend_on_every_worker,
+    a_session_moves_while_its_backend_is_ejected_and_comes_back,
 );
 
 fn round_robin_is_one_sequence_for_every_worker(build: Build) {

@@ -37,6 +37,8 @@ pub struct Provider {
     pub model: Option<String>,
     /// Share of traffic when loads are unknown.
     pub weight: u32,
+    /// Its spillover tier, the default of its pool backends'.
+    pub tier: u32,
     /// Its engine's `/metrics` (load_source "engine_metrics").
     pub metrics: Option<MetricsTarget>,
     /// Where the filter reaches it itself: retries and probes.

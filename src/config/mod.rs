@@ -9,6 +9,8 @@ mod health_tests;
 mod pool_tests;
 mod pools;
 mod resilience;
+#[cfg(test)]
+mod routing_tests;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod schema;
 mod scope;

@@ -5,7 +5,7 @@
 use super::balancer::Provider;
 use crate::background::fnv1a_64;
 use crate::ratelimit::Floor;
-use crate::strategy::{Ring, Strategy};
+use crate::strategy::{Ring, Spillover, Strategy};
 
 /// Latency samples older than this count as none, so a slow provider is tried again.
 pub const DEFAULT_LATENCY_MAX_AGE_MS: u32 = 30_000;
@@ -21,6 +21,8 @@ pub struct PoolBackend {
     pub weight: u32,
     /// Failover order: the lowest number first.
     pub priority: u32,
+    /// Spillover tier: the lowest first.
+    pub tier: u32,
     /// `provider/model`: the backend's identity on the affinity ring and in latency keys.
     pub id: String,
 }
@@ -33,7 +35,10 @@ pub struct Pool {
     /// How long a latency sample counts (`least_latency`).
     pub latency_max_age_ms: u32,
     pub backends: Vec<PoolBackend>,
-    /// The consistent-hash ring (`prefix_affinity` only).
+    /// Tiers of backends, the first kept while it has room; `None`: one tier.
+    pub spillover: Option<Spillover>,
+    pub session: Option<SessionAffinity>,
+    /// The consistent-hash ring (`prefix_affinity` or session affinity only).
     pub ring: Option<Ring>,
     /// The shared-data counter of its round-robin sequence: the pool's name and backends name
     /// it, so one sequence serves every worker.
@@ -42,7 +47,29 @@ pub struct Pool {
     pub rate_limits: Option<Floor>,
 }
 
+/// Where a pool reads a request's session key: the header first, then the body's field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionAffinity {
+    /// Lowercase.
+    pub header: Option<String>,
+    /// A top-level member of the JSON body.
+    pub body_field: Option<String>,
+    pub load_factor: f64,
+}
+
 impl Pool {
+    /// The body field its session key may come from.
+    pub fn session_field(&self) -> Option<&str> {
+        self.session.as_ref()?.body_field.as_deref()
+    }
+
+    /// Whether the backend at `index` is in a higher tier than the pool's first (spillover).
+    pub fn past_first_tier(&self, index: usize) -> bool {
+        let first = self.backends.iter().map(|backend| backend.tier).min();
+        let tier = self.backends.get(index).map(|backend| backend.tier);
+        tier > first
+    }
+
     /// How much of the prompt its strategy hashes (0: none).
     pub fn prefix_bytes(&self) -> usize {
         match self.strategy {
@@ -72,6 +99,8 @@ pub struct Pools {
     /// The prompt prefix length hashed while the body is read, before the pool is known: the
     /// first affinity pool's (0: no pool hashes).
     pub common_prefix_bytes: usize,
+    /// Likewise, the session key's body field read before the pool is known: the first pool's.
+    pub common_session_field: Option<String>,
 }
 
 impl Pools {
@@ -83,11 +112,16 @@ impl Pools {
                 break;
             }
         }
+        let common_session_field = pools
+            .iter()
+            .find_map(|pool| pool.session_field())
+            .map(str::to_string);
         Self {
             pools,
             by_model,
             unknown_model,
             common_prefix_bytes,
+            common_session_field,
         }
     }
 
@@ -112,23 +146,32 @@ impl Pools {
     pub fn need_body(&self) -> bool {
         self.by_model
             || self.pools.iter().any(|pool| {
-                matches!(
-                    pool.strategy,
-                    Strategy::PrefixAffinity(_) | Strategy::LeastLatency
-                )
+                pool.session_field().is_some()
+                    || matches!(
+                        pool.strategy,
+                        Strategy::PrefixAffinity(_) | Strategy::LeastLatency
+                    )
             })
     }
 }
 
-/// A pool of these backends: its affinity ring, if its strategy needs one, and its round-robin
-/// counter's key.
+/// What a pool does besides its strategy and backends.
+pub(super) struct PoolRules {
+    pub latency_max_age_ms: u32,
+    pub spillover: Option<Spillover>,
+    pub session: Option<SessionAffinity>,
+}
+
+/// A pool of these backends: its affinity ring, if its strategy or session affinity needs one,
+/// and its round-robin counter's key.
 pub(super) fn pool(
     name: String,
     strategy: Strategy,
-    latency_max_age_ms: u32,
+    rules: PoolRules,
     backends: Vec<PoolBackend>,
 ) -> Pool {
-    let ring = matches!(strategy, Strategy::PrefixAffinity(_)).then(|| {
+    let needs_ring = rules.session.is_some() || matches!(strategy, Strategy::PrefixAffinity(_));
+    let ring = needs_ring.then(|| {
         let mut ids: Vec<&str> = Vec::with_capacity(backends.len());
         for backend in &backends {
             ids.push(&backend.id);
@@ -144,8 +187,10 @@ pub(super) fn pool(
         round_robin_key: format!("ai_lb/rr/{:016x}", fnv1a_64(&identity)),
         name,
         strategy,
-        latency_max_age_ms,
+        latency_max_age_ms: rules.latency_max_age_ms,
         backends,
+        spillover: rules.spillover,
+        session: rules.session,
         ring,
         rate_limits: None,
     }

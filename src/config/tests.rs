@@ -165,7 +165,7 @@ fn refusals_name_the_field_and_the_reason() {
         (format!("providers: [{{name: a, key: 7}}]\n{redis}"), "providers[0].key: invalid type: integer `7`, expected a string"),
         (
             format!("providers: [{{name: a, key: k, modle: m}}]\n{redis}"),
-            "providers[0].modle: unknown field `modle`, expected one of `name`, `key`, `model`, `weight`, `metrics`, `cluster`, `prefix_rewrite`, `probe`, `api_tokens`, `token_header`",
+            "providers[0].modle: unknown field `modle`, expected one of `name`, `key`, `model`, `weight`, `tier`, `metrics`, `cluster`, `prefix_rewrite`, `probe`, `api_tokens`, `token_header`",
         ),
         (
             format!("providers: [{{name: a, key: k, weight: -1}}]\n{redis}"),
@@ -225,7 +225,7 @@ fn refusals_name_the_field_and_the_reason() {
             format!("{provider_list}{redis}max_body_bytes: 0\n"),
             "max_body_bytes: must be a whole number from 1 to 134217728, got 0",
         ),
-        (format!("{provider_list}{redis}providerz: []\n"), "providerz: unknown field `providerz`, expected one of `providers`, `redis`, `selected_provider_header`, `rewrite_model_header`, `max_body_bytes`, `models`, `strategy`, `rate_limits`, `unknown_model`, `list_models`, `load_source`, `endpoint`, `engine_metrics`, `in_flight`, `health`, `retry`, `status_endpoint`, `paths`, `route_names`"),
+        (format!("{provider_list}{redis}providerz: []\n"), "providerz: unknown field `providerz`, expected one of `providers`, `redis`, `selected_provider_header`, `rewrite_model_header`, `max_body_bytes`, `models`, `strategy`, `spillover`, `session_affinity`, `rate_limits`, `unknown_model`, `list_models`, `load_source`, `endpoint`, `engine_metrics`, `in_flight`, `health`, `retry`, `status_endpoint`, `paths`, `route_names`"),
         ("- just\n- a list\n".into(), "configuration: must be a mapping, got a list"),
         ("providers: [\n".into(), "configuration: invalid YAML: "),
         ("".into(), "providers: required"),
@@ -374,7 +374,7 @@ fn rule_refusals_name_the_rule() {
         ),
         (
             r#"{"redis": {"cluster": "c"}, "_rules_": [{"_match_route_": ["a"], "providers": [{"name": "a", "key": "k", "wieght": 2}]}]}"#,
-            "_rules_[0].providers[0].wieght: unknown field `wieght`, expected one of `name`, `key`, `model`, `weight`, `metrics`, `cluster`, `prefix_rewrite`, `probe`, `api_tokens`, `token_header`",
+            "_rules_[0].providers[0].wieght: unknown field `wieght`, expected one of `name`, `key`, `model`, `weight`, `tier`, `metrics`, `cluster`, `prefix_rewrite`, `probe`, `api_tokens`, `token_header`",
         ),
         (
             r#"{"redis": {"cluster": "c"}, "_rules_": [{"providers": []}]}"#,
@@ -382,7 +382,7 @@ fn rule_refusals_name_the_rule() {
         ),
         (
             r#"{"redis": {"cluster": "c"}, "_rulez_": [], "_rules_": [{"_match_route_": ["a"], "providers": [{"name": "a", "key": "k"}]}]}"#,
-            "_rulez_: unknown field `_rulez_`, expected one of `providers`, `redis`, `selected_provider_header`, `rewrite_model_header`, `max_body_bytes`, `models`, `strategy`, `rate_limits`, `unknown_model`, `list_models`, `load_source`, `endpoint`, `engine_metrics`, `in_flight`, `health`, `retry`, `status_endpoint`, `paths`, `route_names`",
+            "_rulez_: unknown field `_rulez_`, expected one of `providers`, `redis`, `selected_provider_header`, `rewrite_model_header`, `max_body_bytes`, `models`, `strategy`, `spillover`, `session_affinity`, `rate_limits`, `unknown_model`, `list_models`, `load_source`, `endpoint`, `engine_metrics`, `in_flight`, `health`, `retry`, `status_endpoint`, `paths`, `route_names`",
         ),
     ];
     for (text, expected) in cases {

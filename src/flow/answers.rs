@@ -70,6 +70,8 @@ mod tests {
             strategy: Strategy::RoundRobin,
             latency_max_age_ms: 0,
             backends: Vec::new(),
+            spillover: None,
+            session: None,
             ring: None,
             round_robin_key: String::new(),
             rate_limits: None,
@@ -79,6 +81,7 @@ mod tests {
             by_model: true,
             unknown_model: UnknownModel::Reject,
             common_prefix_bytes: 0,
+            common_session_field: None,
         }
     }
 

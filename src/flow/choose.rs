@@ -5,12 +5,12 @@ use log::{debug, info, warn};
 
 use super::phase::{Basis, Sent};
 use super::{accounting, backends, RequestHost, Stat, Worker};
-use crate::background::fresh_loads;
+use crate::background::{fnv1a_64, fresh_loads};
 use crate::config::{BalancerConfig, ConfigRef, LoadSource, Pool, Refresh};
 use crate::load::Loads;
 use crate::store::{StoreError, Transition};
 use crate::strategy::latency::LatencyStats;
-use crate::strategy::{Backend, Inputs, Reason, Strategy};
+use crate::strategy::{Backend, Inputs, Reason, Session, Strategy};
 
 /// The loads a choice goes on.
 pub(super) enum LoadsNow {
@@ -138,12 +138,15 @@ pub(super) fn send(
     let now_ms = host.now_ms();
     let known = loads.as_ref().ok();
     let mut backends = backends_now(host, pool, known, streaming, now_ms);
+    let session_hash = session_key_hash(host, pool, facts.and_then(|facts| facts.session_hash));
     let inputs = Inputs {
         round_robin_ticket: match pool.strategy {
             Strategy::RoundRobin => next_ticket(host, &pool.round_robin_key),
             _ => None,
         },
         prefix_hash,
+        spillover: pool.spillover,
+        session: session(pool, session_hash),
     };
     let health = backends::read_health(host, config, pool);
     let candidates = backends::Candidates {
@@ -190,6 +193,15 @@ pub(super) fn send(
     if picked.all_out {
         host.count(Stat::Provider(provider.name.clone(), "fallback"));
     }
+    if let Reason::Session { moved } = picked.reason {
+        host.count(Stat::SessionRouted);
+        if moved {
+            host.count(Stat::SessionMoved);
+        }
+    }
+    if pool.spillover.is_some() && pool.past_first_tier(picked.index) {
+        host.count(Stat::Spillover);
+    }
     host.count(Stat::Selected(provider.name.clone()));
     let counted_in_flight = matches!(config.loads, LoadSource::InFlight(_));
     if counted_in_flight {
@@ -202,6 +214,7 @@ pub(super) fn send(
         provider: backend.provider,
         at_ms: now_ms,
         prefix_hash,
+        session_hash,
         streaming,
         counted_in_flight,
         token: token.map(|token| token.fingerprint),
@@ -224,6 +237,7 @@ pub(super) fn backends_now(
         backends.push(Backend {
             weight: backend.weight,
             priority: backend.priority,
+            tier: backend.tier,
             available: true,
             load: loads.and_then(|loads| loads.get(backend.provider).copied().flatten()),
             latency_ms: match pool.strategy {
@@ -235,6 +249,27 @@ pub(super) fn backends_now(
         });
     }
     backends
+}
+
+/// The request's session key, for a pool with session affinity: the header's value when it is
+/// there, else the body field's (`body_hash`, read with the body's other facts).
+fn session_key_hash(host: &dyn RequestHost, pool: &Pool, body_hash: Option<u64>) -> Option<u64> {
+    let session = pool.session.as_ref()?;
+    let header = session
+        .header
+        .as_deref()
+        .and_then(|name| host.request_header(name))
+        .filter(|value| !value.is_empty());
+    header.map(|value| fnv1a_64(value.as_bytes())).or(body_hash)
+}
+
+/// The strategy's input for a request with this session key's hash, in a pool with session
+/// affinity.
+pub(super) fn session(pool: &Pool, key_hash: Option<u64>) -> Option<Session> {
+    Some(Session {
+        key_hash: key_hash?,
+        load_factor: pool.session.as_ref()?.load_factor,
+    })
 }
 
 /// Each provider's engine load as the scrape last published it, if recent enough.

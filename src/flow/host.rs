@@ -60,6 +60,12 @@ pub enum Stat {
     ProbeFailed,
     /// The status page was served.
     StatusServed,
+    /// A request went to a tier after its pool's first (spillover): the first was full or out.
+    Spillover,
+    /// A request was routed by its session key (session affinity).
+    SessionRouted,
+    /// Of those, one sent elsewhere than its session's backend, which was out or over its bound.
+    SessionMoved,
 }
 
 impl Stat {
@@ -108,7 +114,10 @@ impl Stat {
                 Stat::RetryExhausted => Some(Stat::ProbeOk),
                 Stat::ProbeOk => Some(Stat::ProbeFailed),
                 Stat::ProbeFailed => Some(Stat::StatusServed),
-                Stat::StatusServed => None,
+                Stat::StatusServed => Some(Stat::Spillover),
+                Stat::Spillover => Some(Stat::SessionRouted),
+                Stat::SessionRouted => Some(Stat::SessionMoved),
+                Stat::SessionMoved => None,
             };
             if let Stat::Provider(..) = stat {
                 for event in Stat::PROVIDER_EVENTS {
@@ -146,6 +155,9 @@ impl Stat {
             Stat::ProbeOk => "ai_lb.probe.ok".into(),
             Stat::ProbeFailed => "ai_lb.probe.failed".into(),
             Stat::StatusServed => "ai_lb.status.served".into(),
+            Stat::Spillover => "ai_lb.spillover.spilled".into(),
+            Stat::SessionRouted => "ai_lb.session.routed".into(),
+            Stat::SessionMoved => "ai_lb.session.moved".into(),
         }
     }
 }

@@ -132,6 +132,8 @@ pub(super) struct Sent {
     pub at_ms: u64,
     /// The hash of the prompt's prefix it was chosen with; a retry picks with it too.
     pub prefix_hash: Option<u64>,
+    /// Likewise its session key's hash.
+    pub session_hash: Option<u64>,
     /// The client asked for a stream: its total time says nothing of the provider's speed.
     pub streaming: bool,
     pub counted_in_flight: bool,

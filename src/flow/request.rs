@@ -9,7 +9,7 @@ use super::phase::{BodyCopy, Phase, ReadBody};
 use super::retry::Resend;
 use super::{answers, status_page, RequestHost, Stat, Step, Verdict};
 use crate::config::{BalancerConfig, ConfigRef, PluginConfig, Pool, UnknownModel};
-use crate::rewrite::body_facts;
+use crate::rewrite::body_facts_with_session;
 use crate::rules::RequestIdentity;
 
 /// A request the filter does not balance.
@@ -85,10 +85,11 @@ pub(super) fn read_whole_body(
     let Some(body) = host.request_body(0, size) else {
         return unbalanced("request body unavailable");
     };
-    // The pool is known only once the model is read: hash with the prefix length most
-    // pools use, and again in the rare case the request's pool hashes another length.
+    // The pool is known only once the model is read: hash with the prefix length (and read the
+    // session field) most pools use, and again in the rare case the request's pool differs.
     let prefix_bytes = config.pools.common_prefix_bytes;
-    let mut facts = match body_facts(&body, prefix_bytes) {
+    let session_field = config.pools.common_session_field.as_deref();
+    let mut facts = match body_facts_with_session(&body, prefix_bytes, session_field) {
         Ok(facts) => facts,
         Err(skip) => {
             let why = format!("body forwarded untouched: {skip}");
@@ -109,11 +110,13 @@ pub(super) fn read_whole_body(
             return Err(Handled::Answered(Verdict::Pause));
         }
     };
-    let pool_prefix_bytes = config.pools.pools.get(pool).map_or(0, Pool::prefix_bytes);
-    if pool_prefix_bytes != prefix_bytes {
-        facts.prefix_hash = body_facts(&body, pool_prefix_bytes)
-            .ok()
-            .and_then(|facts| facts.prefix_hash);
+    let pool_entry = config.pools.pools.get(pool);
+    let pool_prefix_bytes = pool_entry.map_or(0, Pool::prefix_bytes);
+    let pool_session_field = pool_entry.and_then(Pool::session_field);
+    if pool_prefix_bytes != prefix_bytes || pool_session_field != session_field {
+        let again = body_facts_with_session(&body, pool_prefix_bytes, pool_session_field).ok();
+        facts.prefix_hash = again.as_ref().and_then(|facts| facts.prefix_hash);
+        facts.session_hash = again.and_then(|facts| facts.session_hash);
     }
     let copy = if config.retry.is_some() {
         BodyCopy::ForRetry(Resend::new(host, body, &plugin.control_headers))

@@ -192,6 +192,8 @@ pub(super) fn retry_elsewhere(
     let inputs = Inputs {
         round_robin_ticket: None,
         prefix_hash: sent.prefix_hash,
+        spillover: pool.spillover,
+        session: super::choose::session(pool, sent.session_hash),
     };
     let rng = worker.rng();
     let Some(picked) = backends::pick_healthy(host, &candidates, &mut backends, &inputs, rng)

@@ -1,8 +1,9 @@
 //! What a request body says about where to send it: the top-level `model`, whether the client
-//! asked for a stream, and a hash of the prompt's first bytes for KV-cache affinity.
+//! asked for a stream, a hash of the prompt's first bytes for KV-cache affinity, and a hash of
+//! a session key.
 //!
 //! One validating pass of the same scanner as [`super::rewrite_model`] records the spans of the
-//! five top-level members read here; only the `model` strings are decoded, and the prompt is
+//! top-level members read here; only the `model` strings are decoded, and the prompt is
 //! hashed from its raw bytes.
 
 use std::ops::Range;
@@ -34,6 +35,11 @@ pub struct BodyFacts {
     /// every gateway replica computes the same value for the same prompt. `None` when none of
     /// the three keys exists or `prefix_bytes` is 0.
     pub prefix_hash: Option<u64>,
+    /// FNV-1a 64 of the session field's string as written between its quotes (escapes are not
+    /// decoded: a client writes its key alike each time, and a plain key hashes as the same value
+    /// sent in a header). `None` when no field was asked for, or it is absent, not a string or
+    /// empty; the last one counts if the key is duplicated.
+    pub session_hash: Option<u64>,
 }
 
 /// Reads the model, stream flag and prompt-prefix hash of an OpenAI-style JSON body (see
@@ -46,13 +52,30 @@ pub struct BodyFacts {
 /// `prefix_bytes` keeps the hash of its system prompt and first messages.
 // Never inlined: called once per request, and inlined into a large caller the scanner loop ran
 // up to twice as slow in V8 (measured with the wasm build), while the call itself costs nothing.
-#[inline(never)]
 pub fn body_facts(body: &[u8], prefix_bytes: usize) -> Result<BodyFacts, Skip> {
+    body_facts_with_session(body, prefix_bytes, None)
+}
+
+/// [`body_facts`], and the session key's hash from the top-level member `session_field` (one of
+/// the other five keys is never asked for: the configuration refuses them).
+#[inline(never)]
+pub fn body_facts_with_session(
+    body: &[u8],
+    prefix_bytes: usize,
+    session_field: Option<&str>,
+) -> Result<BodyFacts, Skip> {
     // Checked first, as in rewrite_model: the scanner treats bytes >= 0x80 as opaque.
     let Ok(text) = std::str::from_utf8(body) else {
         return Err(Skip::NotUtf8);
     };
-    let spans = top_level_value_spans(body, FactKey::of)?;
+    let classify = |raw_key: &[u8]| {
+        FactKey::of(raw_key).or_else(|| {
+            session_field
+                .filter(|field| key_equals(raw_key, field.as_bytes()))
+                .map(|_| FactKey::Session)
+        })
+    };
+    let spans = top_level_value_spans(body, classify)?;
 
     let streaming = last_span(&spans, FactKey::Stream)
         .and_then(|span| body.get(span))
@@ -65,10 +88,17 @@ pub fn body_facts(body: &[u8], prefix_bytes: usize) -> Result<BodyFacts, Skip> {
         }
         _ => None,
     };
+    // A validated value that starts with a quote is a string, and ends with one.
+    let session_hash = last_span(&spans, FactKey::Session)
+        .filter(|span| body.get(span.start) == Some(&b'"'))
+        .and_then(|span| body.get(span.start + 1..span.end.saturating_sub(1)))
+        .filter(|key| !key.is_empty())
+        .map(fnv1a_64);
     Ok(BodyFacts {
         model: agreed_model(text, &spans),
         streaming,
         prefix_hash,
+        session_hash,
     })
 }
 
@@ -80,6 +110,8 @@ enum FactKey {
     Messages,
     Prompt,
     Input,
+    /// The configured session field.
+    Session,
 }
 
 /// Where the prompt is, by API: chat, completions, then responses and embeddings.
@@ -101,6 +133,14 @@ impl FactKey {
             .find(|(_, name)| key_equals(raw_key, name))
             .map(|&(key, _)| key)
     }
+}
+
+/// Whether the body's top-level member `field` is one the facts already read (it cannot hold
+/// a session key too).
+pub fn is_fact_key(field: &str) -> bool {
+    FactKey::NAMES
+        .iter()
+        .any(|(_, name)| *name == field.as_bytes())
 }
 
 fn last_span(spans: &[(FactKey, Range<usize>)], wanted: FactKey) -> Option<Range<usize>> {

@@ -19,7 +19,7 @@ mod stream_tests;
 #[cfg(test)]
 mod tests;
 
-pub use facts::{body_facts, BodyFacts};
+pub use facts::{body_facts, body_facts_with_session, is_fact_key, BodyFacts};
 use scan::{key_equals, top_level_value_spans};
 pub use stream::{StreamRewrite, MAX_HELD_MODEL_BYTES};
 // tests.rs checks the string search directly.

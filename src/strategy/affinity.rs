@@ -2,8 +2,10 @@
 //! cache then already holds that prefix. Consistent hashing keeps the mapping stable when a
 //! backend joins or leaves (only its share of prefixes moves); the bounded-load rule sends a
 //! prefix on to the next backend on the ring while its own is well above the average.
+//!
+//! Session affinity walks the same ring with a session key's hash instead of the prompt's.
 
-use super::{least_load, Candidates, Pick};
+use super::{least_load, Candidates, Pick, Reason};
 use crate::rng::Rng;
 
 /// Points per backend on the ring: enough that each backend's share of the ring is within a
@@ -26,6 +28,15 @@ impl Default for Affinity {
             load_factor: 0.25,
         }
     }
+}
+
+/// A request's session key, for a pool with session affinity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Session {
+    /// FNV-1a 64 of the key's bytes (a header's value, or a body field's string as written).
+    pub key_hash: u64,
+    /// As `Affinity::load_factor`.
+    pub load_factor: f64,
 }
 
 /// A pool's hash ring, built once per pool from stable backend identities (e.g.
@@ -69,16 +80,19 @@ impl Ring {
     }
 }
 
-/// Walks the ring from the prefix and takes the first candidate within the load bound (an
-/// unknown load counts as within it); when every one is over, the least loaded.
+/// Walks the ring from the prefix (or session key) and takes the first candidate within the load
+/// bound (an unknown load counts as within it); when every one is over, the least loaded. For a
+/// `session`, the reason says whether the pick is the key's owner: the first backend of the
+/// tier on the ring, whatever its state.
 pub(super) fn pick(
-    affinity: &Affinity,
+    load_factor: f64,
     ring: &Ring,
-    prefix_hash: u64,
+    hash: u64,
+    session: bool,
     candidates: &Candidates,
     rng: &mut Rng,
 ) -> Option<Pick> {
-    let bound = load_bound(affinity.load_factor, candidates);
+    let bound = load_bound(load_factor, candidates);
     let within_bound = |index: usize| {
         candidates.get(index).is_some_and(|backend| {
             backend
@@ -86,10 +100,20 @@ pub(super) fn pick(
                 .is_none_or(|load| bound.is_none_or(|bound| load.total() + 1.0 <= bound))
         })
     };
-    match ring.find(prefix_hash, &within_bound) {
+    let picked = match ring.find(hash, &within_bound) {
         Some(index) => Pick::decided(Some(index)),
         None => least_load(candidates, rng),
+    }?;
+    if !session {
+        return Some(picked);
     }
+    let owner = ring.find(hash, &|index| candidates.in_tier(index));
+    Some(Pick {
+        index: picked.index,
+        reason: Reason::Session {
+            moved: owner != Some(picked.index),
+        },
+    })
 }
 
 /// The classic bounded-load capacity, `ceil((1 + epsilon) * (sum of loads + 1) / n)`, over the

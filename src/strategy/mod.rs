@@ -8,6 +8,10 @@
 //!   here);
 //! - `pick` answers for every non-empty pool; a strategy whose inputs are all unknown falls back
 //!   to a pick by weight and says so (`Reason::NothingKnown`).
+//!
+//! Two rules of the pool apply before its strategy: spillover narrows the candidates to one
+//! tier (`tiers`), then a session key, when the request has one, walks the ring over them
+//! (`affinity::pick`) instead of the strategy.
 
 mod affinity;
 pub(crate) mod draw;
@@ -15,9 +19,11 @@ pub mod latency;
 mod score;
 #[cfg(test)]
 mod tests;
+mod tiers;
 
-pub use affinity::{Affinity, Ring};
+pub use affinity::{Affinity, Ring, Session};
 pub use score::{score, ScoreWeights};
+pub use tiers::Spillover;
 
 use crate::load::Load;
 use crate::rng::Rng;
@@ -55,6 +61,8 @@ pub struct Backend {
     pub load: Option<Load>,
     /// The latency estimate (see `latency::LatencyStats::estimate`); `None`: no fresh samples.
     pub latency_ms: Option<f64>,
+    /// Spillover tier: lower tiers are tried first (read only with `Inputs::spillover`).
+    pub tier: u32,
 }
 
 impl Backend {
@@ -66,17 +74,22 @@ impl Backend {
             available: true,
             load: None,
             latency_ms: None,
+            tier: 0,
         }
     }
 }
 
-/// Per-request inputs some strategies need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Per-request inputs some strategies need, and the pool's rules that apply before its strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Inputs {
     /// A shared counter the glue increments per request (round robin); `None`: a random start.
     pub round_robin_ticket: Option<u64>,
     /// The hash of the prompt's prefix (prefix affinity); `None`: behave as least load.
     pub prefix_hash: Option<u64>,
+    /// The pool's spillover rule; `None`: every tier is one.
+    pub spillover: Option<Spillover>,
+    /// The request's session key, for a pool with session affinity; `None`: the strategy picks.
+    pub session: Option<Session>,
 }
 
 /// The backend picked (an index into the pool) and why.
@@ -92,6 +105,9 @@ pub enum Reason {
     Strategy,
     /// The strategy's inputs were all unknown: the pick went by weight.
     NothingKnown,
+    /// The session key decided: its owner on the ring, or (`moved`) another backend because
+    /// the owner was out or over its bound.
+    Session { moved: bool },
 }
 
 impl Pick {
@@ -103,8 +119,9 @@ impl Pick {
     }
 }
 
-/// Picks one backend with `strategy`; `None` only for an empty pool. `ring` is the pool's ring
-/// (prefix affinity only; without one, prefix affinity behaves as least load).
+/// Picks one backend with `strategy`, within the tier spillover opens and by session key when
+/// there is one; `None` only for an empty pool. `ring` is the pool's ring (prefix or session
+/// affinity; without one, prefix affinity behaves as least load and a session key is ignored).
 pub fn pick(
     strategy: &Strategy,
     backends: &[Backend],
@@ -112,7 +129,23 @@ pub fn pick(
     inputs: &Inputs,
     rng: &mut Rng,
 ) -> Option<Pick> {
-    let candidates = Candidates::new(backends);
+    let mut candidates = Candidates::new(backends, None);
+    if let Some(spillover) = &inputs.spillover {
+        if let Some(tier) = tiers::open_tier(spillover, &candidates) {
+            candidates = Candidates::new(backends, Some(tier));
+        }
+    }
+    // One walk of the ring serves both affinities: a session key wins over the prompt's prefix.
+    let walk = match (&inputs.session, strategy, inputs.prefix_hash) {
+        (Some(session), ..) => Some((session.key_hash, session.load_factor, true)),
+        (None, Strategy::PrefixAffinity(affinity), Some(prefix_hash)) => {
+            Some((prefix_hash, affinity.load_factor, false))
+        }
+        _ => None,
+    };
+    if let (Some((hash, load_factor, session)), Some(ring)) = (walk, ring) {
+        return affinity::pick(load_factor, ring, hash, session, &candidates, rng);
+    }
     match strategy {
         Strategy::LeastLoad => least_load(&candidates, rng),
         Strategy::WeightedRandom => Pick::decided(weighted(&candidates, &|_| true, rng)),
@@ -121,43 +154,53 @@ pub fn pick(
         Strategy::Failover => failover(&candidates, rng),
         Strategy::LeastLatency => least_latency(&candidates, rng),
         Strategy::InferenceScore(weights) => score::pick(weights, &candidates, rng),
-        Strategy::PrefixAffinity(affinity) => match (ring, inputs.prefix_hash) {
-            (Some(ring), Some(prefix_hash)) => {
-                affinity::pick(affinity, ring, prefix_hash, &candidates, rng)
-            }
-            _ => least_load(&candidates, rng),
-        },
+        // Without a ring or a prefix hash.
+        Strategy::PrefixAffinity(_) => least_load(&candidates, rng),
     }
 }
 
-/// The backends that may be picked: the available ones, or all of them when none is available.
+/// The backends that may be picked: the available ones, or all of them when none is available;
+/// with spillover, those of one tier.
 struct Candidates<'a> {
     backends: &'a [Backend],
     any_available: bool,
+    /// The tier spillover chose; `None`: every tier.
+    tier: Option<u32>,
     /// The candidates with their pool index, in pool order.
     list: Vec<(usize, &'a Backend)>,
 }
 
 impl<'a> Candidates<'a> {
-    fn new(backends: &'a [Backend]) -> Self {
+    /// The candidates among `backends`, in `tier` only if there is one.
+    fn new(backends: &'a [Backend], tier: Option<u32>) -> Self {
         let any_available = backends.iter().any(|backend| backend.available);
         let list = backends
             .iter()
             .enumerate()
-            .filter(|(_, backend)| may_pick(backend, any_available))
+            .filter(|(_, backend)| {
+                may_pick(backend, any_available) && tier.is_none_or(|tier| backend.tier == tier)
+            })
             .collect();
         Self {
             backends,
             any_available,
+            tier,
             list,
         }
+    }
+
+    /// Whether the backend at this pool index is in the tier picked from (available or not).
+    fn in_tier(&self, index: usize) -> bool {
+        self.backends
+            .get(index)
+            .is_some_and(|backend| self.tier.is_none_or(|tier| backend.tier == tier))
     }
 
     /// The backend at this pool index, if it may be picked.
     fn get(&self, index: usize) -> Option<&'a Backend> {
         self.backends
             .get(index)
-            .filter(|backend| may_pick(backend, self.any_available))
+            .filter(|backend| may_pick(backend, self.any_available) && self.in_tier(index))
     }
 
     fn indices(&self) -> Vec<usize> {

@@ -3,6 +3,7 @@
 //! runtime types. Their doc comments and zh-CN extensions describe each field for the
 //! generated schema (natively only: the module never needs it).
 
+mod pool_rules;
 mod pools;
 mod resilience;
 mod sources;
@@ -14,7 +15,9 @@ use serde::Deserialize;
 
 use super::balancer::MAX_BODY_BYTES_CEILING;
 
-pub use pools::{Backend, Models, Pool, StrategyName, StrategyOptions};
+pub use pools::{Backend, Models, Pool, PoolRule, StrategyName, StrategyOptions};
+#[cfg(not(target_arch = "wasm32"))]
+pub use pools::{SessionAffinity, Spillover};
 pub use resilience::{
     Health, PrefixRewrite, Probe, ProbeSchedule, RateLimits, Retry, StatusEndpoint,
 };
@@ -110,6 +113,33 @@ pub struct Balancer {
         ))
     )]
     pub strategy: Option<StrategyChoice>,
+    /// Without `models`: backends in tiers (providers' `tier`), the first tier kept while its
+    /// least loaded backend is under `max_load`. With `models`, each pool sets its own.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "分级溢出"},
+            "x-description-i18n" = {"zh-CN": "未配置 `models` 时：后端按提供方的 `tier` 分级，第一级中负载最低的后端低于 `max_load` 时请求留在该级。配置 `models` 时由每个池各自设置。"},
+            "x-default-description" = "off: one tier"
+        ))
+    )]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "Option<Spillover>"))]
+    pub spillover: Option<PoolRule>,
+    /// Without `models`: requests with the same session key go to the same provider. With
+    /// `models`, each pool sets its own.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "会话亲和"},
+            "x-description-i18n" = {"zh-CN": "未配置 `models` 时：会话键相同的请求发往同一提供方。配置 `models` 时由每个池各自设置。"},
+            "x-default-description" = "off"
+        ))
+    )]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(with = "Option<SessionAffinity>")
+    )]
+    pub session_affinity: Option<PoolRule>,
     /// Without `models`: steer away from a provider (or an API key) whose rate-limit headers say
     /// its remaining requests or tokens are below these floors, until its reset (a soft ejection:
     /// used only when nothing else is available). With `models`, each pool sets its own.
@@ -300,6 +330,17 @@ pub struct Provider {
         ))
     )]
     pub weight: Option<Whole<0, 1_000_000>>,
+    /// Its `spillover` tier, the lowest first (e.g. 0 for self-hosted engines, 1 for a paid API);
+    /// a pool's backend may set its own. Only with `spillover`.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "级别"},
+            "x-description-i18n" = {"zh-CN": "其 `spillover` 级别，数值小者优先（例如自建推理引擎为 0，付费 API 为 1）；池中的后端可单独设置。仅与 `spillover` 一起使用。"},
+            "default" = 0
+        ))
+    )]
+    pub tier: Option<Whole<0, 1_000_000>>,
     /// `load_source: engine_metrics` (required there, refused otherwise): its engine's Prometheus
     /// endpoint.
     #[cfg_attr(

@@ -1,10 +1,13 @@
-//! Model pools and strategies: `models`, `strategy`.
+//! Model pools and strategies: `models`, `strategy`, `spillover`, `session_affinity`.
 
 use std::fmt;
 
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+pub use super::pool_rules::PoolRule;
+#[cfg(not(target_arch = "wasm32"))]
+pub use super::pool_rules::{SessionAffinity, Spillover};
 use super::values::{Text, UpTo, Whole};
 use super::StrategyChoice;
 
@@ -157,6 +160,33 @@ pub struct Pool {
     )]
     #[cfg_attr(not(target_arch = "wasm32"), schemars(required, length(min = 1)))]
     pub backends: Option<Vec<Backend>>,
+    /// Backends in tiers (`tier`, lowest first): requests stay on the first tier while its least
+    /// loaded backend is under `max_load`, and go on to the next only then.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "分级溢出"},
+            "x-description-i18n" = {"zh-CN": "后端按 `tier` 分级（数值小者优先）：第一级中负载最低的后端低于 `max_load` 时请求留在该级，否则才溢出到下一级。"},
+            "x-default-description" = "off: one tier"
+        ))
+    )]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "Option<Spillover>"))]
+    pub spillover: Option<PoolRule>,
+    /// Keeps a conversation on one backend: requests with the same session key go to the same
+    /// backend (consistent hashing with bounded load); without a key, the strategy picks.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "会话亲和"},
+            "x-description-i18n" = {"zh-CN": "让一段会话固定在同一后端：会话键相同的请求发往同一后端（带负载上限的一致性哈希）；没有会话键时由策略选择。"},
+            "x-default-description" = "off"
+        ))
+    )]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(with = "Option<SessionAffinity>")
+    )]
+    pub session_affinity: Option<PoolRule>,
 }
 
 /// A provider in a pool, with the model it expects there.
@@ -203,6 +233,16 @@ pub struct Backend {
         ))
     )]
     pub priority: Option<Whole<0, 1_000_000>>,
+    /// The pool's `spillover` tier: the lowest first.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend(
+            "x-title-i18n" = {"zh-CN": "级别"},
+            "x-description-i18n" = {"zh-CN": "该池 `spillover` 中的级别：数值小者优先。"},
+            "x-default-description" = "the provider's `tier`"
+        ))
+    )]
+    pub tier: Option<Whole<0, 1_000_000>>,
 }
 
 /// `models`: each name clients send, with its pool, sorted by name (serde_json's mapping is

@@ -10,7 +10,7 @@ use super::balancer::{
     BalancerConfig, MetricsTarget, Provider, DEFAULT_MAX_BODY_BYTES, DEFAULT_REWRITE_MODEL_HEADER,
     DEFAULT_SELECTED_PROVIDER_HEADER,
 };
-use super::document::{self, Text};
+use super::document::{self, Text, Whole};
 use super::pools::Pools;
 use super::scope::{PathPattern, Scope};
 use super::sources::{LoadSource, DEFAULT_KEY_PREFIX, DEFAULT_METRICS_PATH};
@@ -38,9 +38,6 @@ pub fn balancer(
         .unwrap_or(DEFAULT_KEY_PREFIX);
     let mut providers = providers(doc, at, key_prefix)?;
     let loads = sources::load_source(doc, at, &providers, build)?;
-    let pools = pools::pools(doc, at, &providers)?;
-    pools::watch_rate_limits(&mut providers, &pools);
-    check_strategies_have_loads(&pools, &loads, at)?;
     let selected_provider_header = header_name(
         doc.selected_provider_header.as_ref(),
         &join(at, "selected_provider_header"),
@@ -57,6 +54,13 @@ pub fn balancer(
             format!("must differ from selected_provider_header ({selected_provider_header:?})"),
         ));
     }
+    let own_headers = [
+        selected_provider_header.as_str(),
+        rewrite_model_header.as_str(),
+    ];
+    let pools = pools::pools(doc, at, &providers, &own_headers)?;
+    pools::watch_rate_limits(&mut providers, &pools);
+    check_strategies_have_loads(&pools, &loads, at)?;
     let list_models = doc.list_models.unwrap_or(false);
     if list_models && !pools.by_model {
         return Err(ConfigError::at(
@@ -180,6 +184,7 @@ fn providers(
             key: format!("{key_prefix}{key}"),
             model: item.model.as_ref().map(|model| model.0.clone()),
             weight: item.weight.map_or(1, |weight| weight.u32()),
+            tier: item.tier.map_or(0, Whole::u32),
             metrics: metrics_target(item.metrics.as_ref(), &join(&item_path, "metrics"))?,
             upstream: resilience::upstream(item, &item_path)?,
             tokens: resilience::tokens(item, &item_path)?,

@@ -1,21 +1,27 @@
-//! `models`, `strategy` and `unknown_model`: the pools requests are balanced over and the
-//! strategy each uses.
+//! `models`, `strategy`, `spillover`, `session_affinity` and `unknown_model`: the pools requests
+//! are balanced over, the strategy each uses and the rules applied before it.
 
-use super::{check_header_value, check_list_length, join};
+use super::{check_header_value, check_list_length, is_header_token, join};
 use crate::config::balancer::Provider;
-use crate::config::document::{self, Either, StrategyName, StrategyOptions, Text, UpTo, Whole};
+use crate::config::document::{
+    self, Either, PoolRule, StrategyName, StrategyOptions, Text, UpTo, Whole,
+};
 use crate::config::pools::{
-    backend_id, pool, PoolBackend, Pools, UnknownModel, DEFAULT_LATENCY_MAX_AGE_MS, PASS_THROUGH,
-    REJECT,
+    backend_id, pool, PoolBackend, PoolRules, Pools, SessionAffinity, UnknownModel,
+    DEFAULT_LATENCY_MAX_AGE_MS, PASS_THROUGH, REJECT,
 };
 use crate::config::ConfigError;
 use crate::ratelimit::{rate_limit_key, Floor, RateWatch};
-use crate::strategy::{Affinity, ScoreWeights, Strategy};
+use crate::rewrite::is_fact_key;
+use crate::strategy::{Affinity, ScoreWeights, Spillover, Strategy};
 
+/// `own_headers`: the routing headers the filter sets (a session key cannot be read there: the
+/// filter removes the client's copies).
 pub fn pools(
     doc: &document::Balancer,
     at: &str,
     providers: &[Provider],
+    own_headers: &[&str],
 ) -> Result<Pools, ConfigError> {
     let Some(models) = &doc.models else {
         if doc.unknown_model.is_some() {
@@ -26,7 +32,7 @@ pub fn pools(
         }
         let (strategy, latency_max_age_ms) =
             strategy(doc.strategy.as_ref(), &join(at, "strategy"))?;
-        let backends = providers
+        let backends: Vec<PoolBackend> = providers
             .iter()
             .enumerate()
             .map(|(index, provider)| PoolBackend {
@@ -34,24 +40,37 @@ pub fn pools(
                 model: provider.model.clone(),
                 weight: provider.weight,
                 priority: index as u32 + 1,
+                tier: provider.tier,
                 id: backend_id(provider, provider.model.as_deref()),
             })
             .collect();
-        let mut only = pool(String::new(), strategy, latency_max_age_ms, backends);
+        let spillover = spillover(doc.spillover.as_ref(), &backends, &join(at, "spillover"))?;
+        check_tiers_read(doc, at, &|_| spillover.is_some())?;
+        let rules = PoolRules {
+            latency_max_age_ms,
+            spillover,
+            session: session_affinity(
+                doc.session_affinity.as_ref(),
+                &join(at, "session_affinity"),
+                own_headers,
+            )?,
+        };
+        let mut only = pool(String::new(), strategy, rules, backends);
         only.rate_limits = rate_limits(doc.rate_limits.as_ref(), &join(at, "rate_limits"))?;
         return Ok(Pools::new(vec![only], false, UnknownModel::Reject));
     };
-    if doc.strategy.is_some() {
-        return Err(ConfigError::at(
-            &join(at, "strategy"),
-            "with models, each pool sets its own strategy (models.<name>.strategy)".into(),
-        ));
-    }
-    if doc.rate_limits.is_some() {
-        return Err(ConfigError::at(
-            &join(at, "rate_limits"),
-            "with models, each pool sets its own rate_limits (models.<name>.rate_limits)".into(),
-        ));
+    for (key, set) in [
+        ("strategy", doc.strategy.is_some()),
+        ("spillover", doc.spillover.is_some()),
+        ("session_affinity", doc.session_affinity.is_some()),
+        ("rate_limits", doc.rate_limits.is_some()),
+    ] {
+        if set {
+            return Err(ConfigError::at(
+                &join(at, key),
+                format!("with models, each pool sets its own {key} (models.<name>.{key})"),
+            ));
+        }
     }
     let path = join(at, "models");
     if models.0.is_empty() {
@@ -61,6 +80,7 @@ pub fn pools(
         ));
     }
     let mut pools = Vec::with_capacity(models.0.len());
+    let mut tier_read = Vec::new();
     for (name, entry) in &models.0 {
         let pool_path = join(&path, name);
         if name.trim().is_empty() || name == REJECT || name == PASS_THROUGH {
@@ -69,8 +89,16 @@ pub fn pools(
                 format!("{name:?} cannot name a model"),
             ));
         }
-        pools.push(model_pool(name, entry, &pool_path, providers)?);
+        pools.push(model_pool(
+            name,
+            entry,
+            &pool_path,
+            providers,
+            own_headers,
+            &mut tier_read,
+        )?);
     }
+    check_tiers_read(doc, at, &|name| tier_read.contains(&name))?;
     let unknown_model = match doc.unknown_model.as_ref().map(Text::as_str) {
         None | Some(REJECT) => UnknownModel::Reject,
         Some(PASS_THROUGH) => UnknownModel::PassThrough,
@@ -90,11 +118,15 @@ pub fn pools(
     Ok(Pools::new(pools, true, unknown_model))
 }
 
-fn model_pool(
+/// One pool of `models`; adds to `tier_read` the names of the providers whose `tier` it reads
+/// (a spillover pool's backends without a tier of their own).
+fn model_pool<'a>(
     name: &str,
-    entry: &document::Pool,
+    entry: &'a document::Pool,
     path: &str,
     providers: &[Provider],
+    own_headers: &[&str],
+    tier_read: &mut Vec<&'a str>,
 ) -> Result<crate::config::Pool, ConfigError> {
     let (strategy, latency_max_age_ms) =
         strategy(entry.strategy.as_ref(), &join(path, "strategy"))?;
@@ -136,11 +168,27 @@ fn model_pool(
                 format!("{id:?} is listed twice in this pool"),
             ));
         }
+        let tier = match (item.tier, entry.spillover.as_ref()) {
+            (Some(_), None) => {
+                return Err(ConfigError::at(
+                    &join(&item_path, "tier"),
+                    "only used with spillover (models.<name>.spillover)".into(),
+                ))
+            }
+            (Some(tier), Some(_)) => tier.u32(),
+            (None, spillover) => {
+                if spillover.is_some() {
+                    tier_read.push(provider_name);
+                }
+                providers[provider].tier
+            }
+        };
         backends.push(PoolBackend {
             provider,
             model,
             weight: item.weight.map_or(providers[provider].weight, Whole::u32),
             priority: item.priority.map_or(index as u32 + 1, Whole::u32),
+            tier,
             id,
         });
     }
@@ -150,9 +198,138 @@ fn model_pool(
             "every weight is 0; at least one backend needs a weight above 0".into(),
         ));
     }
-    let mut pool = pool(name.to_string(), strategy, latency_max_age_ms, backends);
+    let rules = PoolRules {
+        latency_max_age_ms,
+        spillover: spillover(
+            entry.spillover.as_ref(),
+            &backends,
+            &join(path, "spillover"),
+        )?,
+        session: session_affinity(
+            entry.session_affinity.as_ref(),
+            &join(path, "session_affinity"),
+            own_headers,
+        )?,
+    };
+    let mut pool = pool(name.to_string(), strategy, rules, backends);
     pool.rate_limits = rate_limits(entry.rate_limits.as_ref(), &join(path, "rate_limits"))?;
     Ok(pool)
+}
+
+/// `spillover`, refused when every backend is in one tier (it would change nothing: a `tier`
+/// forgotten, or set on the wrong provider).
+fn spillover(
+    doc: Option<&PoolRule>,
+    backends: &[PoolBackend],
+    path: &str,
+) -> Result<Option<Spillover>, ConfigError> {
+    let Some(doc) = doc else {
+        return Ok(None);
+    };
+    // Read as one type with session_affinity: its fields are refused here.
+    if doc.header.is_some() || doc.body_field.is_some() || doc.load_factor.is_some() {
+        return Err(ConfigError::at(
+            path,
+            "has max_load only (header, body_field and load_factor are session_affinity's)".into(),
+        ));
+    }
+    let Some(max_load) = doc.max_load else {
+        return Err(ConfigError::at(&join(path, "max_load"), "required".into()));
+    };
+    if let Some(first) = backends.first() {
+        if backends.iter().all(|backend| backend.tier == first.tier) {
+            return Err(ConfigError::at(
+                path,
+                "every backend is in one tier; spillover needs backends in two tiers or more \
+                 (tier)"
+                    .into(),
+            ));
+        }
+    }
+    Ok(Some(Spillover {
+        max_load: f64::from(max_load.u32()),
+    }))
+}
+
+/// A provider's `tier` that no spillover pool reads is refused, so that a forgotten
+/// `spillover` shows.
+fn check_tiers_read(
+    doc: &document::Balancer,
+    at: &str,
+    tier_read: &dyn Fn(&str) -> bool,
+) -> Result<(), ConfigError> {
+    let items = doc.providers.as_deref().unwrap_or_default();
+    for (index, item) in items.iter().enumerate() {
+        if item.tier.is_some() && !tier_read(item.name.as_str()) {
+            return Err(ConfigError::at(
+                &format!("{}[{index}].tier", join(at, "providers")),
+                "read by no pool with spillover: set spillover (with models, \
+                 models.<name>.spillover), or remove it"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `session_affinity`: a header, a body field or both.
+fn session_affinity(
+    doc: Option<&PoolRule>,
+    path: &str,
+    own_headers: &[&str],
+) -> Result<Option<SessionAffinity>, ConfigError> {
+    let Some(doc) = doc else {
+        return Ok(None);
+    };
+    if doc.max_load.is_some() {
+        return Err(ConfigError::at(
+            &join(path, "max_load"),
+            "a field of spillover, not of session_affinity".into(),
+        ));
+    }
+    if doc.header.is_none() && doc.body_field.is_none() {
+        return Err(ConfigError::at(
+            path,
+            "needs header, body_field or both: where the session key is".into(),
+        ));
+    }
+    if let Some(field) = doc.body_field.as_ref().filter(|f| is_fact_key(f.as_str())) {
+        return Err(ConfigError::at(
+            &join(path, "body_field"),
+            format!(
+                "{:?} is read for routing already (model, stream, messages, prompt, input); \
+                 name the field holding the session key, e.g. user",
+                field.as_str()
+            ),
+        ));
+    }
+    let header = doc
+        .header
+        .as_ref()
+        .map(|name| name.as_str().to_ascii_lowercase());
+    if let Some(header) = &header {
+        // Only read, never written: any header name will do but the filter's own.
+        let why = if !is_header_token(header) {
+            "is not a valid header name"
+        } else if own_headers.contains(&header.as_str()) {
+            "is a routing header the filter sets; choose another"
+        } else {
+            ""
+        };
+        if !why.is_empty() {
+            return Err(ConfigError::at(
+                &join(path, "header"),
+                format!("{header:?} {why}"),
+            ));
+        }
+    }
+    Ok(Some(SessionAffinity {
+        header,
+        body_field: doc.body_field.as_ref().map(|field| field.0.clone()),
+        load_factor: doc
+            .load_factor
+            .map_or(Affinity::default().load_factor, |factor| factor.0),
+    }))
 }
 
 /// `rate_limits`: the floors below which a budget is low (each 1 unless set).

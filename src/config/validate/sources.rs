@@ -87,12 +87,19 @@ pub fn load_source(
             endpoint_loads(endpoint, &path, providers)
         }
         LoadSourceName::EngineMetrics => {
-            if let Some(provider) = providers.iter().find(|p| p.metrics.is_none()) {
+            // A provider with no engine to scrape (a paid API) has its place in a spillover
+            // tier above the engines': there an unknown load is what it should be.
+            let unscraped = providers
+                .iter()
+                .find(|p| p.metrics.is_none() && p.tier == 0);
+            if let Some(provider) = unscraped {
                 return Err(ConfigError::at(
                     &providers_path,
                     format!(
                         "provider {:?} has no metrics (cluster and path of its engine's \
-                         /metrics), which load_source \"engine_metrics\" needs",
+                         /metrics), which load_source \"engine_metrics\" needs (a provider \
+                         without an engine, such as a paid API, goes in a spillover tier above \
+                         0)",
                         provider.name
                     ),
                 ));

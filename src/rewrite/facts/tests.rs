@@ -30,6 +30,7 @@ fn plain_chat_body() {
             streaming: true,
             // FNV-1a 64 of the whole `messages` text, as any other implementation computes it.
             prefix_hash: Some(0x0659_d3f8_a465_4b60),
+            session_hash: None,
         }
     );
 }
@@ -246,4 +247,58 @@ fn non_object_is_refused() {
             "{body}"
         );
     }
+}
+
+fn session_hash(body: &str, field: &str) -> Option<u64> {
+    body_facts_with_session(body.as_bytes(), 0, Some(field))
+        .unwrap()
+        .session_hash
+}
+
+#[test]
+fn session_key_is_the_hash_of_a_top_level_string_as_written() {
+    let plain = session_hash(r#"{"model":"m","user":"alice-42"}"#, "user");
+    // FNV-1a 64 of the bytes between the quotes: the same value sent in a header hashes the same.
+    assert_eq!(plain, Some(fnv1a_64(b"alice-42")));
+    let escaped = session_hash(r#"{"user":"alice\u002d42","model":"m"}"#, "user");
+    assert_eq!(escaped, Some(fnv1a_64(br"alice\u002d42")), "not decoded");
+    let other = session_hash(r#"{"model":"m","user":"bob"}"#, "user");
+    assert!(other.is_some() && other != plain);
+    // The last duplicate counts, as for the other members.
+    assert_eq!(
+        session_hash(r#"{"user":"bob","user":"alice-42"}"#, "user"),
+        plain
+    );
+}
+
+#[test]
+fn no_session_key_without_a_top_level_nonempty_string() {
+    for body in [
+        r#"{"model":"m"}"#,
+        r#"{"user":42}"#,
+        r#"{"user":null}"#,
+        r#"{"user":""}"#,
+        r#"{"user":{"user":"alice"}}"#,
+        r#"{"metadata":{"user":"alice"}}"#,
+    ] {
+        assert_eq!(session_hash(body, "user"), None, "{body}");
+    }
+    let facts = body_facts(br#"{"user":"alice"}"#, 0).unwrap();
+    assert_eq!(facts.session_hash, None, "no field asked for");
+}
+
+#[test]
+fn reading_the_session_field_leaves_the_other_facts_alone() {
+    let body = br#"{"model":"m","stream":true,"user":"alice","messages":[1]}"#;
+    let with = body_facts_with_session(body, 64, Some("user")).unwrap();
+    let without = body_facts(body, 64).unwrap();
+    assert!(with.session_hash.is_some());
+    assert_eq!(
+        BodyFacts {
+            session_hash: None,
+            ..with
+        },
+        without
+    );
+    assert!(is_fact_key("model") && is_fact_key("input") && !is_fact_key("user"));
 }

@@ -17,6 +17,7 @@ fn hashed(prefix_hash: u64) -> Inputs {
     Inputs {
         round_robin_ticket: None,
         prefix_hash: Some(prefix_hash),
+        ..Inputs::default()
     }
 }
 

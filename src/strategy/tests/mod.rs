@@ -2,6 +2,8 @@
 
 mod affinity;
 mod score;
+mod session;
+mod tiers;
 
 use super::*;
 
@@ -98,6 +100,7 @@ fn an_empty_pool_has_no_pick_and_any_other_pool_always_has_one() {
     let inputs = Inputs {
         round_robin_ticket: Some(7),
         prefix_hash: Some(42),
+        ..Inputs::default()
     };
     for strategy in &EVERY_STRATEGY {
         assert_eq!(
@@ -140,6 +143,7 @@ fn an_unavailable_backend_is_never_picked_while_another_is_available() {
             let inputs = Inputs {
                 round_robin_ticket: Some(ticket),
                 prefix_hash: Some(ticket.wrapping_mul(0x9e37_79b9)),
+                ..Inputs::default()
             };
             let seen = counts(strategy, &pool, Some(&ring), &inputs, 20);
             assert_eq!((seen[0], seen[2]), (0, 0), "{strategy:?}: {seen:?}");
@@ -252,6 +256,7 @@ fn round_robin_cycles_through_the_available_backends_in_pool_order() {
             let inputs = Inputs {
                 round_robin_ticket: Some(ticket),
                 prefix_hash: None,
+                ..Inputs::default()
             };
             pick_once(&Strategy::RoundRobin, &pool, &inputs)
                 .unwrap()
@@ -264,6 +269,7 @@ fn round_robin_cycles_through_the_available_backends_in_pool_order() {
         let inputs = Inputs {
             round_robin_ticket: Some(ticket),
             prefix_hash: None,
+            ..Inputs::default()
         };
         pick_once(&Strategy::RoundRobin, &pool, &inputs)
             .unwrap()
