@@ -18,6 +18,8 @@ mod body_stream;
 mod engine_loads;
 #[path = "fuzz/engine_pages.rs"]
 mod engine_pages;
+#[path = "fuzz/error_paths.rs"]
+mod error_paths;
 #[path = "fuzz/growth.rs"]
 mod growth;
 #[path = "fuzz/linear_time.rs"]

@@ -120,7 +120,7 @@ const BUDGETS: &[Budget] = &[
     ("retry", "proxy_set_shared_data", 1, 26, 0),
     ("rate_limits", "proxy_call_foreign_function", 1, 17, 0),
     ("rate_limits", "proxy_get_buffer_bytes", 1, 0, 1024),
-    ("rate_limits", "proxy_get_current_time_nanoseconds", 4, 0, 0),
+    ("rate_limits", "proxy_get_current_time_nanoseconds", 2, 0, 0),
     ("rate_limits", "proxy_get_header_map_pairs", 1, 0, 336),
     ("rate_limits", "proxy_get_header_map_value", 5, 64, 23),
     ("rate_limits", "proxy_get_shared_data", 7, 152, 1),

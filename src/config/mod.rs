@@ -3,6 +3,7 @@
 
 mod balancer;
 pub mod document;
+mod error_path;
 #[cfg(test)]
 mod health_tests;
 #[cfg(test)]
@@ -206,20 +207,29 @@ impl PluginConfig {
 }
 
 /// A configuration as written, read by serde: a type or unknown field is refused with its path
-/// (under `at`, a rule's place). Its mappings are read in sorted order everywhere, so that of
-/// several faults the same one is named natively, where serde_json keeps the written order
-/// (schemars' `preserve_order`), as in the module, where it sorts (this then does nothing).
+/// (under `at`, a rule's place; error_path.rs). Its mappings are read in sorted order
+/// everywhere, so that of several faults the same one is named natively, where serde_json
+/// keeps the written order (schemars' `preserve_order`), as in the module, where it sorts.
 fn read_document(mut value: Value, at: &str) -> Result<document::Balancer, ConfigError> {
     value.sort_all_objects();
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let inner = err.path().to_string();
-        let path = match (at.is_empty(), inner == ".") {
+    let text = value.to_string();
+    serde_json::from_str(&text).map_err(|err| {
+        let (inner, mut message) = error_path::error_path(&text, &err);
+        if message == "expected value" {
+            // serde_json's words for a name (an enum's) given another type: say which.
+            let found = value.pointer(&error_path::error_pointer(&text, &err));
+            message = format!(
+                "must be a name, got {}",
+                found.map_or("nothing", document::kind)
+            );
+        }
+        let path = match (at.is_empty(), inner.is_empty()) {
             (_, true) => at.to_string(),
             (true, false) => inner,
             (false, false) if inner.starts_with('[') => format!("{at}{inner}"),
             (false, false) => format!("{at}.{inner}"),
         };
-        ConfigError::at(&path, err.into_inner().to_string())
+        ConfigError::at(&path, message)
     })
 }
 

@@ -121,7 +121,7 @@ fn misconfigured_tiers_and_sessions_are_refused_naming_the_field() {
         (pool("backends: [{provider: a, tier: 1}, {provider: b}]"), "models.x.backends[0].tier: only used with spillover (models.<name>.spillover)"),
         (pool("spillover: {max_load: 4}, backends: [{provider: a}, {provider: b}]"), "models.x.spillover: every backend is in one tier; spillover needs backends in two tiers or more (tier)"),
         (pool("spillover: {max_load: 0}, backends: [{provider: a}, {provider: b, tier: 1}]"), "models.x.spillover.max_load: must be a whole number from 1 to 1048576, got 0"),
-        (pool("spillover: {}, backends: [{provider: a}, {provider: b, tier: 1}]"), "models.x.spillover.max_load: required"),
+        (pool("spillover: {}, backends: [{provider: a}, {provider: b, tier: 1}]"), "models.x.spillover: missing field `max_load`"),
         (format!("{two}spillover: {{max_load: 4}}\n"), "spillover: every backend is in one tier"),
         (format!("{two}spillover: {{max_load: 4}}\nmodels: {{x: {{backends: [{{provider: a}}]}}}}\n"), "spillover: with models, each pool sets its own spillover (models.<name>.spillover)"),
         (format!("{two}session_affinity: {{header: s}}\nmodels: {{x: {{backends: [{{provider: a}}]}}}}\n"), "session_affinity: with models, each pool sets its own session_affinity (models.<name>.session_affinity)"),
@@ -131,10 +131,10 @@ fn misconfigured_tiers_and_sessions_are_refused_naming_the_field() {
         (pool("session_affinity: {body_field: \"\"}, backends: [{provider: a}]"), "models.x.session_affinity.body_field: must not be empty"),
         (pool("session_affinity: {header: X-Selected-Provider}, backends: [{provider: a}]"), "models.x.session_affinity.header: \"x-selected-provider\" is a routing header the filter sets; choose another"),
         (format!("{two}session_affinity: {{header: x-rewrite-target-model}}\n"), "session_affinity.header: \"x-rewrite-target-model\" is a routing header"),
-        (pool("spillover: {max_load: 2, header: h}, backends: [{provider: a}, {provider: b, tier: 1}]"), "models.x.spillover: has max_load only (header, body_field and load_factor are session_affinity's)"),
-        (format!("{two}session_affinity: x-session-id\n"), "session_affinity: invalid type: string \"x-session-id\", expected a mapping"),
-        (format!("{two}session_affinity: {{header: s, cookie: c}}\n"), "session_affinity: unknown field `cookie`, expected one of `max_load`, `header`, `body_field`, `load_factor`"),
-        (format!("{two}session_affinity: {{header: s, max_load: 3}}\n"), "session_affinity.max_load: a field of spillover, not of session_affinity"),
+        (pool("spillover: {max_load: 2, header: h}, backends: [{provider: a}, {provider: b, tier: 1}]"), "models.x.spillover.header: unknown field `header`, expected `max_load`"),
+        (format!("{two}session_affinity: x-session-id\n"), "session_affinity: invalid type: string \"x-session-id\", expected struct SessionAffinity"),
+        (format!("{two}session_affinity: {{header: s, cookie: c}}\n"), "session_affinity.cookie: unknown field `cookie`, expected one of `header`, `body_field`, `load_factor`"),
+        (format!("{two}session_affinity: {{header: s, max_load: 3}}\n"), "session_affinity.max_load: unknown field `max_load`, expected one of `header`, `body_field`, `load_factor`"),
     ];
     for (text, expected) in &cases {
         match parse(text) {

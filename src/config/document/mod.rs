@@ -15,9 +15,7 @@ use serde::Deserialize;
 
 use super::balancer::MAX_BODY_BYTES_CEILING;
 
-pub use pools::{Backend, Models, Pool, PoolRule, StrategyName, StrategyOptions};
-#[cfg(not(target_arch = "wasm32"))]
-pub use pools::{SessionAffinity, Spillover};
+pub use pools::{Backend, Models, Pool, SessionAffinity, Spillover, StrategyName, StrategyOptions};
 pub use resilience::{
     Health, PrefixRewrite, Probe, ProbeSchedule, RateLimits, Retry, StatusEndpoint,
 };
@@ -123,8 +121,7 @@ pub struct Balancer {
             "x-default-description" = "off: one tier"
         ))
     )]
-    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "Option<Spillover>"))]
-    pub spillover: Option<PoolRule>,
+    pub spillover: Option<Spillover>,
     /// Without `models`: requests with the same session key go to the same provider. With
     /// `models`, each pool sets its own.
     #[cfg_attr(
@@ -135,11 +132,7 @@ pub struct Balancer {
             "x-default-description" = "off"
         ))
     )]
-    #[cfg_attr(
-        not(target_arch = "wasm32"),
-        schemars(with = "Option<SessionAffinity>")
-    )]
-    pub session_affinity: Option<PoolRule>,
+    pub session_affinity: Option<SessionAffinity>,
     /// Without `models`: steer away from a provider (or an API key) whose rate-limit headers say
     /// its remaining requests or tokens are below these floors, until its reset (a soft ejection:
     /// used only when nothing else is available). With `models`, each pool sets its own.

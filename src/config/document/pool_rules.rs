@@ -1,30 +1,13 @@
-//! `spillover` and `session_affinity`: two small mappings read as one type, `PoolRule`, by a
-//! hand-written visitor (a derived `Deserialize` per struct, and the generic code each field type
-//! pulls in, cost the module about 5 KB each). Validation refuses a field of the other mapping,
-//! as it refuses an option of another strategy; an unknown field is refused at the mapping's
-//! path, naming the field. The schema describes each mapping with its own fields (`Spillover`,
-//! `SessionAffinity`, native only).
+//! `spillover` and `session_affinity`: the rules a pool applies before its strategy.
 
-use std::fmt;
-
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::values::{Text, UpTo, Whole};
 
-/// `spillover` or `session_affinity`, as written.
-#[derive(Debug, Clone, Default)]
-pub struct PoolRule {
-    pub max_load: Option<Whole<1, { 1 << 20 }>>,
-    pub header: Option<Text>,
-    pub body_field: Option<Text>,
-    pub load_factor: Option<UpTo<100>>,
-}
-
 /// `spillover`: when a request leaves the first tier.
-#[cfg(not(target_arch = "wasm32"))]
-#[derive(schemars::JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct Spillover {
     /// A tier takes the request while one of its backends has a known load (running + waiting
     /// requests) below this, or while none of its loads is known (an API); a full or ejected
@@ -40,9 +23,9 @@ pub struct Spillover {
 }
 
 /// `session_affinity`: where a request's session key is.
-#[cfg(not(target_arch = "wasm32"))]
-#[derive(schemars::JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct SessionAffinity {
     /// The request header holding the session key, e.g. `x-session-id`; when both are set and the
     /// header is present, it wins over `body_field`.
@@ -75,37 +58,4 @@ pub struct SessionAffinity {
         ))
     )]
     pub load_factor: Option<UpTo<100>>,
-}
-
-const FIELDS: &[&str] = &["max_load", "header", "body_field", "load_factor"];
-
-impl<'de> Deserialize<'de> for PoolRule {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(FieldsVisitor)
-    }
-}
-
-struct FieldsVisitor;
-
-impl<'de> Visitor<'de> for FieldsVisitor {
-    type Value = PoolRule;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a mapping")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PoolRule, A::Error> {
-        let mut fields = PoolRule::default();
-        // Keys read as strings, as `models` reads its own: no key type of its own to pull in.
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "max_load" => fields.max_load = map.next_value()?,
-                "header" => fields.header = map.next_value()?,
-                "body_field" => fields.body_field = map.next_value()?,
-                "load_factor" => fields.load_factor = map.next_value()?,
-                _ => return Err(de::Error::unknown_field(&key, FIELDS)),
-            }
-        }
-        Ok(fields)
-    }
 }

@@ -5,8 +5,6 @@ use std::fmt;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
-pub use super::pool_rules::PoolRule;
-#[cfg(not(target_arch = "wasm32"))]
 pub use super::pool_rules::{SessionAffinity, Spillover};
 use super::values::{Text, UpTo, Whole};
 use super::StrategyChoice;
@@ -170,8 +168,7 @@ pub struct Pool {
             "x-default-description" = "off: one tier"
         ))
     )]
-    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "Option<Spillover>"))]
-    pub spillover: Option<PoolRule>,
+    pub spillover: Option<Spillover>,
     /// Keeps a conversation on one backend: requests with the same session key go to the same
     /// backend (consistent hashing with bounded load); without a key, the strategy picks.
     #[cfg_attr(
@@ -182,11 +179,7 @@ pub struct Pool {
             "x-default-description" = "off"
         ))
     )]
-    #[cfg_attr(
-        not(target_arch = "wasm32"),
-        schemars(with = "Option<SessionAffinity>")
-    )]
-    pub session_affinity: Option<PoolRule>,
+    pub session_affinity: Option<SessionAffinity>,
 }
 
 /// A provider in a pool, with the model it expects there.

@@ -22,9 +22,7 @@ impl<const MIN: u64, const MAX: u64> Whole<MIN, MAX> {
 
 impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Whole<MIN, MAX> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        whole(Written::deserialize(deserializer)?, MIN, MAX)
-            .map(Self)
-            .map_err(de::Error::custom)
+        Written::checked(deserializer, &|value| whole(value, MIN, MAX)).map(Self)
     }
 }
 
@@ -45,9 +43,7 @@ pub struct UpTo<const MAX: u64>(pub f64);
 
 impl<'de, const MAX: u64> Deserialize<'de> for UpTo<MAX> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        up_to(Written::deserialize(deserializer)?, MAX)
-            .map(Self)
-            .map_err(de::Error::custom)
+        Written::checked(deserializer, &|value| up_to(value, MAX)).map(Self)
     }
 }
 
@@ -73,11 +69,28 @@ pub struct Text(pub String);
 
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
+        deserializer.deserialize_string(TextVisitor)
+    }
+}
+
+/// Checks as it reads (not after), so that serde_json places a refusal just past the value
+/// (config/error_path.rs names the field from there).
+struct TextVisitor;
+
+impl Visitor<'_> for TextVisitor {
+    type Value = Text;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Text, E> {
+        self.visit_string(text.to_string())
+    }
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Text, E> {
         if text.trim().is_empty() {
-            return Err(de::Error::custom("must not be empty"));
+            return Err(E::custom("must not be empty"));
         }
-        Ok(Self(text))
+        Ok(Text(text))
     }
 }
 
@@ -99,13 +112,11 @@ impl fmt::Debug for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match Written::deserialize(deserializer)? {
-            Written::Text(text) => Ok(Self(text)),
-            other => Err(de::Error::custom(format_args!(
-                "must be a string, got {}",
-                other.kind()
-            ))),
-        }
+        Written::checked(deserializer, &|value| match value {
+            Written::Text(text) => Ok(text),
+            other => Err(format!("must be a string, got {}", other.kind())),
+        })
+        .map(Self)
     }
 }
 
@@ -174,26 +185,28 @@ pub struct StatusRange(pub u16, pub u16);
 
 impl<'de> Deserialize<'de> for StatusRange {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Written::deserialize(deserializer)?;
-        let range = match &value {
-            Written::Whole(status) => Some(*status)
-                .filter(|status| (100..=599).contains(status))
-                .map(|status| (status as u16, status as u16)),
-            Written::Text(class) => match class.as_bytes() {
-                [digit @ b'1'..=b'5', b'x' | b'X', b'x' | b'X'] => {
-                    let low = u16::from(digit - b'0') * 100;
-                    Some((low, low + 99))
-                }
+        Written::checked(deserializer, &|value| {
+            let range = match &value {
+                Written::Whole(status) => Some(*status)
+                    .filter(|status| (100..=599).contains(status))
+                    .map(|status| (status as u16, status as u16)),
+                Written::Text(class) => match class.as_bytes() {
+                    [digit @ b'1'..=b'5', b'x' | b'X', b'x' | b'X'] => {
+                        let low = u16::from(digit - b'0') * 100;
+                        Some((low, low + 99))
+                    }
+                    _ => None,
+                },
                 _ => None,
-            },
-            _ => None,
-        };
-        range.map(|(low, high)| Self(low, high)).ok_or_else(|| {
-            de::Error::custom(format_args!(
-                "{} is not a status (100 to 599) or a class like \"5xx\"",
-                value.text()
-            ))
+            };
+            range.ok_or_else(|| {
+                format!(
+                    "{} is not a status (100 to 599) or a class like \"5xx\"",
+                    value.text()
+                )
+            })
         })
+        .map(|(low, high)| Self(low, high))
     }
 }
 
@@ -274,46 +287,62 @@ impl Written {
     }
 }
 
-impl<'de> Deserialize<'de> for Written {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(WrittenVisitor)
+impl Written {
+    /// Reads a value and checks it while serde_json is still at it, so that a refusal is placed
+    /// just past the value (config/error_path.rs names the field from there).
+    fn checked<'de, D: Deserializer<'de>, T>(
+        deserializer: D,
+        check: &dyn Fn(Written) -> Result<T, String>,
+    ) -> Result<T, D::Error> {
+        deserializer.deserialize_any(WrittenVisitor { check })
     }
 }
 
-struct WrittenVisitor;
+struct WrittenVisitor<'a, T> {
+    check: &'a dyn Fn(Written) -> Result<T, String>,
+}
 
-impl<'de> Visitor<'de> for WrittenVisitor {
-    type Value = Written;
+impl<T> WrittenVisitor<'_, T> {
+    fn check<E: de::Error>(&self, value: Written) -> Result<T, E> {
+        (self.check)(value).map_err(E::custom)
+    }
+}
+
+impl<'de, T> Visitor<'de> for WrittenVisitor<'_, T> {
+    type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a number or a string")
     }
-    fn visit_u64<E: de::Error>(self, number: u64) -> Result<Written, E> {
-        Ok(Written::Whole(number))
+    fn visit_u64<E: de::Error>(self, number: u64) -> Result<T, E> {
+        self.check(Written::Whole(number))
     }
-    fn visit_i64<E: de::Error>(self, number: i64) -> Result<Written, E> {
-        Ok(u64::try_from(number).map_or(Written::Negative(number), Written::Whole))
+    fn visit_i64<E: de::Error>(self, number: i64) -> Result<T, E> {
+        self.check(u64::try_from(number).map_or(Written::Negative(number), Written::Whole))
     }
-    fn visit_f64<E: de::Error>(self, number: f64) -> Result<Written, E> {
-        Ok(Written::Fraction(number))
+    fn visit_f64<E: de::Error>(self, number: f64) -> Result<T, E> {
+        self.check(Written::Fraction(number))
     }
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<Written, E> {
-        Ok(Written::Text(text.to_string()))
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
+        self.check(Written::Text(text.to_string()))
     }
-    fn visit_string<E: de::Error>(self, text: String) -> Result<Written, E> {
-        Ok(Written::Text(text))
+    fn visit_bool<E: de::Error>(self, flag: bool) -> Result<T, E> {
+        self.check(Written::Other(if flag { "true" } else { "false" }))
     }
-    fn visit_bool<E: de::Error>(self, flag: bool) -> Result<Written, E> {
-        Ok(Written::Other(if flag { "true" } else { "false" }))
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        self.check(Written::Other("null"))
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Written, E> {
-        Ok(Written::Other("null"))
+    // Read to their end, so that the field's own check says what it wanted.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<T, A::Error> {
+        while items.next_element::<de::IgnoredAny>()?.is_some() {}
+        self.check(Written::Other("a list"))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Written, A::Error> {
-        Ok(Written::Other("a list"))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Written, A::Error> {
-        Ok(Written::Other("a mapping"))
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<T, A::Error> {
+        while entries
+            .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+            .is_some()
+        {}
+        self.check(Written::Other("a mapping"))
     }
 }
 

@@ -3,9 +3,7 @@
 
 use super::{check_header_value, check_list_length, is_header_token, join};
 use crate::config::balancer::Provider;
-use crate::config::document::{
-    self, Either, PoolRule, StrategyName, StrategyOptions, Text, UpTo, Whole,
-};
+use crate::config::document::{self, Either, StrategyName, StrategyOptions, Text, UpTo, Whole};
 use crate::config::pools::{
     backend_id, pool, PoolBackend, PoolRules, Pools, SessionAffinity, UnknownModel,
     DEFAULT_LATENCY_MAX_AGE_MS, PASS_THROUGH, REJECT,
@@ -219,23 +217,14 @@ fn model_pool<'a>(
 /// `spillover`, refused when every backend is in one tier (it would change nothing: a `tier`
 /// forgotten, or set on the wrong provider).
 fn spillover(
-    doc: Option<&PoolRule>,
+    doc: Option<&document::Spillover>,
     backends: &[PoolBackend],
     path: &str,
 ) -> Result<Option<Spillover>, ConfigError> {
     let Some(doc) = doc else {
         return Ok(None);
     };
-    // Read as one type with session_affinity: its fields are refused here.
-    if doc.header.is_some() || doc.body_field.is_some() || doc.load_factor.is_some() {
-        return Err(ConfigError::at(
-            path,
-            "has max_load only (header, body_field and load_factor are session_affinity's)".into(),
-        ));
-    }
-    let Some(max_load) = doc.max_load else {
-        return Err(ConfigError::at(&join(path, "max_load"), "required".into()));
-    };
+    let max_load = doc.max_load;
     if let Some(first) = backends.first() {
         if backends.iter().all(|backend| backend.tier == first.tier) {
             return Err(ConfigError::at(
@@ -274,19 +263,13 @@ fn check_tiers_read(
 
 /// `session_affinity`: a header, a body field or both.
 fn session_affinity(
-    doc: Option<&PoolRule>,
+    doc: Option<&document::SessionAffinity>,
     path: &str,
     own_headers: &[&str],
 ) -> Result<Option<SessionAffinity>, ConfigError> {
     let Some(doc) = doc else {
         return Ok(None);
     };
-    if doc.max_load.is_some() {
-        return Err(ConfigError::at(
-            &join(path, "max_load"),
-            "a field of spillover, not of session_affinity".into(),
-        ));
-    }
     if doc.header.is_none() && doc.body_field.is_none() {
         return Err(ConfigError::at(
             path,
