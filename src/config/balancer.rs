@@ -7,7 +7,7 @@ use super::resilience::{HealthPolicy, RetryPolicy, StatusEndpoint};
 use super::scope::Scope;
 use super::sources::{LoadSource, StoreRead};
 use crate::background::SharedKeys;
-use crate::health::tokens::TokenPool;
+use crate::health::tokens::{ApiToken, TokenPool};
 use crate::ratelimit::RateWatch;
 
 pub const DEFAULT_SELECTED_PROVIDER_HEADER: &str = "x-selected-provider";
@@ -58,6 +58,16 @@ impl Provider {
             .as_ref()
             .map(TokenPool::fingerprints)
             .unwrap_or_default()
+    }
+
+    /// The pooled token with this fingerprint (a request's `Sent.token`), if any.
+    pub fn token(&self, fingerprint: Option<u64>) -> Option<&ApiToken> {
+        let fingerprint = fingerprint?;
+        self.tokens
+            .as_ref()?
+            .tokens
+            .iter()
+            .find(|token| token.fingerprint == fingerprint)
     }
 }
 

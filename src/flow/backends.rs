@@ -293,9 +293,7 @@ pub fn report(
     let name = &provider.name;
     let masked = || {
         provider
-            .tokens
-            .as_ref()
-            .and_then(|pool| pool.tokens.iter().find(|t| Some(t.fingerprint) == token))
+            .token(token)
             .map_or_else(|| "?".to_string(), ApiToken::masked)
     };
     let event = match change {

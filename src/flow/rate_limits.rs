@@ -113,9 +113,7 @@ pub(super) fn record_answer(
         return;
     };
     let key = provider
-        .tokens
-        .as_ref()
-        .and_then(|pool| pool.tokens.iter().find(|t| Some(t.fingerprint) == token))
+        .token(token)
         .map_or_else(String::new, |token: &ApiToken| {
             format!(" API token {}", token.masked())
         });
