@@ -517,8 +517,9 @@ fn client_sent_routing_headers_are_overwritten(build: Build) {
 }
 
 fn a_body_over_max_body_bytes_is_routed_untouched_unless_it_streams(build: Build) {
-    // `max_body_bytes` bounds a body held for the rewrite; one that reaches the filter only
-    // after the choice is rewritten as it passes, never held, whatever its size.
+    // `max_body_bytes` bounds a body held whole for the choice; one that is not whole when the
+    // choice is made (some or none of it came) is rewritten as it passes, never held, whatever
+    // its size.
     let rewritten = String::from_utf8_lossy(SEED_BODY).replacen("auto", "qwen3-max-preview", 1);
     let rewritten = rewritten.as_bytes();
     for delivery in DELIVERIES {
@@ -535,12 +536,14 @@ fn a_body_over_max_body_bytes_is_routed_untouched_unless_it_streams(build: Build
                 Some("qianwen")
             );
             let streams = delivery == BodyDelivery::AfterHeadersResume
-                || matches!(order, Order::ReplyThenBody);
+                || !matches!(order, Order::BodyThenReply);
             let expected = if streams { rewritten } else { SEED_BODY };
             streamed += usize::from(streams);
             assert_eq!(stream.upstream_body(), expected, "{delivery:?} {order:?}");
         }
         assert_eq!(gateway.metric("rewrite.skipped"), 3 - streamed as u64);
+        let held_whole = usize::from(delivery == BodyDelivery::WhileHeadersPaused);
+        assert_eq!(streamed, 3 - held_whole, "{delivery:?}");
         assert_eq!(gateway.metric("rewrite.done"), streamed as u64);
     }
 }

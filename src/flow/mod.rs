@@ -11,12 +11,13 @@
 //! default delivers no body to a filter whose headers are paused, while Higress does. So when
 //! the choice is made:
 //! - the body is complete: rewrite it, correct `content-length`, release everything;
-//! - part of it was seen: the host delivers bodies to paused headers; hold until it ends;
-//! - none of it was seen: drop `content-length` (the rewrite may change the length; the gateway
-//!   re-frames the body), release the headers, and rewrite the body chunk by chunk as it
-//!   passes (src/flow/streaming.rs): neither the gateway nor the filter holds it. Releasing is
-//!   safe because no body byte has gone past the filter yet.
-
+//! - otherwise drop `content-length` (the rewrite may change the length; the gateway re-frames
+//!   the body), rewrite the part the host holds (if any came: the host delivers bodies to
+//!   paused headers), release the headers, and rewrite the rest chunk by chunk as it passes
+//!   (src/flow/streaming.rs): neither the gateway nor the filter holds the body, whatever its
+//!   size. Releasing is safe because no body byte has gone past the filter unrewritten. Only
+//!   when the held part ends inside the rewrite's window (a key or a `model` value cut in two)
+//!   do the headers stay held, until the next chunk closes it.
 //!
 //! Each event below takes the request's phase (src/flow/phase.rs), acts, and returns the next
 //! one: every transition is in this file.
@@ -63,7 +64,7 @@ use crate::call::CallReply;
 use crate::config::{ConfigRef, PluginConfig};
 use crate::health::Verdict as HealthVerdict;
 use crate::store::StoreError;
-use phase::{Basis, Body, BodyCopy, Buffering, Phase, ReadBody, Sent};
+use phase::{Basis, Body, BodyCopy, Phase, ReadBody, Sent};
 use request::{pass_through, resume_or_answer, Balanced};
 use streaming::{Chunk, Streaming};
 
@@ -146,10 +147,6 @@ impl RequestFlow {
                 let basis = Basis::Headers(body);
                 (Phase::AwaitingStore { config, basis }, Verdict::Pause)
             }
-            Phase::BufferingBody(mut held) => {
-                held.body = flow.grown(host, held.sent.config, held.body, body_size, end_of_stream);
-                flow.buffer(host, held)
-            }
             Phase::Streaming(mut streaming) => {
                 let Some(model) = flow.model_for(&streaming.sent) else {
                     let sent = streaming.sent;
@@ -197,10 +194,6 @@ impl RequestFlow {
                 (Phase::AwaitingStore { config, basis }, Verdict::Pause)
             }
             phase @ Phase::AwaitingStore { .. } => (phase, Verdict::Pause),
-            Phase::BufferingBody(held) => {
-                let body = held.body.ended();
-                flow.finish_body(host, Buffering { body, ..held })
-            }
             Phase::Streaming(mut streaming) => {
                 let verdict = streaming.on_trailers(host);
                 let sent = streaming.sent;
@@ -303,12 +296,6 @@ impl RequestFlow {
                 }
             }
             // A response before the whole request: no retry can be made of it.
-            Phase::BufferingBody(mut held) => {
-                if let Some(config) = flow.plugin.get(held.sent.config) {
-                    retry::judge_response(host, config, &mut held.sent);
-                }
-                (Phase::BufferingBody(held), Verdict::Continue)
-            }
             Phase::Streaming(mut streaming) => {
                 if let Some(config) = flow.plugin.get(streaming.sent.config) {
                     retry::judge_response(host, config, &mut streaming.sent);
@@ -453,12 +440,7 @@ impl RequestFlow {
                 body::rewrite_from_host(host, model, size);
                 released
             }
-            // Pausing headers here keeps them held with the body.
-            Body::Partial(_) => (
-                Phase::BufferingBody(Buffering { sent, body }),
-                Verdict::Pause,
-            ),
-            Body::Unseen => {
+            Body::Unseen | Body::Partial(_) => {
                 if !host.remove_request_header("content-length") {
                     // A rewritten body would not match the length the headers announce.
                     debug!(
@@ -467,27 +449,20 @@ impl RequestFlow {
                     host.count(Stat::RewriteSkipped);
                     return released;
                 }
-                (Phase::Streaming(Streaming::new(sent)), Verdict::Continue)
+                let mut streaming = Streaming::new(sent);
+                let Body::Partial(size) = body else {
+                    return (Phase::Streaming(streaming), Verdict::Continue);
+                };
+                // Part of it came while the choice was made (the host delivers bodies to held
+                // headers): what the host holds is rewritten now, the rest as it passes.
+                match streaming.on_chunk(host, model, size, false) {
+                    Chunk::Passed => (Phase::Streaming(streaming), Verdict::Continue),
+                    // It ends inside the window: the headers stay held until more comes.
+                    Chunk::Held => (Phase::Streaming(streaming), Verdict::Pause),
+                    Chunk::Done => released,
+                }
             }
         }
-    }
-
-    /// More of a body buffered for the rewrite came: hold it to its end.
-    fn buffer(&self, host: &mut dyn RequestHost, held: Buffering) -> Step {
-        match held.body {
-            // Pausing a body chunk buffers it.
-            Body::Unseen | Body::Partial(_) => (Phase::BufferingBody(held), Verdict::Pause),
-            Body::Whole(_) | Body::TooLarge => self.finish_body(host, held),
-        }
-    }
-
-    /// A buffered body ended (or turned out too large): rewrite it, and let everything go.
-    fn finish_body(&self, host: &mut dyn RequestHost, held: Buffering) -> Step {
-        let Buffering { sent, body } = held;
-        if let (Some(model), Body::Whole(size)) = (self.model_for(&sent), body) {
-            body::rewrite_from_host(host, model, size);
-        }
-        (Phase::Released { sent, retry: None }, Verdict::Continue)
     }
 
     /// The model the chosen backend expects, when the body is to be rewritten for it.

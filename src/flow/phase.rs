@@ -4,9 +4,8 @@
 //! ```text
 //! Passthrough ←──────────── any phase, when there is nothing (more) to do
 //! (new request) ─headers─→ AwaitingBody ─whole body─→ AwaitingStore | Released
-//!               ─headers─→ AwaitingStore ─reply────→ BufferingBody | Streaming | Released
+//!               ─headers─→ AwaitingStore ─reply────→ Streaming | Released
 //!               ─headers─→ Streaming | Released
-//! BufferingBody ─body ends─→ Released
 //! Streaming ─body ends─→ Released
 //! Released ─failed response─→ Retrying ─retry's reply─→ Retrying | Released
 //! ```
@@ -24,11 +23,8 @@ pub(super) enum Phase {
     AwaitingBody { config: ConfigRef, body: Body },
     /// Headers held until the store answers.
     AwaitingStore { config: ConfigRef, basis: Basis },
-    /// Backend chosen; the body is held to its end for the rewrite (part of it came with the
-    /// headers held).
-    BufferingBody(Buffering),
-    /// Backend chosen on the headers, which went on before any body: the body is rewritten
-    /// as it passes.
+    /// Backend chosen on the headers: the body is rewritten as it passes (the part that came
+    /// while the choice was made, at once).
     Streaming(Streaming),
     /// Headers released; the body streams on. `retry`: what a retry on another provider needs,
     /// dropped (with its copy of the body) once none can happen.
@@ -114,13 +110,6 @@ impl Basis {
     }
 }
 
-/// A request sent to its backend, its body and headers held to the body's end for the
-/// rewrite; `content-length` is corrected then.
-pub(super) struct Buffering {
-    pub sent: Sent,
-    pub body: Body,
-}
-
 /// The backend a request was sent to, for what happens at its end.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Sent {
@@ -151,8 +140,7 @@ impl Phase {
     /// The request sent to a backend, from the choice to the end.
     pub fn sent(&self) -> Option<&Sent> {
         match self {
-            Phase::BufferingBody(Buffering { sent, .. })
-            | Phase::Streaming(Streaming { sent, .. })
+            Phase::Streaming(Streaming { sent, .. })
             | Phase::Released { sent, .. }
             | Phase::Retrying { sent, .. } => Some(sent),
             Phase::Passthrough | Phase::AwaitingBody { .. } | Phase::AwaitingStore { .. } => None,

@@ -110,14 +110,16 @@ fn body_before_reply_rewrites_then_resumes() {
 }
 
 #[test]
-fn reply_after_part_of_the_body_holds_headers_until_it_ends() {
+fn reply_after_part_of_the_body_rewrites_it_and_streams_the_rest() {
     // Higress (and Envoy with allow_on_headers_stop_iteration) deliver body to paused headers:
-    // releasing now would forward the part already buffered, unrewritten.
+    // what came is rewritten in place before the headers go, the rest as it passes, so the
+    // gateway never holds the whole body.
     let (mut flow, mut host, mut worker) = awaiting_store(BODY);
     let worker = &mut worker;
-    host.body = BODY[..10].to_vec();
+    let cut = BODY.len() - 20; // past the model
+    host.body = BODY[..cut].to_vec();
     assert_eq!(
-        flow.on_request_body(&mut host, 10, false, &mut FakeWorker::new(1)),
+        flow.on_request_body(&mut host, cut, false, &mut FakeWorker::new(1)),
         Verdict::Pause
     );
     flow.on_store_reply(
@@ -125,17 +127,48 @@ fn reply_after_part_of_the_body_holds_headers_until_it_ends() {
         Ok(mget(&[Some("10"), Some("90"), Some("50")])),
         worker,
     );
-    assert_eq!(host.resumed, 0, "content-length must still be writable");
-    host.body = BODY.to_vec();
-    assert_eq!(
-        flow.on_request_body(&mut host, BODY.len(), true, &mut FakeWorker::new(1)),
-        Verdict::Continue
-    );
-    assert_eq!(host.body, expected_body("MiniMax-M2.1"));
+    assert_eq!(host.resumed, 1, "released once what it held is rewritten");
     assert_eq!(
         host.header("content-length"),
-        Some(host.body.len().to_string().as_str())
+        None,
+        "the gateway re-frames it"
     );
+    let expected = expected_body("MiniMax-M2.1");
+    let rewritten_part = expected.len() - 20;
+    assert_eq!(host.body, expected[..rewritten_part]);
+    // The rest passes as it comes, untouched.
+    host.body = BODY[cut..].to_vec();
+    assert_eq!(
+        flow.on_request_body(&mut host, 20, true, &mut FakeWorker::new(1)),
+        Verdict::Continue
+    );
+    assert_eq!(host.body, BODY[cut..]);
+    assert_eq!(host.counted("ai_lb.rewrite.done"), 1);
+}
+
+#[test]
+fn reply_after_part_of_the_body_cut_inside_the_model_holds_the_headers_until_it_closes() {
+    let (mut flow, mut host, mut worker) = awaiting_store(BODY);
+    let worker = &mut worker;
+    host.body = BODY[..13].to_vec(); // {"model":"au
+    flow.on_request_body(&mut host, 13, false, &mut FakeWorker::new(1));
+    flow.on_store_reply(
+        &mut host,
+        Ok(mget(&[Some("10"), Some("90"), Some("50")])),
+        worker,
+    );
+    assert_eq!(host.resumed, 0, "the model's value is not whole yet");
+    assert_eq!(host.header("content-length"), None);
+    // The host holds what the filter wrote, then what came since.
+    host.body.extend_from_slice(&BODY[13..]);
+    let size = host.body.len();
+    assert_eq!(
+        flow.on_request_body(&mut host, size, true, &mut FakeWorker::new(1)),
+        Verdict::Continue,
+        "the chunk that closes it lets everything go"
+    );
+    assert_eq!(host.body, expected_body("MiniMax-M2.1"));
+    assert_eq!(host.counted("ai_lb.rewrite.done"), 1);
 }
 
 #[test]

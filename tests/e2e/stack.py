@@ -232,17 +232,24 @@ def only_upstream_request(stack):
     return requests[0]
 
 
-def http1(stack, method, path, headers=(), body=b"", timeout_s=10):
+def http1(stack, method, path, headers=(), body=b"", timeout_s=10, pause_after=None,
+          pause_s=0.0):
     """Sends exactly this HTTP/1.1 request (the headers as given, plus Content-Length when there
-    is a body and Connection: close) on a new connection; returns the `Answer`."""
+    is a body and Connection: close) on a new connection; returns the `Answer`. `pause_after`:
+    send the head and that many body bytes, wait `pause_s`, then the rest (a client whose body
+    trails its headers)."""
     lines = [f"{method} {path} HTTP/1.1", *(f"{name}: {value}" for name, value in headers)]
     if body:
         lines.append(f"Content-Length: {len(body)}")
     lines.append("Connection: close")
     request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    first = len(request) - len(body) + (len(body) if pause_after is None else pause_after)
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", stack.ports["listen"]), timeout=timeout_s) as conn:
-        conn.sendall(request)
+        conn.sendall(request[:first])
+        if first < len(request):
+            time.sleep(pause_s)
+            conn.sendall(request[first:])
         reader = conn.makefile("rb")
         status_line = reader.readline().decode("iso-8859-1")
         answer_headers = {}
