@@ -468,7 +468,9 @@ class Stack:
 
     def mock(self, name):
         """What mock provider `name` pretends and has seen: its settable values, `serving`
-        (answers in progress), `requests` (answers begun), `scrapes` (GET /metrics served)."""
+        (answers in progress), `requests` (answers begun), `scrapes` (GET /metrics served),
+        `streams` (streamed answers begun) and `usage` (the usage its answers carried, summed:
+        prompt_tokens, completion_tokens, total_tokens, answers)."""
         status, body = http_get(self.mock_url(name) + "/_mock/state", timeout=2)
         if status != 200:
             raise StackError(f"mock {name} state: {status} {body[:200]!r}")
