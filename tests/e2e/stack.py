@@ -35,8 +35,27 @@ class Answer:
     raw: bytes
 
     @property
+    def streamed(self):
+        return self.headers.get("content-type", "").startswith("text/event-stream")
+
+    @property
+    def events(self):
+        """A streamed answer's server-sent events, in order: each `data:` as JSON, and the
+        closing `[DONE]` as that string."""
+        assert self.streamed, f"not a stream: {self.headers.get('content-type')}"
+        events = []
+        for block in self.raw.decode().split("\n\n"):
+            data = "\n".join(line[len("data: "):] for line in block.splitlines()
+                             if line.startswith("data: "))
+            if data:
+                events.append(data if data == "[DONE]" else json.loads(data))
+        return events
+
+    @property
     def json(self):
-        return json.loads(self.raw)
+        """The JSON body; of a stream, its first event, which names the provider, the model
+        and what arrived as a whole answer does (scripts/mock_provider.py)."""
+        return self.events[0] if self.streamed else json.loads(self.raw)
 
     @property
     def provider(self):

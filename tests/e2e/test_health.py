@@ -185,7 +185,12 @@ def test_a_streaming_request_is_retried_before_its_first_byte(with_retry):
     for turn in range(4):  # round robin: two of them go to minmax first
         body = json.dumps({"model": "auto", "stream": True, "messages": [
             {"role": "user", "content": f"stream {turn}"}]}).encode()
-        assert_retried_on_qianwen(post(stack, body), body)
+        answer = post(stack, body)
+        assert_retried_on_qianwen(answer, body)
+        # The whole stream came through, after the retry.
+        assert answer.events[-1] == "[DONE]", answer.raw[-300:]
+        assert "".join(event["choices"][0]["delta"]["content"] for event in answer.events[1:-2]
+                       ) == "qianwen-1 qianwen-2 qianwen-3 qianwen-4 qianwen-5"
     assert stack.mock("minmax")["requests"] == 2
     assert counter(stack, "retry.recovered") == 2
 
