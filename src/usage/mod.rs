@@ -15,8 +15,9 @@
 //! object key (a string followed by `:`) at any depth, never as text inside a string (a model's
 //! answer quoting a usage object is escaped). Of its members, only integer values of the four
 //! count keys directly inside it count; nested objects (`*_details`), `null`, negative, fractional
-//! or exponent numbers, and values above [`MAX_TOKENS`] are ignored. Keys are compared raw:
-//! a key spelt with escapes (`"us\u0061ge"`), which no server writes, does not match.
+//! or exponent numbers, and values above [`MAX_TOKENS`] are ignored; a count is taken once it
+//! ends (a body cut inside its digits leaves it out). Keys are compared raw: a key spelt with
+//! escapes (`"us\u0061ge"`), which no server writes, does not match.
 //!
 //! Nothing is validated: SSE framing (`event:`, `data:`, `: ping`, `[DONE]`) has no quotes and
 //! passes as noise, and a malformed body (an HTML error page, binary) yields whatever it happens
@@ -91,60 +92,69 @@ impl UsageScanner {
     pub fn feed(&mut self, chunk: &[u8]) {
         let mut at = 0;
         while let Some(&byte) = chunk.get(at) {
-            if self.state == State::String {
-                // Skip to the string's next special byte, keeping what may be a key.
-                let end = find_string_special(chunk, at);
-                self.keep_key_bytes(chunk.get(at..end).unwrap_or_default());
-                let Some(&special) = chunk.get(end) else {
-                    return;
-                };
-                self.state = match special {
-                    b'"' => State::AfterString,
-                    b'\\' => {
-                        self.key_len = KEY_UNMATCHABLE;
-                        State::Escape
+            match self.state {
+                State::String => {
+                    // Skip to the string's next special byte, keeping what may be a key.
+                    let end = find_string_special(chunk, at);
+                    self.keep_key_bytes(chunk.get(at..end).unwrap_or_default());
+                    let Some(&special) = chunk.get(end) else {
+                        return;
+                    };
+                    self.state = match special {
+                        b'"' => State::AfterString,
+                        b'\\' => {
+                            self.key_len = KEY_UNMATCHABLE;
+                            State::Escape
+                        }
+                        // A control byte: not JSON text, so not a string after all.
+                        _ => State::Outside,
+                    };
+                    at = end;
+                }
+                State::Outside => match byte {
+                    b'"' => {
+                        self.state = State::String;
+                        self.key_len = 0;
                     }
-                    // A control byte: not JSON text, so not a string after all.
-                    _ => State::Outside,
-                };
-                at = end + 1;
-                continue;
+                    b'{' | b'[' => self.depth = self.depth.saturating_add(1),
+                    b'}' | b']' => {
+                        if self.depth == self.usage_depth {
+                            self.usage_depth = 0;
+                        }
+                        self.depth = self.depth.saturating_sub(1);
+                    }
+                    _ => {}
+                },
+                State::Escape => self.state = State::String,
+                State::AfterString | State::Value(_) if is_blank(byte) => {}
+                State::AfterString if byte == b':' => self.state = self.value_of_key(),
+                State::Value(Field::Usage) if byte == b'{' => {
+                    self.depth = self.depth.saturating_add(1);
+                    self.usage_depth = self.depth;
+                    self.state = State::Outside;
+                }
+                State::Value(field @ (Field::Input | Field::Output)) if byte.is_ascii_digit() => {
+                    self.number = u64::from(byte - b'0');
+                    self.state = State::Number(field);
+                }
+                State::Number(_) if byte.is_ascii_digit() => {
+                    // At most (10^12 + 1) * 10 + 9: never overflows.
+                    self.number = (self.number * 10 + u64::from(byte - b'0')).min(MAX_TOKENS + 1);
+                }
+                State::Number(field) if is_blank(byte) || matches!(byte, b',' | b'}' | b']') => {
+                    self.believe(field);
+                    // The byte that ended the count is read again, outside.
+                    self.state = State::Outside;
+                    continue;
+                }
+                // Anything else ends a key, value or count (`.` or `e` after digits: not an
+                // integer), and is read again, outside.
+                State::AfterString | State::Value(_) | State::Number(_) => {
+                    self.state = State::Outside;
+                    continue;
+                }
             }
             at += 1;
-            match self.state {
-                State::Outside | State::String => self.outside(byte),
-                State::Escape => self.state = State::String,
-                State::AfterString => match byte {
-                    b' ' | b'\t' | b'\n' | b'\r' => {}
-                    b':' => self.state = self.value_of_key(),
-                    _ => self.outside(byte),
-                },
-                State::Value(field) => match (byte, field) {
-                    (b' ' | b'\t' | b'\n' | b'\r', _) => {}
-                    (b'{', Field::Usage) => {
-                        self.outside(byte);
-                        self.usage_depth = self.depth;
-                    }
-                    (b'0'..=b'9', Field::Input | Field::Output) => {
-                        self.number = u64::from(byte - b'0');
-                        self.state = State::Number(field);
-                    }
-                    _ => self.outside(byte),
-                },
-                State::Number(field) => match byte {
-                    b'0'..=b'9' => {
-                        // At most (10^12 + 1) * 10 + 9: never overflows.
-                        self.number =
-                            (self.number * 10 + u64::from(byte - b'0')).min(MAX_TOKENS + 1);
-                    }
-                    b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r' => {
-                        self.believe(field);
-                        self.outside(byte);
-                    }
-                    // `.`, `e`, anything else: not an integer count.
-                    _ => self.outside(byte),
-                },
-            }
         }
     }
 
@@ -153,27 +163,7 @@ impl UsageScanner {
         self.usage
     }
 
-    /// A byte outside strings (also the one that ended a key, value or number): tracks strings
-    /// and depth, and leaves the `usage` object when it closes.
-    #[inline(always)]
-    fn outside(&mut self, byte: u8) {
-        self.state = State::Outside;
-        match byte {
-            b'"' => {
-                self.state = State::String;
-                self.key_len = 0;
-            }
-            b'{' | b'[' => self.depth = self.depth.saturating_add(1),
-            b'}' | b']' => {
-                if self.depth == self.usage_depth {
-                    self.usage_depth = 0;
-                }
-                self.depth = self.depth.saturating_sub(1);
-            }
-            _ => {}
-        }
-    }
-
+    /// Appends a string's bytes to the key, or marks it unmatchable once they no longer fit.
     #[inline(always)]
     fn keep_key_bytes(&mut self, bytes: &[u8]) {
         let from = usize::from(self.key_len);
@@ -187,7 +177,8 @@ impl UsageScanner {
         }
     }
 
-    /// The state after a key and its `:`: its value is wanted, or not.
+    /// The state after a key and its `:`: its value is wanted, or not. Inside a usage object
+    /// only its direct count keys are; a `usage` nested in it is one of its details.
     fn value_of_key(&self) -> State {
         let key = self
             .key
@@ -207,6 +198,7 @@ impl UsageScanner {
         State::Outside
     }
 
+    /// A count that ended (its next byte is not a digit, `.` or `e`): the latest wins.
     fn believe(&mut self, field: Field) {
         if self.number > MAX_TOKENS {
             return;
@@ -217,4 +209,9 @@ impl UsageScanner {
             Field::Usage => {}
         }
     }
+}
+
+#[inline(always)]
+fn is_blank(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }
