@@ -125,6 +125,8 @@ impl UsageScanner {
                     }
                     _ => {}
                 },
+                // A control byte ends the string here too (see the module's doc).
+                State::Escape if byte < 0x20 => self.state = State::Outside,
                 State::Escape => self.state = State::String,
                 State::AfterString | State::Value(_) if is_blank(byte) => {}
                 State::AfterString if byte == b':' => self.state = self.value_of_key(),

@@ -312,6 +312,14 @@ fn a_control_byte_ends_a_string_cut_short() {
         "\n\n",
     );
     assert_eq!(read_any_split(body), usage(Some(2), Some(3)));
+    // Cut right after a backslash: the newline is not an escaped character.
+    let body = concat!(
+        r#"data: {"choices":[{"delta":{"content":"cut \"#,
+        "\n",
+        r#"data: {"usage":{"prompt_tokens":2,"completion_tokens":3}}"#,
+        "\n\n",
+    );
+    assert_eq!(read_any_split(body), usage(Some(2), Some(3)));
 }
 
 #[test]
