@@ -19,6 +19,7 @@ pub mod rng;
 pub mod rules;
 pub mod store;
 pub mod strategy;
+pub mod usage;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;

@@ -1,11 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 //! Property-based tests of everything that reads outside input: the body scanner and rewriter,
-//! the store replies (RESP, Webdis JSON), the engine metrics (Prometheus text, the endpoint's
-//! JSON, Redis hashes), providers' rate-limit headers and the configuration reader (YAML and
-//! JSON). Each gets arbitrary bytes,
-//! token soup and mutated valid inputs (no panic, errors returned), round trips where one
-//! exists, and large adversarial inputs whose time must grow linearly (`linear_time`,
-//! `linear_time_config`).
+//! the token usage in responses, the store replies (RESP, Webdis JSON), the engine metrics
+//! (Prometheus text, the endpoint's JSON, Redis hashes), providers' rate-limit headers and the
+//! configuration reader (YAML and JSON). Each gets arbitrary bytes, token soup and mutated valid
+//! inputs (no panic, errors returned), round trips where one exists, and large adversarial
+//! inputs whose time must grow linearly (`linear_time`, `linear_time_config`, `usage_scan`).
 //!
 //! Bounded for CI: fixed cases and seed, no regression files (`runner`). A failure prints the
 //! minimal input proptest found; it belongs in the module's unit tests once fixed.
@@ -36,5 +35,7 @@ mod rate_limits;
 mod runner;
 #[path = "fuzz/store_replies.rs"]
 mod store_replies;
+#[path = "fuzz/usage_scan.rs"]
+mod usage_scan;
 #[path = "fuzz/values.rs"]
 mod values;

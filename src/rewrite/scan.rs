@@ -290,7 +290,7 @@ fn skip_some_digits(b: &[u8], i: usize) -> Result<usize, Skip> {
 /// Index of the first `"`, `\` or control byte at or after `i` (or `b.len()`), eight bytes at a
 /// time: wasm32 has no SIMD by default, so this SWAR loop is what keeps long strings fast.
 #[inline(always)]
-pub(super) fn find_string_special(b: &[u8], mut i: usize) -> usize {
+pub(crate) fn find_string_special(b: &[u8], mut i: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     while let Some(chunk) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
