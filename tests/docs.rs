@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use ai_load_balancer::flow::Stat;
+use ai_load_balancer::flow::{Stat, Timing};
 
 #[path = "docs/log_lines.rs"]
 mod log_lines;
@@ -47,9 +47,10 @@ fn code_spans(text: &str) -> Vec<&str> {
 // ---- counters -------------------------------------------------------------------------------
 
 #[test]
-fn the_metrics_reference_lists_every_counter_once_with_its_prometheus_name() {
+fn the_metrics_reference_lists_every_metric_once_with_its_prometheus_name() {
     let doc = read("docs/metrics.md");
-    let known = counter_names();
+    let mut known = counter_names();
+    known.extend(Timing::ALL.map(|timing| timing.name("<provider>")));
     let mut listed: Vec<String> = Vec::new();
     for line in doc.lines() {
         let Some(cells) = table_cells(line) else {
@@ -85,6 +86,31 @@ fn the_metrics_reference_lists_every_counter_once_with_its_prometheus_name() {
             listed.contains(name),
             "docs/metrics.md has no table row for `{name}`"
         );
+    }
+}
+
+#[test]
+fn the_metrics_reference_lists_every_histogram_with_its_prometheus_name() {
+    let doc = read("docs/metrics.md");
+    for timing in Timing::ALL {
+        let name = timing.name("<provider>");
+        let row = doc
+            .lines()
+            .filter_map(table_cells)
+            .find(|cells| cells.first() == Some(&format!("`{name}`").as_str()))
+            .unwrap_or_else(|| panic!("docs/metrics.md has no table row for `{name}`"));
+        let (tagged, _) = name
+            .split_once(".provider.")
+            .expect("a histogram names its provider");
+        for prometheus in [
+            format!("`{}{{provider}}`", tagged.replace('.', "_")),
+            format!("`{}`", name.replace('.', "_")),
+        ] {
+            assert!(
+                row.get(1).is_some_and(|cell| cell.contains(&prometheus)),
+                "docs/metrics.md: the row of `{name}` should give {prometheus}: {row:?}"
+            );
+        }
     }
 }
 

@@ -124,6 +124,8 @@ host_calls! {
         in Chat, on: Buffer(HttpCallResponseBody), only: Envoy;
     get_call_response_body: "proxy_get_buffer_bytes" [BadArgument, NotFound, InvalidMemoryAccess]
         in Retry, on: Buffer(HttpCallResponseBody);
+    get_response_body: "proxy_get_buffer_bytes" [BadArgument, NotFound, InvalidMemoryAccess]
+        in Chat, on: Buffer(ResponseBody);
     get_redis_reply: "proxy_get_buffer_bytes" [BadArgument, NotFound, InvalidMemoryAccess]
         in Chat, on: Buffer(RedisCallResponse), only: Higress;
     set_request_body: "proxy_set_buffer_bytes" [BadArgument, NotFound, InvalidMemoryAccess]
@@ -165,6 +167,7 @@ host_calls! {
         expect: Survives;
     define_metric: "proxy_define_metric" [BadArgument, InvalidMemoryAccess] in Chat;
     increment_metric: "proxy_increment_metric" [NotFound, BadArgument] in Chat;
+    record_metric: "proxy_record_metric" [NotFound, BadArgument] in Chat;
     redis_init: "proxy_redis_init" [BadArgument, InvalidMemoryAccess] in Reconfigure;
     redis_call: "proxy_redis_call" [BadArgument, InternalFailure, InvalidMemoryAccess] in Chat;
 }

@@ -56,7 +56,7 @@ fn respond(
         host.response_headers
             .insert("retry-after".into(), seconds.into());
     }
-    flow.on_response_headers(host, &mut FakeWorker::new(5))
+    flow.on_response_headers(host, false, &mut FakeWorker::new(5))
 }
 
 /// Shared data where each named provider is ejected until the given time.
@@ -182,7 +182,7 @@ fn a_failed_response_is_retried_on_another_provider_and_its_reply_answers() {
         Verdict::Pause,
         "held"
     );
-    assert_eq!(flow.on_response_body(), Verdict::Pause);
+    assert_eq!(flow.on_response_body(&mut host, 0, false), Verdict::Pause);
     let [call] = host.dispatched.as_slice() else {
         panic!("one retry expected: {:?}", host.dispatched)
     };
@@ -231,7 +231,10 @@ fn a_failed_response_is_retried_on_another_provider_and_its_reply_answers() {
             ("x-mock-provider".to_string(), "qianwen".to_string())
         ]
     );
-    assert_eq!(flow.on_response_body(), Verdict::Continue);
+    assert_eq!(
+        flow.on_response_body(&mut host, 0, false),
+        Verdict::Continue
+    );
     assert_eq!(host.counted("ai_lb.retry.sent"), 1);
     assert_eq!(host.counted("ai_lb.retry.recovered"), 1);
     assert_eq!(host.counted("ai_lb.provider.qianwen.retried"), 1);

@@ -221,6 +221,7 @@ pub(super) fn send(
         trial_since: picked.trial_since,
         first_byte_ms: None,
         verdict: None,
+        status: None,
     })
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{RequestHost, Stat, Worker};
+use super::{RequestHost, Stat, Timing, Worker};
 use crate::call::{CallReply, CallRequest};
 use crate::config::ReplicaCounters;
 use crate::rng::Rng;
@@ -22,12 +22,19 @@ pub struct FakeHost {
     pub body_waits_watched: usize,
     /// Bytes of request body the filter read from the host.
     pub body_bytes_read: std::cell::Cell<usize>,
+    /// Each counter moved, once per move.
     pub stats: Vec<String>,
+    /// What each counter adds up to.
+    pub totals: BTreeMap<String, u64>,
+    /// Histogram samples: (name, milliseconds).
+    pub timings: Vec<(String, u64)>,
     pub shared: BTreeMap<String, Vec<u8>>,
     pub now_ms: u64,
     /// Local answers the filter gave: (status, body).
     pub answered: Vec<(u32, Vec<u8>)>,
     pub response_headers: BTreeMap<String, String>,
+    /// The response body's current chunk, as the host holds it in a response-body callback.
+    pub response_body: Option<Vec<u8>>,
     /// Calls the filter dispatched (retries).
     pub dispatched: Vec<CallRequest>,
     pub refuse_dispatch: bool,
@@ -110,8 +117,18 @@ impl RequestHost for FakeHost {
         self.sent.push(query.clone());
         Ok(())
     }
-    fn count(&mut self, stat: Stat) {
-        self.stats.push(stat.name());
+    fn count_by(&mut self, stat: Stat, by: u64) {
+        let name = stat.name();
+        *self.totals.entry(name.clone()).or_default() += by;
+        self.stats.push(name);
+    }
+    fn record_timing(&mut self, timing: Timing, provider: &str, ms: u64) {
+        self.timings.push((timing.name(provider), ms));
+    }
+    fn response_body(&self, start: usize, size: usize) -> Option<Vec<u8>> {
+        let body = self.response_body.as_ref()?;
+        let end = start.saturating_add(size).min(body.len());
+        Some(body.get(start..end)?.to_vec())
     }
     fn shared_data(&self, key: &str) -> Option<Vec<u8>> {
         self.shared.get(key).cloned()

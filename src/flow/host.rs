@@ -66,6 +66,11 @@ pub enum Stat {
     SessionRouted,
     /// Of those, one sent elsewhere than its session's backend, which was out or over its bound.
     SessionMoved,
+    /// Input (prompt) tokens a provider's answers reported, by the model the filter sent them
+    /// as (`Sent` counts by the amount).
+    InputTokens(String, String),
+    /// Output (completion) tokens, likewise.
+    OutputTokens(String, String),
 }
 
 impl Stat {
@@ -117,7 +122,9 @@ impl Stat {
                 Stat::StatusServed => Some(Stat::Spillover),
                 Stat::Spillover => Some(Stat::SessionRouted),
                 Stat::SessionRouted => Some(Stat::SessionMoved),
-                Stat::SessionMoved => None,
+                Stat::SessionMoved => Some(Stat::InputTokens(provider(), "<model>".into())),
+                Stat::InputTokens(..) => Some(Stat::OutputTokens(provider(), "<model>".into())),
+                Stat::OutputTokens(..) => None,
             };
             if let Stat::Provider(..) = stat {
                 for event in Stat::PROVIDER_EVENTS {
@@ -158,7 +165,38 @@ impl Stat {
             Stat::Spillover => "ai_lb.spillover.spilled".into(),
             Stat::SessionRouted => "ai_lb.session.routed".into(),
             Stat::SessionMoved => "ai_lb.session.moved".into(),
+            Stat::InputTokens(provider, model) => {
+                format!("ai_lb.gen_ai.tokens.input.provider.{provider}.model.{model}")
+            }
+            Stat::OutputTokens(provider, model) => {
+                format!("ai_lb.gen_ai.tokens.output.provider.{provider}.model.{model}")
+            }
         }
+    }
+}
+
+/// Histograms of a provider's successful answers, in milliseconds from when the filter sent
+/// the request on (Envoy histograms under `wasmcustom.ai_lb.gen_ai.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// A stream's first body bytes: its first token.
+    FirstToken,
+    /// The response's headers.
+    FirstByte,
+    /// The response's end.
+    Duration,
+}
+
+impl Timing {
+    pub const ALL: [Timing; 3] = [Timing::FirstToken, Timing::FirstByte, Timing::Duration];
+
+    pub fn name(self, provider: &str) -> String {
+        let metric = match self {
+            Timing::FirstToken => "server.time_to_first_token_ms",
+            Timing::FirstByte => "server.time_to_first_byte_ms",
+            Timing::Duration => "server.request.duration_ms",
+        };
+        format!("ai_lb.gen_ai.{metric}.provider.{provider}")
     }
 }
 
@@ -197,7 +235,12 @@ pub trait RequestHost {
     fn watch_body_wait(&mut self);
     /// Sends the store query; the reply arrives later through `RequestFlow::on_store_reply`.
     fn send_store_query(&mut self, query: &StoreQuery, timeout_ms: u32) -> Result<(), String>;
-    fn count(&mut self, stat: Stat);
+    fn count(&mut self, stat: Stat) {
+        self.count_by(stat, 1);
+    }
+    fn count_by(&mut self, stat: Stat, by: u64);
+    /// A histogram sample of a provider's.
+    fn record_timing(&mut self, timing: Timing, provider: &str, ms: u64);
     /// A value in the host's shared data (shared by every worker of one gateway).
     fn shared_data(&self, key: &str) -> Option<Vec<u8>>;
     /// Read-modify-write of a shared-data value under compare-and-swap, retried a few times on
@@ -210,6 +253,9 @@ pub trait RequestHost {
     fn send_response(&mut self, status: u32, headers: &[(String, String)], body: &[u8]) -> bool;
     /// A header of the upstream's response (in the response-headers callback).
     fn response_header(&self, name: &str) -> Option<String>;
+    /// `size` bytes of the response body's current chunk, from `start` (in a response-body
+    /// callback).
+    fn response_body(&self, start: usize, size: usize) -> Option<Vec<u8>>;
     /// Every header of the upstream's response (in the response-headers callback): one host
     /// call, where looking up each rate-limit header would be many.
     fn response_headers(&self) -> Vec<(String, String)>;

@@ -50,7 +50,7 @@ fn the_retry_copy_goes_once_no_retry_can_happen() {
         .response_headers
         .insert(":status".into(), "200".into());
     done.flow
-        .on_response_headers(&mut done.host, &mut FakeWorker::new(1));
+        .on_response_headers(&mut done.host, false, &mut FakeWorker::new(1));
     assert!(!done.flow.holds_a_retry_copy(), "a success frees it");
 }
 

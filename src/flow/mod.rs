@@ -32,6 +32,9 @@ mod fake_host;
 mod host;
 #[cfg(test)]
 mod memory_tests;
+mod meter;
+#[cfg(test)]
+mod meter_tests;
 mod phase;
 mod rate_limits;
 #[cfg(test)]
@@ -53,7 +56,7 @@ use log::debug;
 
 pub use answers::NOT_RESUMED;
 pub use backends::report as report_health_change;
-pub use host::{RequestHost, SharedUpdate, Stat, Worker};
+pub use host::{RequestHost, SharedUpdate, Stat, Timing, Worker};
 
 /// How long a request held for its body may go without any of it before the filter lets it go
 /// unbalanced: clients send the body right behind the headers, so a second without a byte
@@ -64,6 +67,7 @@ use crate::call::CallReply;
 use crate::config::{ConfigRef, PluginConfig};
 use crate::health::Verdict as HealthVerdict;
 use crate::store::StoreError;
+use meter::ResponseMeter;
 use phase::{Basis, Body, BodyCopy, Phase, ReadBody, Sent};
 use request::{pass_through, resume_or_answer, Balanced};
 use streaming::{Chunk, Streaming};
@@ -81,6 +85,8 @@ type Step<T = Verdict> = (Phase, T);
 pub struct RequestFlow {
     plugin: Rc<PluginConfig>,
     phase: Phase,
+    /// The provider's successful answer, metered as it passes.
+    meter: Option<ResponseMeter>,
 }
 
 impl RequestFlow {
@@ -88,6 +94,7 @@ impl RequestFlow {
         Self {
             plugin,
             phase: Phase::Passthrough,
+            meter: None,
         }
     }
 
@@ -271,8 +278,23 @@ impl RequestFlow {
     pub fn on_response_headers(
         &mut self,
         host: &mut dyn RequestHost,
+        end: bool,
         worker: &mut dyn Worker,
     ) -> Verdict {
+        let verdict = self.judge_response(host, worker);
+        if self.meter.is_none() && verdict == Verdict::Continue {
+            let sent = self.phase.sent().copied();
+            let config = sent.and_then(|sent| self.plugin.get(sent.config).map(|c| (sent, c)));
+            self.meter =
+                config.and_then(|(sent, config)| ResponseMeter::start(host, config, &sent));
+            if end {
+                self.finish_meter(host, true);
+            }
+        }
+        verdict
+    }
+
+    fn judge_response(&mut self, host: &mut dyn RequestHost, worker: &mut dyn Worker) -> Verdict {
         self.step(|flow, phase| match phase {
             Phase::Released { mut sent, retry } => {
                 let Some(config) = flow.plugin.get(sent.config) else {
@@ -307,16 +329,44 @@ impl RequestFlow {
     }
 
     /// While a retry is out the failed response's body is held back (it is dropped when the
-    /// retry answers).
-    pub fn on_response_body(&mut self) -> Verdict {
-        match self.phase {
-            Phase::Retrying { .. } => Verdict::Pause,
-            _ => Verdict::Continue,
+    /// retry answers). A metered answer's chunk is read as it passes.
+    pub fn on_response_body(
+        &mut self,
+        host: &mut dyn RequestHost,
+        size: usize,
+        end: bool,
+    ) -> Verdict {
+        if let Phase::Retrying { .. } = self.phase {
+            return Verdict::Pause;
+        }
+        if let Some(meter) = self.meter.as_mut() {
+            if let Some(config) = self.plugin.get(meter.sent.config) {
+                meter.on_chunk(host, config, size);
+            }
+            if end {
+                self.finish_meter(host, true);
+            }
+        }
+        Verdict::Continue
+    }
+
+    /// Trailers end the response.
+    pub fn on_response_trailers(&mut self, host: &mut dyn RequestHost) {
+        self.finish_meter(host, true);
+    }
+
+    fn finish_meter(&mut self, host: &mut dyn RequestHost, complete: bool) {
+        let Some(meter) = self.meter.take() else {
+            return;
+        };
+        if let Some(config) = self.plugin.get(meter.sent.config) {
+            meter.finish(host, config, complete);
         }
     }
 
     /// The stream ended (completed, reset or aborted).
     pub fn on_done(&mut self, host: &mut dyn RequestHost, worker: &mut dyn Worker) {
+        self.finish_meter(host, false);
         let phase = std::mem::replace(&mut self.phase, Phase::Passthrough);
         let Some(sent) = phase.sent() else { return };
         if let Some(config) = self.plugin.get(sent.config) {

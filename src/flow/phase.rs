@@ -134,6 +134,8 @@ pub(super) struct Sent {
     pub first_byte_ms: Option<u64>,
     /// Its response's verdict, once recorded.
     pub verdict: Option<HealthVerdict>,
+    /// Its response's status, once read.
+    pub status: Option<u32>,
 }
 
 impl Phase {

@@ -47,7 +47,7 @@ fn exchange(
         host.response_headers
             .insert(name.to_string(), value.to_string());
     }
-    flow.on_response_headers(&mut host, worker);
+    flow.on_response_headers(&mut host, false, worker);
     host
 }
 
@@ -159,7 +159,10 @@ retry: {max_retries: 1}
         host.response_headers
             .insert(name.to_string(), value.to_string());
     }
-    assert_eq!(flow.on_response_headers(&mut host, worker), Verdict::Pause);
+    assert_eq!(
+        flow.on_response_headers(&mut host, false, worker),
+        Verdict::Pause
+    );
     assert_eq!(host.dispatched.len(), 1, "retried on b");
     let reply = crate::call::CallReply {
         status: Some(200),

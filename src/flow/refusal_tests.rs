@@ -64,7 +64,10 @@ fn a_retry_reply_the_host_will_not_send_lets_the_first_answer_go_on() {
     flow.on_request_headers(&mut host, false, worker);
     flow.on_request_body(&mut host, BODY.len(), true, worker);
     host.response_headers.insert(":status".into(), "503".into());
-    assert_eq!(flow.on_response_headers(&mut host, worker), Verdict::Pause);
+    assert_eq!(
+        flow.on_response_headers(&mut host, false, worker),
+        Verdict::Pause
+    );
     host.refuse.push("send_response");
     let reply = crate::call::CallReply {
         status: Some(200),

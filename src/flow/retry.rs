@@ -10,7 +10,7 @@
 use log::debug;
 
 use super::phase::Sent;
-use super::{accounting, backends, rate_limits, RequestHost, Stat, Worker};
+use super::{accounting, backends, meter, rate_limits, RequestHost, Stat, Worker};
 use crate::call::{is_hop_by_hop, CallReply, CallRequest};
 use crate::config::BalancerConfig;
 use crate::health::Verdict as HealthVerdict;
@@ -88,6 +88,8 @@ impl Retry {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Attempt {
     provider: usize,
+    /// Its backend in the pool.
+    backend: usize,
     token: Option<u64>,
 }
 
@@ -107,6 +109,7 @@ pub(super) fn judge_response(
     let status = host
         .response_header(":status")
         .and_then(|status| status.parse::<u32>().ok())?;
+    sent.status = Some(status);
     let retry_after = host.response_header("retry-after");
     let verdict = config
         .health
@@ -140,6 +143,12 @@ pub(super) fn on_reply(
         headers.retain(|(name, _)| !is_hop_by_hop(name));
         if host.send_response(reply.status.unwrap_or(200), &headers, &reply.body) {
             host.count(Stat::RetryRecovered);
+            let answered = Sent {
+                provider: out.provider,
+                backend: out.backend,
+                ..*sent
+            };
+            meter::count_reply_tokens(host, config, &answered, &reply.body);
         } else {
             // The first provider's own answer goes on instead.
             host.count(Stat::RetryExhausted);
@@ -237,7 +246,7 @@ pub(super) fn retry_elsewhere(
         body: Some(body),
         timeout_ms: u32::try_from(remaining_ms).unwrap_or(u32::MAX),
     };
-    let trial_since = picked.trial_since;
+    let (trial_since, index) = (picked.trial_since, picked.index);
     retry.tried.push(backend.provider);
     if let Err(why) = host.dispatch(&call) {
         debug!(
@@ -254,6 +263,7 @@ pub(super) fn retry_elsewhere(
     host.count(Stat::Provider(provider.name.clone(), "retried"));
     Some(Attempt {
         provider: backend.provider,
+        backend: index,
         token: fingerprint,
     })
 }

@@ -225,7 +225,7 @@ fn a_response_before_the_body_ends_is_judged() {
         .insert(":status".into(), "200".into());
     let verdict = request
         .flow
-        .on_response_headers(&mut request.host, &mut request.worker);
+        .on_response_headers(&mut request.host, false, &mut request.worker);
     assert_eq!(verdict, Verdict::Continue);
     let request = request.send(&BODY[20..], &[]);
     assert_eq!(request.upstream, expected_body("MiniMax-M2.1"));

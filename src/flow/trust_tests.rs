@@ -220,7 +220,10 @@ fn a_retry_to_a_pooled_provider_carries_only_its_token() {
     flow.on_request_body(&mut host, BODY.len(), true, worker);
     assert_eq!(host.header("api-key"), Some("azure-key-0001"));
     host.response_headers.insert(":status".into(), "503".into());
-    assert_eq!(flow.on_response_headers(&mut host, worker), Verdict::Pause);
+    assert_eq!(
+        flow.on_response_headers(&mut host, false, worker),
+        Verdict::Pause
+    );
     let credentials = |call: &crate::call::CallRequest| {
         let mut found: Vec<(String, String)> = call
             .headers

@@ -84,14 +84,21 @@ impl Filter {
         }))
     }
 
-    pub fn on_response_headers(&mut self) -> Action {
+    pub fn on_response_headers(&mut self, end_of_stream: bool) -> Action {
         action(self.with_flow(Verdict::Continue, |flow, host, worker| {
-            flow.on_response_headers(host, worker)
+            flow.on_response_headers(host, end_of_stream, worker)
         }))
     }
 
-    pub fn on_response_body(&mut self) -> Action {
-        action(self.with_flow(Verdict::Continue, |flow, _, _| flow.on_response_body()))
+    pub fn on_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        action(self.with_flow(Verdict::Continue, |flow, host, _| {
+            flow.on_response_body(host, body_size, end_of_stream)
+        }))
+    }
+
+    pub fn on_response_trailers(&mut self) -> Action {
+        self.with_flow((), |flow, host, _| flow.on_response_trailers(host));
+        Action::Continue
     }
 
     pub fn on_http_call_response(&mut self, num_headers: usize, body_size: usize) {

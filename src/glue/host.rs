@@ -11,7 +11,7 @@ use super::abi::{self, BufferType, HeaderMap, Status, StreamType};
 
 use super::root::Shared;
 use crate::call::CallRequest;
-use crate::flow::{RequestFlow, RequestHost, Stat};
+use crate::flow::{RequestFlow, RequestHost, Stat, Timing};
 use crate::store::StoreQuery;
 
 const CAS_TRIES: usize = 8;
@@ -142,8 +142,14 @@ impl RequestHost for ProxyHost<'_> {
         }
     }
 
-    fn count(&mut self, stat: Stat) {
-        self.shared.count(stat);
+    fn count_by(&mut self, stat: Stat, by: u64) {
+        self.shared.count_by(stat, by);
+    }
+
+    fn record_timing(&mut self, timing: Timing, provider: &str, ms: u64) {
+        if let Ok(mut metrics) = self.shared.metrics.try_borrow_mut() {
+            metrics.record(&timing.name(provider), ms);
+        }
     }
 
     fn shared_data(&self, key: &str) -> Option<Vec<u8>> {
@@ -185,6 +191,13 @@ impl RequestHost for ProxyHost<'_> {
             .ok()
             .flatten()
             .map(|value| String::from_utf8_lossy(&value).into_owned())
+    }
+
+    fn response_body(&self, start: usize, size: usize) -> Option<Vec<u8>> {
+        abi::buffer(BufferType::ResponseBody, start, size)
+            .map_err(|err| debug!("ai-load-balancer: reading the response body: {err}"))
+            .ok()
+            .flatten()
     }
 
     fn response_headers(&self) -> Vec<(String, String)> {

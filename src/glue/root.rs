@@ -74,8 +74,12 @@ impl RedisInFlight {
 
 impl Shared {
     pub fn count(&self, stat: Stat) {
+        self.count_by(stat, 1);
+    }
+
+    pub fn count_by(&self, stat: Stat, by: u64) {
         if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
-            metrics.increment(&stat.name());
+            metrics.increment(&stat.name(), by);
         }
     }
 }

@@ -212,6 +212,15 @@ impl Host {
             .map_or(0, |metric| metric.value)
     }
 
+    /// A histogram's samples in the order recorded (none when the filter never defined it).
+    pub fn samples(&self, name: &str) -> Vec<u64> {
+        self.process
+            .borrow()
+            .metrics
+            .by_name(name)
+            .map_or(Vec::new(), |metric| metric.samples.clone())
+    }
+
     /// Every metric the filter defined, with its value.
     pub fn metrics(&self) -> Vec<(String, u64)> {
         self.process

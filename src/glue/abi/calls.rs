@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::imports::*;
 use super::memory::take_host_bytes;
-use super::{check, BufferType, HeaderMap, HostError, Status, StreamType};
+use super::{check, BufferType, HeaderMap, HostError, MetricKind, Status, StreamType};
 use crate::header_map::{decode_pairs, encode_pairs};
 
 /// A pointer/size pair the host fills in.
@@ -263,11 +263,17 @@ pub fn set_effective_context(context_id: u32) -> Result<(), HostError> {
     check("proxy_set_effective_context", raw)
 }
 
-/// Defines a counter; returns its id.
-pub fn define_counter(name: &str) -> Result<u32, HostError> {
+/// Defines a metric of `kind`; returns its id.
+pub fn define_metric(kind: MetricKind, name: &str) -> Result<u32, HostError> {
     let mut id = 0;
-    let raw = unsafe { proxy_define_metric(0, name.as_ptr(), name.len(), &mut id) };
+    let raw = unsafe { proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) };
     check("proxy_define_metric", raw).map(|()| id)
+}
+
+/// Records a histogram sample.
+pub fn record_metric(id: u32, value: u64) -> Result<(), HostError> {
+    let raw = unsafe { proxy_record_metric(id, value) };
+    check("proxy_record_metric", raw)
 }
 
 pub fn increment_metric(id: u32, by: i64) -> Result<(), HostError> {

@@ -142,18 +142,22 @@ pub extern "C" fn proxy_on_request_trailers(context_id: u32, _trailers: usize) -
 }
 
 #[no_mangle]
-pub extern "C" fn proxy_on_response_headers(context_id: u32, _headers: usize, _end: u32) -> u32 {
-    on_filter(context_id, Action::Continue, Filter::on_response_headers) as u32
+pub extern "C" fn proxy_on_response_headers(context_id: u32, _headers: usize, end: u32) -> u32 {
+    on_filter(context_id, Action::Continue, |filter| {
+        filter.on_response_headers(end != 0)
+    }) as u32
 }
 
 #[no_mangle]
-pub extern "C" fn proxy_on_response_body(context_id: u32, _body_size: usize, _end: u32) -> u32 {
-    on_filter(context_id, Action::Continue, Filter::on_response_body) as u32
+pub extern "C" fn proxy_on_response_body(context_id: u32, body_size: usize, end: u32) -> u32 {
+    on_filter(context_id, Action::Continue, |filter| {
+        filter.on_response_body(body_size, end != 0)
+    }) as u32
 }
 
 #[no_mangle]
-pub extern "C" fn proxy_on_response_trailers(_context_id: u32, _trailers: usize) -> u32 {
-    Action::Continue as u32
+pub extern "C" fn proxy_on_response_trailers(context_id: u32, _trailers: usize) -> u32 {
+    on_filter(context_id, Action::Continue, Filter::on_response_trailers) as u32
 }
 
 #[no_mangle]

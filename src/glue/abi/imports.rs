@@ -91,4 +91,5 @@ extern "C" {
     pub fn proxy_set_effective_context(context_id: u32) -> u32;
     pub fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, id: *mut u32) -> u32;
     pub fn proxy_increment_metric(id: u32, offset: i64) -> u32;
+    pub fn proxy_record_metric(id: u32, value: u64) -> u32;
 }

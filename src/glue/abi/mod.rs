@@ -82,11 +82,19 @@ pub enum HeaderMap {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BufferType {
     RequestBody = 0,
+    ResponseBody = 1,
     HttpCallResponseBody = 4,
     PluginConfiguration = 7,
     /// Higress: the reply of a Redis call.
     #[cfg(feature = "higress")]
     RedisCallResponse = 9,
+}
+
+/// The kinds of metric the filter defines (the ABI's numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter = 0,
+    Histogram = 2,
 }
 
 /// What a stream callback tells the host.
