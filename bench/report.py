@@ -142,8 +142,9 @@ def targets(overhead, sizes):
             found.append((f"`{variant}` over the floor `{floor}`", "(context)", figures, None))
     # Floor over floor: what one kind of difference between ours and the routed floor costs.
     for variant, floor, _ in ATTRIBUTION:
-        figures = over_floor(overhead, variant, floor)
-        found.append((f"`{variant}` over the floor `{floor}`", "(attribution)", figures, None))
+        what = f"`{variant}` over the floor `{floor}`"
+        if all(row[0] != what for row in found):  # not already a context row
+            found.append((what, "(attribution)", over_floor(overhead, variant, floor), None))
     for path in MODULES:
         size = sizes.get(path.name)
         found.append((path.name, "≤ 512 KB", None if size is None else (size / 1024,) * 3,
