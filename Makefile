@@ -59,7 +59,7 @@ e2e:
 load-run: setup build
 	$(PY) scripts/load_run.py $(LOAD_RUN_ARGS)
 
-# Benchmarks (not part of `make test`): writes bench/results.md and bench/chart.png (~18 min on
+# Benchmarks (not part of `make test`): writes bench/results.md and bench/chart.png (~22 min on
 # 2 cores; a quiet machine is the point). BENCH_ARGS passes options to bench/run.py, e.g.
 # BENCH_ARGS="--rounds 2 --seconds 2 --skip-rewrite --skip-litellm" for a smoke run.
 bench: setup build bench-build bench-host-calls

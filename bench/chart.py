@@ -7,7 +7,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 BASE, FILTER, FLOOR, PEER = "#7f7f7f", "#1f77b4", "#ff7f0e", "#d62728"
 
 
-FLOORS = ("empty", "body_trip", "routed_trip", "routed_calls", "webdis_call", "webdis_shared")
+FLOORS = ("empty", "body_trip", "routed_trip", "routed_calls", "shared_like_ours",
+          "counters_like_ours", "streamed_routed", "calls_like_ours", "webdis_call",
+          "webdis_shared")
 
 
 def _colour(name):

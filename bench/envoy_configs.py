@@ -46,6 +46,11 @@ def _vllm_page(model, running, waiting):
 # engine-metrics variant's scrapes (through the provider clusters, which are the upstream).
 METRICS_PAGES = {"minmax": _vllm_page("MiniMax-M2.1", 3, 1),
                  "qianwen": _vllm_page("qwen3-max-preview", 1, 0)}
+# A request carrying this header gets, instead of the chat completion, an answer saying in
+# FRAMING_ANSWER_HEADER the `content-length` the upstream received (absent: the body came
+# chunked): how bench/run.py tells that a floor deciding at the headers really streamed the body.
+FRAMING_PROBE_HEADER = "x-bench-framing-probe"
+FRAMING_ANSWER_HEADER = "x-bench-request-content-length"
 # Far above any load the benchmark offers.
 NO_CIRCUIT_BREAKING = ("circuit_breakers: {thresholds: [{max_connections: 1000000, "
                        "max_pending_requests: 1000000, max_requests: 1000000, "
@@ -80,7 +85,8 @@ def _cluster(name, port):
 
 def upstream_config(admin_port, listen_port):
     """A provider stand-in that costs next to nothing: every request gets 200 and CHAT_COMPLETION
-    (but GET /metrics/<provider>, which gets METRICS_PAGES' page).
+    (but GET /metrics/<provider>, which gets METRICS_PAGES' page, and a framing probe, see
+    FRAMING_PROBE_HEADER).
 
     It reads the whole request body before answering (the buffer filter, up to 16 MB), as a
     real provider does. Answering at the headers instead would leave the body unread: Envoy then
@@ -97,7 +103,19 @@ def upstream_config(admin_port, listen_port):
                   status: 200
                   body: {{ inline_string: {_q(page)} }}
 """ for name, page in METRICS_PAGES.items())
-    routes += f"""              - match: {{ prefix: / }}
+    # The probe answers at the headers, unbuffered (the buffer filter would add the length it
+    # buffered), and leaves its body unread: Envoy then closes that one connection.
+    routes += f"""              - match: {{ prefix: /, headers: [{{ name: {FRAMING_PROBE_HEADER}, present_match: true }}] }}
+                direct_response:
+                  status: 200
+                  body: {{ inline_string: {_q(CHAT_COMPLETION)} }}
+                typed_per_filter_config:
+                  envoy.filters.http.buffer:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute
+                    disabled: true
+                response_headers_to_add:
+                - header: {{ key: {FRAMING_ANSWER_HEADER}, value: "%REQ(content-length)%" }}
+              - match: {{ prefix: / }}
                 direct_response:
                   status: 200
                   body: {{ inline_string: {_q(CHAT_COMPLETION)} }}

@@ -21,6 +21,7 @@ sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "bench")]
 import envoy_configs  # noqa: E402
 import gateway  # noqa: E402
 import go_peer  # noqa: E402
+import ours_calls  # noqa: E402
 
 FILTER_WASM = ROOT / "dist" / "ai-load-balancer-envoy.wasm"
 BENCH_WASM = ROOT / "target" / "bench" / "wasm32-wasip1" / "release" / "ai_lb_bench_filters.wasm"
@@ -88,6 +89,28 @@ def start_envoy(procs, name, config_text, admin_port, cpus=None):
         READY_S)
 
 
+ROUTE_TO = [p["name"] for p in PROVIDERS]
+# The floors that make store_free's host calls, kind by kind, from its host-call budget.
+LIKE_OURS, OURS_DIFFER = ours_calls.like_ours(ours_calls.calls_per_request())
+CALL_WORDS = {"header_reads": "header reads", "header_writes": "header writes",
+              "shared_reads": "shared-data reads", "shared_writes": "shared-data CAS writes",
+              "counter_increments": "counter increments", "clock_reads": "clock reads"}
+
+
+def calls_in_words(fields):
+    text = ", ".join(f"{CALL_WORDS[field]} ×{count}" for field, count in fields.items() if count)
+    return text or "no more calls"
+
+
+def _like_ours_label():
+    label = (f"floor: `streamed_routed` + {calls_in_words(LIKE_OURS)} (store_free's host calls "
+             "of every kind, section 3)")
+    if OURS_DIFFER:  # ours makes calls no field makes: say so rather than claim them
+        label += " except ours' " + ", ".join(f"{name} {count:+}"
+                                              for name, count in OURS_DIFFER.items())
+    return label
+
+
 # name -> (what it is, the wasm filter or None, whether its store is a port nobody listens on).
 # Ours and the floors run with allow_on_headers_stop_iteration (the shipped envoy.yaml's).
 GATEWAYS = {
@@ -96,11 +119,25 @@ GATEWAYS = {
     "body_trip": ("floor: + headers held, body copied into the VM and back",
                   bench_wasm("body_round_trip"), False),
     "routed_trip": ("floor: + `x-selected-provider` set in turn and the route re-matched",
-                    bench_wasm("body_round_trip", route_to=[p["name"] for p in PROVIDERS]),
-                    False),
+                    bench_wasm("body_round_trip", route_to=ROUTE_TO), False),
     "routed_calls": ("floor: the routed floor + 16 header reads (as many host calls as ours)",
-                     bench_wasm("body_round_trip", route_to=[p["name"] for p in PROVIDERS],
-                                header_reads=16), False),
+                     bench_wasm("body_round_trip", route_to=ROUTE_TO, header_reads=16), False),
+    "shared_like_ours": (
+        f"floor: `routed_calls` + {calls_in_words(ours_calls.shared_only(LIKE_OURS))} (ours')",
+        bench_wasm("body_round_trip", route_to=ROUTE_TO, header_reads=16,
+                   **ours_calls.shared_only(LIKE_OURS)), False),
+    "counters_like_ours": (
+        f"floor: `routed_calls` + {calls_in_words(ours_calls.counters_only(LIKE_OURS))} (ours')",
+        bench_wasm("body_round_trip", route_to=ROUTE_TO, header_reads=16,
+                   **ours_calls.counters_only(LIKE_OURS)), False),
+    "streamed_routed": ("floor: the routed floor deciding at the headers as ours does: "
+                        "`content-length` removed, headers continued, each body chunk copied "
+                        "as it passes (sent upstream chunked)",
+                        bench_wasm("body_round_trip", route_to=ROUTE_TO, at_headers=True),
+                        False),
+    "calls_like_ours": (_like_ours_label(),
+                        bench_wasm("body_round_trip", route_to=ROUTE_TO, at_headers=True,
+                                   **LIKE_OURS), False),
     "webdis_call": ("floor: one Webdis call + header", bench_wasm("store_round_trip"), False),
     "webdis_shared": ("floor: one Webdis call + one shared-data read + header",
                       bench_wasm("store_round_trip", shared_data_key="bench.loads"), False),

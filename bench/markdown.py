@@ -76,7 +76,11 @@ def render(results, rows, rewrite, targets):
              _num(row["loaded_p99_us"]), row["errors"]] for row in rows]),
         _checks(results.get("stats", {})),
         "## 2. Targets (issue 17), in the same run",
-        "Added CPU µs per request over a floor, round by round: median (rounds' range).",
+        "Added CPU µs per request over a floor, round by round: median (rounds' range). "
+        "Context rows measure ours over richer floors; attribution rows measure a floor over "
+        "one that differs from it in one kind of what ours does (deciding at the headers, "
+        "shared data, counters, all of ours' calls), so that ours' excess can be put down to "
+        "kinds.",
         _table(["variant", "target", "measured", "met"], [
             [name, target,
              "not measured" if figures is None else
@@ -122,7 +126,27 @@ def _profile(profile, overhead):
     rows = [[f"`{name}`", *(_num(by_group[group], 1) for group in groups),
              _num(sum(by_group.values()), 1)]
             for name, by_group in profile.items() if name in overhead]
-    return head + "\n\n" + _table(["variant", *(f"{g} µs" for g in groups), "total µs"], rows)
+    return (head + "\n\n" + _table(["variant", *(f"{g} µs" for g in groups), "total µs"], rows)
+            + _attribution(profile))
+
+
+def _attribution(profile):
+    """One sentence: the profile's differences between floors that differ in one kind of what
+    ours does (report.ATTRIBUTION), in Envoy's share and the wasm share."""
+    from report import ATTRIBUTION
+    envoy, wasm = "Envoy", "wasm (V8 JIT)"
+    parts = [f"`{variant}` over `{floor}` ({what}): Envoy "
+             f"{_signed1(profile[variant].get(envoy, 0) - profile[floor].get(envoy, 0))}, wasm "
+             f"{_signed1(profile[variant].get(wasm, 0) - profile[floor].get(wasm, 0))}"
+             for variant, floor, what in ATTRIBUTION if variant in profile and floor in profile]
+    if not parts:
+        return ""
+    return ("\n\nBy kind, µs per request in this profile (one run each, so differences of a "
+            "few µs are within its noise): " + "; ".join(parts) + ".")
+
+
+def _signed1(value):
+    return f"{value:+.1f}"
 
 
 def _checks(stats):
@@ -133,7 +157,9 @@ def _checks(stats):
             f"{stats['per_request_balanced']:,} balanced requests (the others waited out the "
             "100 ms timeout and chose by weight); bench/run.py refuses a run where the store "
             "down variant never counted the store down, background refresh or the scrape never "
-            "published, or the rewrite was skipped.")
+            "published, the rewrite was skipped, a routed floor did not route in turn, a floor "
+            "deciding at the headers did not send the body upstream chunked (the upstream's "
+            "framing probe) or a floor's counters did not move once per request.")
 
 
 def _rewrite(results, rewrite):

@@ -11,6 +11,7 @@ over rounds (bench/report.py). Writes bench/results.json (every run), bench/resu
 bench/chart.png. Every loop is bounded: rounds x variants x a fixed wrk duration.
 """
 import argparse
+import http.client
 import json
 import os
 import statistics
@@ -30,15 +31,20 @@ import go_peer  # noqa: E402
 import peer  # noqa: E402
 import report  # noqa: E402
 import wrk  # noqa: E402
-from gateways import GATEWAYS, LOAD_CPUS, ROOT, Gateways  # noqa: E402
+from envoy_configs import FRAMING_ANSWER_HEADER, FRAMING_PROBE_HEADER  # noqa: E402
+from gateways import BENCH_WASM, CHAT_PATH, GATEWAYS, LOAD_CPUS, ROOT, Gateways  # noqa: E402
 
-OVERHEAD = ["plain", "empty", "body_trip", "routed_trip", "routed_calls", "webdis_call",
+# The floors that make ours' calls kind by kind (shared_like_ours … calls_like_ours) add
+# ~55 s each to a default run (6 rounds of 5 s loaded and 2 s unloaded, warm-up, profile).
+OVERHEAD = ["plain", "empty", "body_trip", "routed_trip", "routed_calls", "shared_like_ours",
+            "counters_like_ours", "streamed_routed", "calls_like_ours", "webdis_call",
             "webdis_shared", "store_free", "per_request", "store_down", "background", "engine",
             "go_peer"]
 REWRITE = ["plain", "background", "serde", "buffer"]
 # Profiled once each, after the rounds: the floors the targets use and one of ours per family.
-PROFILED = ["plain", "body_trip", "routed_trip", "routed_calls", "webdis_call", "store_free",
-            "per_request", "background", "engine", "go_peer"]
+PROFILED = ["plain", "body_trip", "routed_trip", "routed_calls", "shared_like_ours",
+            "counters_like_ours", "streamed_routed", "calls_like_ours", "webdis_call",
+            "store_free", "per_request", "background", "engine", "go_peer"]
 # Written by `make bench` (HOST_CALL_TABLE=… cargo test --test host_call_budget) before the run.
 HOST_CALL_TABLE = ROOT / "target" / "bench" / "host_calls.md"
 REWRITE_SIZES = [1024, 100 * 1024, 1024 * 1024, 10 * 1024 * 1024]
@@ -205,7 +211,65 @@ def native_rewrite(skip):
 OURS = ("store_free", "per_request", "store_down", "background", "engine")
 
 
-def checks(gws):
+def floor_settings(name):
+    """A bench/filters floor's configuration ({} for anything else)."""
+    wasm = GATEWAYS[name][1]
+    if not wasm or wasm["path"] != BENCH_WASM:
+        return {}
+    return json.loads(wasm["configuration"])
+
+
+def upstream_length(gws, name):
+    """The `content-length` the upstream received for one 1 KB request through gateway `name`
+    (None: the body came chunked), from the upstream's framing probe; raises on a non-200."""
+    conn = http.client.HTTPConnection("127.0.0.1", gws.ports[name], timeout=10)
+    try:
+        conn.request("POST", CHAT_PATH, body=bodies.chat_body(1024),
+                     headers={"content-type": "application/json", FRAMING_PROBE_HEADER: "1"})
+        answer = conn.getresponse()
+        answer.read()
+    finally:
+        conn.close()
+    if answer.status != 200:
+        raise SystemExit(f"bench: the framing probe through {name} got {answer.status}")
+    return answer.getheader(FRAMING_ANSWER_HEADER)
+
+
+def check_floors(gws, names):
+    """({floor: what was seen}, problems) for the bench/filters floors among `names`: the routed
+    ones sent requests to the providers strictly in turn (Envoy's own 50/50 split, with no
+    header, would leave the two counts hundreds apart over a run); the body round trips sent the
+    body upstream with its length when they hold the headers, chunked when they decide at them;
+    each counter a floor increments moved once per request it routed."""
+    seen, problems = {}, []
+    for name in names:
+        settings = floor_settings(name)
+        if settings.get("mode") != "body_round_trip":
+            continue
+        clusters = gws.stats(name, prefix="cluster.")
+        sent = [clusters.get(f"cluster.{provider}.upstream_rq_total", 0)
+                for provider in ("minmax", "qianwen")]
+        counters = gws.stats(name, prefix="wasmcustom.bench_floor.")
+        length = upstream_length(gws, name)
+        seen[name] = {"sent": sent, "counters": counters, "upstream_content_length": length}
+        if settings.get("route_to") and (min(sent) == 0 or abs(sent[0] - sent[1]) > 4):
+            problems.append(f"{name} did not route in turn: {sent} requests per provider")
+        if settings.get("at_headers") and length is not None:
+            problems.append(f"{name} decides at the headers, yet the upstream got a "
+                            f"content-length ({length}): the body did not stream")
+        if not settings.get("at_headers") and length is None:
+            problems.append(f"{name} holds the headers, yet the upstream got no content-length: "
+                            "the framing probe is broken")
+        wanted = settings.get("counter_increments", 0)
+        moved = [value for value in counters.values()
+                 if abs(value - sum(sent)) <= LOADED_CONNECTIONS]
+        if len(counters) != wanted or len(moved) != wanted:
+            problems.append(f"{name} should move {wanted} counters once per request "
+                            f"({sum(sent)} routed): {counters}")
+    return seen, problems
+
+
+def checks(gws, names):
     """What must be true of the run for its figures to mean anything; raises otherwise.
     Returns the filters' counters, and how many of the per-request variant's requests did not
     get the store's answer (a store slower than its 100 ms timeout under load is a fact to
@@ -230,17 +294,12 @@ def checks(gws):
             problems.append(f"{name} balanced no request")
         if stat[name].get(prefix + "rewrite.skipped", 0):
             problems.append(f"{name} skipped rewrites: its figures would not be rewrites")
-    # The routed floors send requests to the providers strictly in turn; Envoy's own 50/50
-    # split (no header) would leave the two counts hundreds apart over a run.
-    for floor in ("routed_trip", "routed_calls"):
-        routed = gws.stats(floor, prefix="cluster.")
-        sent = [routed.get(f"cluster.{name}.upstream_rq_total", 0)
-                for name in ("minmax", "qianwen")]
-        if min(sent) == 0 or abs(sent[0] - sent[1]) > 4:
-            problems.append(f"{floor} did not route in turn: {sent} requests per provider")
+    floors, floor_problems = check_floors(gws, names)
+    problems += floor_problems
     if problems:
         raise SystemExit("bench: the run is not valid:\n  " + "\n  ".join(problems))
-    return {"counters": stat, "per_request_missed": missed, "per_request_balanced": balanced}
+    return {"counters": stat, "per_request_missed": missed, "per_request_balanced": balanced,
+            "floors": floors}
 
 
 def main():
@@ -291,7 +350,7 @@ def main():
         if rewrite_names:
             print("body rewrite through Envoy…", flush=True)
             results["rewrite"] = measure_rewrite(gws, plan, tmp)
-        results["stats"] = checks(gws)
+        results["stats"] = checks(gws, overhead_names)
     results["sizes"] = report.module_sizes()
     results["steal_percent"] = steal_percent(counters_at_start, cpu_times())
     report.write(results, BENCH)

@@ -76,6 +76,28 @@ def post(port, body, path="/masgod/v1/chat/completions", method="POST", connecti
     return answer.status, data, dict(answer.getheaders())
 
 
+def framing_probe(port, chunked):
+    """The upstream's framing probe (envoy_configs.FRAMING_PROBE_HEADER) for a 1 KB body sent
+    with its length or chunked: the content-length it received, or None."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = b"x" * 1024
+    conn.putrequest("POST", "/v1/chat/completions")
+    conn.putheader(envoy_configs.FRAMING_PROBE_HEADER, "1")
+    conn.putheader(*(("transfer-encoding", "chunked") if chunked else ("content-length", "1024")))
+    conn.endheaders()
+    conn.send(b"400\r\n" + body + b"\r\n0\r\n\r\n" if chunked else body)
+    answer = conn.getresponse()
+    answer.read()
+    conn.close()
+    expect(answer.status == 200, f"upstream: framing probe -> {answer.status}")
+    return answer.getheader(envoy_configs.FRAMING_ANSWER_HEADER)
+
+
+def bench_counters(admin_port):
+    """{name: value} of the counters a bench floor increments."""
+    return gateway.admin_counters(f"http://127.0.0.1:{admin_port}", "wasmcustom.bench_floor.")
+
+
 def mget_calls(redis_port):
     """How many MGETs Redis has run (INFO commandstats): what reached it through Webdis."""
     out = subprocess.run(["redis-cli", "-p", str(redis_port), "INFO", "commandstats"],
@@ -125,7 +147,8 @@ def main():
             for mode in ("store_round_trip", "serde_rewrite", "buffer_only", "body_round_trip"):
                 validate(workdir, f"gateway-{mode}-allow-{allow}",
                          envoy_configs.gateway_config(1, 2, 3, 4, bench_wasm(mode, allow)))
-        for name in ("store_free", "background", "engine", "webdis_shared"):
+        for name in ("store_free", "background", "engine", "webdis_shared", "streamed_routed",
+                     "calls_like_ours", "shared_like_ours", "counters_like_ours"):
             validate(workdir, f"gateway-{name}", envoy_configs.gateway_config(
                 1, 2, 3, 4, GATEWAYS[name][1]))
 
@@ -149,6 +172,11 @@ def main():
         cx = http_get(f"http://127.0.0.1:{ports['up_admin']}/stats?filter=downstream_cx_total$")[1]
         expect(b"http.upstream.downstream_cx_total: 1" in cx, "upstream: both on one connection",
                cx.decode())
+        for chunked in (False, True):
+            length = framing_probe(ports["up_listen"], chunked)
+            expect(length == (None if chunked else "1024"),
+                   f"upstream: the framing probe reports content-length {length} for a "
+                   f"{'chunked' if chunked else 'sized'} 1 KB body")
 
         def start_gateway(wasm, upstream_port):
             nonlocal current
@@ -232,6 +260,29 @@ def main():
                            and data["received"]["sha256"] == hashlib.sha256(sent).hexdigest(),
                            f"body_round_trip ({tag}): {size} B body -> upstream got it byte for "
                            "byte", f"{status} {str(data)[:300]}")
+                # decided at the headers, with ours' calls of every kind: the body streams
+                start_gateway(GATEWAYS["calls_like_ours"][1], recorder_port)
+                wanted = json.loads(GATEWAYS["calls_like_ours"][1]["configuration"])
+                for size in (1024, 1_000_000):
+                    sent = bodies.chat_body(size)
+                    status, data, _ = post(ports["gw_listen"], sent)
+                    got = data["received"] if status == 200 else {}
+                    expect(status == 200 and got.get("sha256") == hashlib.sha256(sent).hexdigest()
+                           and got.get("chunked") and got.get("content_length") is None
+                           and got["headers"].get("x-selected-provider") in ("minmax", "qianwen"),
+                           f"calls_like_ours ({tag}): {size} B body -> upstream got it byte for "
+                           "byte, chunked, with x-selected-provider", f"{status} {str(data)[:300]}")
+                counters = bench_counters(ports["gw_admin"])
+                expect(len(counters) == wanted["counter_increments"]
+                       and set(counters.values()) == {2},
+                       f"calls_like_ours ({tag}): its {wanted['counter_increments']} counters "
+                       "moved once per request", str(counters))
+                for _ in range(8):
+                    post(ports["gw_listen"], body)
+                counts = routed(ports["gw_admin"])
+                expect(counts == {"minmax": 5, "qianwen": 5},
+                       f"calls_like_ours ({tag}): 10 requests routed in turn, 5 to each",
+                       str(counts))
                 start_gateway(bench_wasm("store_round_trip", allow, shared_data_key="bench.loads"),
                               recorder_port)
                 before = mget_calls(ports["redis"])

@@ -8,21 +8,24 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 
+use crate::extra_calls;
 use crate::{parse_config, rewrite_model, Mode};
 
 const NAME: &str = "ai-lb-bench-filters";
 
 proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| Box::new(Root { mode: None }));
+    proxy_wasm::set_root_context(|_| Box::new(Root { mode: None, counters: Rc::from([]) }));
 }}
 
-fn log(level: LogLevel, message: &str) {
+pub(crate) fn log(level: LogLevel, message: &str) {
     // Nowhere to report a failed log call.
     let _ = hostcalls::log(level, &format!("{NAME}: {message}"));
 }
 
 struct Root {
     mode: Option<Rc<Mode>>,
+    /// `body_round_trip`'s counters (`counter_increments`), defined once per VM.
+    counters: Rc<[u32]>,
 }
 
 impl Context for Root {}
@@ -53,6 +56,9 @@ impl RootContext for Root {
                 {
                     publish(key);
                 }
+                if let Mode::BodyRoundTrip { calls, .. } = &mode {
+                    self.counters = extra_calls::prepare(calls).into();
+                }
                 self.mode = Some(Rc::new(mode));
                 true
             }
@@ -66,6 +72,7 @@ impl RootContext for Root {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Filter {
             mode: self.mode.clone(),
+            counters: Rc::clone(&self.counters),
             awaiting_store: false,
         }))
     }
@@ -90,6 +97,7 @@ fn publish(key: &str) {
 struct Filter {
     /// `None` without a valid configuration: every request passes through.
     mode: Option<Rc<Mode>>,
+    counters: Rc<[u32]>,
     /// `store_round_trip`: the Webdis call is out and the request is held.
     awaiting_store: bool,
 }
@@ -130,14 +138,19 @@ impl HttpContext for Filter {
             // send the body upstream chunked. The headers go on now, as the real filter's do
             // under Envoy's default (allow_on_headers_stop_iteration off).
             Some(Mode::SerdeRewrite { .. } | Mode::BufferOnly) => {
-                if let Err(status) =
-                    hostcalls::remove_map_value(MapType::HttpRequestHeaders, "content-length")
-                {
-                    log(
-                        LogLevel::Warn,
-                        &format!("removing content-length: {status:?}"),
-                    );
-                }
+                remove_content_length();
+                Action::Continue
+            }
+            // Decided at the headers, as the real filter does when it chooses on them: the body
+            // then streams, each chunk copied as it passes.
+            Some(Mode::BodyRoundTrip {
+                at_headers: true,
+                route_to,
+                calls,
+            }) => {
+                route_to_next(route_to);
+                remove_content_length();
+                extra_calls::make(calls, &self.counters);
                 Action::Continue
             }
             // Held until the body is whole, as the real filter holds them.
@@ -156,21 +169,35 @@ impl HttpContext for Filter {
                 rewrite_body(body_size, new_model);
                 Action::Continue
             }
+            Some(Mode::BodyRoundTrip {
+                at_headers: true, ..
+            }) => {
+                if body_size > 0 {
+                    copy_body_back(body_size); // this chunk, as it passes
+                }
+                Action::Continue
+            }
             Some(Mode::BodyRoundTrip { .. }) if !end_of_stream => Action::Pause,
             Some(Mode::BodyRoundTrip {
-                route_to,
-                header_reads,
+                route_to, calls, ..
             }) => {
                 copy_body_back(body_size);
                 route_to_next(route_to);
-                for _ in 0..*header_reads {
-                    // The answer (none) does not matter: the call is what is measured.
-                    let _ = hostcalls::get_map_value(MapType::HttpRequestHeaders, "x-bench-absent");
-                }
+                extra_calls::make(calls, &self.counters);
                 Action::Continue
             }
             _ => Action::Continue,
         }
+    }
+}
+
+fn remove_content_length() {
+    if let Err(status) = hostcalls::remove_map_value(MapType::HttpRequestHeaders, "content-length")
+    {
+        log(
+            LogLevel::Warn,
+            &format!("removing content-length: {status:?}"),
+        );
     }
 }
 
@@ -221,7 +248,8 @@ fn route_to_next(names: &[String]) {
     let _ = hostcalls::call_foreign_function("clear_route_cache", Some(&[]));
 }
 
-/// The whole body into the VM and back, unchanged.
+/// The body in the buffer (the whole of it, or the chunk passing) into the VM and back,
+/// unchanged.
 fn copy_body_back(body_size: usize) {
     let body = match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size) {
         Ok(body) => body.unwrap_or_default(),

@@ -24,7 +24,19 @@
 //!   header write and the route re-match, with no decision in the VM). Field `header_reads`
 //!   (0 by default, at most 100): that many extra reads of a request header no client sends,
 //!   the cheapest host call there is, so that a floor can make as many host calls as the real
-//!   filter and show what the calls themselves cost.
+//!   filter and show what the calls themselves cost. Fields that add host calls of one kind
+//!   each (0 by default, at most 100), so that a floor can make the real filter's calls kind by
+//!   kind with no decision behind them: `header_writes` (writes of a request header
+//!   `x-bench-written`), `shared_reads` (reads of one shared-data key the root context writes
+//!   at start, its value empty as the real filter's per-request reads find it), `shared_writes` (compare-and-swap writes, as a
+//!   round-robin ticket makes them: read the ticket with its cas, write it back incremented
+//!   with that cas), `counter_increments` (increments of as many counters, defined once at
+//!   start: `bench_floor.increments_<n>`, each moved once per request), `clock_reads`. Field
+//!   `at_headers` (false by default): true decides at the request headers instead, as the
+//!   real filter does when it chooses on the headers: the route header set, `content-length`
+//!   removed (a rewrite may change the length, so Envoy sends the body upstream chunked), the
+//!   extra calls made and the headers continued at once; each body chunk is then copied into
+//!   the VM and back unchanged as it passes.
 //! * `noop` — continues at every callback: what any proxy-wasm filter costs in Envoy before it
 //!   does anything (the VM calls per request: context creation, each callback, the end).
 //!
@@ -37,6 +49,8 @@
 use serde_json::{Map, Value};
 
 #[cfg(target_arch = "wasm32")]
+mod extra_calls;
+#[cfg(target_arch = "wasm32")]
 mod filter;
 
 pub const DEFAULT_CLUSTER: &str = "webdis";
@@ -44,7 +58,8 @@ pub const DEFAULT_PATH: &str = "/MGET/ai_metric:minimax_1/ai_metric:qwen_1.json"
 pub const DEFAULT_TIMEOUT_MS: u64 = 100;
 pub const DEFAULT_NEW_MODEL: &str = "qwen3-max-preview";
 const MAX_TIMEOUT_MS: u64 = 60_000;
-const MAX_HEADER_READS: u64 = 100;
+/// The most calls of one kind a floor makes per request.
+const MAX_CALLS: u64 = 100;
 const MODES: &[&str] = &[
     "store_round_trip",
     "serde_rewrite",
@@ -67,9 +82,48 @@ pub enum Mode {
     BufferOnly,
     BodyRoundTrip {
         route_to: Vec<String>,
-        header_reads: u64,
+        /// Decide and continue at the request headers, streaming the body (see the module doc).
+        at_headers: bool,
+        calls: ExtraCalls,
     },
     Noop,
+}
+
+/// Host calls a `body_round_trip` floor makes per request beside its body copy and route, by
+/// kind; each count is at most `MAX_CALLS`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtraCalls {
+    pub header_reads: u64,
+    pub header_writes: u64,
+    pub shared_reads: u64,
+    pub shared_writes: u64,
+    pub counter_increments: u64,
+    pub clock_reads: u64,
+}
+
+const BODY_ROUND_TRIP_FIELDS: &[&str] = &[
+    "route_to",
+    "at_headers",
+    "header_reads",
+    "header_writes",
+    "shared_reads",
+    "shared_writes",
+    "counter_increments",
+    "clock_reads",
+];
+
+impl ExtraCalls {
+    fn parse(fields: &Map<String, Value>) -> Result<Self, String> {
+        let count = |name| count(fields, name, MAX_CALLS);
+        Ok(Self {
+            header_reads: count("header_reads")?,
+            header_writes: count("header_writes")?,
+            shared_reads: count("shared_reads")?,
+            shared_writes: count("shared_writes")?,
+            counter_increments: count("counter_increments")?,
+            clock_reads: count("clock_reads")?,
+        })
+    }
 }
 
 impl Mode {
@@ -119,9 +173,10 @@ pub fn parse_config(bytes: &[u8]) -> Result<Mode, String> {
         "body_round_trip" => (
             Mode::BodyRoundTrip {
                 route_to: names(&fields, "route_to")?,
-                header_reads: count(&fields, "header_reads", MAX_HEADER_READS)?,
+                at_headers: flag(&fields, "at_headers")?,
+                calls: ExtraCalls::parse(&fields)?,
             },
-            &["route_to", "header_reads"],
+            BODY_ROUND_TRIP_FIELDS,
         ),
         "noop" => (Mode::Noop, &[]),
         other => {
@@ -183,6 +238,15 @@ fn count(fields: &Map<String, Value>, name: &str, max: u64) -> Result<u64, Strin
             Some(count) if count <= max => Ok(count),
             _ => Err(format!("field `{name}`: not an integer from 0 to {max}")),
         },
+    }
+}
+
+/// true or false; absent: false.
+fn flag(fields: &Map<String, Value>, name: &str) -> Result<bool, String> {
+    match fields.get(name) {
+        None => Ok(false),
+        Some(Value::Bool(value)) => Ok(*value),
+        Some(_) => Err(format!("field `{name}`: not true or false")),
     }
 }
 
@@ -249,7 +313,8 @@ mod tests {
             parse_config(br#"{"mode":"body_round_trip"}"#).unwrap(),
             Mode::BodyRoundTrip {
                 route_to: vec![],
-                header_reads: 0
+                at_headers: false,
+                calls: ExtraCalls::default()
             }
         );
         assert_eq!(
@@ -257,7 +322,43 @@ mod tests {
                 .unwrap(),
             Mode::BodyRoundTrip {
                 route_to: vec!["a".into(), "b".into()],
-                header_reads: 16
+                at_headers: false,
+                calls: ExtraCalls {
+                    header_reads: 16,
+                    ..ExtraCalls::default()
+                }
+            }
+        );
+        assert_eq!(
+            parse_config(
+                br#"{"mode":"body_round_trip","route_to":["a"],"at_headers":true,
+                     "header_reads":5,"header_writes":1,"shared_reads":3,"shared_writes":1,
+                     "counter_increments":3,"clock_reads":2}"#
+            )
+            .unwrap(),
+            Mode::BodyRoundTrip {
+                route_to: vec!["a".into()],
+                at_headers: true,
+                calls: ExtraCalls {
+                    header_reads: 5,
+                    header_writes: 1,
+                    shared_reads: 3,
+                    shared_writes: 1,
+                    counter_increments: 3,
+                    clock_reads: 2
+                }
+            }
+        );
+        assert_eq!(
+            parse_config(br#"{"mode":"body_round_trip","at_headers":false,"clock_reads":100}"#)
+                .unwrap(),
+            Mode::BodyRoundTrip {
+                route_to: vec![],
+                at_headers: false,
+                calls: ExtraCalls {
+                    clock_reads: 100,
+                    ..ExtraCalls::default()
+                }
             }
         );
         assert_eq!(
@@ -325,6 +426,66 @@ mod tests {
             (
                 br#"{"mode":"body_round_trip","header_reads":101}"#,
                 "field `header_reads`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","header_writes":101}"#,
+                "field `header_writes`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","header_writes":-1}"#,
+                "field `header_writes`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","shared_reads":101}"#,
+                "field `shared_reads`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","shared_reads":-1}"#,
+                "field `shared_reads`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","shared_writes":101}"#,
+                "field `shared_writes`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","shared_writes":-1}"#,
+                "field `shared_writes`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","counter_increments":101}"#,
+                "field `counter_increments`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","counter_increments":-1}"#,
+                "field `counter_increments`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","clock_reads":101}"#,
+                "field `clock_reads`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","clock_reads":-1}"#,
+                "field `clock_reads`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","shared_reads":"3"}"#,
+                "field `shared_reads`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","at_headers":"yes"}"#,
+                "field `at_headers`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","at_headers":1}"#,
+                "field `at_headers`",
+            ),
+            (
+                br#"{"mode":"buffer_only","at_headers":true}"#,
+                "field `at_headers`",
+            ),
+            (
+                br#"{"mode":"store_round_trip","clock_reads":1}"#,
+                "field `clock_reads`",
             ),
         ];
         for (config, field) in cases {
