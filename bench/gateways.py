@@ -76,6 +76,21 @@ def bench_wasm(mode, allow_stop=True, **fields):
             "configuration": json.dumps({"mode": mode, **fields})}
 
 
+def histogram_samples(admin_port, prefix="bench_floor_histogram_"):
+    """{histogram: samples} of the histograms whose Prometheus name starts with `prefix`, from
+    the admin's `/stats/prometheus` (`<name>_count`; a `wasmcustom.bench_floor.histogram_0`
+    is `bench_floor_histogram_0` there), as of Envoy's last flush (HISTOGRAM_FLUSH_S)."""
+    status, body = gateway.http_get(f"http://127.0.0.1:{admin_port}/stats/prometheus", timeout=5)
+    if status != 200:
+        raise gateway.StackError(f"admin /stats/prometheus: {status} {body[:200]!r}")
+    samples = {}
+    for line in body.decode().splitlines():
+        name, _, value = line.partition(" ")
+        if name.startswith(prefix) and name.endswith("_count"):
+            samples[name[:-len("_count")]] = int(float(value))
+    return samples
+
+
 def start_envoy(procs, name, config_text, admin_port, cpus=None):
     """Envoy (`--concurrency 1`) on `config_text`, started by `procs` (a gateway.Stack), once
     its admin answers /ready."""
@@ -92,9 +107,14 @@ def start_envoy(procs, name, config_text, admin_port, cpus=None):
 ROUTE_TO = [p["name"] for p in PROVIDERS]
 # The floors that make store_free's host calls, kind by kind, from its host-call budget.
 LIKE_OURS, OURS_DIFFER = ours_calls.like_ours(ours_calls.calls_per_request())
-CALL_WORDS = {"header_reads": "header reads", "header_writes": "header writes",
+CALL_WORDS = {"header_reads": "request-header reads", "header_writes": "request-header writes",
               "shared_reads": "shared-data reads", "shared_writes": "shared-data CAS writes",
-              "counter_increments": "counter increments", "clock_reads": "clock reads"}
+              "counter_increments": "counter increments", "clock_reads": "clock reads",
+              "response_reads": "response-body reads",
+              "response_header_reads": "response-header reads",
+              "histogram_records": "histogram samples"}
+# Envoy merges histogram samples into what its admin shows every 5 s (the stats flush interval).
+HISTOGRAM_FLUSH_S = 5
 
 
 def calls_in_words(fields):
@@ -219,6 +239,10 @@ class Gateways:
     def stats(self, name, prefix="wasmcustom.ai_lb"):
         """{counter: value} from a gateway's admin `/stats`, for counters under `prefix`."""
         return gateway.admin_counters(f"http://127.0.0.1:{self.ports[f'{name}_admin']}", prefix)
+
+    def histograms(self, name):
+        """{histogram: samples} of a gateway's bench floor histograms (`histogram_samples`)."""
+        return histogram_samples(self.ports[f"{name}_admin"])
 
     def _envoy(self, name, config_text):
         cpus = LOAD_CPUS if name == "upstream" else GATEWAY_CPU

@@ -32,7 +32,8 @@ import peer  # noqa: E402
 import report  # noqa: E402
 import wrk  # noqa: E402
 from envoy_configs import FRAMING_ANSWER_HEADER, FRAMING_PROBE_HEADER  # noqa: E402
-from gateways import BENCH_WASM, CHAT_PATH, GATEWAYS, LOAD_CPUS, ROOT, Gateways  # noqa: E402
+from gateways import BENCH_WASM, CHAT_PATH, GATEWAYS, HISTOGRAM_FLUSH_S, LOAD_CPUS, ROOT  # noqa: E402
+from gateways import Gateways  # noqa: E402
 
 # The floors that make ours' calls kind by kind (shared_like_ours … calls_like_ours) add
 # ~55 s each to a default run (6 rounds of 5 s loaded and 2 s unloaded, warm-up, profile).
@@ -240,7 +241,8 @@ def check_floors(gws, names):
     ones sent requests to the providers strictly in turn (Envoy's own 50/50 split, with no
     header, would leave the two counts hundreds apart over a run); the body round trips sent the
     body upstream with its length when they hold the headers, chunked when they decide at them;
-    each counter a floor increments moved once per request it routed."""
+    each counter a floor increments moved once per request it routed, and each histogram it
+    records got one sample per request."""
     seen, problems = {}, []
     for name in names:
         settings = floor_settings(name)
@@ -251,7 +253,10 @@ def check_floors(gws, names):
                 for provider in ("minmax", "qianwen")]
         counters = gws.stats(name, prefix="wasmcustom.bench_floor.")
         length = upstream_length(gws, name)
-        seen[name] = {"sent": sent, "counters": counters, "upstream_content_length": length}
+        histograms = settled_histograms(gws, name, settings.get("histogram_records", 0),
+                                        sum(sent))
+        seen[name] = {"sent": sent, "counters": counters, "histograms": histograms,
+                      "upstream_content_length": length}
         if settings.get("route_to") and (min(sent) == 0 or abs(sent[0] - sent[1]) > 4):
             problems.append(f"{name} did not route in turn: {sent} requests per provider")
         if settings.get("at_headers") and length is not None:
@@ -261,12 +266,35 @@ def check_floors(gws, names):
             problems.append(f"{name} holds the headers, yet the upstream got no content-length: "
                             "the framing probe is broken")
         wanted = settings.get("counter_increments", 0)
-        moved = [value for value in counters.values()
-                 if abs(value - sum(sent)) <= LOADED_CONNECTIONS]
-        if len(counters) != wanted or len(moved) != wanted:
+        if not once_per_request(counters, wanted, sum(sent)):
             problems.append(f"{name} should move {wanted} counters once per request "
                             f"({sum(sent)} routed): {counters}")
+        wanted = settings.get("histogram_records", 0)
+        if not once_per_request(histograms, wanted, sum(sent)):
+            problems.append(f"{name} should give {wanted} histograms a sample per request "
+                            f"({sum(sent)} routed): {histograms}")
     return seen, problems
+
+
+def once_per_request(metrics, wanted, requests):
+    """Whether `metrics` ({name: count}) are `wanted` metrics that each moved once per request
+    (within the requests still in flight when the load stopped)."""
+    return len(metrics) == wanted and all(abs(count - requests) <= LOADED_CONNECTIONS
+                                          for count in metrics.values())
+
+
+def settled_histograms(gws, name, wanted, requests):
+    """A floor's histograms ({name: samples}) once Envoy has flushed its last samples to the
+    admin (it does every HISTOGRAM_FLUSH_S): polled until they count `requests` or for three
+    flushes."""
+    if not wanted:
+        return gws.histograms(name)
+    deadline = time.monotonic() + 3 * HISTOGRAM_FLUSH_S
+    while True:
+        histograms = gws.histograms(name)
+        if once_per_request(histograms, wanted, requests) or time.monotonic() > deadline:
+            return histograms
+        time.sleep(0.5)
 
 
 def checks(gws, names):

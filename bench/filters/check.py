@@ -12,7 +12,9 @@ Needs `make setup`, `make build` (dist/ai-load-balancer-envoy.wasm) and the benc
 3. the bare gateway (no filter) forwards to it;
 4. each bench mode, under both allow_on_headers_stop_iteration settings, does what it claims,
    seen from a recording upstream (scripts/mock_provider.py), Redis's own command counts and
-   the gateway's per-cluster stats; the real filter runs through the same renderer;
+   the gateway's per-cluster stats and its floor metrics (counters, histograms); the floor
+   making ours' calls leaves the upstream Envoy's answer unchanged; the real filter runs
+   through the same renderer;
 5. a bad configuration is refused with a log line naming the field.
 Prints one line per check; exits 1 on the first failure (with the Envoy log tail).
 """
@@ -21,6 +23,7 @@ import http.client
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +35,8 @@ import gateway  # noqa: E402
 import mock_provider  # noqa: E402
 from gateway import envoy_binary, free_ports, http_get  # noqa: E402
 from gateways import BENCH_WASM, FILTER_WASM as REAL_WASM  # noqa: E402
-from gateways import GATEWAYS, bench_wasm, filter_wasm, start_envoy  # noqa: E402
+from gateways import GATEWAYS, HISTOGRAM_FLUSH_S, bench_wasm, filter_wasm  # noqa: E402
+from gateways import histogram_samples, start_envoy  # noqa: E402
 
 STORE_PATH = "/MGET/ai_metric:minimax_1/ai_metric:qwen_1.json"
 
@@ -118,6 +122,36 @@ def routed(admin_port):
             if name == f"cluster.{cluster}.upstream_rq_total":
                 counts[cluster] = int(value)
     return counts
+
+
+def check_response_side(start_gateway, ports, body, requests=3):
+    """`calls_like_ours` in front of the upstream Envoy, whose answer is always CHAT_COMPLETION:
+    the response's calls leave it unchanged, and each of its histograms gets a sample per
+    request (seen once Envoy has flushed them to the admin)."""
+    start_gateway(GATEWAYS["calls_like_ours"][1], ports["up_listen"])
+    wanted = json.loads(GATEWAYS["calls_like_ours"][1]["configuration"])["histogram_records"]
+    expected = envoy_configs.CHAT_COMPLETION.encode()
+    for attempt in range(1, requests + 1):
+        conn = http.client.HTTPConnection("127.0.0.1", ports["gw_listen"], timeout=30)
+        conn.request("POST", "/masgod/v1/chat/completions", body=body,
+                     headers={"content-type": "application/json"})
+        answer = conn.getresponse()
+        data = answer.read()
+        conn.close()
+        expect(answer.status == 200 and data == expected
+               and answer.getheader("content-type") == "application/json",
+               f"calls_like_ours: response #{attempt} passed unchanged (the upstream's "
+               f"{len(expected)} B, content-type application/json)",
+               f"{answer.status} {answer.getheaders()} {data[:300]!r}")
+    deadline = time.monotonic() + 3 * HISTOGRAM_FLUSH_S
+    while True:
+        samples = histogram_samples(ports["gw_admin"])
+        counted = samples == {f"bench_floor_histogram_{n}": requests for n in range(wanted)}
+        if counted or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    expect(counted, f"calls_like_ours: its {wanted} histograms got one sample per request "
+           f"({requests})", str(samples))
 
 
 def redis_cli(redis_port, *args):
@@ -283,6 +317,7 @@ def main():
                 expect(counts == {"minmax": 5, "qianwen": 5},
                        f"calls_like_ours ({tag}): 10 requests routed in turn, 5 to each",
                        str(counts))
+                check_response_side(start_gateway, ports, body)
                 start_gateway(bench_wasm("store_round_trip", allow, shared_data_key="bench.loads"),
                               recorder_port)
                 before = mget_calls(ports["redis"])

@@ -14,7 +14,7 @@ use crate::{parse_config, rewrite_model, Mode};
 const NAME: &str = "ai-lb-bench-filters";
 
 proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| Box::new(Root { mode: None, counters: Rc::from([]) }));
+    proxy_wasm::set_root_context(|_| Box::new(Root { mode: None, metrics: Rc::default() }));
 }}
 
 pub(crate) fn log(level: LogLevel, message: &str) {
@@ -24,8 +24,8 @@ pub(crate) fn log(level: LogLevel, message: &str) {
 
 struct Root {
     mode: Option<Rc<Mode>>,
-    /// `body_round_trip`'s counters (`counter_increments`), defined once per VM.
-    counters: Rc<[u32]>,
+    /// `body_round_trip`'s counters and histograms, defined once per VM.
+    metrics: Rc<extra_calls::Metrics>,
 }
 
 impl Context for Root {}
@@ -57,7 +57,7 @@ impl RootContext for Root {
                     publish(key);
                 }
                 if let Mode::BodyRoundTrip { calls, .. } = &mode {
-                    self.counters = extra_calls::prepare(calls).into();
+                    self.metrics = Rc::new(extra_calls::prepare(calls));
                 }
                 self.mode = Some(Rc::new(mode));
                 true
@@ -72,7 +72,7 @@ impl RootContext for Root {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Filter {
             mode: self.mode.clone(),
-            counters: Rc::clone(&self.counters),
+            metrics: Rc::clone(&self.metrics),
             awaiting_store: false,
         }))
     }
@@ -97,7 +97,7 @@ fn publish(key: &str) {
 struct Filter {
     /// `None` without a valid configuration: every request passes through.
     mode: Option<Rc<Mode>>,
-    counters: Rc<[u32]>,
+    metrics: Rc<extra_calls::Metrics>,
     /// `store_round_trip`: the Webdis call is out and the request is held.
     awaiting_store: bool,
 }
@@ -150,7 +150,7 @@ impl HttpContext for Filter {
             }) => {
                 route_to_next(route_to);
                 remove_content_length();
-                extra_calls::make(calls, &self.counters);
+                extra_calls::make(calls, &self.metrics);
                 Action::Continue
             }
             // Held until the body is whole, as the real filter holds them.
@@ -183,11 +183,26 @@ impl HttpContext for Filter {
             }) => {
                 copy_body_back(body_size);
                 route_to_next(route_to);
-                extra_calls::make(calls, &self.counters);
+                extra_calls::make(calls, &self.metrics);
                 Action::Continue
             }
             _ => Action::Continue,
         }
+    }
+
+    /// `body_round_trip`'s response-side calls; the response passes unchanged, never held.
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        if let Some(Mode::BodyRoundTrip { calls, .. }) = self.mode.as_deref() {
+            extra_calls::at_response_headers(calls, &self.metrics, end_of_stream);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if let Some(Mode::BodyRoundTrip { calls, .. }) = self.mode.as_deref() {
+            extra_calls::at_response_body(calls, &self.metrics, body_size, end_of_stream);
+        }
+        Action::Continue
     }
 }
 

@@ -31,11 +31,20 @@
 //!   at start, its value empty as the real filter's per-request reads find it), `shared_writes` (compare-and-swap writes, as a
 //!   round-robin ticket makes them: read the ticket with its cas, write it back incremented
 //!   with that cas), `counter_increments` (increments of as many counters, defined once at
-//!   start: `bench_floor.increments_<n>`, each moved once per request), `clock_reads`. Field
+//!   start: `bench_floor.increments_<n>`, each moved once per request), `clock_reads`, and on
+//!   the response side, where the real filter meters a successful answer: `response_reads`
+//!   (reads of the response body chunk, `get_http_response_body(0, size)`, in the
+//!   response-body callback, for each chunk with bytes), `response_header_reads` (reads of the
+//!   response's `content-type`, in the response-headers callback) and `histogram_records`
+//!   (histograms defined once at start, `bench_floor.histogram_<n>`, each given one sample per
+//!   request: the first at the response headers, as the real filter's time to first byte, the
+//!   others at the response's end, as its duration; the sample is a fixed 1 ms, since reading
+//!   the clock for it would add calls `clock_reads` already makes). The response passes
+//!   unchanged, never held. Field
 //!   `at_headers` (false by default): true decides at the request headers instead, as the
 //!   real filter does when it chooses on the headers: the route header set, `content-length`
 //!   removed (a rewrite may change the length, so Envoy sends the body upstream chunked), the
-//!   extra calls made and the headers continued at once; each body chunk is then copied into
+//!   request-side extra calls made and the headers continued at once; each body chunk is then copied into
 //!   the VM and back unchanged as it passes.
 //! * `noop` — continues at every callback: what any proxy-wasm filter costs in Envoy before it
 //!   does anything (the VM calls per request: context creation, each callback, the end).
@@ -99,6 +108,13 @@ pub struct ExtraCalls {
     pub shared_writes: u64,
     pub counter_increments: u64,
     pub clock_reads: u64,
+    /// Reads of the response body chunk, in the response-body callback, each chunk.
+    pub response_reads: u64,
+    /// Reads of the response's `content-type`, in the response-headers callback.
+    pub response_header_reads: u64,
+    /// Histograms each given one sample per request (the first at the response headers, the
+    /// others at the response's end).
+    pub histogram_records: u64,
 }
 
 const BODY_ROUND_TRIP_FIELDS: &[&str] = &[
@@ -110,6 +126,9 @@ const BODY_ROUND_TRIP_FIELDS: &[&str] = &[
     "shared_writes",
     "counter_increments",
     "clock_reads",
+    "response_reads",
+    "response_header_reads",
+    "histogram_records",
 ];
 
 impl ExtraCalls {
@@ -122,6 +141,9 @@ impl ExtraCalls {
             shared_writes: count("shared_writes")?,
             counter_increments: count("counter_increments")?,
             clock_reads: count("clock_reads")?,
+            response_reads: count("response_reads")?,
+            response_header_reads: count("response_header_reads")?,
+            histogram_records: count("histogram_records")?,
         })
     }
 }
@@ -333,7 +355,8 @@ mod tests {
             parse_config(
                 br#"{"mode":"body_round_trip","route_to":["a"],"at_headers":true,
                      "header_reads":5,"header_writes":1,"shared_reads":3,"shared_writes":1,
-                     "counter_increments":3,"clock_reads":2}"#
+                     "counter_increments":3,"clock_reads":2,"response_reads":1,
+                     "response_header_reads":3,"histogram_records":2}"#
             )
             .unwrap(),
             Mode::BodyRoundTrip {
@@ -345,7 +368,10 @@ mod tests {
                     shared_reads: 3,
                     shared_writes: 1,
                     counter_increments: 3,
-                    clock_reads: 2
+                    clock_reads: 2,
+                    response_reads: 1,
+                    response_header_reads: 3,
+                    histogram_records: 2
                 }
             }
         );
@@ -357,6 +383,17 @@ mod tests {
                 at_headers: false,
                 calls: ExtraCalls {
                     clock_reads: 100,
+                    ..ExtraCalls::default()
+                }
+            }
+        );
+        assert_eq!(
+            parse_config(br#"{"mode":"body_round_trip","histogram_records":100}"#).unwrap(),
+            Mode::BodyRoundTrip {
+                route_to: vec![],
+                at_headers: false,
+                calls: ExtraCalls {
+                    histogram_records: 100,
                     ..ExtraCalls::default()
                 }
             }
@@ -466,6 +503,34 @@ mod tests {
             (
                 br#"{"mode":"body_round_trip","clock_reads":-1}"#,
                 "field `clock_reads`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","response_reads":101}"#,
+                "field `response_reads`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","response_reads":-1}"#,
+                "field `response_reads`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","response_header_reads":101}"#,
+                "field `response_header_reads`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","response_header_reads":1.5}"#,
+                "field `response_header_reads`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","histogram_records":101}"#,
+                "field `histogram_records`",
+            ),
+            (
+                br#"{"mode":"body_round_trip","histogram_records":"2"}"#,
+                "field `histogram_records`",
+            ),
+            (
+                br#"{"mode":"noop","histogram_records":1}"#,
+                "field `histogram_records`",
             ),
             (
                 br#"{"mode":"body_round_trip","shared_reads":"3"}"#,
