@@ -85,7 +85,8 @@ def histogram_samples(admin_port, prefix="bench_floor_histogram_"):
         raise gateway.StackError(f"admin /stats/prometheus: {status} {body[:200]!r}")
     samples = {}
     for line in body.decode().splitlines():
-        name, _, value = line.partition(" ")
+        name, _, value = line.rpartition(" ")
+        name = name.partition("{")[0]  # labels: `{}` when the histogram has none
         if name.startswith(prefix) and name.endswith("_count"):
             samples[name[:-len("_count")]] = int(float(value))
     return samples
