@@ -36,6 +36,8 @@ FIELDS = {"header_reads": "proxy_get_header_map_value",
 # the budget's 76 bytes of header names out of the VM add up with exactly this split.
 # `response_reads` needs no split: the floor's own request chunk copy (STREAMED_ROUTED) is
 # ours' request-body read, and ours' other read is its meter's of the response chunk.
+# Clock reads are not split: the floor makes all of them on the request side (`clock_reads`),
+# while ours' meter also reads the clock at the response's headers and end for its samples.
 RESPONSE_SIDE = {"response_header_reads": ("header_reads", 3)}
 
 
