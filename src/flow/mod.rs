@@ -274,7 +274,8 @@ impl RequestFlow {
     }
 
     /// The upstream's response headers are here: judge the provider, and when it failed, try
-    /// another. `Pause` holds the response while a retry is out.
+    /// another (`Pause` holds the response while a retry is out); a successful answer is
+    /// metered from here on.
     pub fn on_response_headers(
         &mut self,
         host: &mut dyn RequestHost,
@@ -294,6 +295,7 @@ impl RequestFlow {
         verdict
     }
 
+    /// The provider's verdict, and a retry when it failed.
     fn judge_response(&mut self, host: &mut dyn RequestHost, worker: &mut dyn Worker) -> Verdict {
         self.step(|flow, phase| match phase {
             Phase::Released { mut sent, retry } => {
