@@ -25,6 +25,19 @@ models:
 const CHAT: &[u8] = br#"{"model":"auto","messages":[{"role":"user","content":"hi"}]}"#;
 const SENT_AT: u64 = 50_000;
 
+/// `body` sent whole at SENT_AT under `config`: the flow and the host after the choice.
+fn sent(config: &str, body: &[u8]) -> (RequestFlow, FakeHost) {
+    let mut flow = flow(config);
+    let mut host = post(body);
+    host.now_ms = SENT_AT;
+    let worker = &mut FakeWorker::new(1);
+    if flow.on_request_headers(&mut host, false, worker) == Verdict::Pause {
+        let size = host.body.len();
+        flow.on_request_body(&mut host, size, true, worker);
+    }
+    (flow, host)
+}
+
 /// A request sent at SENT_AT, its response's headers arrived `after_ms` later with `status`
 /// and `content_type`.
 fn answered(
@@ -33,14 +46,8 @@ fn answered(
     content_type: &str,
     after_ms: u64,
 ) -> (RequestFlow, FakeHost) {
-    let mut flow = flow(config);
-    let mut host = post(CHAT);
-    host.now_ms = SENT_AT;
+    let (mut flow, mut host) = sent(config, CHAT);
     let worker = &mut FakeWorker::new(1);
-    if flow.on_request_headers(&mut host, false, worker) == Verdict::Pause {
-        let size = host.body.len();
-        flow.on_request_body(&mut host, size, true, worker);
-    }
     host.now_ms = SENT_AT + after_ms;
     host.response_headers
         .insert(":status".into(), status.into());
@@ -200,17 +207,10 @@ fn a_cut_stream_counts_what_it_reported_and_no_duration() {
 
 #[test]
 fn an_answer_without_body_ends_at_its_headers() {
-    let mut flow = flow(CONFIG);
-    let mut host = post(CHAT);
-    host.now_ms = SENT_AT;
-    let worker = &mut FakeWorker::new(1);
-    if flow.on_request_headers(&mut host, false, worker) == Verdict::Pause {
-        let size = host.body.len();
-        flow.on_request_body(&mut host, size, true, worker);
-    }
+    let (mut flow, mut host) = sent(CONFIG, CHAT);
     host.now_ms = SENT_AT + 15;
     host.response_headers.insert(":status".into(), "204".into());
-    flow.on_response_headers(&mut host, true, worker);
+    flow.on_response_headers(&mut host, true, &mut FakeWorker::new(1));
     assert_eq!(
         timings(&host),
         [
@@ -245,57 +245,22 @@ fn trailers_end_the_answer() {
 #[test]
 fn the_model_label_never_comes_from_the_client() {
     // Provider b has no model: the client's `auto` goes on untouched, and is not a label.
-    let mut flow = flow("providers: [{name: b}]\nload_source: none\nstrategy: failover\n");
-    let mut host = post(CHAT);
-    let worker = &mut FakeWorker::new(1);
-    if flow.on_request_headers(&mut host, false, worker) == Verdict::Pause {
-        let size = host.body.len();
-        flow.on_request_body(&mut host, size, true, worker);
-    }
+    let only_b = "providers: [{name: b}]\nload_source: none\nstrategy: failover\n";
+    let (mut flow, mut host) = answered(only_b, "200", "application/json", 5);
     assert_eq!(host.header("x-selected-provider"), Some("b"));
-    host.response_headers.insert(":status".into(), "200".into());
-    flow.on_response_headers(&mut host, false, worker);
-    chunk(
-        &mut flow,
-        &mut host,
-        br#"{"usage":{"prompt_tokens":1}}"#,
-        5,
-        true,
-    );
-    assert_eq!(
-        total(&host, "ai_lb.gen_ai.tokens.input.provider.b.model.as_sent"),
-        1
-    );
+    let usage = br#"{"usage":{"prompt_tokens":1}}"#;
+    chunk(&mut flow, &mut host, usage, 5, true);
+    let as_sent = "ai_lb.gen_ai.tokens.input.provider.b.model.as_sent";
+    assert_eq!(total(&host, as_sent), 1);
 
     // Pools by model: the pool's name, a model the configuration lists.
-    let (mut flow, mut host) = {
-        let mut flow = super::tests::flow(POOLS);
-        let mut host = post(br#"{"model":"team-model","messages":[]}"#);
-        let worker = &mut FakeWorker::new(1);
-        assert_eq!(
-            flow.on_request_headers(&mut host, false, worker),
-            Verdict::Pause
-        );
-        let size = host.body.len();
-        flow.on_request_body(&mut host, size, true, worker);
-        host.response_headers.insert(":status".into(), "200".into());
-        flow.on_response_headers(&mut host, false, worker);
-        (flow, host)
-    };
-    chunk(
-        &mut flow,
-        &mut host,
-        br#"{"usage":{"completion_tokens":8}}"#,
-        5,
-        true,
-    );
-    assert_eq!(
-        total(
-            &host,
-            "ai_lb.gen_ai.tokens.output.provider.a.model.team-model"
-        ),
-        8
-    );
+    let (mut flow, mut host) = sent(POOLS, br#"{"model":"team-model","messages":[]}"#);
+    host.response_headers.insert(":status".into(), "200".into());
+    flow.on_response_headers(&mut host, false, &mut FakeWorker::new(1));
+    let usage = br#"{"usage":{"completion_tokens":8}}"#;
+    chunk(&mut flow, &mut host, usage, 5, true);
+    let pool_name = "ai_lb.gen_ai.tokens.output.provider.a.model.team-model";
+    assert_eq!(total(&host, pool_name), 8);
 }
 
 #[test]
