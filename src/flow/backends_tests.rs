@@ -36,10 +36,7 @@ fn request(
     host.shared = shared.clone();
     host.now_ms = now_ms;
     let worker = &mut FakeWorker::new(3);
-    if flow.on_request_headers(&mut host, false, worker) == Verdict::Pause {
-        let size = host.body.len();
-        flow.on_request_body(&mut host, size, true, worker);
-    }
+    send_whole(&mut flow, &mut host, worker);
     (flow, host)
 }
 

@@ -2,7 +2,7 @@
 //! the model the request was sent as, only for successful answers, and never held.
 
 use super::fake_host::{FakeHost, FakeWorker};
-use super::tests::{flow, post};
+use super::tests::{flow, post, send_whole};
 use super::*;
 
 const CONFIG: &str = r#"
@@ -31,10 +31,7 @@ fn sent(config: &str, body: &[u8]) -> (RequestFlow, FakeHost) {
     let mut host = post(body);
     host.now_ms = SENT_AT;
     let worker = &mut FakeWorker::new(1);
-    if flow.on_request_headers(&mut host, false, worker) == Verdict::Pause {
-        let size = host.body.len();
-        flow.on_request_body(&mut host, size, true, worker);
-    }
+    send_whole(&mut flow, &mut host, worker);
     (flow, host)
 }
 

@@ -38,10 +38,7 @@ fn exchange(
     host.shared = shared.clone();
     host.now_ms = now_ms;
     let worker = &mut FakeWorker::new(3);
-    if flow.on_request_headers(&mut host, false, worker) == Verdict::Pause {
-        let size = host.body.len();
-        flow.on_request_body(&mut host, size, true, worker);
-    }
+    send_whole(&mut flow, &mut host, worker);
     host.response_headers.insert(":status".into(), "200".into());
     for (name, value) in answer {
         host.response_headers
@@ -146,10 +143,7 @@ retry: {max_retries: 1}
     let mut host = post(CHAT);
     host.now_ms = NOW;
     let worker = &mut FakeWorker::new(3);
-    if flow.on_request_headers(&mut host, false, worker) == Verdict::Pause {
-        let size = host.body.len();
-        flow.on_request_body(&mut host, size, true, worker);
-    }
+    send_whole(&mut flow, &mut host, worker);
     assert_eq!(to(&host), "a");
     for (name, value) in [
         (":status", "429"),

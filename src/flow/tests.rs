@@ -38,6 +38,15 @@ pub(super) fn post(body: &[u8]) -> FakeHost {
     host
 }
 
+/// The host's request through the flow: its headers, then its whole body when the flow holds
+/// the headers for it (a choice that reads the body).
+pub(super) fn send_whole(flow: &mut RequestFlow, host: &mut FakeHost, worker: &mut FakeWorker) {
+    if flow.on_request_headers(host, false, worker) == Verdict::Pause {
+        let size = host.body.len();
+        flow.on_request_body(host, size, true, worker);
+    }
+}
+
 /// RESP for an MGET reply with these values (None = nil).
 pub(super) fn mget(values: &[Option<&str>]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", values.len()).into_bytes();

@@ -147,9 +147,7 @@ impl RequestHost for ProxyHost<'_> {
     }
 
     fn record_timing(&mut self, timing: Timing, provider: &str, ms: u64) {
-        if let Ok(mut metrics) = self.shared.metrics.try_borrow_mut() {
-            metrics.record(&timing.name(provider), ms);
-        }
+        self.shared.record(&timing.name(provider), ms);
     }
 
     fn shared_data(&self, key: &str) -> Option<Vec<u8>> {

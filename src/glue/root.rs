@@ -82,6 +82,13 @@ impl Shared {
             metrics.increment(&stat.name(), by);
         }
     }
+
+    /// A histogram sample.
+    pub fn record(&self, histogram: &str, value: u64) {
+        if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
+            metrics.record(histogram, value);
+        }
+    }
 }
 
 pub struct Root {

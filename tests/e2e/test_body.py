@@ -1,4 +1,5 @@
 """The body reaches the provider byte for byte, except the top-level `model` value."""
+import contextlib
 import hashlib
 
 import pytest
@@ -81,6 +82,27 @@ def test_8_mib_body_is_rewritten(stack, loads):
     assert answer.provider == "minmax"
     assert_received(answer, expected)
 
+@contextlib.contextmanager
+def minmax_under_default_limits(body_while_headers_paused):
+    """A stack of its own with Envoy's default 1 MiB buffer limits, its loads sending every
+    request to minmax, the mocks' records empty."""
+    with running_stack(None, body_while_headers_paused=body_while_headers_paused,
+                       default_buffer_limits=True) as running:
+        assert running.redis_cli("SET", KEYS["minmax"], "10") == "OK"
+        assert running.redis_cli("SET", KEYS["qianwen"], "90") == "OK"
+        forget_received(running)
+        yield running
+
+
+def assert_streamed_to_minmax(running, answer, expected):
+    """minmax got `expected` exactly, re-framed (chunked), and the client its 200."""
+    assert answer.status == 200, answer.raw[:300]
+    received = only_upstream_request(running)
+    assert received.mock == "minmax"
+    assert len(received.body) == len(expected)
+    assert sha256(received.body) == sha256(expected), "rewritten byte for byte"
+    assert received.chunked, "content-length dropped: the gateway re-frames the body"
+
 
 def test_5_mib_body_passes_an_envoy_with_default_buffer_limits():
     """Envoy's default buffer limit (1 MiB; the shipped envoy.yaml raises it to 64 MiB) and its
@@ -96,18 +118,9 @@ def test_5_mib_body_passes_an_envoy_with_default_buffer_limits():
     body = (head + '"model":"auto","stream":false}').encode()
     expected = (head + '"model":"MiniMax-M2.1","stream":false}').encode()
     assert len(body) > 5 * 1024 * 1024
-    with running_stack(None, body_while_headers_paused=False,
-                       default_buffer_limits=True) as running:
-        assert running.redis_cli("SET", KEYS["minmax"], "10") == "OK"
-        assert running.redis_cli("SET", KEYS["qianwen"], "90") == "OK"
-        forget_received(running)
+    with minmax_under_default_limits(body_while_headers_paused=False) as running:
         answer = post(running, body, timeout_s=60)
-        assert answer.status == 200, answer.raw[:300]
-        received = only_upstream_request(running)
-        assert received.mock == "minmax"
-        assert len(received.body) == len(expected)
-        assert sha256(received.body) == sha256(expected), "rewritten byte for byte"
-        assert received.chunked, "content-length dropped: the gateway re-frames the body"
+        assert_streamed_to_minmax(running, answer, expected)
 
 
 @pytest.mark.parametrize("model_at", ["start", "end"])
@@ -125,17 +138,8 @@ def test_a_body_begun_before_the_store_answered_streams_on_under_default_buffer_
     else:
         body = ('{' + messages + ',"model":"auto"}').encode()
         expected = ('{' + messages + ',"model":"MiniMax-M2.1"}').encode()
-    with running_stack(None, body_while_headers_paused=True,
-                       default_buffer_limits=True) as running:
-        assert running.redis_cli("SET", KEYS["minmax"], "10") == "OK"
-        assert running.redis_cli("SET", KEYS["qianwen"], "90") == "OK"
-        forget_received(running)
+    with minmax_under_default_limits(body_while_headers_paused=True) as running:
         answer = http1(running, "POST", CHAT_PATH, body=body, timeout_s=60,
                        headers=[("Host", "gateway.test"), ("Content-Type", "application/json")],
                        pause_after=64 * 1024, pause_s=0.5)
-        assert answer.status == 200, answer.raw[:300]
-        received = only_upstream_request(running)
-        assert received.mock == "minmax"
-        assert len(received.body) == len(expected)
-        assert sha256(received.body) == sha256(expected), "rewritten byte for byte"
-        assert received.chunked, "content-length dropped: the gateway re-frames the body"
+        assert_streamed_to_minmax(running, answer, expected)
