@@ -85,7 +85,9 @@ impl Default for Scope {
 impl Scope {
     /// Whether the request's path (its query ignored) is balanced.
     pub fn covers_path(&self, path: &str) -> bool {
-        let path = path.split(['?', '#']).next().unwrap_or_default();
+        // By byte, not by char: a char pattern decodes UTF-8 char by char, on every request.
+        let end = path.bytes().position(|byte| matches!(byte, b'?' | b'#'));
+        let path = end.and_then(|end| path.get(..end)).unwrap_or(path);
         self.paths.iter().any(|pattern| pattern.matches(path))
     }
 

@@ -49,7 +49,7 @@ impl RequestHost for ProxyHost<'_> {
             .map_err(|err| warn!("ai-load-balancer: reading request header {name}: {err}"))
             .ok()
             .flatten()
-            .map(|value| String::from_utf8_lossy(&value).into_owned())
+            .map(text)
     }
 
     fn set_request_header(&mut self, name: &str, value: &str) {
@@ -147,7 +147,7 @@ impl RequestHost for ProxyHost<'_> {
     }
 
     fn record_timing(&mut self, timing: Timing, provider: &str, ms: u64) {
-        self.shared.record(&timing.name(provider), ms);
+        self.shared.record(timing, provider, ms);
     }
 
     fn shared_data(&self, key: &str) -> Option<Vec<u8>> {
@@ -188,7 +188,7 @@ impl RequestHost for ProxyHost<'_> {
             .map_err(|err| debug!("ai-load-balancer: reading response header {name}: {err}"))
             .ok()
             .flatten()
-            .map(|value| String::from_utf8_lossy(&value).into_owned())
+            .map(text)
     }
 
     fn response_body(&self, start: usize, size: usize) -> Option<Vec<u8>> {
@@ -300,11 +300,18 @@ fn borrowed(headers: &[(String, String)]) -> Vec<(&str, &str)> {
     pairs
 }
 
+/// A header value read as bytes, made text: kept as it is when valid UTF-8 (no copy), invalid
+/// sequences replaced otherwise.
+fn text(value: Vec<u8>) -> String {
+    String::from_utf8(value)
+        .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned())
+}
+
 /// Header values read as bytes, made text (invalid UTF-8 replaced).
 pub fn lossy_text(headers: Vec<(String, Vec<u8>)>) -> Vec<(String, String)> {
     let mut pairs = Vec::with_capacity(headers.len());
     for (name, value) in headers {
-        pairs.push((name, String::from_utf8_lossy(&value).into_owned()));
+        pairs.push((name, text(value)));
     }
     pairs
 }

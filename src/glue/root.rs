@@ -15,7 +15,7 @@ use super::waits::Waits;
 use crate::background::reads::BackgroundReads;
 use crate::background::schedule::{tick_period, Schedule};
 use crate::config::{Build, LoadSource, PluginConfig};
-use crate::flow::Stat;
+use crate::flow::{Stat, Timing};
 use crate::inflight;
 use crate::rng::Rng;
 use crate::store::StoreOutages;
@@ -79,14 +79,14 @@ impl Shared {
 
     pub fn count_by(&self, stat: Stat, by: u64) {
         if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
-            metrics.increment(&stat.name(), by);
+            metrics.increment(stat, by);
         }
     }
 
     /// A histogram sample.
-    pub fn record(&self, histogram: &str, value: u64) {
+    pub fn record(&self, timing: Timing, provider: &str, value: u64) {
         if let Ok(mut metrics) = self.metrics.try_borrow_mut() {
-            metrics.record(histogram, value);
+            metrics.record(timing, provider, value);
         }
     }
 }

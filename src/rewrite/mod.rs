@@ -23,6 +23,8 @@ pub use facts::{body_facts, body_facts_with_session, is_fact_key, BodyFacts};
 use scan::{key_equals, top_level_value_spans};
 pub use stream::{StreamRewrite, MAX_HELD_MODEL_BYTES};
 // tests.rs checks the string search directly; the usage scanner skips strings with it.
+#[cfg(test)]
+use scan::find_ascii_run_end;
 pub(crate) use scan::find_string_special;
 
 /// Deepest nesting of arrays and objects accepted; deeper bodies are refused as not JSON.

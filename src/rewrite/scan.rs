@@ -290,26 +290,43 @@ fn skip_some_digits(b: &[u8], i: usize) -> Result<usize, Skip> {
 /// Index of the first `"`, `\` or control byte at or after `i` (or `b.len()`), eight bytes at a
 /// time: wasm32 has no SIMD by default, so this SWAR loop is what keeps long strings fast.
 #[inline(always)]
-pub(crate) fn find_string_special(b: &[u8], mut i: usize) -> usize {
+pub(crate) fn find_string_special(b: &[u8], i: usize) -> usize {
+    find_special(b, i, false)
+}
+
+/// Like [`find_string_special`], but stops at a non-ASCII byte too: where a plain ASCII run of a
+/// string ends, so that only what follows needs UTF-8 validation (one pass, not two).
+#[inline(always)]
+pub(crate) fn find_ascii_run_end(b: &[u8], i: usize) -> usize {
+    find_special(b, i, true)
+}
+
+#[inline(always)]
+fn find_special(b: &[u8], mut i: usize, non_ascii: bool) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-        let x = u64::from_le_bytes(*chunk);
+    let high = if non_ascii { HIGH } else { 0 };
+    let mut rest = b.get(i..).unwrap_or_default();
+    while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+        let x = u64::from_le_bytes(*word);
         let quote = x ^ (ONES * u64::from(b'"'));
         let slash = x ^ (ONES * u64::from(b'\\'));
-        // High bit of a byte set where it is zero / below 0x20. Borrows can only produce false
-        // hits above a true one, so the lowest flagged byte is always exact.
+        // High bit of a byte set where it is zero / below 0x20 (/ non-ASCII, when asked).
+        // Borrows can only produce false hits above a true one, so the lowest flagged byte is
+        // always exact.
         let hits = ((quote.wrapping_sub(ONES) & !quote)
             | (slash.wrapping_sub(ONES) & !slash)
-            | (x.wrapping_sub(ONES * 0x20) & !x))
+            | (x.wrapping_sub(ONES * 0x20) & !x)
+            | (x & high))
             & HIGH;
         if hits != 0 {
             return i + (hits.trailing_zeros() / 8) as usize;
         }
         i += 8;
+        rest = tail;
     }
-    while let Some(&c) = b.get(i) {
-        if c == b'"' || c == b'\\' || c < 0x20 {
+    for &c in rest {
+        if c == b'"' || c == b'\\' || c < 0x20 || (non_ascii && c >= 0x80) {
             break;
         }
         i += 1;

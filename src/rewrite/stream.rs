@@ -11,7 +11,7 @@
 //! `model` value passes wholly untouched, as today. The same decisions are made whatever the
 //! chunks, so the output never depends on where the body was split.
 
-use super::scan::{find_string_special, key_equals, not_json, Stack};
+use super::scan::{find_ascii_run_end, key_equals, not_json, Stack};
 use super::{push_json_string, Skip, MAX_MODEL_MEMBERS};
 
 /// Most bytes of one top-level `model` value held back to be replaced: a longer one (no model
@@ -407,11 +407,21 @@ impl StreamRewrite {
                 }
             }
             0..=0x1f => return Err(not_json(offset, "control character in string")),
+            _ if byte < 0x80 && self.utf8.due == 0 => {
+                return Ok(find_ascii_run_end(chunk.bytes, at))
+            }
             _ => {
-                let end = find_string_special(chunk.bytes, at);
-                let run = chunk.bytes.get(at..end).unwrap_or_default();
-                if !run.is_ascii() && !run.iter().all(|&byte| self.utf8.push(byte)) {
-                    return Err(Skip::NotUtf8);
+                // UTF-8 sequences (or one begun in the last chunk), validated byte by byte up
+                // to the next ASCII byte that is not inside one.
+                let mut end = at;
+                while let Some(&byte) = chunk.bytes.get(end) {
+                    if byte < 0x80 && self.utf8.due == 0 {
+                        break;
+                    }
+                    if !self.utf8.push(byte) {
+                        return Err(Skip::NotUtf8);
+                    }
+                    end += 1;
                 }
                 return Ok(end);
             }

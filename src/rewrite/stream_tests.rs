@@ -115,6 +115,9 @@ fn invalid_utf8_before_the_model_leaves_the_body_untouched() {
     for body in [
         &b"{\"a\":\"\xff\",\"model\":\"x\"}"[..],
         b"{\"a\":\"\xc3\",\"model\":\"x\"}",
+        // A sequence cut short by an ASCII byte, whichever chunks they fall in.
+        b"{\"a\":\"\xc3a\",\"model\":\"x\"}",
+        b"{\"a\":\"\xe4\xb8a\",\"model\":\"x\"}",
         b"{\"a\":\"\xed\xa0\x80\",\"model\":\"x\"}",
         b"{\"a\":\"\xe0\x80\x80\",\"model\":\"x\"}",
         b"{\"a\":\"\xf4\x90\x80\x80\",\"model\":\"x\"}",

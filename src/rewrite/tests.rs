@@ -433,6 +433,28 @@ fn string_scanner_finds_first_special_byte() {
     }
 }
 
+#[test]
+fn ascii_run_ends_at_a_special_or_non_ascii_byte() {
+    // As above, with the ASCII run ending at whichever comes first: a special byte, or a byte
+    // of a UTF-8 sequence (lead or continuation), wherever it falls in the 8-byte words.
+    let filler = b"a !#[]\x7f~";
+    for len in 0..40 {
+        let base: Vec<u8> = filler.iter().copied().cycle().take(len).collect();
+        assert_eq!(find_ascii_run_end(&base, 0), len);
+        for at in 0..len {
+            for stop in [b'"', b'\\', 0x00, b'\n', 0x80, 0xc3, 0xe4, 0xff] {
+                let mut s = base.clone();
+                s[at] = stop;
+                if at + 1 < len {
+                    s[at + 1] = 0x00;
+                }
+                assert_eq!(find_ascii_run_end(&s, 0), at, "{s:?}");
+                assert_eq!(find_ascii_run_end(&s, at), at);
+            }
+        }
+    }
+}
+
 /// Parses output with serde_json: `model` is the new name and every other top-level value is
 /// what the input had.
 #[test]

@@ -41,6 +41,9 @@ pub fn engine() -> &'static Engine {
         if cfg!(target_arch = "x86_64") {
             config.strategy(Strategy::Winch);
         }
+        // Fuel counts the wasm instructions the filter runs (tests/host_call_budget.rs): a
+        // measure of its own work that is the same on every machine.
+        config.consume_fuel(true);
         Engine::new(&config).unwrap_or_else(|err| panic!("creating the wasmtime engine: {err:?}"))
     })
 }

@@ -91,6 +91,9 @@ impl VmState {
     }
 }
 
+/// Fuel each VM starts with: more than any test runs, so fuel only counts.
+const FUEL: u64 = u64::MAX / 2;
+
 pub struct Vm {
     store: Store<VmState>,
     instance: Instance,
@@ -202,6 +205,9 @@ impl Vm {
             current_import: None,
         };
         let mut store = Store::new(module.engine(), state);
+        store
+            .set_fuel(FUEL)
+            .unwrap_or_else(|err| panic!("setting fuel: {err:?}"));
         let linker = super::abi::linker(module, &mut store);
         let instance = linker
             .instantiate(&mut store, module)
@@ -336,6 +342,12 @@ impl Vm {
 
     fn has_export(&mut self, name: &str) -> bool {
         self.instance.get_func(&mut self.store, name).is_some()
+    }
+
+    /// Wasm instructions the filter has run in this VM so far (wasmtime's fuel: one unit per
+    /// instruction, nearly; the same count on every machine).
+    pub fn instructions(&self) -> u64 {
+        FUEL - self.store.get_fuel().unwrap_or(FUEL)
     }
 
     pub fn state(&self) -> &VmState {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::host::{BodyDelivery, Build, Host, HttpReply, Ledger, Tally, Vm};
-use crate::table::Row;
+use crate::table::{Measured, Row};
 
 pub struct Mode {
     pub name: &'static str,
@@ -153,8 +153,9 @@ fn engine(provider: &str) -> String {
     format!("{provider}-engine")
 }
 
-/// Today's counts for `mode`: one row per import called, the largest of the measured requests.
-pub fn measure(mode: &Mode) -> Vec<Row> {
+/// Today's counts for `mode`: one row per import called, and the wasm instructions run, each
+/// the largest of the measured requests.
+pub fn measure(mode: &Mode) -> Measured {
     let mut host = Host::new(Build::Envoy).body_delivery(BodyDelivery::WhileHeadersPaused);
     for cluster in [
         WEBDIS,
@@ -175,15 +176,21 @@ pub fn measure(mode: &Mode) -> Vec<Row> {
     for _ in 0..WARM_UP_REQUESTS {
         exchange(&mut host, vm, &body, mode);
     }
+    let mut instructions = 0;
     let counted: Vec<Ledger> = (0..MEASURED_REQUESTS)
         .map(|_| {
             let before = host.ledger();
+            let run_before = host.vm(vm).instructions();
             exchange(&mut host, vm, &body, mode);
+            instructions = instructions.max(host.vm(vm).instructions() - run_before);
             host.ledger().since(&before)
         })
         .collect();
     host.vm(vm).assert_survived();
-    worst_of(mode, &counted)
+    Measured {
+        rows: worst_of(mode, &counted),
+        instructions,
+    }
 }
 
 /// One row per import: its calls (the same in every request, or the mode is not steady) and

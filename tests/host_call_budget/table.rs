@@ -10,10 +10,21 @@ use crate::modes::Mode;
 /// (mode, import, calls, bytes out of the VM, bytes into it), per request.
 pub type Budget = (&'static str, &'static str, u64, u64, u64);
 
+/// (mode, wasm instructions), per request.
+pub type InstructionBudget = (&'static str, u64);
+
 /// One import's per-request count in one mode.
 pub struct Row {
     pub import: String,
     pub tally: Tally,
+}
+
+/// One mode's per-request counts.
+pub struct Measured {
+    /// One row per import called.
+    pub rows: Vec<Row>,
+    /// Wasm instructions the filter ran (wasmtime's fuel).
+    pub instructions: u64,
 }
 
 const BUDGET_BEGIN: &str = "// BEGIN BUDGETS";
@@ -45,16 +56,16 @@ fn root() -> PathBuf {
 }
 
 /// `HOST_CALL_TABLE=<file>` (what `make bench` sets): the markdown tables into that file.
-pub fn write_table(path: &Path, measured: &[(&Mode, Vec<Row>)]) {
+pub fn write_table(path: &Path, measured: &[(&Mode, Measured)]) {
     std::fs::write(path, markdown(measured)).unwrap_or_else(|err| panic!("{path:?}: {err}"));
 }
 
 /// `UPDATE_BUDGETS=1`: the budget table and `bench/results.md`'s section become `measured`.
-pub fn update_files(measured: &[(&Mode, Vec<Row>)]) {
+pub fn update_files(measured: &[(&Mode, Measured)]) {
     let markdown = markdown(measured);
     let mut budgets = format!("{BUDGET_BEGIN} (written by UPDATE_BUDGETS=1: mode, import, calls, bytes out of the VM, bytes into it)\n#[rustfmt::skip]\nconst BUDGETS: &[Budget] = &[\n");
-    for (mode, rows) in measured {
-        for row in rows {
+    for (mode, measured) in measured {
+        for row in &measured.rows {
             let Tally {
                 calls,
                 bytes_out,
@@ -67,6 +78,11 @@ pub fn update_files(measured: &[(&Mode, Vec<Row>)]) {
             )
             .expect("formatting");
         }
+    }
+    budgets
+        .push_str("];\n#[rustfmt::skip]\nconst INSTRUCTION_BUDGETS: &[InstructionBudget] = &[\n");
+    for (mode, measured) in measured {
+        writeln!(budgets, "    ({:?}, {}),", mode.name, measured.instructions).expect("formatting");
     }
     budgets.push_str("];\n");
     splice(
@@ -101,7 +117,7 @@ fn splice(path: &Path, begin: &str, end: &str, with: &str) {
 }
 
 /// Two tables: per mode, calls and bytes by kind; then every import each mode calls.
-pub fn markdown(measured: &[(&Mode, Vec<Row>)]) -> String {
+pub fn markdown(measured: &[(&Mode, Measured)]) -> String {
     let mut kinds: Vec<&str> = KINDS.iter().map(|(kind, _)| *kind).collect();
     kinds.push(kind_of("proxy_log"));
     let mut out = String::from(
@@ -110,18 +126,22 @@ pub fn markdown(measured: &[(&Mode, Vec<Row>)]) -> String {
          `allow_on_headers_stop_iteration: true`, a 1 KB chat body, a 200 answer. Each cell is \
          calls / bytes copied out of the VM / bytes copied into it (payload: names, values, \
          bodies; not the 4- and 8-byte out-parameters). Work on the tick (background refresh, \
-         scrapes) is not per request and is not counted.\n\n",
+         scrapes) is not per request and is not counted. Wasm instructions are the filter's own \
+         work, counted by wasmtime's fuel (one unit per instruction run): the same on every \
+         machine, where its CPU time is not.\n\n",
     );
-    let header: Vec<String> = ["mode", "all calls"]
+    let header: Vec<String> = ["mode", "wasm instructions", "all calls"]
         .into_iter()
         .map(str::to_string)
         .chain(kinds.iter().map(|kind| kind.to_string()))
         .collect();
     out.push_str(&row_line(&header));
     out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
-    for (mode, rows) in measured {
+    for (mode, measured) in measured {
         let sum = |wanted: Option<&str>| {
-            rows.iter()
+            measured
+                .rows
+                .iter()
                 .filter(|row| wanted.is_none_or(|kind| kind_of(&row.import) == kind))
                 .fold(Tally::default(), |total, row| Tally {
                     calls: total.calls + row.tally.calls,
@@ -131,17 +151,35 @@ pub fn markdown(measured: &[(&Mode, Vec<Row>)]) -> String {
         };
         let cell =
             |tally: Tally| format!("{} / {} / {}", tally.calls, tally.bytes_out, tally.bytes_in);
-        let mut cells = vec![format!("`{}`: {}", mode.name, mode.what), cell(sum(None))];
+        let mut cells = vec![
+            format!("`{}`: {}", mode.name, mode.what),
+            thousands(measured.instructions),
+            cell(sum(None)),
+        ];
         cells.extend(kinds.iter().map(|kind| cell(sum(Some(kind)))));
         out.push_str(&row_line(&cells));
     }
     out.push_str("\nCalls per request, by import:\n\n| mode | imports (calls) |\n|---|---|\n");
-    for (mode, rows) in measured {
-        let imports: Vec<String> = rows
+    for (mode, measured) in measured {
+        let imports: Vec<String> = measured
+            .rows
             .iter()
             .map(|row| format!("`{}` {}", row.import, row.tally.calls))
             .collect();
         out.push_str(&row_line(&[format!("`{}`", mode.name), imports.join(", ")]));
+    }
+    out
+}
+
+/// `34603` as `34,603`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
     }
     out
 }
