@@ -29,16 +29,16 @@ FIELDS = {"header_reads": "proxy_get_header_map_value",
 # Fields that share their import with a request-side field: (that field, how many of ours'
 # calls of the import are response-side). The budget counts calls per import, not per
 # callback, so the split is read from the code. Ours' response-side header reads in
-# store_free, at a 200's headers: `:status` and `retry-after` (src/flow/retry.rs
-# judge_response reads both whenever it judges a response, `retry-after` absent or not) and
-# `content-type` (src/flow/meter.rs, a successful answer's meter): 3. The other 3 are the
-# request's (its two control headers, src/flow/request.rs strip_control_headers, and `:path`);
-# the budget's 76 bytes of header names out of the VM add up with exactly this split.
+# store_free, at a 200's headers: `:status` (src/flow/retry.rs judge_response; `retry-after`
+# only on a 429) and `content-type` (src/flow/meter.rs, a successful answer's meter): 2. The
+# other 3 are the request's (its two control headers, src/flow/request.rs
+# strip_control_headers, and `:path`); the budget's 65 bytes of header names out of the VM add
+# up with exactly this split.
 # `response_reads` needs no split: the floor's own request chunk copy (STREAMED_ROUTED) is
 # ours' request-body read, and ours' other read is its meter's of the response chunk.
 # Clock reads are not split: the floor makes all of them on the request side (`clock_reads`),
 # while ours' meter also reads the clock at the response's headers and end for its samples.
-RESPONSE_SIDE = {"response_header_reads": ("header_reads", 3)}
+RESPONSE_SIDE = {"response_header_reads": ("header_reads", 2)}
 
 
 def calls_per_request(mode=MODE, budgets=BUDGETS):

@@ -110,7 +110,11 @@ pub(super) fn judge_response(
         .response_header(":status")
         .and_then(|status| status.parse::<u32>().ok())?;
     sent.status = Some(status);
-    let retry_after = host.response_header("retry-after");
+    // Only a 429's wait is read (`HealthPolicy::verdict`): one host call fewer on every other
+    // answer.
+    let retry_after = (status == 429)
+        .then(|| host.response_header("retry-after"))
+        .flatten();
     let verdict = config
         .health
         .verdict(Some(status), retry_after.as_deref(), sent.token.is_some());
