@@ -64,17 +64,19 @@ load-run: setup build
 # BENCH_ARGS="--rounds 2 --seconds 2 --skip-rewrite --skip-litellm" for a smoke run.
 bench: setup build bench-build bench-host-calls
 	@bash bench/setup.sh
+	$(PY) bench/filters/check.py
 	$(PY) bench/run.py $(BENCH_ARGS)
 
-# Host calls and ABI bytes per request, per mode, counted by the test host (no timing): the
-# budget test, its table written for bench/results.md.
+# Host calls, ABI bytes and wasm instructions per request, per mode, counted by the test host
+# (no timing): the budget test, its table written for bench/results.md.
 bench-host-calls: build
 	@mkdir -p target/bench
 	HOST_CALL_TABLE=$(CURDIR)/target/bench/host_calls.md $(CARGO) test -q --test host_call_budget
 
 # The comparison filters the benchmark measures the filter against (bench/filters), and the
 # benchmark's own checks: its filters' configuration, and the Rust and Python body generators
-# producing the same bytes (bench/rewrite).
+# producing the same bytes (bench/rewrite). `make bench` then checks every variant in real Envoy
+# (bench/filters/check.py, ~20 s) before measuring.
 bench-build:
 	$(CARGO) build --release --target $(TARGET) --manifest-path bench/filters/Cargo.toml --target-dir target/bench
 	$(CARGO) test -q --manifest-path bench/filters/Cargo.toml --target-dir target/bench

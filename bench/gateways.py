@@ -141,7 +141,7 @@ GATEWAYS = {
                   bench_wasm("body_round_trip"), False),
     "routed_trip": ("floor: + `x-selected-provider` set in turn and the route re-matched",
                     bench_wasm("body_round_trip", route_to=ROUTE_TO), False),
-    "routed_calls": ("floor: the routed floor + 16 header reads (as many host calls as ours)",
+    "routed_calls": ("floor: the routed floor + 16 header reads (20 host calls in all)",
                      bench_wasm("body_round_trip", route_to=ROUTE_TO, header_reads=16), False),
     "shared_like_ours": (
         f"floor: `routed_calls` + {calls_in_words(ours_calls.shared_only(LIKE_OURS))} (ours')",
