@@ -49,6 +49,16 @@ impl CallReply {
         }
     }
 
+    /// A reply of which only `:status` was read (`None`: the host gave none).
+    pub fn of_status(status: Option<&[u8]>) -> Self {
+        Self {
+            status: status
+                .and_then(|value| std::str::from_utf8(value).ok())
+                .and_then(|value| value.parse().ok()),
+            ..Self::default()
+        }
+    }
+
     /// Reads `:status` from a header list as the host hands it over.
     pub fn from_parts(headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
         let status = headers
@@ -77,4 +87,26 @@ pub fn is_hop_by_hop(name: &str) -> bool {
             | "trailer"
             | "content-length"
     ) || name.starts_with(':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_read_alone_is_the_same_reply_as_one_read_from_every_header() {
+        for status in [Some("200"), Some("503"), Some("2x0"), Some(""), None] {
+            let headers = status
+                .map(|status| vec![(":status".to_string(), status.to_string())])
+                .unwrap_or_default();
+            let whole = CallReply::from_parts(headers, Vec::new());
+            let alone = CallReply::of_status(status.map(str::as_bytes));
+            assert_eq!(alone.status, whole.status, "{status:?}");
+        }
+        assert_eq!(CallReply::of_status(Some(b"\xff200")).status, None);
+        assert_eq!(
+            CallReply::of_status(Some(b"200")).into_store_reply(),
+            Ok(Vec::new())
+        );
+    }
 }

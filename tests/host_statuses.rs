@@ -134,7 +134,8 @@ host_calls! {
         [BadArgument, NotFound, InvalidMemoryAccess] in ChatBodyWhileHeld;
     get_request_headers: "proxy_get_header_map_pairs" [BadArgument, InvalidMemoryAccess]
         in ChatBodyWhileHeld, on: Map(RequestHeaders);
-    get_store_reply_headers: "proxy_get_header_map_pairs" [BadArgument, InvalidMemoryAccess]
+    get_store_reply_status: "proxy_get_header_map_value"
+        [BadArgument, NotFound, InvalidMemoryAccess]
         in Chat, on: Map(HttpCallResponseHeaders), only: Envoy;
     get_call_response_headers: "proxy_get_header_map_pairs" [BadArgument, InvalidMemoryAccess]
         in Retry, on: Map(HttpCallResponseHeaders);

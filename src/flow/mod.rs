@@ -245,6 +245,12 @@ impl RequestFlow {
         });
     }
 
+    /// Whether the call out is a retry, whose reply's headers go on to the client (a store's
+    /// reply is read for its status and body alone).
+    pub fn awaits_a_retry(&self) -> bool {
+        matches!(self.phase, Phase::Retrying { .. })
+    }
+
     /// A dispatched call came back: the store's reply, or a retry's.
     pub fn on_call_reply(
         &mut self,

@@ -102,7 +102,13 @@ impl Filter {
     }
 
     pub fn on_http_call_response(&mut self, num_headers: usize, body_size: usize) {
-        let reply = call_reply(num_headers, body_size);
+        let wanted = match &self.state {
+            Some((_, flow)) if flow.try_borrow().is_ok_and(|flow| flow.awaits_a_retry()) => {
+                ReplyHeaders::All
+            }
+            _ => ReplyHeaders::Status,
+        };
+        let reply = call_reply(num_headers, body_size, wanted);
         self.with_flow((), |flow, host, worker| {
             flow.on_call_reply(host, reply, worker)
         });
@@ -118,21 +124,37 @@ impl Filter {
     }
 }
 
-/// A dispatched call's reply as the host hands it over (in its callback).
-pub fn call_reply(num_headers: usize, body_size: usize) -> CallReply {
+/// What a call's reader needs of its reply's headers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ReplyHeaders {
+    /// `:status` alone: a store read, an engine scrape, a probe.
+    Status,
+    /// Every header: a retry's reply, which goes on to the client.
+    All,
+}
+
+/// A dispatched call's reply as the host hands it over (in its callback). Reading `:status`
+/// alone spares a store read the copy and decoding of every reply header.
+pub fn call_reply(num_headers: usize, body_size: usize, wanted: ReplyHeaders) -> CallReply {
     if num_headers == 0 {
         return CallReply::failed();
     }
-    let headers = match abi::headers(HeaderMap::HttpCallResponse) {
-        Ok(headers) => super::host::lossy_text(headers),
+    let read = match wanted {
+        ReplyHeaders::All => abi::headers(HeaderMap::HttpCallResponse)
+            .map(|headers| CallReply::from_parts(super::host::lossy_text(headers), Vec::new())),
+        ReplyHeaders::Status => abi::header(HeaderMap::HttpCallResponse, ":status")
+            .map(|status| CallReply::of_status(status.as_deref())),
+    };
+    let mut reply = match read {
+        Ok(reply) => reply,
         Err(err) => {
             warn!("ai-load-balancer: reading a call's reply headers: {err}");
             return CallReply::failed();
         }
     };
-    let body = abi::buffer(BufferType::HttpCallResponseBody, 0, body_size)
+    reply.body = abi::buffer(BufferType::HttpCallResponseBody, 0, body_size)
         .ok()
         .flatten()
         .unwrap_or_default();
-    CallReply::from_parts(headers, body)
+    reply
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use log::{debug, error, info, warn};
 
 use super::abi::{self, BufferType};
-use super::filter::call_reply;
+use super::filter::{call_reply, ReplyHeaders};
 use super::metrics::Metrics;
 use super::probe::{prune_removed_providers, Prober};
 use super::waits::Waits;
@@ -115,7 +115,7 @@ impl Root {
 
     pub fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize) {
         let Some(shared) = &self.shared else { return };
-        let reply = call_reply(num_headers, body_size);
+        let reply = call_reply(num_headers, body_size, ReplyHeaders::Status);
         if let Ok(mut prober) = shared.prober.try_borrow_mut() {
             let mut count = |stat| shared.count(stat);
             let now_ms = super::now_ms();
