@@ -150,8 +150,8 @@ const BUDGETS: &[Budget] = &[
 const INSTRUCTION_BUDGETS: &[InstructionBudget] = &[
     ("store_free", 34937),
     ("store_free_pools", 51403),
-    ("per_request", 53874),
-    ("per_request_pools", 67963),
+    ("per_request", 53853),
+    ("per_request_pools", 67942),
     ("background", 41149),
     ("background_pools", 56854),
     ("engine_metrics", 48018),

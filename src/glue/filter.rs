@@ -102,14 +102,13 @@ impl Filter {
     }
 
     pub fn on_http_call_response(&mut self, num_headers: usize, body_size: usize) {
-        let wanted = match &self.state {
-            Some((_, flow)) if flow.try_borrow().is_ok_and(|flow| flow.awaits_a_retry()) => {
-                ReplyHeaders::All
-            }
-            _ => ReplyHeaders::Status,
-        };
-        let reply = call_reply(num_headers, body_size, wanted);
         self.with_flow((), |flow, host, worker| {
+            let wanted = if flow.awaits_a_retry() {
+                ReplyHeaders::All
+            } else {
+                ReplyHeaders::Status
+            };
+            let reply = call_reply(num_headers, body_size, wanted);
             flow.on_call_reply(host, reply, worker)
         });
     }
@@ -125,7 +124,7 @@ impl Filter {
 }
 
 /// What a call's reader needs of its reply's headers.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum ReplyHeaders {
     /// `:status` alone: a store read, an engine scrape, a probe.
     Status,
